@@ -233,9 +233,17 @@ static int s_assign(const Hierbert__Assign *a, const proto_expect *ex, int *code
         if (s_tokens(ty, t->n_samples, t->ids, t->lengths, ms, code, err)) return -1;
         if (s_bulk(ty, "labels", t->labels, t->n_samples, code, err)) return -1;
         if (s_range(ty, "labels", t->labels, 0, (int64_t)ms->num_classes - 1, code, err)) return -1;
-        if (!t->eval && (t->steps < 1 || (uint64_t)t->steps * ms->batch < t->n_samples))
-            return FAIL(PROTO_E_SHAPE, "Assign(train): %u samples do not fit %u steps of batch %u", t->n_samples,
-                        t->steps, ms->batch);
+        if (t->eval) return 0;
+        if (t->steps < 1 || t->steps > PROTO_MAX_SAMPLES)
+            return FAIL(PROTO_E_SHAPE, "Assign(train): steps %u outside 1..%u", t->steps, PROTO_MAX_SAMPLES);
+        if (s_bulk(ty, "step_sizes", t->step_sizes, t->steps, code, err) ||
+            s_range(ty, "step_sizes", t->step_sizes, 0, ms->batch, code, err))
+            return -1;
+        uint64_t sum = 0;
+        for (uint32_t i = 0; i < t->steps; i++) sum += (uint64_t)s_i32(t->step_sizes.data, i);
+        if (sum != t->n_samples)
+            return FAIL(PROTO_E_SHAPE, "Assign(train): step_sizes sum to %llu, n_samples is %u",
+                        (unsigned long long)sum, t->n_samples);
         return 0;
     }
     if (a->task_case == HIERBERT__ASSIGN__TASK_EMBED) {
