@@ -10,11 +10,6 @@
 #include "conf.h"
 #include "hb_error.h"
 
-typedef struct {
-    char control[256], status[256];
-    double timeout_s;
-} s_file_conf;
-
 static int s_set_flag(char *dst, size_t n, const char *v, const char *what, char *err) {
     if (strlen(v) >= n) return hb_fail(err, "%s: too long", what);
     snprintf(dst, n, "%s", v);
@@ -45,16 +40,9 @@ int cli_endpoints_finish(cli_endpoints *e, char *err) {
     conf_entry t[] = {
         {"endpoints", "control", CONF_STR, control, sizeof control, 0, 0, "control endpoint"},
         {"endpoints", "status", CONF_STR, status, sizeof status, 0, 0, "status endpoint"},
-        {"endpoints", "work", CONF_STR, NULL, 0, 0, 0, NULL}, /* other programs' keys, known */
-        {"endpoints", "events", CONF_STR, NULL, 0, 0, 0, NULL},
         {"cli", "timeout_s", CONF_DOUBLE, &timeout_s, 0, 0.1, 86400, "seconds to wait"},
         {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
     };
-    char work[256], events[256];
-    t[2].ptr = work;
-    t[2].size = sizeof work;
-    t[3].ptr = events;
-    t[3].size = sizeof events;
     const char *path = e->config[0] ? e->config : conf_default_path();
     if (path && conf_load(t, path, err)) return -1;
     if (!e->control[0]) snprintf(e->control, sizeof e->control, "%s", control);

@@ -13,6 +13,39 @@
 
 static const char *s_sections[] = {"endpoints", "coordinator", "worker", "cli", NULL};
 
+/* Every key of every section, whichever program reads it: a program skips
+ * the keys it does not use, but a key no program knows is a typo. Keep in
+ * step with ops/hierbert.conf.example. */
+static const char *s_keys[] = {"endpoints.work",
+                               "endpoints.control",
+                               "endpoints.status",
+                               "endpoints.events",
+                               "coordinator.data_dir",
+                               "coordinator.heartbeat_ms",
+                               "coordinator.worker_expiry_ms",
+                               "coordinator.tick_ms",
+                               "coordinator.checkpoint_every",
+                               "coordinator.max_frame_mb",
+                               "coordinator.control_max_frame_kb",
+                               "coordinator.max_jobs",
+                               "worker.id",
+                               "worker.threads",
+                               "worker.heartbeat_ms",
+                               "worker.coordinator_timeout_ms",
+                               "worker.reconnect_min_ms",
+                               "worker.reconnect_max_ms",
+                               "worker.max_frame_mb",
+                               "cli.timeout_s",
+                               NULL};
+
+static int s_known_key(const char *section, const char *name) {
+    char k[256];
+    snprintf(k, sizeof k, "%s.%s", section, name);
+    for (int i = 0; s_keys[i]; i++)
+        if (!strcmp(s_keys[i], k)) return 1;
+    return 0;
+}
+
 static int s_known_section(const char *section) {
     for (int i = 0; s_sections[i]; i++)
         if (!strcmp(s_sections[i], section)) return 1;
@@ -82,13 +115,23 @@ static int s_handler(void *user, const char *section, const char *name, const ch
     }
     int used;
     const conf_entry *e = s_find(c->table, section, name, &used);
+    (void)used;
     if (!e) {
-        if (!used) return 1; /* another program's section */
+        if (s_known_key(section, name)) return 1; /* another program's setting */
         hb_fail(c->err, "%s: unknown key '%s' in [%s]", where, name, section);
         c->failed = 1;
         return 0;
     }
-    if (s_assign(e, value, where, c->err)) {
+    /* "key = value   # comment": inih only knows ';' inline comments */
+    char v[1024];
+    snprintf(v, sizeof v, "%s", value);
+    for (char *h = v; *h; h++)
+        if (*h == '#' && (h == v || h[-1] == ' ' || h[-1] == '\t')) {
+            *h = 0;
+            break;
+        }
+    for (size_t n = strlen(v); n && (v[n - 1] == ' ' || v[n - 1] == '\t'); n--) v[n - 1] = 0;
+    if (s_assign(e, v, where, c->err)) {
         c->failed = 1;
         return 0;
     }

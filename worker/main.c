@@ -48,6 +48,7 @@ int main(int argc, char **argv) {
                                          {"heartbeat-ms", required_argument, 0, 1},
                                          {"timeout-ms", required_argument, 0, 2},
                                          {"reconnect-max-ms", required_argument, 0, 3},
+                                         {"x-protocol-version", required_argument, 0, 4},
                                          {"verbose", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};

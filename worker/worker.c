@@ -67,9 +67,14 @@ static int s_send(worker *w, const proto_msg *m) {
     return 0;
 }
 
+static void s_env(worker *w, proto_msg *m) {
+    proto_env_init(m, 0);
+    if (w->cfg->proto_version) m->version = w->cfg->proto_version;
+}
+
 static void s_hello(worker *w) {
     proto_msg m;
-    proto_env_init(&m, 0);
+    s_env(w, &m);
     Hierbert__Hello h = HIERBERT__HELLO__INIT;
     h.worker_id = w->id;
     h.host = w->host;
@@ -84,7 +89,7 @@ static void s_hello(worker *w) {
 
 static void s_heartbeat(worker *w) {
     proto_msg m;
-    proto_env_init(&m, 0);
+    s_env(w, &m);
     Hierbert__Heartbeat hb = HIERBERT__HEARTBEAT__INIT;
     hb.seq = ++w->hb_seq;
     hb.busy = atomic_load(&w->comp.busy) != 0;

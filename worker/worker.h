@@ -31,6 +31,7 @@ typedef struct {
     int reconnect_min_ms, reconnect_max_ms;
     int max_frame_mb;
     int verbose;
+    unsigned proto_version; /* 0: PROTO_VERSION; tests set another to see it refused */
 } worker_config;
 
 void worker_config_defaults(worker_config *c);
