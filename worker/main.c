@@ -87,6 +87,9 @@ int main(int argc, char **argv) {
         case 3:
             rc = conf_set(table, "worker", "reconnect_max_ms", optarg, "--reconnect-max-ms", err);
             break;
+        case 4:
+            cfg.proto_version = (unsigned)atoi(optarg);
+            break; /* testing: speak another version */
         case 'v':
             cfg.verbose = 1;
             break;
