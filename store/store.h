@@ -201,6 +201,8 @@ typedef struct store_iter store_iter;
 /* Iterates db's keys starting with "job/" (DOCS/EMB) or all keys (job NULL,
  * any db). */
 int store_iter_open(store_iter **out, store_env *s, store_db db, const char *job, char *err);
+/* The same, copying keys only (store_iter_value is then empty): cheap scans. */
+int store_iter_open_keys(store_iter **out, store_env *s, store_db db, const char *job, char *err);
 void store_iter_destroy(store_iter **it);
 /* 1 positioned on the next entry, 0 at the end, -1 error. */
 int store_iter_next(store_iter *it, char *err);

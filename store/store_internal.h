@@ -37,7 +37,4 @@ int store_txn_commit(store_env *s, MDB_txn *txn);
 int store_write(store_env *s, int (*apply)(MDB_txn *txn, void *ctx, char *err), void *ctx, int *grows, const char *what,
                 char *err);
 
-/* An iterator that copies keys only (store_each_id). */
-int store_iter_open_keys(store_iter **out, store_env *s, store_db db, const char *job, char *err);
-
 #endif
