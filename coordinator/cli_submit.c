@@ -32,7 +32,6 @@ static void s_usage(FILE *f) {
                "      --min-workers N    wait for N workers before training (1)\n"
                "      --max-steps N      stop TRAIN after N steps (testing)\n"
                "      --name TEXT        a label for list/status\n"
-               "      --kind bert|bow    model kind; bow is the protocol tests' small stand-in (bert)\n"
                "      --synthetic N      a seeded synthetic dataset of N documents instead of --train "
                "(testing)\n" CLI_COMMON_HELP "  -h, --help\n");
 }
@@ -74,13 +73,12 @@ int cli_submit(int argc, char **argv) {
                                          {"min-workers", required_argument, 0, 10},
                                          {"max-steps", required_argument, 0, 11},
                                          {"name", required_argument, 0, 12},
-                                         {"kind", required_argument, 0, 13},
                                          {"synthetic", required_argument, 0, 14},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_COMMON_LONGOPTS,
                                          {0, 0, 0, 0}};
     char train[PATH_MAX] = "", val[PATH_MAX] = "", model[PATH_MAX] = "", vocab[PATH_MAX] = "";
-    char preset[64] = "", optimizer[16] = "adamw", name[256] = "", kind[16] = "bert";
+    char preset[64] = "", optimizer[16] = "adamw", name[256] = "";
     double val_fraction = 0, seq = 128, stride = 0, epochs = 1, batch = 32, lr = 0, warmup = 0.1, sync = 1, seed = 1,
            dropout = -1, min_workers = 1, max_steps = 0, synthetic = 0;
     cli_endpoints ep;
@@ -152,10 +150,6 @@ int cli_submit(int argc, char **argv) {
         case 12:
             snprintf(name, sizeof name, "%s", optarg);
             break;
-        case 13:
-            if (strcmp(optarg, "bert") && strcmp(optarg, "bow")) rc = hb_fail(err, "--kind %s: bert or bow", optarg);
-            snprintf(kind, sizeof kind, "%s", optarg);
-            break;
         case 14:
             rc = s_num(optarg, "--synthetic", 2, 1000000, &synthetic, err);
             break;
@@ -206,7 +200,6 @@ int cli_submit(int argc, char **argv) {
     s.seed = (uint64_t)seed;
     s.optimizer = optimizer;
     s.dropout = (float)dropout;
-    s.model_kind = kind;
     s.synthetic = (uint32_t)synthetic;
     s.max_steps = (uint32_t)max_steps;
     s.min_workers = (uint32_t)min_workers;

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chunk_model.h"
+#include "bert.h"
 #include "conf.h"
 #include "frame.h"
 #include "hb_error.h"
@@ -149,7 +149,8 @@ typedef struct {
 
     coord_corpus corpus;
     int have_corpus;
-    chunk_model *model; /* the coordinator's parameters (and spec) */
+    bert_model *model; /* the coordinator's parameters (batch-1 arena: it never computes) */
+    bert_config cfg;   /* the encoder's shape, as sent to workers */
     float *adam_m, *adam_v;
 
     /* training plan */

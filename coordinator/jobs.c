@@ -43,7 +43,7 @@ coord_job *coord_job_find(coord *c, uint64_t id) {
 static void s_release(coord_job *j) {
     coord_corpus_free(&j->corpus);
     j->have_corpus = 0;
-    chunk_model_destroy(&j->model);
+    bert_destroy(&j->model);
     free(j->adam_m);
     free(j->adam_v);
     j->adam_m = j->adam_v = NULL;
@@ -171,9 +171,8 @@ static int s_load_corpus(coord_job *j, char *err) {
     int L = s->seq_len ? (int)s->seq_len : 128;
     int rc;
     if (s->synthetic) {
-        int bow = !strcmp(s->model_kind, "bow");
-        int V = bow ? 200 : 30522;
-        rc = coord_corpus_synthetic(&j->corpus, (int)s->synthetic, 3, L, V, s->val_fraction, s->seed, err);
+        /* a small vocabulary: the encoder's embedding table shrinks to it */
+        rc = coord_corpus_synthetic(&j->corpus, (int)s->synthetic, 3, L, 256, s->val_fraction, s->seed, err);
     } else {
         rc = coord_corpus_ingest(&j->corpus, s, L, (int)s->stride, err);
     }
@@ -266,12 +265,6 @@ int coord_jobs_load(coord *c, char *err) {
 void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
     const Hierbert__Submit *s = m->submit;
     char err[HB_ERR_LEN];
-    const char *kind = s->model_kind[0] ? s->model_kind : "bert";
-    if (!strcmp(kind, "bert") && !chunk_model_has_bert()) {
-        coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST,
-                          "Submit: this coordinator was built without the BERT encoder; use model kind bow");
-        return;
-    }
     if (s->model_dir[0] && s->preset[0]) {
         coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit: give a model directory or a preset, not both");
         return;

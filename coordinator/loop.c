@@ -263,7 +263,7 @@ static void s_on_work(coord *c) {
     if (w >= 0 && c->active >= 0) {
         coord_job *j = c->jobs[c->active];
         if (j->model) {
-            ex.numel = j->model->params->numel;
+            ex.numel = j->model->params.numel;
             ex.num_classes = (uint32_t)j->corpus.num_classes;
         }
     }

@@ -60,8 +60,8 @@ static int s_checkpoint(coord *c, coord_job *j) {
                            .step_in_epoch = j->step_in_epoch,
                            .epoch = j->epoch,
                            .epochs = j->epochs,
-                           .numel = j->model->params->numel,
-                           .params = j->model->params->data,
+                           .numel = j->model->params.numel,
+                           .params = j->model->params.data,
                            .m = j->adam_m,
                            .v = j->adam_v,
                            .val_acc = j->val_acc};
@@ -79,24 +79,33 @@ static int s_checkpoint(coord *c, coord_job *j) {
 
 int coord_train_prepare(coord *c, coord_job *j, char *err) {
     const Hierbert__Submit *s = j->submit;
-    chunk_model_spec sp;
-    memset(&sp, 0, sizeof sp);
-    snprintf(sp.kind, sizeof sp.kind, "%s", s->model_kind[0] ? s->model_kind : "bert");
-    snprintf(sp.preset, sizeof sp.preset, "%s", s->preset);
-    snprintf(sp.model_dir, sizeof sp.model_dir, "%s", s->model_dir);
-    sp.vocab_size = j->corpus.vocab_size;
-    sp.hidden = 16;
-    sp.num_classes = j->corpus.num_classes;
-    sp.max_batch = 1;
-    sp.seq_len = j->corpus.L;
-    sp.dropout = s->dropout;
-    chunk_model_destroy(&j->model);
-    if (chunk_model_new(&j->model, &sp, err)) return -1;
-    if (j->model->spec.vocab_size < j->corpus.vocab_size)
-        return hb_fail(err, "the model's vocabulary (%d) is smaller than the dataset's (%d)", j->model->spec.vocab_size,
+    bert_config *cfg = &j->cfg;
+    char path[1200];
+    if (s->model_dir[0]) {
+        snprintf(path, sizeof path, "%s/config.json", s->model_dir);
+        if (bert_config_read(cfg, path, err)) return -1;
+    } else if (bert_config_preset(cfg, s->preset[0] ? s->preset : "tiny", err)) {
+        return -1;
+    }
+    if (s->synthetic) cfg->vocab_size = j->corpus.vocab_size; /* a preset shrunk to the synthetic vocabulary */
+    if (s->dropout >= 0)
+        cfg->hidden_dropout_prob = cfg->attention_probs_dropout_prob = cfg->classifier_dropout = s->dropout;
+    if (cfg->vocab_size < j->corpus.vocab_size)
+        return hb_fail(err, "the model's vocabulary (%d) is smaller than the dataset's (%d)", cfg->vocab_size,
                        j->corpus.vocab_size);
+    if (j->corpus.L > cfg->max_position_embeddings)
+        return hb_fail(err, "seq_len %d exceeds the model's max_position_embeddings %d", j->corpus.L,
+                       cfg->max_position_embeddings);
+    bert_destroy(&j->model);
+    if (bert_new(&j->model, cfg, j->corpus.num_classes, 1, j->corpus.L, err)) return -1;
+    if (s->model_dir[0]) {
+        int has_head = 0;
+        if (bert_load_dir_ex(j->model, s->model_dir, &has_head, err)) return -1;
+        if (!has_head) bert_init_classifier(j->model, s->seed);
+    } else {
+        bert_init_random(j->model, s->seed);
+    }
     j->seed = s->seed;
-    chunk_model_init_random(j->model, j->seed);
     j->L = j->corpus.L;
     j->G = s->batch ? (int)s->batch : 32;
     j->sync_every = s->sync_every ? (int)s->sync_every : 1;
@@ -107,7 +116,7 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     j->max_steps = s->max_steps;
     if (j->max_steps > 0 && j->max_steps < j->total_steps) j->total_steps = j->max_steps;
     j->warmup_steps = (long)(s->warmup * (float)j->total_steps);
-    size_t numel = j->model->params->numel;
+    size_t numel = j->model->params.numel;
     free(j->adam_m);
     free(j->adam_v);
     j->adam_m = j->adam_v = NULL;
@@ -128,7 +137,6 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     memset(&j->r, 0, sizeof j->r);
 
     /* resume from the checkpoint if there is one */
-    char path[1200];
     s_ckpt_path(c, j, path, sizeof path);
     FILE *f = fopen(path, "rb");
     if (f) {
@@ -141,7 +149,7 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
             return hb_fail(err, "%s: belongs to another job or model (job %llu, %zu parameters)", path,
                            (unsigned long long)ck.job_id, ck.numel);
         }
-        memcpy(j->model->params->data, ck.params, numel * sizeof(float));
+        memcpy(j->model->params.data, ck.params, numel * sizeof(float));
         if (ck.m) {
             memcpy(j->adam_m, ck.m, numel * sizeof(float));
             memcpy(j->adam_v, ck.v, numel * sizeof(float));
@@ -161,9 +169,8 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     hb_log(c->who, "info",
            "job %llu: TRAIN %s, %zu parameters, %zu train chunks (%zu docs), %zu val chunks, L %d, global batch %d, "
            "%ld steps/epoch x %d epochs (%ld steps), sync every %d, %s",
-           (unsigned long long)j->id, j->model->spec.kind, numel, j->corpus.train.n, j->corpus.train.n_docs,
-           j->corpus.val.n, j->L, j->G, j->steps_per_epoch, j->epochs, j->total_steps, j->sync_every,
-           j->adam_m ? "adamw" : "sgd");
+           (unsigned long long)j->id, "bert", numel, j->corpus.train.n, j->corpus.train.n_docs, j->corpus.val.n, j->L,
+           j->G, j->steps_per_epoch, j->epochs, j->total_steps, j->sync_every, j->adam_m ? "adamw" : "sgd");
     return 0;
 }
 
@@ -187,11 +194,26 @@ static void s_epoch_order(coord_job *j) {
     j->order_epoch = j->epoch;
 }
 
-static void s_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, int batch) {
+static void s_config_to_wire(const bert_config *b, Hierbert__BertConfig *w) {
+    hierbert__bert_config__init(w);
+    w->vocab_size = (uint32_t)b->vocab_size;
+    w->hidden_size = (uint32_t)b->hidden_size;
+    w->num_hidden_layers = (uint32_t)b->num_hidden_layers;
+    w->num_attention_heads = (uint32_t)b->num_attention_heads;
+    w->intermediate_size = (uint32_t)b->intermediate_size;
+    w->max_position_embeddings = (uint32_t)b->max_position_embeddings;
+    w->type_vocab_size = (uint32_t)b->type_vocab_size;
+    w->layer_norm_eps = b->layer_norm_eps;
+    w->hidden_dropout_prob = b->hidden_dropout_prob;
+    w->attention_probs_dropout_prob = b->attention_probs_dropout_prob;
+    w->classifier_dropout = b->classifier_dropout;
+}
+
+static void s_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, Hierbert__BertConfig *wc, int batch) {
     const Hierbert__Submit *s = j->submit;
     hierbert__model_spec__init(ms);
-    ms->kind = (char *)j->model->spec.kind;
-    ms->config_json = (char *)j->model->spec.config_json;
+    s_config_to_wire(&j->cfg, wc);
+    ms->config = wc;
     ms->num_classes = (uint32_t)j->corpus.num_classes;
     ms->seq_len = (uint32_t)j->L;
     ms->batch = (uint32_t)batch;
@@ -201,10 +223,8 @@ static void s_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, int batch)
     ms->total_steps = (uint64_t)(j->steps_per_epoch * j->epochs);
     ms->weight_decay = 0;
     ms->clip_norm = j->adam_m ? 1.0f : 0.0f; /* SGD unclipped: keeps the equivalence exact */
-    ms->dropout = s->dropout > 0 ? s->dropout : 0;
     ms->seed = j->seed;
-    ms->numel = j->model->params->numel;
-    ms->vocab_size = (uint32_t)j->model->spec.vocab_size;
+    ms->numel = j->model->params.numel;
 }
 
 /* Params version j->round as one packed frame, shared by every send */
@@ -212,10 +232,10 @@ static void s_params_msg(const coord_job *j, zmq_msg_t *out) {
     proto_msg m;
     proto_env_init(&m, j->id);
     Hierbert__Params p = HIERBERT__PARAMS__INIT;
-    size_t numel = j->model->params->numel;
+    size_t numel = j->model->params.numel;
     p.round = j->round;
     p.numel = numel;
-    p.params = proto_bytes(j->model->params->data, numel * sizeof(float));
+    p.params = proto_bytes(j->model->params.data, numel * sizeof(float));
     if (j->adam_m) {
         p.adam_m = proto_bytes(j->adam_m, numel * sizeof(float));
         p.adam_v = proto_bytes(j->adam_v, numel * sizeof(float));
@@ -258,7 +278,8 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
         labels[i] = sp->labels[idx[i]];
     }
     Hierbert__ModelSpec ms;
-    s_model_spec(j, &ms, j->r.per_worker_batch);
+    Hierbert__BertConfig wc;
+    s_model_spec(j, &ms, &wc, j->r.per_worker_batch);
     Hierbert__TrainTask tt = HIERBERT__TRAIN_TASK__INIT;
     tt.round = j->round;
     tt.step0 = (uint64_t)j->r.step0;
@@ -328,7 +349,7 @@ static void s_start_train_round(coord *c, coord_job *j) {
     r->steps = (int)k;
     r->per_worker_batch = (j->G + W - 1) / W;
     r->started_ms = hb_now_ms();
-    size_t numel = j->model->params->numel;
+    size_t numel = j->model->params.numel;
     r->acc = hb_calloc(numel, sizeof(double));
     if (j->adam_m) {
         r->acc_m = hb_calloc(numel, sizeof(double));
@@ -430,8 +451,8 @@ static void s_finish_train(coord *c, coord_job *j) {
         s_round_reset(c, j);
         return;
     }
-    size_t numel = j->model->params->numel;
-    float *p = j->model->params->data;
+    size_t numel = j->model->params.numel;
+    float *p = j->model->params.data;
     double inv = 1.0 / r->weight;
     for (size_t i = 0; i < numel; i++) p[i] = (float)(r->acc[i] * inv);
     if (j->adam_m)
@@ -487,7 +508,7 @@ void coord_on_update(coord *c, int w, const proto_msg *m) {
                    u->adam_m.len ? "unexpected" : "missing");
             return;
         }
-        size_t numel = j->model->params->numel;
+        size_t numel = j->model->params.numel;
         double wt = (double)u->n_samples;
         const float *p = (const float *)u->params.data;
         for (size_t i = 0; i < numel; i++) r->acc[i] += wt * p[i];

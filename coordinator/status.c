@@ -58,7 +58,7 @@ static json_t *s_job_json(coord *c, coord_job *j) {
         json_object_set_new(o, "val_chunks", json_integer((json_int_t)j->corpus.val.n));
         json_object_set_new(o, "num_classes", json_integer(j->corpus.num_classes));
     }
-    if (j->model) json_object_set_new(o, "parameters", json_integer((json_int_t)j->model->params->numel));
+    if (j->model) json_object_set_new(o, "parameters", json_integer((json_int_t)j->model->params.numel));
     json_object_set_new(o, "loss", json_real(j->last_loss));
     json_object_set_new(o, "train_accuracy", json_real(j->last_train_acc));
     json_object_set_new(o, "samples_per_s", json_real(j->samples_per_s));

@@ -183,25 +183,41 @@ static int s_moments(const char *type, ProtobufCBinaryData m, ProtobufCBinaryDat
     return 0;
 }
 
+static int s_bert_config(const Hierbert__BertConfig *c, int *code, char *err) {
+    if (!c) return FAIL(PROTO_E_MALFORMED, "Assign: no encoder config");
+    if (c->vocab_size < 1 || c->vocab_size > (1u << 24) || c->hidden_size < 1 || c->hidden_size > PROTO_MAX_DIM ||
+        c->num_hidden_layers < 1 || c->num_hidden_layers > 256 || c->num_attention_heads < 1 ||
+        c->hidden_size % c->num_attention_heads || c->intermediate_size < 1 || c->intermediate_size > (1u << 18) ||
+        c->max_position_embeddings < 2 || c->max_position_embeddings > PROTO_MAX_SEQ || c->type_vocab_size < 1 ||
+        c->type_vocab_size > 1024)
+        return FAIL(PROTO_E_MALFORMED,
+                    "Assign: encoder config out of range (vocab %u, hidden %u, layers %u, heads %u, ffn %u, "
+                    "positions %u)",
+                    c->vocab_size, c->hidden_size, c->num_hidden_layers, c->num_attention_heads, c->intermediate_size,
+                    c->max_position_embeddings);
+    if (!(c->layer_norm_eps > 0 && c->layer_norm_eps < 1))
+        return FAIL(PROTO_E_MALFORMED, "Assign: layer_norm_eps %g", c->layer_norm_eps);
+    const float p[3] = {c->hidden_dropout_prob, c->attention_probs_dropout_prob, c->classifier_dropout};
+    for (int i = 0; i < 3; i++)
+        if (!(p[i] >= 0 && p[i] < 1))
+            return FAIL(PROTO_E_MALFORMED, "Assign: a dropout probability %g outside [0, 1)", p[i]);
+    return 0;
+}
+
 static int s_model(const Hierbert__ModelSpec *ms, const proto_expect *ex, int *code, char *err) {
     const char *t = "Assign";
     if (!ms) return FAIL(PROTO_E_MALFORMED, "Assign: no model spec");
-    if (strcmp(ms->kind, "bert") && strcmp(ms->kind, "bow"))
-        return FAIL(PROTO_E_MALFORMED, "Assign: model kind '%.32s' (bert or bow)", ms->kind);
+    if (s_bert_config(ms->config, code, err)) return -1;
     if (strcmp(ms->optimizer, "adamw") && strcmp(ms->optimizer, "sgd"))
         return FAIL(PROTO_E_MALFORMED, "Assign: optimizer '%.32s' (adamw or sgd)", ms->optimizer);
-    if (s_str(t, "config_json", ms->config_json, 1 << 16, 0, code, err)) return -1;
     if (ms->num_classes < 2 || ms->num_classes > PROTO_MAX_CLASSES)
         return FAIL(PROTO_E_MALFORMED, "Assign: num_classes %u outside 2..%u", ms->num_classes, PROTO_MAX_CLASSES);
-    if (ms->seq_len < 2 || ms->seq_len > PROTO_MAX_SEQ)
-        return FAIL(PROTO_E_MALFORMED, "Assign: seq_len %u outside 2..%u", ms->seq_len, PROTO_MAX_SEQ);
+    if (ms->seq_len < 2 || ms->seq_len > ms->config->max_position_embeddings)
+        return FAIL(PROTO_E_MALFORMED, "Assign: seq_len %u outside 2..%u (the encoder's positions)", ms->seq_len,
+                    ms->config->max_position_embeddings);
     if (ms->batch < 1 || ms->batch > PROTO_MAX_SAMPLES)
         return FAIL(PROTO_E_MALFORMED, "Assign: batch %u outside 1..%u", ms->batch, PROTO_MAX_SAMPLES);
-    if (ms->vocab_size < 1 || ms->vocab_size > (1u << 24))
-        return FAIL(PROTO_E_MALFORMED, "Assign: vocab_size %u outside 1..%u", ms->vocab_size, 1u << 24);
     if (!(ms->lr >= 0 && ms->lr < 10)) return FAIL(PROTO_E_MALFORMED, "Assign: lr %g outside [0, 10)", ms->lr);
-    if (!(ms->dropout >= 0 && ms->dropout < 1))
-        return FAIL(PROTO_E_MALFORMED, "Assign: dropout %g outside [0, 1)", ms->dropout);
     if (!(ms->weight_decay >= 0 && ms->clip_norm >= 0))
         return FAIL(PROTO_E_MALFORMED, "Assign: negative weight_decay or clip_norm");
     if (s_numel(t, ms->numel, ex, code, err)) return -1;
@@ -219,7 +235,7 @@ static int s_tokens(const char *type, uint32_t n, ProtobufCBinaryData ids, Proto
         return FAIL(PROTO_E_SHAPE, "%s: n_samples %u outside 1..%u", type, n, PROTO_MAX_SAMPLES);
     if (s_bulk(type, "ids", ids, (uint64_t)n * ms->seq_len, code, err)) return -1;
     if (s_bulk(type, "lengths", lengths, n, code, err)) return -1;
-    if (s_range(type, "ids", ids, 0, (int64_t)ms->vocab_size - 1, code, err)) return -1;
+    if (s_range(type, "ids", ids, 0, (int64_t)ms->config->vocab_size - 1, code, err)) return -1;
     if (s_range(type, "lengths", lengths, 1, ms->seq_len, code, err)) return -1;
     return 0;
 }
@@ -273,7 +289,7 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
         s_str(t, "model_dir", s->model_dir, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "vocab_path", s->vocab_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "preset", s->preset, 64, 0, code, err) || s_str(t, "optimizer", s->optimizer, 64, 0, code, err) ||
-        s_str(t, "model_kind", s->model_kind, 64, 0, code, err) || s_str(t, "name", s->name, 256, 0, code, err))
+        s_str(t, "name", s->name, 256, 0, code, err))
         return -1;
     if (!s->train_path[0] && !s->synthetic) return FAIL(PROTO_E_BAD_REQUEST, "Submit: no training data (--train)");
     if (!(s->val_fraction >= 0 && s->val_fraction < 1))
@@ -290,8 +306,6 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
     if (!(s->dropout < 1)) return FAIL(PROTO_E_BAD_REQUEST, "Submit: dropout %g must be below 1", s->dropout);
     if (s->optimizer[0] && strcmp(s->optimizer, "adamw") && strcmp(s->optimizer, "sgd"))
         return FAIL(PROTO_E_BAD_REQUEST, "Submit: optimizer '%s' (adamw or sgd)", s->optimizer);
-    if (s->model_kind[0] && strcmp(s->model_kind, "bert") && strcmp(s->model_kind, "bow"))
-        return FAIL(PROTO_E_BAD_REQUEST, "Submit: model kind '%s' (bert or bow)", s->model_kind);
     if (s->sync_every > 100000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: sync_every %u too large", s->sync_every);
     if (s->synthetic > 1000000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: synthetic %u too large", s->synthetic);
     return 0;

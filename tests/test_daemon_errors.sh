@@ -12,7 +12,7 @@ for ep in "ipc://$T/nobody" "tcp://127.0.0.1:1"; do
   out=$("$CLI" list --control "$ep" --timeout 1 2>&1) && fail "list against $ep succeeded"
   (( SECONDS - t0 <= 4 )) || fail "list against $ep took $((SECONDS - t0)) s"
   [[ $(wc -l <<<"$out") == 1 && $out == *"cannot reach the coordinator at $ep"* ]] || fail "message: $out"
-  out=$("$CLI" submit --synthetic 10 --kind bow --control "$ep" --timeout 1 2>&1) && fail "submit against $ep succeeded"
+  out=$("$CLI" submit --synthetic 10 --control "$ep" --timeout 1 2>&1) && fail "submit against $ep succeeded"
   [[ $out == *"cannot reach the coordinator"* ]] || fail "submit message: $out"
 done
 ok "wrong endpoint: one-line 'cannot reach the coordinator at ...', exit non-zero, within the timeout"
@@ -35,7 +35,7 @@ ok "unknown job id: '$out' and the coordinator's 'unknown job 4242'"
 out=$(hb c submit --train "$T/missing.jsonl" 2>&1) && fail "missing dataset accepted"
 [[ $out == *"--train $T/missing.jsonl: no such file"* ]] || fail "missing dataset message: $out"
 printf '{"id": 1, "text": "a", "label": \n' > "$T/bad.jsonl"
-out=$(hb c submit --train "$T/bad.jsonl" --kind bow 2>&1) && fail "bad dataset accepted"
+out=$(hb c submit --train "$T/bad.jsonl" 2>&1) && fail "bad dataset accepted"
 [[ $out == *"Submit refused"*"bad.jsonl"* ]] || fail "bad dataset message: $out"
 [[ $(hb c list | wc -l) == 1 ]] || fail "a refused job left a record"
 ok "bad dataset refused, nothing left behind: $out"
@@ -55,7 +55,7 @@ ok "a worker speaking protocol 2 is refused and exits non-zero: $(tail -1 "$T/ol
 start_worker w1 c --heartbeat-ms 200
 start_worker w2 c --heartbeat-ms 200
 wait_for 10 '[[ $(workers_live c) == 2 ]]' "2 workers"
-job=$(hb c submit --synthetic 60 --kind bow --optimizer sgd --lr 0.5 --seq 16 --batch 8 --epochs 2 --min-workers 2 2>"$T/submit.err")
+job=$(hb c submit --synthetic 60 --optimizer sgd --lr 0.5 --seq 16 --batch 8 --epochs 2 --min-workers 2 2>"$T/submit.err")
 [[ $job =~ ^[0-9]+$ ]] || fail "submit printed '$job' ($(cat "$T/submit.err"))"
 wait_for 60 '[[ $(job_state c $job) == DONE ]]' "job $job DONE"
 s=$(status_json c "$job")
@@ -65,7 +65,7 @@ hb c status "$job" | grep -q "DONE" || fail "human status"
 ok "after all that, job $job ran to DONE on 2 workers with validation accuracy for both epochs"
 
 # --- cancel a running job --------------------------------------------------------
-job2=$(hb c submit --synthetic 400 --kind bow --optimizer sgd --seq 32 --batch 2 --epochs 50 2>/dev/null)
+job2=$(hb c submit --synthetic 400 --optimizer sgd --seq 32 --batch 2 --epochs 50 2>/dev/null)
 wait_for 20 '[[ $(job_state c $job2) == TRAIN ]]' "job $job2 training"
 out=$(hb c cancel "$job2")
 [[ $out == "job $job2: CANCELLED" ]] || fail "cancel said: $out"

@@ -149,7 +149,6 @@ int main(void) {
 
     Hierbert__Submit sb = HIERBERT__SUBMIT__INIT;
     sb.synthetic = 10;
-    sb.model_kind = "bow";
     proto_msg m;
     proto_env_init(&m, 0);
     m.version = 2;

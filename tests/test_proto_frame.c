@@ -83,15 +83,23 @@ int main(void) {
         labels[i] = i % C;
         for (int t = 0; t < L; t++) ids[i * L + t] = t < lens[i] ? (i * 7 + t) % V : 0;
     }
+    Hierbert__BertConfig bc = HIERBERT__BERT_CONFIG__INIT;
+    bc.vocab_size = V;
+    bc.hidden_size = 8;
+    bc.num_hidden_layers = 1;
+    bc.num_attention_heads = 2;
+    bc.intermediate_size = 16;
+    bc.max_position_embeddings = 64;
+    bc.type_vocab_size = 2;
+    bc.layer_norm_eps = 1e-12f;
     Hierbert__ModelSpec ms = HIERBERT__MODEL_SPEC__INIT;
-    ms.kind = "bow";
+    ms.config = &bc;
     ms.optimizer = "sgd";
     ms.num_classes = C;
     ms.seq_len = L;
     ms.batch = 2;
     ms.lr = 0.1f;
     ms.numel = N;
-    ms.vocab_size = V;
     Hierbert__TrainTask tt = HIERBERT__TRAIN_TASK__INIT;
     tt.round = 3;
     tt.steps = 3;
@@ -99,6 +107,8 @@ int main(void) {
     tt.ids = proto_bytes(ids, sizeof ids);
     tt.lengths = proto_bytes(lens, sizeof lens);
     tt.labels = proto_bytes(labels, sizeof labels);
+    int32_t step_sizes[3] = {2, 2, 2};
+    tt.step_sizes = proto_bytes(step_sizes, sizeof step_sizes);
     Hierbert__Assign as = HIERBERT__ASSIGN__INIT;
     as.model = &ms;
     as.task_case = HIERBERT__ASSIGN__TASK_TRAIN;
@@ -110,7 +120,7 @@ int main(void) {
     size_t alen;
     d = s_roundtrip(&m, &ex, &abuf, &alen);
     CHECK(d->assign->train->n_samples == S && !memcmp(d->assign->train->ids.data, ids, sizeof ids) &&
-              !strcmp(d->assign->model->kind, "bow"),
+              d->assign->model->config->hidden_size == 8,
           "Assign fields");
     proto_free(&d);
     t_ok("Assign(train) of %d chunks x L=%d round-trips", S, L);
@@ -210,6 +220,11 @@ int main(void) {
     s_refused(vbuf, vlen, &ex, PROTO_E_SHAPE, "Assign(train): ids has");
     free(vbuf);
     tt.ids = proto_bytes(ids, sizeof ids);
+    step_sizes[1] = 1;
+    vbuf = proto_pack(&m, &vlen);
+    s_refused(vbuf, vlen, &ex, PROTO_E_SHAPE, "step_sizes sum to 5, n_samples is 6");
+    free(vbuf);
+    step_sizes[1] = 2;
     proto_expect otherL = ex;
     otherL.seq_len = 32;
     s_refused(abuf, alen, &otherL, PROTO_E_SHAPE, "seq_len 16, the job's is 32");

@@ -1,6 +1,7 @@
-/* compute.c - the worker's compute thread: builds the job's chunk model,
- * takes Params, runs TrainTasks (optimizer steps) and eval tasks, and sends
- * Updates through the pipe. It never touches the DEALER socket. */
+/* compute.c - the worker's compute thread: builds the job's BERT chunk
+ * classifier (model/bert.h), takes Params, runs TrainTasks (optimizer steps)
+ * and eval tasks, and sends Updates through the pipe. It never touches the
+ * DEALER socket. OpenMP and OpenBLAS inside use `threads` threads. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "chunk_model.h"
+#include "bert.h"
 #include "frame.h"
 #include "hb_error.h"
 #include "hb_log.h"
@@ -19,9 +20,10 @@ typedef struct {
     worker_compute *wc;
     void *pipe;
     uint64_t job_id;
-    chunk_model *m;
-    Hierbert__ModelSpec spec; /* the spec m was built from (strings not kept) */
-    char config_json[4096];
+    bert_model *m;
+    bert_config cfg;          /* the config m was built from */
+    Hierbert__ModelSpec spec; /* the spec m was built from (pointers not kept) */
+    uint8_t *mask;            /* [batch][L] */
     adamw_state opt;
     int have_opt;
     proto_msg *task;   /* pending Assign */
@@ -50,56 +52,79 @@ static void s_error(s_comp *c, uint64_t job, int code, const char *text) {
 static void s_drop_model(s_comp *c) {
     if (c->have_opt) adamw_free(&c->opt);
     c->have_opt = 0;
-    chunk_model_destroy(&c->m);
+    bert_destroy(&c->m);
+    free(c->mask);
+    c->mask = NULL;
     c->params_valid = 0;
+}
+
+static void s_config_from_wire(bert_config *b, const Hierbert__BertConfig *w) {
+    memset(b, 0, sizeof *b);
+    b->vocab_size = (int)w->vocab_size;
+    b->hidden_size = (int)w->hidden_size;
+    b->num_hidden_layers = (int)w->num_hidden_layers;
+    b->num_attention_heads = (int)w->num_attention_heads;
+    b->intermediate_size = (int)w->intermediate_size;
+    b->max_position_embeddings = (int)w->max_position_embeddings;
+    b->type_vocab_size = (int)w->type_vocab_size;
+    b->layer_norm_eps = w->layer_norm_eps;
+    b->hidden_dropout_prob = w->hidden_dropout_prob;
+    b->attention_probs_dropout_prob = w->attention_probs_dropout_prob;
+    b->classifier_dropout = w->classifier_dropout;
 }
 
 /* The model for ms (job job), reusing the current one when it fits. */
 static int s_ensure_model(s_comp *c, uint64_t job, const Hierbert__ModelSpec *ms, char *err) {
-    if (c->m && c->job_id == job && !strcmp(c->m->spec.kind, ms->kind) && !strcmp(c->config_json, ms->config_json) &&
-        c->spec.num_classes == ms->num_classes && c->spec.seq_len == ms->seq_len && c->spec.batch >= ms->batch &&
-        c->spec.dropout == ms->dropout && c->spec.numel == ms->numel)
+    bert_config cfg;
+    s_config_from_wire(&cfg, ms->config);
+    if (c->m && c->job_id == job && !memcmp(&cfg, &c->cfg, sizeof cfg) && c->spec.num_classes == ms->num_classes &&
+        c->spec.seq_len == ms->seq_len && c->spec.batch >= ms->batch && c->spec.numel == ms->numel &&
+        !strcmp(c->have_opt ? "adamw" : "sgd", ms->optimizer))
         return 0;
     s_drop_model(c);
-    chunk_model_spec sp;
-    memset(&sp, 0, sizeof sp);
-    snprintf(sp.kind, sizeof sp.kind, "%s", ms->kind);
-    snprintf(sp.config_json, sizeof sp.config_json, "%s", ms->config_json);
-    sp.vocab_size = (int)ms->vocab_size;
-    sp.num_classes = (int)ms->num_classes;
-    sp.max_batch = (int)ms->batch;
-    sp.seq_len = (int)ms->seq_len;
-    sp.dropout = ms->dropout;
-    if (!strcmp(ms->kind, "bow")) {
-        /* bow's width travels in its config JSON */
-        const char *h = strstr(ms->config_json, "\"hidden_size\":");
-        sp.hidden = h ? atoi(h + 14) : 16;
-        sp.config_json[0] = 0;
-    }
-    if (chunk_model_new(&c->m, &sp, err)) return -1;
-    if ((uint64_t)c->m->params->numel != ms->numel) {
+    if (bert_config_validate(&cfg, "Assign: encoder config", err)) return -1;
+    if (bert_new(&c->m, &cfg, (int)ms->num_classes, (int)ms->batch, (int)ms->seq_len, err)) return -1;
+    if ((uint64_t)c->m->params.numel != ms->numel) {
         hb_fail(err, "Assign: model spec declares %llu parameters, this worker builds %zu from it",
-                (unsigned long long)ms->numel, c->m->params->numel);
-        chunk_model_destroy(&c->m);
+                (unsigned long long)ms->numel, c->m->params.numel);
+        bert_destroy(&c->m);
         return -1;
     }
+    c->mask = hb_malloc((size_t)ms->batch * ms->seq_len);
     c->job_id = job;
+    c->cfg = cfg;
     c->spec = *ms;
-    snprintf(c->config_json, sizeof c->config_json, "%s", ms->config_json);
     if (!strcmp(ms->optimizer, "adamw")) {
-        optim_config oc = optim_default_config();
-        adamw_init(&c->opt, c->m->params, oc);
+        adamw_init(&c->opt, &c->m->params, optim_default_config());
         c->have_opt = 1;
     }
-    hb_log(c->wc->who, "info", "job %llu: built %s model, %zu parameters, batch %u x L %u", (unsigned long long)job,
-           ms->kind, c->m->params->numel, ms->batch, ms->seq_len);
+    hb_log(c->wc->who, "info", "job %llu: built the encoder (%d layers, hidden %d), %zu parameters, batch %u x L %u",
+           (unsigned long long)job, cfg.num_hidden_layers, cfg.hidden_size, c->m->params.numel, ms->batch, ms->seq_len);
     return 0;
+}
+
+/* mask [B][T] from lengths; forward; argmax hits against labels */
+static float s_forward(s_comp *c, const int32_t *ids, const int32_t *lens, const int32_t *labels, int B, int T,
+                       int train, int *n_correct) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) c->mask[(size_t)b * T + t] = t < lens[b];
+    float loss = bert_forward(c->m, ids, NULL, c->mask, labels, B, T, train);
+    int C = c->m->num_classes, hits = 0;
+    for (int b = 0; b < B; b++) {
+        const float *z = c->m->logits + (size_t)b * C;
+        int arg = 0;
+        for (int k = 1; k < C; k++)
+            if (z[k] > z[arg]) arg = k;
+        hits += arg == labels[b];
+    }
+    *n_correct = hits;
+    return loss;
 }
 
 static void s_apply_params(s_comp *c) {
     const Hierbert__Params *p = c->params->params;
-    size_t n = c->m->params->numel;
-    memcpy(c->m->params->data, p->params.data, n * sizeof(float));
+    size_t n = c->m->params.numel;
+    memcpy(c->m->params.data, p->params.data, n * sizeof(float));
     if (c->have_opt) {
         if (p->adam_m.len) {
             memcpy(c->opt.m, p->adam_m.data, n * sizeof(float));
@@ -129,11 +154,11 @@ static void s_run(s_comp *c) {
     double t0 = s_now_s(), loss_sum = 0;
     int correct = 0;
     char text[HB_ERR_LEN];
-    params_table *pt = c->m->params;
+    params_table *pt = &c->m->params;
     if (t->eval) {
         for (int off = 0; off < n; off += (int)ms->batch) {
             int b = n - off < (int)ms->batch ? n - off : (int)ms->batch, hit = 0;
-            double l = chunk_model_eval_batch(c->m, ids + (size_t)off * T, lens + off, labels + off, b, T, NULL, &hit);
+            double l = (double)s_forward(c, ids + (size_t)off * T, lens + off, labels + off, b, T, 0, &hit) * b;
             if (isnan(l)) {
                 snprintf(text, sizeof text, "job %llu: eval task %u: model refused rows %d..%d",
                          (unsigned long long)job, t->task_id, off, off + b - 1);
@@ -157,8 +182,10 @@ static void s_run(s_comp *c) {
         for (uint32_t j = 0; j < t->steps; j++) {
             int b = sizes[j], hit = 0;
             if (b == 0) continue;
-            float l = chunk_model_train_batch(c->m, ids + (size_t)off * T, lens + off, labels + off, b, T,
-                                              t->rng_seed + j, &hit);
+            bert_set_seed(c->m, t->rng_seed + j); /* dropout masks: a function of the task and step */
+            bert_zero_grad(c->m);
+            float l = s_forward(c, ids + (size_t)off * T, lens + off, labels + off, b, T, 1, &hit);
+            if (!isnan(l)) bert_backward(c->m);
             if (isnan(l)) {
                 snprintf(text, sizeof text, "job %llu: train task %u: model refused step %u (rows %d..%d)",
                          (unsigned long long)job, t->task_id, j, off, off + b - 1);
@@ -228,10 +255,10 @@ static void s_try(s_comp *c) {
     if (c->params) {
         if (c->params->job_id != job) {
             proto_free(&c->params); /* stale: another job's */
-        } else if (c->params->params->numel != c->m->params->numel) {
+        } else if (c->params->params->numel != c->m->params.numel) {
             char text[HB_ERR_LEN];
             snprintf(text, sizeof text, "Params: numel %llu, the job's model has %zu parameters",
-                     (unsigned long long)c->params->params->numel, c->m->params->numel);
+                     (unsigned long long)c->params->params->numel, c->m->params.numel);
             s_error(c, job, PROTO_E_SHAPE, text);
             proto_free(&c->params);
         } else {
@@ -262,7 +289,7 @@ void *worker_compute_main(void *arg) {
         }
         proto_expect ex = {.max_frame = wc->max_frame};
         if (c.m) {
-            ex.numel = c.m->params->numel;
+            ex.numel = c.m->params.numel;
         }
         proto_msg *m = NULL;
         char err[HB_ERR_LEN];
