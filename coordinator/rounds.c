@@ -593,5 +593,7 @@ void coord_train_tick(coord *c, coord_job *j) {
         coord_job_set_state(c, j, JOB_EMBED, NULL);
         return;
     }
-    if (live >= j->min_workers) s_start_train_round(c, j);
+    /* min_workers holds the start only: once running, a job goes on with
+     * whoever is alive (a lost worker must not stall it) */
+    if (live >= (j->round == 0 ? j->min_workers : 1)) s_start_train_round(c, j);
 }
