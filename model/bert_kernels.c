@@ -323,8 +323,8 @@ void bk_colsum_add_naive(float *db, const float *g, int N, int C) {
 
 /* ---- attention softmax -------------------------------------------------- */
 
-void bk_masked_softmax_rows(float *s, const uint8_t *mask, int T) {
-    for (int i = 0; i < T; i++) {
+void bk_masked_softmax_rows(float *s, const uint8_t *mask, int R, int T) {
+    for (int i = 0; i < R; i++) {
         float *row = s + (size_t)i * T;
         float mx = -FLT_MAX;
 #pragma omp simd reduction(max : mx)
@@ -344,8 +344,8 @@ void bk_masked_softmax_rows(float *s, const uint8_t *mask, int T) {
     }
 }
 
-void bk_softmax_backward_rows(float *dp, const float *p, int T) {
-    for (int i = 0; i < T; i++) {
+void bk_softmax_backward_rows(float *dp, const float *p, int R, int T) {
+    for (int i = 0; i < R; i++) {
         float *d = dp + (size_t)i * T;
         const float *pr = p + (size_t)i * T;
         float dot = 0.0f;

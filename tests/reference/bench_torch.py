@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import sys
 import time
 
@@ -113,16 +114,18 @@ def main():
         with torch.no_grad():
             model(ids, mask)
 
-    train_step()
-    t0 = time.perf_counter()
-    for _ in range(args.iters):
-        train_step()
-    t_train = (time.perf_counter() - t0) / args.iters
-    fwd()
-    t0 = time.perf_counter()
-    for _ in range(3 * args.iters):
-        fwd()
-    t_fwd = (time.perf_counter() - t0) / (3 * args.iters)
+    def median_time(fn, n):
+        fn()  # warm-up
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    # medians of per-iteration times, as hierbert-bench
+    t_train = median_time(train_step, args.iters)
+    t_fwd = median_time(fwd, 3 * args.iters)
 
     N = B * L
     flops = LAYERS * 2 * (4 * N * H * H + 2 * N * H * I + 2 * B * L * L * H) + 2 * B * H * 2
