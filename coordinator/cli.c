@@ -12,8 +12,10 @@
 #endif
 
 /* Subcommands, each defined in its own coordinator/cli_<name>.c. */
+int cli_store(int argc, char **argv);
 
 const cli_command cli_commands[] = {
+    {"store", cli_store, "inspect a data directory's store: stats, dump, verify"},
     {NULL, NULL, NULL},
 };
 
