@@ -12,8 +12,12 @@
 #endif
 
 /* Subcommands, each defined in its own coordinator/cli_<name>.c. */
+int cli_dataset(int, char **);
+int cli_tokenize(int, char **);
 
 const cli_command cli_commands[] = {
+    {"dataset", cli_dataset, "inspect a dataset: documents per class, chunk counts, [UNK] rate, label map"},
+    {"tokenize", cli_tokenize, "print the WordPiece token ids of each line of standard input"},
     {NULL, NULL, NULL},
 };
 
