@@ -10,7 +10,7 @@
 #   DIR/brown/{train,val}.jsonl  DIR/spam/{train,val}.jsonl  DIR/vocab/vocab.txt
 # Each dataset is split 80/20 per class (stratified) by the rule of
 # model/split.h: per class, documents sorted by FNV-1a-64 of "SEED:ID" (then
-# id); the first floor(n*0.2+0.5) are val. SEED is 1 (HB_SPLIT_SEED overrides).
+# id); the first min(floor(n*0.2+0.5), n-1) are val. SEED is 1 (HB_SPLIT_SEED overrides).
 # Needs npm (tarballs are fetched with `npm pack`, cached in DIR/.cache) and
 # python3 (standard library only).
 set -euo pipefail
@@ -112,7 +112,7 @@ for d in docs:
 val_ids = set()
 for label, ds in by_label.items():
     ds.sort(key=lambda d: (fnv1a64((seed + ":" + d[0]).encode("utf-8")), d[0].encode("utf-8")))
-    n_val = int(len(ds) * 0.2 + 0.5)
+    n_val = min(int(len(ds) * 0.2 + 0.5), len(ds) - 1)  # model/split.c's rule
     val_ids.update(d[0] for d in ds[:n_val])
 for split in ("train", "val"):
     tmp = os.path.join(out, split + ".jsonl.part")
