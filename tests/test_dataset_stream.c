@@ -15,6 +15,14 @@
 #include "dataset.h"
 #include "hb_error.h"
 
+/* AddressSanitizer keeps freed memory in quarantine: peak RSS then measures
+ * the allocation churn, not what is live; the bound is checked without it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define S_RSS_CHECKED 0
+#else
+#define S_RSS_CHECKED 1
+#endif
+
 static long s_maxrss_kb(void) {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
@@ -110,7 +118,9 @@ int main(void) {
     CHECK(c.docs == n_docs && c.tokens == want_tokens && lm.n == 7, "docs %ld tokens %ld/%ld", c.docs, c.tokens,
           want_tokens);
     CHECK(c.chunks == want_chunks, "chunks %ld, expected %ld", c.chunks, want_chunks);
-    CHECK(grow_kb * 1024 < jbytes / 4, "peak RSS grew by %ld KiB for a %ld KiB file", grow_kb, jbytes / 1024);
+    if (!S_RSS_CHECKED) printf("note: AddressSanitizer build: peak RSS bound not checked (quarantine)\n");
+    CHECK(!S_RSS_CHECKED || grow_kb * 1024 < jbytes / 4, "peak RSS grew by %ld KiB for a %ld KiB file", grow_kb,
+          jbytes / 1024);
     labels_free(&lm);
     t_ok("JSONL %.1f MB, %ld documents, %ld tokens, %ld chunks: peak RSS grew by %.1f MB (bound %.1f MB)", jbytes / 1e6,
          c.docs, c.tokens, c.chunks, grow_kb / 1024.0, jbytes / 4e6);
@@ -127,7 +137,8 @@ int main(void) {
     wp_ids_free(&q);
     CHECK(c.docs == c_docs && c.tokens == c_tokens + extra * c_docs, "csv docs %ld tokens %ld/%ld", c.docs, c.tokens,
           c_tokens + extra * c_docs);
-    CHECK(grow_kb * 1024 < cbytes / 4, "CSV: peak RSS grew by %ld KiB for a %ld KiB file", grow_kb, cbytes / 1024);
+    CHECK(!S_RSS_CHECKED || grow_kb * 1024 < cbytes / 4, "CSV: peak RSS grew by %ld KiB for a %ld KiB file", grow_kb,
+          cbytes / 1024);
     labels_free(&lm);
     t_ok("CSV %.1f MB of multi-line quoted records, %ld documents: peak RSS grew by %.1f MB more", cbytes / 1e6, c.docs,
          grow_kb / 1024.0);
