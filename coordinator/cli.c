@@ -13,10 +13,12 @@
 
 /* Subcommands, each defined in its own coordinator/cli_<name>.c. */
 int cli_dataset(int, char **);
+int cli_store(int argc, char **argv);
 int cli_tokenize(int, char **);
 
 const cli_command cli_commands[] = {
     {"dataset", cli_dataset, "inspect a dataset: documents per class, chunk counts, [UNK] rate, label map"},
+    {"store", cli_store, "inspect a data directory's store: stats, dump, verify"},
     {"tokenize", cli_tokenize, "print the WordPiece token ids of each line of standard input"},
     {NULL, NULL, NULL},
 };
