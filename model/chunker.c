@@ -43,6 +43,7 @@ static void s_reserve(chunk_set *s, size_t k, int L) {
     if (k > s->start_cap) {
         s->start_cap = k * 2;
         s->start = hb_realloc(s->start, s->start_cap * sizeof *s->start);
+        s->len = hb_realloc(s->len, s->start_cap * sizeof *s->len);
     }
 }
 
@@ -56,6 +57,7 @@ static void s_put(const chunk_config *c, chunk_set *out, int k, const int32_t *t
     ids[n + 1] = c->sep_id;
     for (size_t j = n + 2; j < (size_t)L; j++) ids[j] = c->pad_id;
     memset(m, 1, n + 2);
+    out->len[k] = (uint32_t)(n + 2);
     memset(m + n + 2, 0, (size_t)L - n - 2);
 }
 
@@ -92,5 +94,6 @@ void chunk_set_free(chunk_set *s) {
     free(s->ids);
     free(s->mask);
     free(s->start);
+    free(s->len);
     memset(s, 0, sizeof *s);
 }

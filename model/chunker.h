@@ -44,6 +44,7 @@ typedef struct {
     int32_t *ids;  /* n_chunks x seq_len */
     uint8_t *mask; /* n_chunks x seq_len; 1 = real token, 0 = [PAD] */
     int32_t *start;
+    uint32_t *len;         /* per chunk: real tokens ([CLS] + content + [SEP]) = sum of its mask */
     int n_dropped;         /* windows or list items dropped by max_chunks */
     size_t cap, start_cap; /* capacity in chunks */
 } chunk_set;

@@ -538,6 +538,7 @@ typedef struct {
     size_t n_cand, cand_cap;
     strmap val_ids; /* val_fraction: ids moved to val */
     wp_ids toks;
+    wp_ids packed; /* emitted chunks, unpadded */
     size_t *offs;
     size_t offs_cap;
     chunk_set cs;
@@ -568,6 +569,9 @@ static uint64_t s_fp(uint64_t h, const dataset_record *rec) {
 static int s_doc(s_ingest *g, int input, const dataset_record *rec, dataset_split *split, int *label, char *err) {
     char msg[HB_ERR_LEN];
     if (rec->bad_utf8) return s_bad(g, DATASET_BAD_UTF8, rec->msg, err);
+    if (strlen(rec->id) > DATASET_ID_MAX)
+        return hb_fail(err, "%s:%ld: document id '%.40s...' is %zu bytes, at most %d", rec->file, rec->line, rec->id,
+                       strlen(rec->id), DATASET_ID_MAX);
     const dataset_input *in = &g->in[input];
     int cand = 0;
     *split = rec->split != DATASET_SPLIT_NONE ? rec->split : in->role;
@@ -727,6 +731,10 @@ static int s_pass(s_ingest *g, int n_inputs, dataset_emit_fn emit, void *ctx, lo
                 chunk_text(&g->cc, g->toks.v, g->toks.n, &g->cs);
             else
                 chunk_presplit(&g->cc, g->toks.v, g->offs, (size_t)rec.n_chunks, &g->cs);
+            g->packed.n = 0;
+            for (int k = 0; k < g->cs.n_chunks; k++)
+                for (uint32_t j = 0; j < g->cs.len[k]; j++)
+                    wp_ids_push(&g->packed, g->cs.ids[(size_t)k * (size_t)g->cs.seq_len + j]);
             size_t unk = 0;
             for (size_t k = 0; k < g->toks.n; k++) unk += g->toks.v[k] == g->tok->unk_id;
             dataset_doc doc = {.id = rec.id,
@@ -739,6 +747,9 @@ static int s_pass(s_ingest *g, int n_inputs, dataset_emit_fn emit, void *ctx, lo
                                .ids = g->cs.ids,
                                .mask = g->cs.mask,
                                .start = g->cs.start,
+                               .chunk_len = g->cs.len,
+                               .packed = g->packed.v,
+                               .n_packed = g->packed.n,
                                .n_tokens = g->toks.n,
                                .n_unk = unk,
                                .n_dropped = g->cs.n_dropped};
@@ -810,6 +821,7 @@ int dataset_ingest(const dataset_input *inputs, int n_inputs, wp_tokenizer *tok,
     free(g.cand_id);
     free(g.cand_label);
     wp_ids_free(&g.toks);
+    wp_ids_free(&g.packed);
     free(g.offs);
     chunk_set_free(&g.cs);
     free(g.fp);

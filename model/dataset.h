@@ -31,6 +31,11 @@
 #include "labels.h"
 #include "wordpiece.h"
 
+/* Longest document id accepted (bytes): store.h's STORE_DOC_ID_MAX, so an
+ * id the store would refuse is refused at validation, not halfway through. */
+#define DATASET_ID_MAX 255
+
+/* Values equal store.h's STORE_SPLIT_TRAIN/VAL/TEST. */
 typedef enum { DATASET_SPLIT_NONE = -1, DATASET_TRAIN = 0, DATASET_VAL = 1, DATASET_TEST = 2 } dataset_split;
 typedef enum { DATASET_AUTO = 0, DATASET_JSONL, DATASET_CSV, DATASET_FOLDER } dataset_format;
 
@@ -112,9 +117,13 @@ typedef struct {
     const int32_t *ids;   /* n_chunks x seq_len, [CLS] .. [SEP] [PAD].. */
     const uint8_t *mask;  /* n_chunks x seq_len, 1 real / 0 pad */
     const int32_t *start; /* per chunk: first content-token offset (text) or chunk-list index */
-    size_t n_tokens;      /* content tokens of the document before chunking */
-    size_t n_unk;         /* of which [UNK] */
-    int n_dropped;        /* chunks dropped by max_chunks */
+    /* the same chunks unpadded, as store_writer_put_doc takes them: */
+    const uint32_t *chunk_len; /* n_chunks: real tokens per chunk ([CLS] .. [SEP]) */
+    const int32_t *packed;     /* sum(chunk_len) ids, chunk after chunk */
+    size_t n_packed;
+    size_t n_tokens; /* content tokens of the document before chunking */
+    size_t n_unk;    /* of which [UNK] */
+    int n_dropped;   /* chunks dropped by max_chunks */
 } dataset_doc;
 
 typedef struct {

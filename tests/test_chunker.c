@@ -21,6 +21,7 @@ static void s_expect(const chunk_set *s, int k, const int32_t *tok, size_t a, si
     for (size_t j = 0; j < n; j++) CHECK(ids[1 + j] == tok[a + j] && m[1 + j] == 1, "chunk %d token %zu", k, j);
     CHECK(ids[n + 1] == SEP && m[n + 1] == 1, "chunk %d [SEP] at %zu", k, n + 1);
     for (int j = (int)n + 2; j < L; j++) CHECK(ids[j] == PAD && m[j] == 0, "chunk %d pad at %d", k, j);
+    CHECK(s->len[k] == n + 2, "chunk %d len %u", k, s->len[k]);
 }
 
 int main(void) {
