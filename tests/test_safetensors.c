@@ -1,0 +1,185 @@
+/*
+ * test_safetensors.c - our safetensors reader/writer: a round trip is exact;
+ * every malformed file (missing tensor, wrong shape, truncated header,
+ * oversized header length, wrong dtype, offsets out of range) is refused
+ * with a message naming the file and, where there is one, the tensor; never
+ * a crash. pooler.* / cls.* / position_ids and a "bert." prefix (HF
+ * BertFor* checkpoints, legacy LayerNorm gamma/beta) load as they are.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bert.h"
+#include "check.h"
+#include "hb_error.h"
+#include "safetensors.h"
+
+static char s_dir[256];
+
+/* writes a raw safetensors file: header text as given, then `data` bytes */
+static void s_write_raw(const char *path, const char *header, uint64_t hlen_override, size_t data_bytes) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f, "open %s", path);
+    uint64_t hl = hlen_override ? hlen_override : strlen(header);
+    for (int i = 0; i < 8; i++) fputc((int)(hl >> (8 * i)) & 0xff, f);
+    fwrite(header, 1, strlen(header), f);
+    for (size_t i = 0; i < data_bytes; i++) fputc(0, f);
+    fclose(f);
+}
+
+static void s_expect_fail(const char *label, const char *path, const params_table *t, float *buf, const char *want1,
+                          const char *want2) {
+    char err[HB_ERR_LEN] = "";
+    int rc = safetensors_load_params(path, t, buf, NULL, NULL, err);
+    CHECK(rc == -1, "%s: load must fail", label);
+    CHECK(strstr(err, path) != NULL, "%s: message names the file: %s", label, err);
+    CHECK(strstr(err, want1) != NULL, "%s: message has '%s': %s", label, want1, err);
+    CHECK(!want2 || strstr(err, want2) != NULL, "%s: message has '%s': %s", label, want2, err);
+    t_ok("%s refused: %s", label, err);
+}
+
+int main(void) {
+    char err[HB_ERR_LEN], path[512];
+    snprintf(s_dir, sizeof s_dir, "%s/st_test_XXXXXX", HB_BUILD_DIR);
+    CHECK(mkdtemp(s_dir), "mkdtemp");
+
+    /* a small table: a matrix and a vector */
+    params_table t;
+    params_init(&t);
+    int64_t sw[2] = {3, 2}, sb[1] = {2};
+    params_add(&t, "encoder.layer.0.output.dense.weight", 2, sw, 1);
+    params_add(&t, "encoder.layer.0.output.LayerNorm.weight", 1, sb, 0);
+    params_alloc(&t);
+    for (size_t i = 0; i < t.numel; i++) t.data[i] = (float)i * 0.25f - 1.0f;
+    snprintf(path, sizeof path, "%s/a.safetensors", s_dir);
+    CHECK_OK(safetensors_save_params(path, &t, t.data, err), err);
+    float *back = params_new_buffer(&t);
+    CHECK_OK(safetensors_load_params(path, &t, back, NULL, NULL, err), err);
+    for (int v = 0; v < t.nviews; v++)
+        CHECK(memcmp(back + t.views[v].offset, t.data + t.views[v].offset, t.views[v].numel * 4) == 0, "round trip");
+    safetensors_file *f;
+    CHECK_OK(safetensors_open(&f, path, err), err);
+    CHECK(f->n == 2 && (size_t)(f->data - f->map) % 8 == 0, "2 entries, data 8-aligned");
+    safetensors_close(&f);
+    CHECK(f == NULL, "close nulls");
+    t_ok("round trip: 2 tensors saved and read back bit-exact, data section 8-byte aligned");
+
+    /* HF-style file: bert. prefix, legacy gamma, pooler/cls/position_ids extra (I64 too) */
+    const char *hf = "{\"bert.encoder.layer.0.output.dense.weight\":{\"dtype\":\"F32\",\"shape\":[3,2],"
+                     "\"data_offsets\":[0,24]},"
+                     "\"bert.encoder.layer.0.output.LayerNorm.gamma\":{\"dtype\":\"F32\",\"shape\":[2],"
+                     "\"data_offsets\":[24,32]},"
+                     "\"bert.pooler.dense.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[32,48]},"
+                     "\"cls.predictions.bias\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[48,52]},"
+                     "\"bert.embeddings.position_ids\":{\"dtype\":\"I64\",\"shape\":[1,2],\"data_offsets\":[52,68]},"
+                     "\"__metadata__\":{\"format\":\"pt\"}}";
+    snprintf(path, sizeof path, "%s/hf.safetensors", s_dir);
+    s_write_raw(path, hf, 0, 68);
+    CHECK_OK(safetensors_load_params(path, &t, back, NULL, NULL, err), err);
+    t_ok("HF naming: bert. prefix and LayerNorm.gamma accepted; pooler.*, cls.* (F16), position_ids (I64) ignored");
+
+    /* missing tensor */
+    const char *miss = "{\"encoder.layer.0.output.dense.weight\":{\"dtype\":\"F32\",\"shape\":[3,2],"
+                       "\"data_offsets\":[0,24]}}";
+    snprintf(path, sizeof path, "%s/missing.safetensors", s_dir);
+    s_write_raw(path, miss, 0, 24);
+    s_expect_fail("missing tensor", path, &t, back, "encoder.layer.0.output.LayerNorm.weight", "missing");
+
+    /* wrong shape */
+    const char *shape = "{\"encoder.layer.0.output.dense.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],"
+                        "\"data_offsets\":[0,24]},\"encoder.layer.0.output.LayerNorm.weight\":{\"dtype\":\"F32\","
+                        "\"shape\":[2],\"data_offsets\":[24,32]}}";
+    snprintf(path, sizeof path, "%s/shape.safetensors", s_dir);
+    s_write_raw(path, shape, 0, 32);
+    s_expect_fail("wrong shape", path, &t, back, "encoder.layer.0.output.dense.weight", "wrong shape [2, 3]");
+
+    /* wrong dtype */
+    const char *dtype = "{\"encoder.layer.0.output.dense.weight\":{\"dtype\":\"F16\",\"shape\":[3,2],"
+                        "\"data_offsets\":[0,12]},\"encoder.layer.0.output.LayerNorm.weight\":{\"dtype\":\"F32\","
+                        "\"shape\":[2],\"data_offsets\":[12,20]}}";
+    snprintf(path, sizeof path, "%s/dtype.safetensors", s_dir);
+    s_write_raw(path, dtype, 0, 20);
+    s_expect_fail("wrong dtype", path, &t, back, "encoder.layer.0.output.dense.weight", "dtype F16");
+
+    /* offsets beyond the data section */
+    const char *range = "{\"encoder.layer.0.output.dense.weight\":{\"dtype\":\"F32\",\"shape\":[3,2],"
+                        "\"data_offsets\":[0,24]},\"encoder.layer.0.output.LayerNorm.weight\":{\"dtype\":\"F32\","
+                        "\"shape\":[2],\"data_offsets\":[24,32]}}";
+    snprintf(path, sizeof path, "%s/range.safetensors", s_dir);
+    s_write_raw(path, range, 0, 28); /* 4 bytes short */
+    s_expect_fail("offsets out of range", path, &t, back, "encoder.layer.0.output.LayerNorm.weight", "out of range");
+
+    /* offsets that disagree with dtype x shape */
+    const char *size = "{\"encoder.layer.0.output.dense.weight\":{\"dtype\":\"F32\",\"shape\":[3,2],"
+                       "\"data_offsets\":[0,20]}}";
+    snprintf(path, sizeof path, "%s/size.safetensors", s_dir);
+    s_write_raw(path, size, 0, 24);
+    s_expect_fail("byte size != dtype x shape", path, &t, back, "encoder.layer.0.output.dense.weight", "expected 24");
+
+    /* truncated: header length beyond the file; and a file shorter than 8 bytes */
+    snprintf(path, sizeof path, "%s/trunc.safetensors", s_dir);
+    s_write_raw(path, range, strlen(range) + 100, 0);
+    s_expect_fail("truncated header", path, &t, back, "truncated header", NULL);
+    FILE *fp = fopen(path, "wb");
+    fwrite("abc", 1, 3, fp);
+    fclose(fp);
+    s_expect_fail("3-byte file", path, &t, back, "truncated header", NULL);
+
+    /* oversized header length (a garbage length field) */
+    snprintf(path, sizeof path, "%s/huge.safetensors", s_dir);
+    s_write_raw(path, range, (uint64_t)1 << 62, 32);
+    s_expect_fail("oversized header length", path, &t, back, "oversized header", NULL);
+
+    /* header that is not JSON */
+    snprintf(path, sizeof path, "%s/json.safetensors", s_dir);
+    s_write_raw(path, "{\"a\": [1, 2", 0, 0);
+    s_expect_fail("malformed JSON header", path, &t, back, "not a JSON object", NULL);
+
+    /* a whole model directory: save, load into a fresh model, identical */
+    bert_config c = {.vocab_size = 50,
+                     .hidden_size = 16,
+                     .num_hidden_layers = 1,
+                     .num_attention_heads = 2,
+                     .intermediate_size = 24,
+                     .max_position_embeddings = 8,
+                     .type_vocab_size = 2,
+                     .layer_norm_eps = 1e-12f,
+                     .classifier_dropout = 0.2f};
+    bert_model *m1, *m2;
+    CHECK_OK(bert_new(&m1, &c, 3, 2, 8, err), err);
+    CHECK_OK(bert_new(&m2, &c, 3, 2, 8, err), err);
+    bert_init_random(m1, 42);
+    CHECK_OK(bert_save_dir(m1, s_dir, err), err);
+    int has_head = 0;
+    CHECK_OK(bert_load_dir_ex(m2, s_dir, &has_head, err), err);
+    CHECK(has_head && memcmp(m1->params.data, m2->params.data, m1->params.numel * 4) == 0, "dir round trip");
+    bert_config c2;
+    snprintf(path, sizeof path, "%s/config.json", s_dir);
+    CHECK_OK(bert_config_read(&c2, path, err), err);
+    CHECK(c2.hidden_size == 16 && c2.intermediate_size == 24 && c2.num_attention_heads == 2 && c2.vocab_size == 50,
+          "config round trip");
+    t_ok("model directory: config.json + model.safetensors written and read back identical");
+
+    /* config.json with a wrong type names file and key */
+    fp = fopen(path, "w");
+    fputs("{\"hidden_size\": \"768\", \"some_unknown\": 1}", fp);
+    fclose(fp);
+    CHECK(bert_config_read(&c2, path, err) == -1 && strstr(err, path) && strstr(err, "hidden_size"), "%s", err);
+    t_ok("config.json wrong type refused: %s", err);
+    /* mismatched shapes */
+    bert_config c3 = c;
+    c3.hidden_size = 32;
+    CHECK_OK(bert_config_write(&c3, path, err), err);
+    CHECK(bert_load_dir(m2, s_dir, err) == -1 && strstr(err, "shapes differ"), "%s", err);
+    t_ok("config.json of another shape refused: %s", err);
+
+    bert_destroy(&m1);
+    bert_destroy(&m2);
+    params_free_buffer(back);
+    params_free(&t);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
+    CHECK(system(cmd) == 0, "cleanup");
+    return 0;
+}
