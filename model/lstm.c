@@ -14,6 +14,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "safetensors.h"
+
 /* Per-batch activations, grown as needed and reused across batches. */
 struct lstm_work {
     int n, T;
@@ -524,5 +526,41 @@ int lstm_train_epoch(lstm_model *m, adamw_state *opt, const lstm_batch *batches,
     }
     if (mean_loss) *mean_loss = docs ? loss_sum / docs : 0.0;
     if (correct) *correct = right;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* head.safetensors */
+
+int lstm_save(const lstm_model *m, const char *path, char *err) {
+    return safetensors_save_params(path, &m->params, m->params.data, err);
+}
+
+int lstm_load(lstm_model **out, const char *path, char *err) {
+    *out = NULL;
+    safetensors_file *f;
+    if (safetensors_open(&f, path, err) != 0) return -1;
+    const safetensors_entry *k = safetensors_find(f, "lstm.kernel"), *d = safetensors_find(f, "dense.kernel"),
+                            *o = safetensors_find(f, "out.kernel");
+    const char *missing = !k ? "lstm.kernel" : !d ? "dense.kernel" : !o ? "out.kernel" : NULL;
+    if (missing) {
+        safetensors_close(&f);
+        return hb_fail(err, "%s: tensor %s missing: not an LSTM head file", path, missing);
+    }
+    if (k->ndim != 2 || d->ndim != 2 || o->ndim != 2 || k->shape[1] % 4 != 0 || k->shape[1] / 4 != d->shape[0] ||
+        d->shape[1] != o->shape[0] || k->shape[0] > INT32_MAX || k->shape[1] > INT32_MAX || d->shape[1] > INT32_MAX ||
+        o->shape[1] > INT32_MAX) {
+        safetensors_close(&f);
+        return hb_fail(err, "%s: inconsistent head shapes (lstm.kernel, dense.kernel, out.kernel)", path);
+    }
+    lstm_config cfg = {(int)k->shape[0], (int)(k->shape[1] / 4), (int)d->shape[1], (int)o->shape[1]};
+    safetensors_close(&f);
+    lstm_model *m;
+    if (lstm_new(&m, &cfg, 0, err) != 0) return -1;
+    if (safetensors_load_params(path, &m->params, m->params.data, NULL, NULL, err) != 0) {
+        lstm_destroy(&m);
+        return -1;
+    }
+    *out = m;
     return 0;
 }
