@@ -11,7 +11,9 @@
  *
  * A job id is 1..127 bytes without '/' or NUL; a doc id is 1..255 bytes
  * without NUL (it may contain '/': the job id is everything before the first
- * '/'). A key is at most 384 bytes, under LMDB's 511.
+ * '/'). A key is at most 384 bytes, under LMDB's 511. Iteration is in byte
+ * order of the doc ids: zero-pad numeric ids ("000042") to stream them in
+ * numeric order.
  *
  * On-disk values (little-endian; every field checked on read, a bad value is
  * an error naming its key and never a crash):
