@@ -189,7 +189,9 @@ int store_doc_get(store_env *s, const char *job, const char *doc, store_doc *out
 /* Resume: 1 if job/doc's embeddings are stored, 0 if not, -1 error. */
 int store_emb_exists(store_env *s, const char *job, const char *doc, char *err);
 /* Calls fn(doc_id, ctx) for every document of job stored in db (DOCS or EMB),
- * in key order; fn returns nonzero to stop. Returns the count visited or -1. */
+ * in key order; fn returns nonzero to stop. Returns the count visited or -1.
+ * With job NULL, fn gets every key of db: store_each_id(s, STORE_DB_JOBS,
+ * NULL, ...) lists the job ids (the coordinator's reload after a restart). */
 long store_each_id(store_env *s, store_db db, const char *job, int (*fn)(const char *doc, void *ctx), void *ctx,
                    char *err);
 /* Entries of job in db (DOCS/EMB), or of the whole db if job is NULL. -1 on error. */
