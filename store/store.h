@@ -34,6 +34,9 @@
  * I/O error) returns -1 naming the directory; the batch stays pending in the
  * writer (retry with store_writer_commit, or drop it with
  * store_writer_discard) and everything committed before is intact.
+ * To acknowledge only durable data (EMBED), acknowledge the documents put
+ * since the last successful commit when store_writer_commit returns 0, or
+ * when a put returns 0 with store_writer_pending() back at 0 (it committed).
  *
  * Reading: store_*_get for one key; store_iter streams a job's entries in
  * key order. Each store_iter_next runs in its own short read transaction
