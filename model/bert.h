@@ -31,9 +31,12 @@
  * number, site, element index), so they do not depend on the thread count;
  * reductions run in a fixed order. Same seed, same thread count: same bits.
  *
- * Caveats: the last layer computes every position although only [CLS] feeds
- * the head (HF does the same; hidden states of all positions stay valid).
- * bert_backward uses the activations of the last bert_forward, which must
+ * The last layer computes the [CLS] rows only (its keys and values still
+ * cover every position): nothing else of it reaches the head or the [CLS]
+ * vectors, so the results are HF's, for less work. Hidden states of the other
+ * positions of the last layer are therefore not available.
+ *
+ * Caveats: bert_backward uses the activations of the last bert_forward, which must
  * have had train != 0 or labels (it needs the loss gradient) and labels.
  */
 #ifndef HB_BERT_H
@@ -128,8 +131,11 @@ float bert_train_step(bert_model *m, adamw_state *opt, const int32_t *ids, const
                       const uint8_t *mask, const int32_t *labels, int B, int T);
 
 /* FLOPs of one forward over B x T (matrix products only, 2 per multiply-add,
- * every position of every layer + the head): what the benchmark reports.
- * Training counts 3x (forward + two products per weight in backward). */
+ * every position of every layer + the head, as HF/PyTorch compute it): what
+ * the benchmark reports. Training counts 3x (forward + two products per
+ * weight in backward). */
 double bert_forward_flops(const bert_config *c, int num_classes, int B, int T);
+/* The same for what this code executes (the last layer on [CLS] rows only). */
+double bert_forward_flops_executed(const bert_config *c, int num_classes, int B, int T);
 
 #endif

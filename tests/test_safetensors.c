@@ -8,6 +8,7 @@
  */
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bert.h"
@@ -173,6 +174,67 @@ int main(void) {
     CHECK_OK(bert_config_write(&c3, path, err), err);
     CHECK(bert_load_dir(m2, s_dir, err) == -1 && strstr(err, "shapes differ"), "%s", err);
     t_ok("config.json of another shape refused: %s", err);
+
+    /* an HF-style directory as bert-base-uncased ships it: BertForMaskedLM
+     * names ("bert." prefix, LayerNorm gamma/beta), pooler and cls.* heads, no
+     * classifier, HF's config.json keys; it loads as is, classifier random */
+    params_table hft;
+    params_init(&hft);
+    for (int i = 0; i < m1->params.nviews; i++) {
+        const params_view *v = &m1->params.views[i];
+        if (strncmp(v->name, "classifier.", 11) == 0) continue;
+        char nm[PARAMS_NAME_LEN + 8];
+        snprintf(nm, sizeof nm, "bert.%s", v->name);
+        size_t len = strlen(nm);
+        if (strstr(nm, "LayerNorm.weight")) strcpy(nm + len - 6, "gamma");
+        if (strstr(nm, "LayerNorm.bias")) strcpy(nm + len - 4, "beta");
+        params_add(&hft, nm, v->ndim, v->shape, v->decay);
+    }
+    int64_t ps[2] = {16, 16}, cs[1] = {50};
+    params_add(&hft, "bert.pooler.dense.weight", 2, ps, 1);
+    params_add(&hft, "cls.predictions.bias", 1, cs, 0);
+    params_alloc(&hft);
+    for (int i = 0, j = 0; i < m1->params.nviews; i++) {
+        const params_view *v = &m1->params.views[i];
+        if (strncmp(v->name, "classifier.", 11) == 0) continue;
+        memcpy(hft.data + hft.views[j].offset, m1->params.data + v->offset, v->numel * 4);
+        j++;
+    }
+    char hfdir[300];
+    snprintf(hfdir, sizeof hfdir, "%s/hf", s_dir);
+    CHECK(mkdir(hfdir, 0755) == 0, "mkdir");
+    snprintf(path, sizeof path, "%s/model.safetensors", hfdir);
+    CHECK_OK(safetensors_save_params(path, &hft, hft.data, err), err);
+    snprintf(path, sizeof path, "%s/config.json", hfdir);
+    fp = fopen(path, "w");
+    fputs("{\"architectures\": [\"BertForMaskedLM\"], \"attention_probs_dropout_prob\": 0.1, "
+          "\"gradient_checkpointing\": false, \"hidden_act\": \"gelu\", \"hidden_dropout_prob\": 0.1, "
+          "\"hidden_size\": 16, \"initializer_range\": 0.02, \"intermediate_size\": 24, \"layer_norm_eps\": 1e-12, "
+          "\"max_position_embeddings\": 8, \"model_type\": \"bert\", \"num_attention_heads\": 2, "
+          "\"num_hidden_layers\": 1, \"pad_token_id\": 0, \"position_embedding_type\": \"absolute\", "
+          "\"transformers_version\": \"4.6.0.dev0\", \"type_vocab_size\": 2, \"use_cache\": true, \"vocab_size\": 50}",
+          fp);
+    fclose(fp);
+    bert_model *m3;
+    CHECK_OK(bert_new_from_dir(&m3, hfdir, 4, 2, 8, 9, err), err);
+    int same = 1;
+    for (int i = 0; i < m1->params.nviews; i++) {
+        const params_view *v = &m1->params.views[i];
+        if (strncmp(v->name, "classifier.", 11) == 0) continue;
+        same &= memcmp(m1->params.data + v->offset, m3->params.data + v->offset, v->numel * 4) == 0;
+    }
+    int cw = params_find(&m3->params, "classifier.weight");
+    float cmax = 0;
+    for (size_t i = 0; i < m3->params.views[cw].numel; i++)
+        cmax = fmaxf(cmax, fabsf(m3->params.data[m3->params.views[cw].offset + i]));
+    CHECK(same && m3->num_classes == 4 && cmax > 0 && cmax <= 0.04f + 1e-6f, "HF dir: same encoder, head init");
+    CHECK(fabsf(m3->cfg.hidden_dropout_prob - 0.1f) < 1e-7f && fabsf(m3->cfg.classifier_dropout - 0.2f) < 1e-7f,
+          "HF dropouts, our classifier default");
+    t_ok("HF bert-base-style directory (bert. prefix, gamma/beta, pooler, cls.*, HF config keys) loads as is; "
+         "4-class head TruncatedNormal(0.02) within 2 std (max |w| %.3f)",
+         cmax);
+    bert_destroy(&m3);
+    params_free(&hft);
 
     bert_destroy(&m1);
     bert_destroy(&m2);
