@@ -87,7 +87,8 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     } else if (bert_config_preset(cfg, s->preset[0] ? s->preset : "tiny", err)) {
         return -1;
     }
-    if (s->synthetic) cfg->vocab_size = j->corpus.vocab_size; /* a preset shrunk to the synthetic vocabulary */
+    /* a random-init preset takes the job's vocabulary (the synthetic one is 256 tokens) */
+    if (!s->model_dir[0]) cfg->vocab_size = j->corpus.vocab_size;
     if (s->dropout >= 0)
         cfg->hidden_dropout_prob = cfg->attention_probs_dropout_prob = cfg->classifier_dropout = s->dropout;
     if (cfg->vocab_size < j->corpus.vocab_size)
