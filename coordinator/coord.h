@@ -164,6 +164,7 @@ typedef struct {
     int vocab_size;    /* of the job's tokenizer (or synthetic vocabulary) */
     bert_model *model; /* the coordinator's parameters (batch-1 arena: it never computes) */
     bert_config cfg;   /* the encoder's shape, as sent to workers */
+    size_t numel;      /* its parameter floats */
     float *adam_m, *adam_v;
 
     /* training plan */
@@ -182,6 +183,10 @@ typedef struct {
     double *val_acc; /* [epochs], -1 not yet */
     double samples_per_s;
     long long train_started_ms;
+    long long train_ms;     /* wall time inside train rounds (this run of the coordinator) */
+    double train_compute_s; /* sum over those rounds of the slowest worker's compute time */
+    double train_bytes;     /* bytes sent and received by those rounds */
+    long train_rounds;
     long samples_done;
     int rounds_since_ckpt;
     double last_round_s, last_round_compute_s;

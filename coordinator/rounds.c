@@ -118,6 +118,7 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     if (j->max_steps > 0 && j->max_steps < j->total_steps) j->total_steps = j->max_steps;
     j->warmup_steps = (long)(s->warmup * (float)j->total_steps);
     size_t numel = j->model->params.numel;
+    j->numel = numel;
     free(j->adam_m);
     free(j->adam_v);
     j->adam_m = j->adam_v = NULL;
@@ -228,6 +229,11 @@ static void s_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, Hierbert__
     ms->numel = j->model->params.numel;
 }
 
+static void s_free_packed(void *data, void *hint) {
+    (void)hint;
+    free(data);
+}
+
 /* Params version j->round as one packed frame, shared by every send */
 static void s_params_msg(const coord_job *j, zmq_msg_t *out) {
     proto_msg m;
@@ -246,9 +252,7 @@ static void s_params_msg(const coord_job *j, zmq_msg_t *out) {
     m.params = &p;
     size_t len;
     uint8_t *buf = proto_pack(&m, &len);
-    zmq_msg_init_size(out, len);
-    memcpy(zmq_msg_data(out), buf, len);
-    free(buf);
+    zmq_msg_init_data(out, buf, len, s_free_packed, NULL); /* zmq owns it; copies share it */
 }
 
 static int s_send_params(coord *c, coord_job *j, int w, zmq_msg_t *packed) {
@@ -472,6 +476,10 @@ static void s_finish_train(coord *c, coord_job *j) {
     j->last_round_s = dt;
     j->last_round_compute_s = r->compute_s_max;
     j->last_round_bytes = r->bytes_out + r->bytes_in;
+    j->train_ms += now - r->started_ms;
+    j->train_compute_s += r->compute_s_max;
+    j->train_bytes += r->bytes_out + r->bytes_in;
+    j->train_rounds++;
     if (!j->train_started_ms) j->train_started_ms = r->started_ms;
     double inst = dt > 0 ? r->n_samples / dt : 0;
     j->samples_per_s = j->samples_per_s > 0 ? 0.7 * j->samples_per_s + 0.3 * inst : inst;

@@ -314,6 +314,10 @@ void *worker_compute_main(void *arg) {
             proto_free(&c.task);
             c.task = m;
         } else {
+            /* only Params and Assign are routed here (big frames undecoded) */
+            char text[HB_ERR_LEN];
+            snprintf(text, sizeof text, "%s: not a message a worker takes", proto_type_name(m));
+            s_error(&c, m->job_id, PROTO_E_UNEXPECTED, text);
             proto_free(&m);
         }
         s_try(&c);
