@@ -63,3 +63,5 @@ docs=$(cat "$corpus/brown/train.jsonl" "$corpus/brown/val.jsonl" | wc -l)
 compare "Brown corpus (500 documents, $(wc -c < "$tmp/brown.txt") bytes), bert-base-uncased" "$vocab" "$tmp/brown.txt"
 compare "unicode set, bert-base-uncased" "$vocab" "$cases"
 compare "unicode set, bert-base-uncased vocab read as cased" "$vocab" "$cases" --cased
+# the fetched split follows model/split.h's rule (same rule in C and Python)
+HB_CORPUS_DIR=$corpus "$build/tests/test_split_corpus"
