@@ -127,6 +127,10 @@ static int s_inspect(int argc, char **argv) {
             o.csv.delimiter = argv[++i][0];
         else if (!strcmp(a, "--skip-bad"))
             o.skip_bad = 1;
+        else if (!strcmp(a, "--val-fraction") && more)
+            o.val_fraction = atof(argv[++i]);
+        else if (!strcmp(a, "--seed") && more)
+            o.seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--labels-out") && more)
             labels_out = argv[++i];
         else if (a[0] == '-' && a[1]) {
