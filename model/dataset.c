@@ -790,6 +790,8 @@ int dataset_ingest(const dataset_input *inputs, int n_inputs, wp_tokenizer *tok,
     g.cc.sep_id = tok->sep_id;
     g.cc.pad_id = tok->pad_id;
     if (chunk_config_check(&g.cc, err)) return -1;
+    if (!(o->val_fraction >= 0 && o->val_fraction < 1))
+        return hb_fail(err, "val fraction %g: must be in [0, 1)", o->val_fraction);
     if (o->fixed) {
         char *js = labels_to_json(o->fixed);
         int rc = labels_parse(labels, js, strlen(js), "fixed label map", err);
