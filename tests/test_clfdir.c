@@ -13,7 +13,8 @@
  *  - every bad directory is refused with an error naming the file.
  *
  * The same program is the helper of tests/test_predict_cli.sh:
- *   test_clfdir make DIR LABEL...   writes a random-init tiny model (vocab_small, L=32)
+ *   test_clfdir make DIR FILE       writes a tiny model (vocab_small, L=32) trained a few
+ *                                   steps on FILE's labelled documents
  *   test_clfdir predict DIR FILE    predicts FILE's documents one at a time through
  *                                   the C API: "id<TAB>label<TAB>p0 p1 ..." (%.9g)
  */
@@ -55,11 +56,6 @@ static void s_make(s_model *m, const char *const *labels, int n_labels, uint64_t
     labels_finalize(&m->labels);
     CHECK_OK(bert_new(&m->bert, &c, m->labels.n, 8, 32, err), err);
     bert_init_random(m->bert, seed);
-    /* a classifier of std 0.02 gives nearly uniform chunk probabilities; a
-     * larger one makes the vote's answers differ between documents */
-    int iw = params_find(&m->bert->params, "classifier.weight");
-    float *w = params_at(&m->bert->params, m->bert->params.data, iw);
-    for (size_t i = 0; i < m->bert->params.views[iw].numel; i++) w[i] *= 50.0f;
     lstm_config lc = {c.hidden_size, 16, 8, m->labels.n};
     CHECK_OK(lstm_new(&m->head, &lc, seed + 1, err), err);
     m->ch = (clfdir_chunking){32, 0, 4, CHUNK_KEEP_SPREAD, 1};
@@ -73,11 +69,85 @@ static void s_free(s_model *m) {
 
 /* ---- helper modes for test_predict_cli.sh -------------------------------- */
 
-static int s_mode_make(int argc, char **argv) {
+/* the labelled chunks of a file, as the coordinator's ingest cuts them */
+typedef struct {
+    int L, n_docs, n_rows, cap_rows;
+    int32_t *ids;
+    uint8_t *mask;
+    int *row_label, *doc_label, *doc_rows;
+} s_chunks;
+
+static int s_collect(void *ctx, const dataset_doc *d, char *err) {
+    (void)err;
+    s_chunks *s = ctx;
+    if (d->label < 0) return 0;
+    if (s->n_rows + d->n_chunks > s->cap_rows) {
+        s->cap_rows = 2 * (s->n_rows + d->n_chunks);
+        s->ids = realloc(s->ids, sizeof(int32_t) * s->cap_rows * s->L);
+        s->mask = realloc(s->mask, (size_t)s->cap_rows * s->L);
+        s->row_label = realloc(s->row_label, sizeof(int) * s->cap_rows);
+    }
+    memcpy(s->ids + (size_t)s->n_rows * s->L, d->ids, sizeof(int32_t) * d->n_chunks * s->L);
+    memcpy(s->mask + (size_t)s->n_rows * s->L, d->mask, (size_t)d->n_chunks * s->L);
+    for (int k = 0; k < d->n_chunks; k++) s->row_label[s->n_rows + k] = d->label;
+    s->doc_label = realloc(s->doc_label, sizeof(int) * (s->n_docs + 1));
+    s->doc_rows = realloc(s->doc_rows, sizeof(int) * (s->n_docs + 1));
+    s->doc_label[s->n_docs] = d->label;
+    s->doc_rows[s->n_docs++] = d->n_chunks;
+    s->n_rows += d->n_chunks;
+    return 0;
+}
+
+/* make DIR FILE: a tiny model trained for a few steps on FILE's labelled
+ * documents (labels from all of them), so its answers differ by document */
+static int s_mode_make(const char *dir, const char *file) {
     char err[HB_ERR_LEN];
+    wp_tokenizer *t;
+    CHECK_OK(wp_load(&t, VOCAB, 1, err), err);
+    s_chunks s = {.L = 32};
+    dataset_input in = {file, DATASET_AUTO, DATASET_TEST};
+    dataset_options o = {0};
+    o.chunk = (chunk_config){32, 0, 4, CHUNK_KEEP_SPREAD, 0, 0, 0};
+    o.labels_from_all = 1;
+    label_map lm;
+    CHECK_OK(dataset_ingest(&in, 1, t, &o, &lm, s_collect, &s, NULL, err), err);
+    wp_destroy(&t);
     s_model m;
-    s_make(&m, (const char *const *)argv + 3, argc - 3, 7);
-    CHECK_OK(clfdir_write(argv[2], m.bert, m.head, VOCAB, NULL, &m.labels, &m.ch, err), err);
+    s_make(&m, (const char *const *)lm.names, lm.n, 7);
+    labels_free(&lm);
+    optim_config oc = optim_default_config();
+    oc.lr = 1e-3f;
+    adamw_state opt;
+    adamw_init(&opt, &m.bert->params, oc);
+    for (int step = 0; step < 30; step++) {
+        int b0 = (step * 8) % s.n_rows, B = s.n_rows - b0 < 8 ? s.n_rows - b0 : 8;
+        float loss = bert_train_step(m.bert, &opt, s.ids + (size_t)b0 * 32, NULL, s.mask + (size_t)b0 * 32,
+                                     s.row_label + b0, B, 32);
+        CHECK(!isnan(loss), "training step %d", step);
+    }
+    adamw_free(&opt);
+    const int H = m.bert->cfg.hidden_size;
+    float *cls = malloc(sizeof(float) * s.n_rows * H);
+    for (int b0 = 0; b0 < s.n_rows; b0 += 8) {
+        int B = s.n_rows - b0 < 8 ? s.n_rows - b0 : 8;
+        CHECK(bert_embed_cls(m.bert, s.ids + (size_t)b0 * 32, s.mask + (size_t)b0 * 32, B, 32, cls + (size_t)b0 * H,
+                             NULL) == 0,
+              "embed");
+    }
+    const float **xs = malloc(sizeof *xs * s.n_docs);
+    for (int d = 0, r = 0; d < s.n_docs; r += s.doc_rows[d++]) xs[d] = cls + (size_t)r * H;
+    lstm_batch b = {s.n_docs, s.doc_rows, (const float *const *)xs, s.doc_label};
+    adamw_init(&opt, &m.head->params, lstm_default_optim());
+    for (int e = 0; e < 30; e++) CHECK_OK(lstm_train_epoch(m.head, &opt, &b, 1, NULL, NULL, err), err);
+    adamw_free(&opt);
+    CHECK_OK(clfdir_write(dir, m.bert, m.head, VOCAB, NULL, &m.labels, &m.ch, err), err);
+    free(xs);
+    free(cls);
+    free(s.ids);
+    free(s.mask);
+    free(s.row_label);
+    free(s.doc_label);
+    free(s.doc_rows);
     s_free(&m);
     return 0;
 }
@@ -189,10 +259,10 @@ static void s_by_hand(s_model *m, const char *text, float *probs, float *vote, i
 }
 
 int main(int argc, char **argv) {
-    if (argc >= 4 && !strcmp(argv[1], "make")) return s_mode_make(argc, argv);
+    if (argc == 4 && !strcmp(argv[1], "make")) return s_mode_make(argv[2], argv[3]);
     if (argc == 4 && !strcmp(argv[1], "predict")) return s_mode_predict(argv[2], argv[3]);
     if (argc > 1) {
-        fprintf(stderr, "usage: test_clfdir [make DIR LABEL... | predict DIR FILE]\n");
+        fprintf(stderr, "usage: test_clfdir [make DIR FILE | predict DIR FILE]\n");
         return 2;
     }
     char err[HB_ERR_LEN] = "", root[256], dir[320], path[512], bad[320];
