@@ -66,8 +66,9 @@ typedef struct {
     long long last_seen_ms; /* monotonic */
     double joined;          /* unix seconds */
     int busy;
-    double rate; /* samples/s of its last task */
-    int task;    /* index in the current round, -1 none */
+    double rate;          /* samples/s of its last task */
+    int task;             /* index in the current round, -1 none */
+    uint64_t moments_job; /* job whose AdamW moments it was sent (0: none yet) */
     uint64_t tasks_done;
 } coord_worker;
 
@@ -142,7 +143,7 @@ typedef struct {
     int steps;  /* optimizer steps in it */
     int n_tasks, pending;
     coord_task task[COORD_MAX_TASKS];
-    double *acc, *acc_m, *acc_v; /* weighted sums [numel] (train) */
+    int want_moments; /* AdamW: Updates carry moments; they are averaged */
     double weight, loss_sum;
     long n_samples, n_correct;
     double compute_s_max;
@@ -161,11 +162,12 @@ typedef struct {
 
     coord_corpus corpus;
     int have_corpus;
-    int vocab_size;    /* of the job's tokenizer (or synthetic vocabulary) */
-    bert_model *model; /* the coordinator's parameters (batch-1 arena: it never computes) */
-    bert_config cfg;   /* the encoder's shape, as sent to workers */
-    size_t numel;      /* its parameter floats */
-    float *adam_m, *adam_v;
+    int vocab_size;              /* of the job's tokenizer (or synthetic vocabulary) */
+    bert_model *model;           /* the coordinator's parameters (batch-1 arena: it never computes) */
+    bert_config cfg;             /* the encoder's shape, as sent to workers */
+    size_t numel;                /* its parameter floats */
+    float *adam_m, *adam_v;      /* averaged at checkpoint rounds (see hierbert.proto, Params) */
+    double *acc, *acc_m, *acc_v; /* weighted sums [numel] of a round's Updates (kept: no page faults per round) */
 
     /* training plan */
     int L, G, sync_every, epochs, min_workers;

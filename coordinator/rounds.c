@@ -126,6 +126,13 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
         j->adam_m = hb_calloc(numel, sizeof(float));
         j->adam_v = hb_calloc(numel, sizeof(float));
     }
+    free(j->acc);
+    free(j->acc_m);
+    free(j->acc_v);
+    j->acc = hb_calloc(numel, sizeof(double));
+    j->acc_m = j->adam_m ? hb_calloc(numel, sizeof(double)) : NULL;
+    j->acc_v = j->adam_m ? hb_calloc(numel, sizeof(double)) : NULL;
+    for (int i = 0; i < COORD_MAX_WORKERS; i++) c->workers[i].moments_job = 0; /* moments of a fresh start */
     free(j->val_acc);
     j->val_acc = hb_malloc((size_t)j->epochs * sizeof(double));
     for (int e = 0; e < j->epochs; e++) j->val_acc[e] = -1;
@@ -234,8 +241,9 @@ static void s_free_packed(void *data, void *hint) {
     free(data);
 }
 
-/* Params version j->round as one packed frame, shared by every send */
-static void s_params_msg(const coord_job *j, zmq_msg_t *out) {
+/* Params version j->round as one packed frame, shared by every send;
+ * with_moments: the coordinator's AdamW moments too */
+static void s_params_msg(const coord_job *j, int with_moments, zmq_msg_t *out) {
     proto_msg m;
     proto_env_init(&m, j->id);
     Hierbert__Params p = HIERBERT__PARAMS__INIT;
@@ -243,7 +251,7 @@ static void s_params_msg(const coord_job *j, zmq_msg_t *out) {
     p.round = j->round;
     p.numel = numel;
     p.params = proto_bytes(j->model->params.data, numel * sizeof(float));
-    if (j->adam_m) {
+    if (j->adam_m && with_moments) {
         p.adam_m = proto_bytes(j->adam_m, numel * sizeof(float));
         p.adam_v = proto_bytes(j->adam_v, numel * sizeof(float));
         p.adam_step = (uint64_t)j->step;
@@ -273,7 +281,7 @@ static int s_send_params(coord *c, coord_job *j, int w, zmq_msg_t *packed) {
 /* gathers rows idx[0..n) of split sp into a TrainTask's bulk arrays and sends
  * Params + Assign to worker w */
 static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split *sp, const uint32_t *idx, uint32_t n,
-                       const int32_t *step_sizes, int steps, int eval, zmq_msg_t *params) {
+                       const int32_t *step_sizes, int steps, int eval, zmq_msg_t *params, zmq_msg_t *params_m) {
     int L = j->L;
     int32_t *ids = hb_malloc((size_t)n * L * sizeof(int32_t)), *lens = hb_malloc((size_t)n * sizeof(int32_t)),
             *labels = hb_malloc((size_t)n * sizeof(int32_t));
@@ -297,6 +305,7 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     tt.task_id = (uint32_t)ti;
     tt.rng_seed = j->seed ^ (j->round * 0x100000001b3ull) ^ ((uint64_t)ti << 48);
     if (!eval) tt.step_sizes = proto_bytes(step_sizes, (size_t)steps * sizeof(int32_t));
+    tt.want_moments = !eval && j->r.want_moments;
     Hierbert__Assign a = HIERBERT__ASSIGN__INIT;
     a.model = &ms;
     a.task_case = HIERBERT__ASSIGN__TASK_TRAIN;
@@ -305,7 +314,14 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     proto_env_init(&m, j->id);
     m.body_case = HIERBERT__ENVELOPE__BODY_ASSIGN;
     m.assign = &a;
-    int rc = s_send_params(c, j, w, params);
+    /* a training worker without this job's moments gets them (built once per round) */
+    int moments = !eval && j->adam_m && c->workers[w].moments_job != j->id;
+    if (moments && params_m && zmq_msg_size(params_m) == 0) {
+        zmq_msg_close(params_m);
+        s_params_msg(j, 1, params_m);
+    }
+    int rc = s_send_params(c, j, w, moments && params_m ? params_m : params);
+    if (rc == 0 && moments && params_m) c->workers[w].moments_job = j->id;
     if (rc == 0) {
         j->r.bytes_out += hierbert__envelope__get_packed_size(&m);
         rc = coord_send_worker(c, w, &m);
@@ -329,9 +345,6 @@ static void s_round_reset(coord *c, coord_job *j) {
         int w = j->r.task[t].worker;
         if (w >= 0 && c->workers[w].task == t) c->workers[w].task = -1;
     }
-    free(j->r.acc);
-    free(j->r.acc_m);
-    free(j->r.acc_v);
     memset(&j->r, 0, sizeof j->r);
 }
 
@@ -355,13 +368,17 @@ static void s_start_train_round(coord *c, coord_job *j) {
     r->per_worker_batch = (j->G + W - 1) / W;
     r->started_ms = hb_now_ms();
     size_t numel = j->model->params.numel;
-    r->acc = hb_calloc(numel, sizeof(double));
-    if (j->adam_m) {
-        r->acc_m = hb_calloc(numel, sizeof(double));
-        r->acc_v = hb_calloc(numel, sizeof(double));
+    /* moments come back (and are averaged) when this round ends with a checkpoint */
+    r->want_moments = j->adam_m && (j->rounds_since_ckpt + 1 >= c->cfg.checkpoint_every ||
+                                    j->step_in_epoch + k >= j->steps_per_epoch || j->step + k >= j->total_steps);
+    memset(j->acc, 0, numel * sizeof(double));
+    if (r->want_moments) {
+        memset(j->acc_m, 0, numel * sizeof(double));
+        memset(j->acc_v, 0, numel * sizeof(double));
     }
-    zmq_msg_t params;
-    s_params_msg(j, &params);
+    zmq_msg_t params, params_m;
+    s_params_msg(j, 0, &params);
+    zmq_msg_init(&params_m); /* built on first need */
     uint32_t *idx = hb_malloc(((size_t)r->per_worker_batch * (size_t)k + 1) * sizeof(uint32_t));
     int32_t *sizes = hb_malloc((size_t)k * sizeof(int32_t));
     for (int w = 0; w < W; w++) {
@@ -380,12 +397,13 @@ static void s_start_train_round(coord *c, coord_job *j) {
         r->task[ti].worker = wl[w];
         r->task[ti].start = (uint32_t)w;
         r->task[ti].count = cnt;
-        if (s_send_task(c, j, wl[w], ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, &params) == 0)
+        if (s_send_task(c, j, wl[w], ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, &params, &params_m) == 0)
             r->pending++;
         else
             r->task[ti].worker = -1;
     }
     zmq_msg_close(&params);
+    zmq_msg_close(&params_m);
     free(idx);
     free(sizes);
     r->active = r->pending > 0;
@@ -399,8 +417,8 @@ static int s_send_eval(coord *c, coord_job *j, int ti, int w) {
     uint32_t *idx = hb_malloc(((size_t)t->count + 1) * sizeof(uint32_t));
     for (uint32_t i = 0; i < t->count; i++) idx[i] = t->start + i;
     zmq_msg_t params;
-    s_params_msg(j, &params);
-    int rc = s_send_task(c, j, w, ti, v, idx, t->count, NULL, 0, 1, &params);
+    s_params_msg(j, 0, &params);
+    int rc = s_send_task(c, j, w, ti, v, idx, t->count, NULL, 0, 1, &params, NULL);
     zmq_msg_close(&params);
     free(idx);
     t->worker = rc == 0 ? w : -1;
@@ -459,11 +477,11 @@ static void s_finish_train(coord *c, coord_job *j) {
     size_t numel = j->model->params.numel;
     float *p = j->model->params.data;
     double inv = 1.0 / r->weight;
-    for (size_t i = 0; i < numel; i++) p[i] = (float)(r->acc[i] * inv);
-    if (j->adam_m)
+    for (size_t i = 0; i < numel; i++) p[i] = (float)(j->acc[i] * inv);
+    if (r->want_moments)
         for (size_t i = 0; i < numel; i++) {
-            j->adam_m[i] = (float)(r->acc_m[i] * inv);
-            j->adam_v[i] = (float)(r->acc_v[i] * inv);
+            j->adam_m[i] = (float)(j->acc_m[i] * inv);
+            j->adam_v[i] = (float)(j->acc_v[i] * inv);
         }
     long long now = hb_now_ms();
     double dt = (double)(now - r->started_ms) / 1000.0;
@@ -512,20 +530,19 @@ void coord_on_update(coord *c, int w, const proto_msg *m) {
         return;
     }
     if (!r->eval) {
-        if ((u->adam_m.len != 0) != (j->adam_m != NULL)) {
-            hb_log(c->who, "warn", "Update from %s: optimizer moments %s: ignored", c->workers[w].id,
-                   u->adam_m.len ? "unexpected" : "missing");
+        if (r->want_moments && !u->adam_m.len) {
+            hb_log(c->who, "warn", "Update from %s: optimizer moments missing: ignored", c->workers[w].id);
             return;
         }
         size_t numel = j->model->params.numel;
         double wt = (double)u->n_samples;
         const float *p = (const float *)u->params.data;
-        for (size_t i = 0; i < numel; i++) r->acc[i] += wt * p[i];
-        if (j->adam_m) {
+        for (size_t i = 0; i < numel; i++) j->acc[i] += wt * p[i];
+        if (r->want_moments) {
             const float *mm = (const float *)u->adam_m.data, *vv = (const float *)u->adam_v.data;
             for (size_t i = 0; i < numel; i++) {
-                r->acc_m[i] += wt * mm[i];
-                r->acc_v[i] += wt * vv[i];
+                j->acc_m[i] += wt * mm[i];
+                j->acc_v[i] += wt * vv[i];
             }
         }
         r->weight += wt;

@@ -79,7 +79,7 @@ grep -q "reconnecting" "$T/w1.log" || grep -q "saying Hello again" "$T/w1.log" |
 ok "the worker reconnects to a restarted coordinator and says Hello again"
 # heartbeats while computing: tasks of several seconds against a 1 s expiry
 drops=$(grep -c "w1.*dropped" "$T/c.log" || true)
-job=$(hb c submit --synthetic 200 --seq 128 --batch 64 --sync-every 8 --max-steps 16 --lr 1e-4 2>/dev/null)
+job=$(hb c submit --synthetic 300 --seq 128 --batch 128 --sync-every 8 --max-steps 16 --lr 1e-4 2>/dev/null)
 busy=0
 while [[ $(job_state c "$job") != DONE ]]; do
   s=$(status_json c)
