@@ -5,8 +5,9 @@
  * from (seed, e); their chunks, in document order, form the epoch's stream.
  * Optimizer step s of the epoch takes the global batch stream[s*G, s*G+G).
  * With W workers in a round, each step's batch is cut into W contiguous
- * slices (sizes differ by at most one); worker w gets slice w of every step
- * of the round. The union of what the workers see at each step is therefore
+ * slices at document boundaries (whole documents per worker, sizes as even
+ * as the documents allow; s_cut); worker w gets slice w of every step of the
+ * round. The union of what the workers see at each step is therefore
  * exactly the global batch, whatever W: with SGD and sync_every = 1,
  * averaging the workers' parameters weighted by their sample counts equals
  * one SGD step on the mean gradient of the global batch - the same update a
@@ -142,7 +143,9 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     j->need_eval = 0;
     j->order_epoch = -1;
     free(j->order);
+    free(j->order_doc);
     j->order = hb_malloc(j->corpus.train.n * sizeof(uint32_t));
+    j->order_doc = hb_malloc(j->corpus.train.n * sizeof(uint32_t));
     memset(&j->r, 0, sizeof j->r);
 
     /* resume from the checkpoint if there is one */
@@ -183,6 +186,24 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     return 0;
 }
 
+/* Where worker w's slice of the step batch stream[begin, begin+total)
+ * starts (w = W: the end). Cuts fall on document boundaries, nearest to an
+ * even split, so each worker gets whole documents (a document that straddles
+ * two steps is cut there only). Every row goes to exactly one worker: the
+ * union is the global batch, which is all the equivalence needs. */
+static size_t s_cut(const coord_job *j, size_t begin, size_t total, int W, int w) {
+    if (w <= 0) return begin;
+    if (w >= W) return begin + total;
+    size_t target = begin + total * (size_t)w / (size_t)W, end = begin + total;
+    if (target <= begin) return begin;
+    size_t lo = target, hi = target;
+    while (lo > begin && j->order_doc[lo] == j->order_doc[lo - 1]) lo--;
+    while (hi < end && j->order_doc[hi] == j->order_doc[hi - 1]) hi++;
+    size_t cut = target - lo <= hi - target ? lo : hi;
+    size_t prev = s_cut(j, begin, total, W, w - 1);
+    return cut < prev ? prev : cut;
+}
+
 /* the epoch's chunk order: documents permuted by (seed, epoch) */
 static void s_epoch_order(coord_job *j) {
     if (j->order_epoch == j->epoch) return;
@@ -198,7 +219,10 @@ static void s_epoch_order(coord_job *j) {
     }
     size_t o = 0;
     for (size_t d = 0; d < tr->n_docs; d++)
-        for (uint32_t k = 0; k < tr->doc_count[perm[d]]; k++) j->order[o++] = tr->doc_start[perm[d]] + k;
+        for (uint32_t k = 0; k < tr->doc_count[perm[d]]; k++) {
+            j->order_doc[o] = perm[d];
+            j->order[o++] = tr->doc_start[perm[d]] + k;
+        }
     free(perm);
     j->order_epoch = j->epoch;
 }
@@ -365,7 +389,8 @@ static void s_start_train_round(coord *c, coord_job *j) {
     r->round = j->round;
     r->step0 = j->step;
     r->steps = (int)k;
-    r->per_worker_batch = (j->G + W - 1) / W;
+    /* whole documents make slices uneven: any worker may take up to G rows */
+    r->per_worker_batch = j->G;
     r->started_ms = hb_now_ms();
     size_t numel = j->model->params.numel;
     /* moments come back (and are averaged) when this round ends with a checkpoint */
@@ -379,16 +404,14 @@ static void s_start_train_round(coord *c, coord_job *j) {
     zmq_msg_t params, params_m;
     s_params_msg(j, 0, &params);
     zmq_msg_init(&params_m); /* built on first need */
-    uint32_t *idx = hb_malloc(((size_t)r->per_worker_batch * (size_t)k + 1) * sizeof(uint32_t));
+    uint32_t *idx = hb_malloc(((size_t)j->G * (size_t)k + 1) * sizeof(uint32_t));
     int32_t *sizes = hb_malloc((size_t)k * sizeof(int32_t));
     for (int w = 0; w < W; w++) {
         uint32_t cnt = 0;
         for (long s = 0; s < k; s++) {
             size_t begin = (size_t)(j->step_in_epoch + s) * (size_t)j->G;
             size_t total = n - begin < (size_t)j->G ? n - begin : (size_t)j->G;
-            size_t base = total / (size_t)W, rem = total % (size_t)W;
-            size_t start = begin + (size_t)w * base + ((size_t)w < rem ? (size_t)w : rem);
-            size_t size = base + ((size_t)w < rem);
+            size_t start = s_cut(j, begin, total, W, w), size = s_cut(j, begin, total, W, w + 1) - start;
             sizes[s] = (int32_t)size;
             for (size_t i = 0; i < size; i++) idx[cnt++] = j->order[start + i];
         }
@@ -434,7 +457,7 @@ static void s_start_eval_round(coord *c, coord_job *j) {
     r->eval = 1;
     r->round = j->round;
     r->step0 = j->step;
-    r->per_worker_batch = (j->G + W - 1) / W; /* as in training: the workers keep their model */
+    r->per_worker_batch = j->G; /* as in training: the workers keep their model */
     r->started_ms = hb_now_ms();
     /* whole documents per task: documents [d0, d1) -> their chunk range */
     for (int w = 0; w < W; w++) {
