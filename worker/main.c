@@ -3,11 +3,13 @@
  * Reads the config file (--config, $HIERBERT_CONF or /etc/hierbert/hierbert.conf),
  * then flags override it; runs until SIGINT/SIGTERM.
  */
+#define _GNU_SOURCE /* close_range */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hb_error.h"
 #include "worker.h"
@@ -36,6 +38,9 @@ static void s_usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* a daemon keeps no descriptor it inherited (e.g. a lock file a
+     * `flock FILE cmd` parent holds): stdin/out/err only */
+    close_range(3, ~0U, 0);
     worker_config cfg;
     worker_config_defaults(&cfg);
     conf_entry table[WORKER_CONF_ENTRIES];
