@@ -271,6 +271,24 @@ int coord_jobs_load(coord *c, char *err) {
     return 0;
 }
 
+/* A --model directory must fit the ingested data: refused at submit, not
+ * when the job starts. */
+static int s_check_model(const coord_job *j, char *err) {
+    const Hierbert__Submit *s = j->submit;
+    bert_config cfg;
+    if (!s->model_dir[0]) return s->preset[0] ? bert_config_preset(&cfg, s->preset, err) : 0;
+    char path[PROTO_MAX_STRING + 32];
+    snprintf(path, sizeof path, "%s/config.json", s->model_dir);
+    if (bert_config_read(&cfg, path, err)) return -1;
+    if (cfg.vocab_size < j->vocab_size)
+        return hb_fail(err, "%s: the model's vocabulary (%d) is smaller than the dataset's (%d)", s->model_dir,
+                       cfg.vocab_size, j->vocab_size);
+    if (j->corpus.L > cfg.max_position_embeddings)
+        return hb_fail(err, "%s: seq_len %d exceeds the model's max_position_embeddings %d", s->model_dir, j->corpus.L,
+                       cfg.max_position_embeddings);
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* handlers */
 
@@ -293,7 +311,8 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
     coord_job_dir(c, id, dir, sizeof dir);
     s_job_key(id, key, sizeof key);
     if ((mkdir(dir, 0750) && errno != EEXIST && hb_fail(err, "mkdir %s: %s", dir, strerror(errno))) ||
-        coord_corpus_ingest(c->store, key, dir, s, &j->vocab_size, err) || s_load_corpus(c, j, err)) {
+        coord_corpus_ingest(c->store, key, dir, s, &j->vocab_size, err) || s_load_corpus(c, j, err) ||
+        s_check_model(j, err)) {
         hb_log(c->who, "warn", "submit refused: %s", err);
         coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit refused: %s", err);
         char e2[HB_ERR_LEN];

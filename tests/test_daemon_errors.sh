@@ -87,6 +87,34 @@ acc=$(json_get 'len([a for a in d["jobs"][0]["val_chunk_accuracy"] if a is not N
 hb c status "$job" | grep -q "DONE" || fail "human status"
 ok "after all that, job $job ran to DONE on 2 workers with validation accuracy for both epochs"
 
+# --- a Hugging Face model directory (--model): weights loaded, its vocab.txt used
+FIX=$(cd "$(dirname "$0")/fixtures/bert_h40" && pwd)   # vocab 150, hidden 40, 20 positions
+mkdir -p "$T/hf"
+cp "$FIX/config.json" "$T/hf/"
+# a BertModel file as Hugging Face ships it: no classifier.* (the job's head is initialised)
+python3 - "$FIX/model.safetensors" "$T/hf/model.safetensors" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = json.loads(raw[8:8 + n]); data = raw[8 + n:]
+out, blobs, off = {}, [], 0
+for k, v in sorted(hdr.items(), key=lambda kv: kv[1]["data_offsets"][0] if kv[0] != "__metadata__" else -1):
+    if k == "__metadata__": out[k] = v; continue
+    if k.startswith("classifier."): continue
+    a, b = v["data_offsets"]; blobs.append(data[a:b])
+    out[k] = dict(v, data_offsets=[off, off + b - a]); off += b - a
+h = json.dumps(out).encode(); h += b" " * (-len(h) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+PY
+out=$(hb c submit --train "$T/good.jsonl" --model "$T/hf" --vocab "$VOCAB" --seq 16 2>&1) && fail "vocab larger than the model accepted"
+[[ $out == *"vocabulary (150) is smaller than the dataset's (349)"* ]] || fail "model/vocab mismatch message: $out"
+{ grep -x '\[PAD\]\|\[UNK\]\|\[CLS\]\|\[SEP\]' "$VOCAB"; grep -vx '\[PAD\]\|\[UNK\]\|\[CLS\]\|\[SEP\]' "$VOCAB" | head -146; } > "$T/hf/vocab.txt"
+jm=$(hb c submit --train "$T/good.jsonl" --model "$T/hf" --val-fraction 0.2 --seq 16 --batch 8 --lr 1e-3 2>"$T/submit.err")
+[[ $jm =~ ^[0-9]+$ ]] || fail "--model submit: $(cat "$T/submit.err")"
+wait_for 60 '[[ $(job_state c $jm) == DONE ]]' "--model job DONE"
+grep -q "job $jm: TRAIN bert" "$T/c.log" || fail "no TRAIN line for the --model job"
+ok "a Hugging Face directory as --model: vocab mismatch refused ('$out'); with its own vocab.txt job $jm ran to DONE"
+
 # --- cancel a running job --------------------------------------------------------
 job2=$(hb c submit --synthetic 400 --optimizer sgd --seq 32 --batch 2 --epochs 50 2>/dev/null)
 wait_for 20 '[[ $(job_state c $job2) == TRAIN ]]' "job $job2 training"
