@@ -112,7 +112,19 @@ int lstm_train_epoch(lstm_model *m, adamw_state *opt, const lstm_batch *batches,
                      long *correct, char *err);
 
 /* The head's optimizer: Adam, lr 1e-3, betas 0.9/0.999, eps 1e-7 (Keras'
- * defaults), no weight decay, no clipping. */
+ * defaults), no weight decay, no clipping. The update is torch.optim.Adam's
+ * (model/optim.c); Keras' Adam differs only in where eps sits
+ * (lr_t * m / (sqrt(v) + eps) with lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)),
+ * i.e. Keras' eps is ours times sqrt(1 - b2^t): a difference below 1e-7
+ * once gradients are not tiny. */
 optim_config lstm_default_optim(void);
+
+/* head.safetensors: the parameters under their names above (F32), written
+ * atomically. lstm_load builds the model from the file alone: the sizes
+ * are read from the tensors' shapes (lstm.kernel [D, 4U], dense.kernel
+ * [U, H], out.kernel [H, C]) and every tensor must be present with a
+ * consistent shape, or the error names the file and tensor. */
+int lstm_save(const lstm_model *m, const char *path, char *err);
+int lstm_load(lstm_model **out, const char *path, char *err);
 
 #endif

@@ -11,7 +11,9 @@
  *
  * A job id is 1..127 bytes without '/' or NUL; a doc id is 1..255 bytes
  * without NUL (it may contain '/': the job id is everything before the first
- * '/'). A key is at most 384 bytes, under LMDB's 511.
+ * '/'). A key is at most 384 bytes, under LMDB's 511. Iteration is in byte
+ * order of the doc ids: zero-pad numeric ids ("000042") to stream them in
+ * numeric order.
  *
  * On-disk values (little-endian; every field checked on read, a bad value is
  * an error naming its key and never a crash):
@@ -32,6 +34,9 @@
  * I/O error) returns -1 naming the directory; the batch stays pending in the
  * writer (retry with store_writer_commit, or drop it with
  * store_writer_discard) and everything committed before is intact.
+ * To acknowledge only durable data (EMBED), acknowledge the documents put
+ * since the last successful commit when store_writer_commit returns 0, or
+ * when a put returns 0 with store_writer_pending() back at 0 (it committed).
  *
  * Reading: store_*_get for one key; store_iter streams a job's entries in
  * key order. Each store_iter_next runs in its own short read transaction
@@ -187,7 +192,9 @@ int store_doc_get(store_env *s, const char *job, const char *doc, store_doc *out
 /* Resume: 1 if job/doc's embeddings are stored, 0 if not, -1 error. */
 int store_emb_exists(store_env *s, const char *job, const char *doc, char *err);
 /* Calls fn(doc_id, ctx) for every document of job stored in db (DOCS or EMB),
- * in key order; fn returns nonzero to stop. Returns the count visited or -1. */
+ * in key order; fn returns nonzero to stop. Returns the count visited or -1.
+ * With job NULL, fn gets every key of db: store_each_id(s, STORE_DB_JOBS,
+ * NULL, ...) lists the job ids (the coordinator's reload after a restart). */
 long store_each_id(store_env *s, store_db db, const char *job, int (*fn)(const char *doc, void *ctx), void *ctx,
                    char *err);
 /* Entries of job in db (DOCS/EMB), or of the whole db if job is NULL. -1 on error. */

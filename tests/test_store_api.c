@@ -157,6 +157,10 @@ int main(void) {
           "job get");
     free(rec);
     CHECK(store_job_get(s, "j9", &rec, &rlen, err) == 1 && !rec, "absent job");
+    CHECK_OK(store_job_put(s, "j0", "{}", 2, err), err);
+    ids[0] = 0;
+    CHECK(store_each_id(s, STORE_DB_JOBS, NULL, s_collect, ids, err) == 2 && strcmp(ids, "j0,j1,") == 0,
+          "listing jobs: %s", ids);
     CHECK(store_result_get(s, "j1", &rec, err) == 0 && strcmp(rec, "{\"acc\":0.5}") == 0, "result get");
     free(rec);
     CHECK_OK(store_job_delete(s, "j1", err), err);
@@ -164,7 +168,8 @@ int main(void) {
               store_count(s, STORE_DB_EMB, "j10", err) == 1 && store_job_get(s, "j1", &rec, &rlen, err) == 1 &&
               store_result_get(s, "j1", &rec, err) == 1,
           "delete must remove j1's record, result, docs and embeddings, and keep j10");
-    t_ok("job records and results round-trip; deleting j1 removes its 250 embeddings, docs, record, result, not j10's");
+    t_ok("job records list (store_each_id on jobs) and round-trip with results; deleting j1 removes its 250 "
+         "embeddings, docs, record, result, not j10's");
 
     /* --- a full disk: commit fails, batch kept, earlier data intact, retry succeeds --- */
     char path[512];
