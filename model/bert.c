@@ -458,7 +458,9 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
     m->T = T;
     m->train = train;
     m->has_labels = labels != NULL;
-    m->n_forward++;
+    /* only training forwards draw masks: eval forwards in between (validation,
+     * embeddings) leave the training run's dropout sequence unchanged */
+    if (train) m->n_forward++;
     m->drop_key = bk_mix64(m->seed ^ bk_mix64(m->n_forward));
     const float ph = train ? c->hidden_dropout_prob : 0, pa = train ? c->attention_probs_dropout_prob : 0;
     const float pc = train ? c->classifier_dropout : 0;

@@ -78,7 +78,7 @@ typedef struct bert_model {
     float loss;
     float *logits;      /* [B, C] of the last forward */
     uint64_t seed;      /* dropout seed (bert_init_random or bert_set_seed) */
-    uint64_t n_forward; /* forwards so far: part of the dropout key */
+    uint64_t n_forward; /* training forwards so far: part of the dropout key */
     uint64_t drop_key;  /* key of the last forward's masks */
     int nthreads;       /* per-thread scratch count, omp_get_max_threads() at bert_new */
 } bert_model;
