@@ -30,6 +30,9 @@ static void s_help(FILE *f) {
                "                       (--id-column - numbers the records)\n"
                "  --delimiter X        CSV delimiter (default ,)\n"
                "  --skip-bad           count, skip and report bad documents instead of failing\n"
+               "  --val-fraction F     move a stratified fraction F of the documents without a split\n"
+               "                       field to val (model/split.h rule)\n"
+               "  --seed N             seed of that split (default 1)\n"
                "  --labels-out F       write the label map as labels.json\n");
 }
 
@@ -67,6 +70,7 @@ static int s_inspect(int argc, char **argv) {
     dataset_options o = {0};
     o.chunk.seq_len = 128;
     o.labels_from_all = 2;
+    o.seed = 1;
     dataset_format fmt = DATASET_AUTO;
     const char **files = calloc((size_t)argc, sizeof *files);
     int n_files = 0;
@@ -123,6 +127,10 @@ static int s_inspect(int argc, char **argv) {
             o.csv.delimiter = argv[++i][0];
         else if (!strcmp(a, "--skip-bad"))
             o.skip_bad = 1;
+        else if (!strcmp(a, "--val-fraction") && more)
+            o.val_fraction = atof(argv[++i]);
+        else if (!strcmp(a, "--seed") && more)
+            o.seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--labels-out") && more)
             labels_out = argv[++i];
         else if (a[0] == '-' && a[1]) {

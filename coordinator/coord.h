@@ -30,6 +30,8 @@
 #include "conf.h"
 #include "frame.h"
 #include "hb_error.h"
+#include "labels.h"
+#include "store.h"
 
 /* ------------------------------------------------------------ config ---- */
 
@@ -84,18 +86,28 @@ typedef struct {
 
 typedef struct {
     int L, vocab_size, num_classes;
-    char **label_names; /* [num_classes] */
+    label_map labels;
     coord_split train, val;
+    long n_test_docs;
 } coord_corpus;
 
 void coord_corpus_free(coord_corpus *c);
-/* A seeded synthetic corpus of n_docs documents, C classes; labels are
- * carried by class-specific tokens (learnable by any model). */
-int coord_corpus_synthetic(coord_corpus *c, int n_docs, int num_classes, int L, int vocab_size, float val_fraction,
-                           uint64_t seed, char *err);
-/* Reads the Submit's dataset files (train, val or val_fraction) into c with
- * the model's vocabulary; refuses bad input with file:line. */
-int coord_corpus_ingest(coord_corpus *c, const Hierbert__Submit *s, int L, int stride, char *err);
+
+/* Ingest: reads the Submit's dataset files (train, val, or val_fraction of
+ * train) with the job's vocabulary (dataset_ingest: validate everything,
+ * then emit), writes every document into the store under job, and saves
+ * the label map as labels.json in job_dir. Bad input is refused with
+ * file:line before anything is written; if writing fails midway the job's
+ * documents are deleted again: nothing half-ingested remains. With
+ * s->synthetic > 0, a seeded synthetic corpus (3 classes carried by
+ * class-specific tokens, 256-token vocabulary) is written instead.
+ * *vocab_size receives the vocabulary's size. */
+int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s, int *vocab_size,
+                        char *err);
+/* Loads a job's ingested documents from the store (key order: the same
+ * corpus whether just ingested or reloaded after a restart). */
+int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const char *job_dir, int L, int vocab_size,
+                      char *err);
 
 /* ------------------------------------------------------------- jobs ---- */
 
@@ -149,6 +161,7 @@ typedef struct {
 
     coord_corpus corpus;
     int have_corpus;
+    int vocab_size;    /* of the job's tokenizer (or synthetic vocabulary) */
     bert_model *model; /* the coordinator's parameters (batch-1 arena: it never computes) */
     bert_config cfg;   /* the encoder's shape, as sent to workers */
     float *adam_m, *adam_v;
@@ -191,6 +204,7 @@ typedef struct coord {
     int active; /* index of the job being run, -1 none */
     long long started_ms, last_hb_ms, last_notify_ms;
     double started_unix;
+    store_env *store; /* data_dir/store: job records, documents (embeddings, results: issue 6) */
     volatile sig_atomic_t *stop;
 } coord;
 

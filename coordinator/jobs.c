@@ -12,6 +12,7 @@
 
 #include "coord.h"
 #include "hb_log.h"
+#include "labels.h"
 
 static const char *s_names[] = {"QUEUED", "INGEST", "TRAIN", "EMBED", "HEAD", "DONE", "FAILED", "CANCELLED"};
 
@@ -66,46 +67,37 @@ void coord_job_free(coord_job **jp) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* records: jobs/NNNNNN/{submit.pb,state.json}, written atomically */
+/* records: one JSON value per job in the store's jobs database (the Submit
+ * request inside as hex of its protobuf bytes); checkpoints and labels.json
+ * in jobs/NNNNNN/ beside it */
 
-static int s_write_atomic(const char *path, const void *data, size_t n, char *err) {
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return hb_fail(err, "%s: %s", tmp, strerror(errno));
-    int bad = fwrite(data, 1, n, f) != n || fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return hb_fail(err, "%s: cannot write: %s", path, strerror(errno));
-    }
-    return 0;
+static void s_job_key(uint64_t id, char *out, size_t n) {
+    snprintf(out, n, "%llu", (unsigned long long)id);
 }
 
 int coord_job_save(coord *c, coord_job *j, char *err) {
-    char dir[1100], path[1200];
+    char dir[1100], key[32];
     coord_job_dir(c, j->id, dir, sizeof dir);
     if (mkdir(dir, 0750) && errno != EEXIST) return hb_fail(err, "mkdir %s: %s", dir, strerror(errno));
-    snprintf(path, sizeof path, "%s/submit.pb", dir);
-    if (access(path, F_OK) != 0) {
-        size_t n = hierbert__submit__get_packed_size(j->submit);
-        uint8_t *buf = hb_malloc(n);
-        hierbert__submit__pack(j->submit, buf);
-        int rc = s_write_atomic(path, buf, n, err);
-        free(buf);
-        if (rc) return -1;
-    }
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:f, s:f, s:f}", "id", (json_int_t)j->id, "state",
+    size_t n = hierbert__submit__get_packed_size(j->submit);
+    uint8_t *buf = hb_malloc(n);
+    hierbert__submit__pack(j->submit, buf);
+    char *hex = hb_malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+    hex[2 * n] = 0;
+    free(buf);
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:f, s:f, s:f, s:i, s:s}", "id", (json_int_t)j->id, "state",
                           job_state_name(j->state), "name", j->name, "error", j->error, "submitted", j->submitted,
-                          "started", j->started, "finished", j->finished);
+                          "started", j->started, "finished", j->finished, "vocab_size", j->vocab_size, "submit", hex);
+    free(hex);
     json_t *acc = json_array();
     for (int e = 0; j->val_acc && e < j->epochs; e++) json_array_append_new(acc, json_real(j->val_acc[e]));
     json_object_set_new(o, "val_acc", acc);
     json_object_set_new(o, "last_loss", json_real(j->last_loss));
-    char *s = json_dumps(o, JSON_INDENT(2));
+    char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    snprintf(path, sizeof path, "%s/state.json", dir);
-    int rc = s_write_atomic(path, s, strlen(s), err);
+    s_job_key(j->id, key, sizeof key);
+    int rc = store_job_put(c->store, key, s, strlen(s), err);
     free(s);
     return rc;
 }
@@ -165,73 +157,89 @@ static int s_add_job(coord *c, coord_job *j) {
     return 0;
 }
 
-/* Reads the job's data (ingest or synthetic). */
-static int s_load_corpus(coord_job *j, char *err) {
-    const Hierbert__Submit *s = j->submit;
-    int L = s->seq_len ? (int)s->seq_len : 128;
-    int rc;
-    if (s->synthetic) {
-        /* a small vocabulary: the encoder's embedding table shrinks to it */
-        rc = coord_corpus_synthetic(&j->corpus, (int)s->synthetic, 3, L, 256, s->val_fraction, s->seed, err);
-    } else {
-        rc = coord_corpus_ingest(&j->corpus, s, L, (int)s->stride, err);
-    }
-    if (rc) return -1;
+/* The job's documents in memory, from the store. */
+static int s_load_corpus(coord *c, coord_job *j, char *err) {
+    char dir[1100], key[32];
+    coord_job_dir(c, j->id, dir, sizeof dir);
+    s_job_key(j->id, key, sizeof key);
+    int L = j->submit->seq_len ? (int)j->submit->seq_len : 128;
+    if (coord_corpus_load(&j->corpus, c->store, key, dir, L, j->vocab_size, err)) return -1;
     if (j->corpus.train.n == 0) {
         coord_corpus_free(&j->corpus);
-        return hb_fail(err, "%s: no training chunks", s->train_path[0] ? s->train_path : "dataset");
+        return hb_fail(err, "%s: no training documents", j->submit->train_path[0] ? j->submit->train_path : "dataset");
     }
     j->have_corpus = 1;
     return 0;
 }
 
-int coord_jobs_load(coord *c, char *err) {
-    char dir[1100];
-    snprintf(dir, sizeof dir, "%s/jobs", c->cfg.data_dir);
-    DIR *d = opendir(dir);
-    if (!d) return hb_fail(err, "%s: %s", dir, strerror(errno));
-    struct dirent *e;
+static int s_hexval(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+}
+
+typedef struct {
     uint64_t ids[COORD_MAX_JOBS];
-    int n = 0;
-    while ((e = readdir(d)) && n < COORD_MAX_JOBS) {
-        char *end;
-        unsigned long long id = strtoull(e->d_name, &end, 10);
-        if (*end || id == 0) continue;
-        ids[n++] = id;
+    int n;
+} s_idlist;
+
+static int s_collect(const char *key, void *ctx) {
+    s_idlist *l = ctx;
+    char *end;
+    unsigned long long id = strtoull(key, &end, 10);
+    if (!*end && id > 0 && l->n < COORD_MAX_JOBS) l->ids[l->n++] = id;
+    return 0;
+}
+
+int coord_jobs_load(coord *c, char *err) {
+    s_idlist *l = hb_calloc(1, sizeof *l);
+    if (store_each_id(c->store, STORE_DB_JOBS, NULL, s_collect, l, err) < 0) {
+        free(l);
+        return -1;
     }
-    closedir(d);
     /* ascending ids: submission order */
-    for (int a = 1; a < n; a++)
-        for (int b = a; b > 0 && ids[b - 1] > ids[b]; b--) {
-            uint64_t t = ids[b];
-            ids[b] = ids[b - 1];
-            ids[b - 1] = t;
+    for (int a = 1; a < l->n; a++)
+        for (int b = a; b > 0 && l->ids[b - 1] > l->ids[b]; b--) {
+            uint64_t t = l->ids[b];
+            l->ids[b] = l->ids[b - 1];
+            l->ids[b - 1] = t;
         }
-    for (int i = 0; i < n; i++) {
-        char jd[1100], path[1200];
-        coord_job_dir(c, ids[i], jd, sizeof jd);
-        snprintf(path, sizeof path, "%s/submit.pb", jd);
-        FILE *f = fopen(path, "rb");
-        if (!f) continue;
-        uint8_t buf[65536];
-        size_t len = fread(buf, 1, sizeof buf, f);
-        fclose(f);
-        Hierbert__Submit *s = hierbert__submit__unpack(NULL, len, buf);
-        if (!s) {
-            hb_log(c->who, "warn", "%s: unreadable job record: skipped", path);
+    for (int i = 0; i < l->n; i++) {
+        char key[32], *rec = NULL;
+        size_t len = 0;
+        s_job_key(l->ids[i], key, sizeof key);
+        if (store_job_get(c->store, key, &rec, &len, err) != 0) continue;
+        json_error_t je;
+        json_t *o = json_loadb(rec, len, 0, &je);
+        free(rec);
+        const char *st = "QUEUED", *er = "", *nm = NULL, *hex = NULL;
+        double sub = 0, sta = 0, fin = 0, loss = 0;
+        int vocab = 0;
+        json_t *acc = NULL;
+        if (!o || json_unpack(o, "{s?s, s?s, s?s, s?F, s?F, s?F, s?F, s?o, s?i, s:s}", "state", &st, "error", &er,
+                              "name", &nm, "submitted", &sub, "started", &sta, "finished", &fin, "last_loss", &loss,
+                              "val_acc", &acc, "vocab_size", &vocab, "submit", &hex)) {
+            hb_log(c->who, "warn", "store: job %s: unreadable record: skipped", key);
+            if (o) json_decref(o);
             continue;
         }
-        coord_job *j = s_job_new(c, ids[i], s);
+        size_t hn = strlen(hex) / 2;
+        uint8_t *buf = hb_malloc(hn + 1);
+        int bad = strlen(hex) % 2 != 0;
+        for (size_t k = 0; k < hn && !bad; k++) {
+            int hi = s_hexval(hex[2 * k]), lo = s_hexval(hex[2 * k + 1]);
+            bad = hi < 0 || lo < 0;
+            buf[k] = (uint8_t)(hi * 16 + lo);
+        }
+        Hierbert__Submit *s = bad ? NULL : hierbert__submit__unpack(NULL, hn, buf);
+        free(buf);
+        if (!s) {
+            hb_log(c->who, "warn", "store: job %s: unreadable Submit in its record: skipped", key);
+            json_decref(o);
+            continue;
+        }
+        coord_job *j = s_job_new(c, l->ids[i], s);
         hierbert__submit__free_unpacked(s, NULL);
-        snprintf(path, sizeof path, "%s/state.json", jd);
-        json_error_t je;
-        json_t *o = json_load_file(path, 0, &je);
-        const char *st = "QUEUED", *er = "", *nm = NULL;
-        double sub = 0, sta = 0, fin = 0, loss = 0;
-        json_t *acc = NULL;
-        if (o)
-            json_unpack(o, "{s?s, s?s, s?s, s?F, s?F, s?F, s?F, s?o}", "state", &st, "error", &er, "name", &nm,
-                        "submitted", &sub, "started", &sta, "finished", &fin, "last_loss", &loss, "val_acc", &acc);
         int state = s_state_from_name(st);
         j->state = state < 0 ? JOB_QUEUED : (job_state)state;
         snprintf(j->error, sizeof j->error, "%s", er);
@@ -240,12 +248,13 @@ int coord_jobs_load(coord *c, char *err) {
         j->started = sta;
         j->finished = fin;
         j->last_loss = loss;
+        j->vocab_size = vocab;
         if (acc && json_is_array(acc) && json_array_size(acc) > 0) {
             j->epochs = (int)json_array_size(acc);
             j->val_acc = hb_calloc((size_t)j->epochs, sizeof(double));
             for (int k = 0; k < j->epochs; k++) j->val_acc[k] = json_real_value(json_array_get(acc, (size_t)k));
         }
-        if (o) json_decref(o);
+        json_decref(o);
         /* an interrupted job resumes: back in the queue, TRAIN from its checkpoint */
         if (!job_state_final(j->state) && j->state != JOB_QUEUED) {
             hb_log(c->who, "info", "job %llu was %s when the coordinator stopped: resuming", (unsigned long long)j->id,
@@ -253,9 +262,10 @@ int coord_jobs_load(coord *c, char *err) {
             j->state = JOB_QUEUED;
         }
         if (s_add_job(c, j)) coord_job_free(&j);
-        if (ids[i] >= c->next_job_id) c->next_job_id = ids[i] + 1;
+        if (l->ids[i] >= c->next_job_id) c->next_job_id = l->ids[i] + 1;
     }
-    if (n) hb_log(c->who, "info", "reloaded %d job records from %s", c->n_jobs, dir);
+    if (l->n) hb_log(c->who, "info", "reloaded %d job records from the store", c->n_jobs);
+    free(l);
     return 0;
 }
 
@@ -277,9 +287,19 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
      * file:line and leaves nothing behind */
     hb_log(c->who, "info", "job %llu: ingesting %s", (unsigned long long)id,
            s->synthetic ? "a synthetic dataset" : s->train_path);
-    if (s_load_corpus(j, err)) {
+    char dir[1100], key[32];
+    coord_job_dir(c, id, dir, sizeof dir);
+    s_job_key(id, key, sizeof key);
+    if ((mkdir(dir, 0750) && errno != EEXIST && hb_fail(err, "mkdir %s: %s", dir, strerror(errno))) ||
+        coord_corpus_ingest(c->store, key, dir, s, &j->vocab_size, err) || s_load_corpus(c, j, err)) {
         hb_log(c->who, "warn", "submit refused: %s", err);
         coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit refused: %s", err);
+        char e2[HB_ERR_LEN];
+        store_job_delete(c->store, key, e2);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/labels.json", dir);
+        unlink(path);
+        rmdir(dir);
         coord_job_free(&j);
         return;
     }
@@ -365,8 +385,7 @@ void coord_jobs_tick(coord *c) {
         if (c->active < 0) return;
         coord_job *j = c->jobs[c->active];
         if (!j->have_corpus) {
-            coord_job_set_state(c, j, JOB_INGEST, NULL);
-            if (s_load_corpus(j, err)) {
+            if (s_load_corpus(c, j, err)) {
                 coord_job_set_state(c, j, JOB_FAILED, err);
                 return;
             }

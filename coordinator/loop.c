@@ -107,6 +107,12 @@ int coord_new(coord **out, const coord_config *cfg, char *err) {
         free(c);
         return -1;
     }
+    char sdir[1100];
+    snprintf(sdir, sizeof sdir, "%s/store", cfg->data_dir);
+    if (store_open(&c->store, sdir, NULL, err)) {
+        free(c);
+        return -1;
+    }
     c->zctx = zmq_ctx_new();
     if (!(c->work = s_bind(c, ZMQ_ROUTER, cfg->work, "work", err)) ||
         !(c->control = s_bind(c, ZMQ_ROUTER, cfg->control, "control", err)) ||
@@ -140,6 +146,7 @@ void coord_destroy(coord **cp) {
     if (c->status) zmq_close(c->status);
     if (c->events) zmq_close(c->events);
     if (c->zctx) zmq_ctx_term(c->zctx);
+    store_close(&c->store);
     free(c);
     *cp = NULL;
 }

@@ -87,7 +87,8 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     } else if (bert_config_preset(cfg, s->preset[0] ? s->preset : "tiny", err)) {
         return -1;
     }
-    if (s->synthetic) cfg->vocab_size = j->corpus.vocab_size; /* a preset shrunk to the synthetic vocabulary */
+    /* a random-init preset takes the job's vocabulary (the synthetic one is 256 tokens) */
+    if (!s->model_dir[0]) cfg->vocab_size = j->corpus.vocab_size;
     if (s->dropout >= 0)
         cfg->hidden_dropout_prob = cfg->attention_probs_dropout_prob = cfg->classifier_dropout = s->dropout;
     if (cfg->vocab_size < j->corpus.vocab_size)
@@ -593,5 +594,7 @@ void coord_train_tick(coord *c, coord_job *j) {
         coord_job_set_state(c, j, JOB_EMBED, NULL);
         return;
     }
-    if (live >= j->min_workers) s_start_train_round(c, j);
+    /* min_workers holds the start only: once running, a job goes on with
+     * whoever is alive (a lost worker must not stall it) */
+    if (live >= (j->round == 0 ? j->min_workers : 1)) s_start_train_round(c, j);
 }

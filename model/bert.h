@@ -36,8 +36,13 @@
  * vectors, so the results are HF's, for less work. Hidden states of the other
  * positions of the last layer are therefore not available.
  *
- * Caveats: bert_backward uses the activations of the last bert_forward, which must
- * have had train != 0 or labels (it needs the loss gradient) and labels.
+ * Caveats: bert_backward uses the activations of the last bert_forward,
+ * which must have had labels (it needs the loss gradient); it does nothing
+ * otherwise. The key bias gets no gradient (exactly 0): a shift of every score
+ * of a row by q.b_k is invisible to softmax, so its true gradient is 0 and the
+ * float sum would be rounding noise. Gradients accumulate (+=) into m->grads:
+ * call bert_zero_grad first (bert_train_step does). A model is not thread-safe:
+ * one forward/backward at a time.
  */
 #ifndef HB_BERT_H
 #define HB_BERT_H

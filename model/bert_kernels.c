@@ -205,9 +205,9 @@ void bk_layernorm_backward_naive(float *dinp, float *dw, float *db, const float 
 
 /* expf that vectorizes (no libm call): 2^n * p(r), x = n ln2 + r, |r| <= ln2/2,
  * degree-6 polynomial (Cephes' expf coefficients), max rel err ~1.5e-7 over
- * the float range; inputs below -87 give 0, as far as GELU and softmax care. */
-static inline float s_expf(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+ * the float range; inputs below -87 give exactly 0 (denormals are not worth it). */
+static inline float s_expf(float x0) {
+    const float x = x0 < -87.0f ? -87.0f : (x0 > 88.0f ? 88.0f : x0);
     /* round to nearest by the 1.5 * 2^23 trick (floorf blocks vectorization) */
     const float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - fn * 0.693359375f;
@@ -223,7 +223,7 @@ static inline float s_expf(float x) {
     const uint32_t bits = (uint32_t)((int32_t)fn + 127) << 23;
     float sc;
     memcpy(&sc, &bits, sizeof sc); /* 2^n; memcpy keeps the loop vectorizable */
-    return p * sc;
+    return x0 < -87.0f ? 0.0f : p * sc; /* masked attention keys get exactly 0 */
 }
 
 /* GELU(x) = 0.5 x (1 + erf(x / sqrt 2)) with erf from Abramowitz & Stegun
@@ -353,5 +353,25 @@ void bk_softmax_backward_rows(float *dp, const float *p, int R, int T) {
         for (int j = 0; j < T; j++) dot += pr[j] * d[j];
 #pragma omp simd
         for (int j = 0; j < T; j++) d[j] = pr[j] * (d[j] - dot);
+    }
+}
+
+void bk_masked_softmax_rows_naive(float *s, const uint8_t *mask, int R, int T) {
+    for (int i = 0; i < R; i++) {
+        float *row = s + (size_t)i * T;
+        double mx = -DBL_MAX, sum = 0;
+        for (int j = 0; j < T; j++) mx = fmax(mx, mask[j] ? row[j] : -FLT_MAX);
+        for (int j = 0; j < T; j++) sum += exp((mask[j] ? row[j] : -FLT_MAX) - mx);
+        for (int j = 0; j < T; j++) row[j] = (float)(exp((mask[j] ? row[j] : -FLT_MAX) - mx) / sum);
+    }
+}
+
+void bk_softmax_backward_rows_naive(float *dp, const float *p, int R, int T) {
+    for (int i = 0; i < R; i++) {
+        float *d = dp + (size_t)i * T;
+        const float *pr = p + (size_t)i * T;
+        double dot = 0;
+        for (int j = 0; j < T; j++) dot += (double)pr[j] * d[j];
+        for (int j = 0; j < T; j++) d[j] = (float)(pr[j] * (d[j] - dot));
     }
 }

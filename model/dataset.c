@@ -161,6 +161,8 @@ static int s_jsonl_next(dataset_reader *r, dataset_record *rec, char *err) {
             return hb_fail(err, "%s:%ld: field \"id\" must be a string or an integer", r->path, r->lineno);
         }
         json_t *text = json_object_get(o, "text"), *chunks = json_object_get(o, "chunks");
+        if (json_is_null(text)) text = NULL; /* "text": null is no text */
+        if (json_is_null(chunks)) chunks = NULL;
         if (text && chunks)
             return hb_fail(err, "%s:%ld: document '%s' has both \"text\" and \"chunks\"", r->path, r->lineno, rec->id);
         if (text) {
@@ -655,8 +657,9 @@ static int s_doc(s_ingest *g, int input, const dataset_record *rec, dataset_spli
     }
     *label = labels_id(g->labels, rec->label);
     if (*label < 0) {
-        snprintf(msg, sizeof msg, "%s:%ld: label '%s' of %s document '%s' is not among the %d training labels",
-                 rec->file, rec->line, rec->label, dataset_split_name(*split), rec->id, g->labels->n);
+        snprintf(msg, sizeof msg, "%s:%ld: label '%s' of %s document '%s' is not among the %d %s labels", rec->file,
+                 rec->line, rec->label, dataset_split_name(*split), rec->id, g->labels->n,
+                 g->o->fixed ? "label-map" : "training");
         return s_bad(g, DATASET_BAD_UNSEEN_LABEL, msg, err);
     }
     return 0;
@@ -690,9 +693,8 @@ static int s_between(s_ingest *g, long n_docs, char *err) {
     }
     if (worst)
         return hb_fail(err,
-                       "%s:%ld: label '%s' is not among the %d training labels (--skip-bad counts and skips such "
-                       "documents)",
-                       g->in[wl.file].path, wl.line, worst, g->labels->n);
+                       "%s:%ld: label '%s' is not among the %d %s labels (--skip-bad counts and skips such documents)",
+                       g->in[wl.file].path, wl.line, worst, g->labels->n, g->o->fixed ? "label-map" : "training");
     if (g->n_cand) {
         int *lab = hb_malloc(g->n_cand * sizeof *lab);
         uint8_t *is_val = hb_malloc(g->n_cand);
@@ -792,6 +794,8 @@ int dataset_ingest(const dataset_input *inputs, int n_inputs, wp_tokenizer *tok,
     g.cc.sep_id = tok->sep_id;
     g.cc.pad_id = tok->pad_id;
     if (chunk_config_check(&g.cc, err)) return -1;
+    if (!(o->val_fraction >= 0 && o->val_fraction < 1))
+        return hb_fail(err, "val fraction %g: must be in [0, 1)", o->val_fraction);
     if (o->fixed) {
         char *js = labels_to_json(o->fixed);
         int rc = labels_parse(labels, js, strlen(js), "fixed label map", err);

@@ -22,6 +22,7 @@ hb_cleanup() {
     kill -KILL "$p" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  if declare -F hb_extra_cleanup >/dev/null; then hb_extra_cleanup || true; fi
   if [[ -n "${HB_KEEP:-}" ]]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap hb_cleanup EXIT

@@ -77,6 +77,26 @@ static void s_shape(int N, int C) {
     bk_colsum_add_naive(db2, dout, N, C);
     double e7 = s_err(db1, db2, (size_t)C);
     CHECK(e7 < 1e-5, "colsum %dx%d: %g", N, C, e7);
+    /* attention softmax over rows of C keys, the last third masked */
+    uint8_t *mk = malloc((size_t)C);
+    for (int j = 0; j < C; j++) mk[j] = j < C - C / 3;
+    memcpy(o1, x, n * 4);
+    memcpy(o2, x, n * 4);
+    bk_masked_softmax_rows(o1, mk, N, C);
+    bk_masked_softmax_rows_naive(o2, mk, N, C);
+    double e8 = s_err(o1, o2, n);
+    int masked_zero = 1;
+    for (int r = 0; r < N; r++)
+        for (int j = C - C / 3; j < C; j++) masked_zero &= o1[(size_t)r * C + j] == 0.0f;
+    CHECK(e8 < 1e-6 && masked_zero, "softmax %dx%d: %g, masked keys zero %d", N, C, e8, masked_zero);
+    memcpy(i1, dout, n * 4);
+    memcpy(i2, dout, n * 4);
+    bk_softmax_backward_rows(i1, o2, N, C);
+    bk_softmax_backward_rows_naive(i2, o2, N, C);
+    double e9 = s_err(i1, i2, n);
+    CHECK(e9 < 1e-5, "softmax backward %dx%d: %g", N, C, e9);
+    free(mk);
+    t_ok("%dx%d: masked softmax %.1e (masked keys exactly 0), softmax backward %.1e (fast vs naive)", N, C, e8, e9);
     t_ok("%dx%d: layernorm fwd %.1e, fused residual+dropout+layernorm %.1e, layernorm bwd %.1e, bias+GELU %.1e, "
          "GELU bwd %.1e, colsum %.1e (fast vs naive)",
          N, C, fmax(e1, e2), e3, e4, e5, e6, e7);

@@ -34,11 +34,24 @@ ok "unknown job id: '$out' and the coordinator's 'unknown job 4242'"
 # --- bad datasets --------------------------------------------------------------
 out=$(hb c submit --train "$T/missing.jsonl" 2>&1) && fail "missing dataset accepted"
 [[ $out == *"--train $T/missing.jsonl: no such file"* ]] || fail "missing dataset message: $out"
-printf '{"id": 1, "text": "a", "label": \n' > "$T/bad.jsonl"
-out=$(hb c submit --train "$T/bad.jsonl" 2>&1) && fail "bad dataset accepted"
-[[ $out == *"Submit refused"*"bad.jsonl"* ]] || fail "bad dataset message: $out"
+VOCAB=$(cd "$(dirname "$0")/data" && pwd)/vocab_small.txt
+words=(mail user playing quick german hello rock world example brown fox lazy dog family jumps running)
+for i in $(seq 1 30); do
+  printf '{"id": "d%d", "text": "%s %s %s the fox %s", "label": "%s"}\n' "$i" "${words[i % 16]}" \
+    "${words[(i * 7) % 16]}" "${words[(i * 3) % 16]}" "${words[i % 5]}" "$((i % 2 ? 10 : 1))"
+done > "$T/good.jsonl"
+head -5 "$T/good.jsonl" > "$T/bad.jsonl"
+echo '{"id": "d99", "text": "hello", "label": ' >> "$T/bad.jsonl"
+tail -5 "$T/good.jsonl" >> "$T/bad.jsonl"
+out=$(hb c submit --train "$T/bad.jsonl" --vocab "$VOCAB" 2>&1) && fail "bad dataset accepted"
+[[ $out == *"Submit refused"*"bad.jsonl:6"* ]] || fail "bad dataset message: $out"
+printf '{"id": "x1", "text": "hello world", "label": "a"}\n{"id": "x1", "text": "brown fox", "label": "b"}\n' > "$T/dup.jsonl"
+out2=$(hb c submit --train "$T/dup.jsonl" --vocab "$VOCAB" 2>&1) && fail "duplicate ids accepted"
+[[ $out2 == *"dup.jsonl:2"* ]] || fail "duplicate message: $out2"
 [[ $(hb c list | wc -l) == 1 ]] || fail "a refused job left a record"
-ok "bad dataset refused, nothing left behind: $out"
+st=$("$CLI" store stats "$T/c-data/store")
+grep -qx "entries_docs:0" <<<"$st" && grep -qx "entries_jobs:0" <<<"$st" || fail "refused submits left data in the store: $st"
+ok "bad datasets refused with file:line, nothing left behind: '$out' / '$out2'"
 
 # --- a worker of another protocol version --------------------------------------
 start_worker old c --x-protocol-version 2 --heartbeat-ms 200
@@ -55,6 +68,11 @@ ok "a worker speaking protocol 2 is refused and exits non-zero: $(tail -1 "$T/ol
 start_worker w1 c --heartbeat-ms 200
 start_worker w2 c --heartbeat-ms 200
 wait_for 10 '[[ $(workers_live c) == 2 ]]' "2 workers"
+jj=$(hb c submit --train "$T/good.jsonl" --vocab "$VOCAB" --val-fraction 0.2 --seq 16 --batch 8 --lr 1e-3 --epochs 2 2>"$T/submit.err")
+[[ $jj =~ ^[0-9]+$ ]] || fail "JSONL submit printed '$jj' ($(cat "$T/submit.err"))"
+grep -q "24 train documents" "$T/submit.err" || fail "expected 24 train documents: $(cat "$T/submit.err")"
+wait_for 60 '[[ $(job_state c $jj) == DONE ]]' "JSONL job $jj DONE"
+ok "a JSONL dataset (labels 1 and 10, stratified 20% validation) ingested and trained: $(cat "$T/submit.err")"
 job=$(hb c submit --synthetic 60 --optimizer sgd --lr 0.5 --seq 16 --batch 8 --epochs 2 --min-workers 2 2>"$T/submit.err")
 [[ $job =~ ^[0-9]+$ ]] || fail "submit printed '$job' ($(cat "$T/submit.err"))"
 wait_for 60 '[[ $(job_state c $job) == DONE ]]' "job $job DONE"

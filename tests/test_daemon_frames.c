@@ -162,6 +162,7 @@ int main(void) {
     m.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT;
     m.submit = &sb;
     sb.train_path = "/nonexistent/train.jsonl";
+    sb.vocab_path = HB_SOURCE_DIR "/tests/data/vocab_small.txt";
     size_t len;
     uint8_t *buf = proto_pack(&m, &len);
     proto_msg *tr = s_ask_raw(control, buf, len - 3);

@@ -254,6 +254,27 @@ int main(void) {
     labels_free(&lm);
     t_ok("JSONL: integer id and label, pre-split chunks (3 chunks), unlabelled test document, 3 and \"3\" one label");
 
+    /* a fixed label map (predicting with an exported model): its order, no new labels */
+    label_map fixed;
+    const char *fjs = "{\"labels\": [\"b\", \"a\"]}";
+    CHECK_OK(labels_parse(&fixed, fjs, strlen(fjs), "labels.json", err), err);
+    o.fixed = &fixed;
+    CHECK_OK(s_run(s_write("fx.jsonl", good2), NULL, &o, &sink, &rep, &lm, err), err);
+    CHECK(sink.n == 2 && sink.labels[0] == 1 && sink.labels[1] == 0 && lm.n == 2 && !strcmp(labels_name(&lm, 0), "b"),
+          "fixed map order");
+    labels_free(&lm);
+    CHECK(s_run(s_write("fx2.jsonl", "{\"id\": 1, \"text\": \"hi\", \"label\": \"c\", \"text\": null}\n"), NULL, &o,
+                &sink, &rep, &lm, err) == -1,
+          "duplicate key accepted");
+    CHECK(s_run(s_write("fx3.jsonl", "{\"id\": 1, \"text\": \"hi\", \"label\": \"c\", \"chunks\": null}\n"), NULL, &o,
+                &sink, &rep, &lm, err) == -1 &&
+              strstr(err, "fx3.jsonl:1:") && strstr(err, "'c'") && sink.n == 0,
+          "label outside a fixed map: %s", err);
+    labels_free(&lm);
+    labels_free(&fixed);
+    o.fixed = NULL;
+    t_ok("fixed label map: ids follow its order (b=0, a=1); a label outside it is refused (%s)", err);
+
     /* val_fraction: 10 train-role docs of 2 classes -> 1 val each */
     buf[0] = 0;
     for (int i = 0; i < 10; i++) {

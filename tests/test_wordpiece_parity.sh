@@ -3,7 +3,8 @@
 # ids as tests/reference/tokenizer_ref.py, a re-derivation in Python (stdlib
 # unicodedata only) of the published algorithm of Google BERT's original
 # tokenization.py (BasicTokenizer + WordpieceTokenizer):
-#   1. on the committed Unicode set tests/data/unicode_cases.txt with the
+#   1. on the committed Unicode set tests/data/unicode_cases.txt and on
+#      seeded random Unicode text (tests/reference/random_text.py) with the
 #      committed tests/data/vocab_small.txt, uncased and cased (always runs);
 #   2. on the whole Brown corpus and the Unicode set with the real
 #      bert-base-uncased vocab.txt, fetched by ops/fetch-corpus.sh into
@@ -35,6 +36,11 @@ compare() {  # compare NAME VOCAB INPUT [--cased]
 
 compare "unicode set, small vocab, uncased" "$src/tests/data/vocab_small.txt" "$cases"
 compare "unicode set, small vocab, cased" "$src/tests/data/vocab_small.txt" "$cases" --cased
+# seeded random Unicode: every assigned code point below U+30000 can appear
+python3 "$src/tests/reference/random_text.py" 20261125 2000 > "$tmp/random.txt"
+pyuni=$(python3 -c 'import unicodedata; print(unicodedata.unidata_version)')
+compare "random Unicode (2000 lines, Python Unicode $pyuni), small vocab, uncased" "$src/tests/data/vocab_small.txt" "$tmp/random.txt"
+compare "random Unicode, small vocab, cased" "$src/tests/data/vocab_small.txt" "$tmp/random.txt" --cased
 # the set must exercise [UNK] and the specials must not sit at BERT's ids
 grep -q "^\[UNK\]$" "$src/tests/data/vocab_small.txt"
 unk=$(grep -n "^\[UNK\]$" "$src/tests/data/vocab_small.txt" | cut -d: -f1)
@@ -63,3 +69,6 @@ docs=$(cat "$corpus/brown/train.jsonl" "$corpus/brown/val.jsonl" | wc -l)
 compare "Brown corpus (500 documents, $(wc -c < "$tmp/brown.txt") bytes), bert-base-uncased" "$vocab" "$tmp/brown.txt"
 compare "unicode set, bert-base-uncased" "$vocab" "$cases"
 compare "unicode set, bert-base-uncased vocab read as cased" "$vocab" "$cases" --cased
+compare "random Unicode, bert-base-uncased" "$vocab" "$tmp/random.txt"
+# the fetched split follows model/split.h's rule (same rule in C and Python)
+HB_CORPUS_DIR=$corpus "$build/tests/test_split_corpus"
