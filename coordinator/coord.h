@@ -66,8 +66,9 @@ typedef struct {
     long long last_seen_ms; /* monotonic */
     double joined;          /* unix seconds */
     int busy;
-    double rate; /* samples/s of its last task */
-    int task;    /* index in the current round, -1 none */
+    double rate;          /* samples/s of its last task */
+    int task;             /* index in the current round, -1 none */
+    uint64_t moments_job; /* job whose AdamW moments it was sent (0: none yet) */
     uint64_t tasks_done;
 } coord_worker;
 
@@ -142,7 +143,7 @@ typedef struct {
     int steps;  /* optimizer steps in it */
     int n_tasks, pending;
     coord_task task[COORD_MAX_TASKS];
-    double *acc, *acc_m, *acc_v; /* weighted sums [numel] (train) */
+    int want_moments; /* AdamW: Updates carry moments; they are averaged */
     double weight, loss_sum;
     long n_samples, n_correct;
     double compute_s_max;
@@ -161,27 +162,34 @@ typedef struct {
 
     coord_corpus corpus;
     int have_corpus;
-    int vocab_size;    /* of the job's tokenizer (or synthetic vocabulary) */
-    bert_model *model; /* the coordinator's parameters (batch-1 arena: it never computes) */
-    bert_config cfg;   /* the encoder's shape, as sent to workers */
-    float *adam_m, *adam_v;
+    int vocab_size;              /* of the job's tokenizer (or synthetic vocabulary) */
+    bert_model *model;           /* the coordinator's parameters (batch-1 arena: it never computes) */
+    bert_config cfg;             /* the encoder's shape, as sent to workers */
+    size_t numel;                /* its parameter floats */
+    float *adam_m, *adam_v;      /* averaged at checkpoint rounds (see hierbert.proto, Params) */
+    double *acc, *acc_m, *acc_v; /* weighted sums [numel] of a round's Updates (kept: no page faults per round) */
 
     /* training plan */
     int L, G, sync_every, epochs, min_workers;
     long steps_per_epoch, total_steps, warmup_steps, max_steps;
     uint64_t seed;
     /* progress */
-    int epoch;          /* 0-based, current */
-    long step;          /* global optimizer steps done */
-    long step_in_epoch; /* steps done in the current epoch */
-    uint64_t round;     /* parameter version */
-    uint32_t *order;    /* [train.n] chunk order of the current epoch */
-    int order_epoch;    /* epoch `order` belongs to, -1 none */
-    int need_eval;      /* the epoch ended: eval round due */
+    int epoch;           /* 0-based, current */
+    long step;           /* global optimizer steps done */
+    long step_in_epoch;  /* steps done in the current epoch */
+    uint64_t round;      /* parameter version */
+    uint32_t *order;     /* [train.n] chunk order of the current epoch */
+    uint32_t *order_doc; /* [train.n] the document of each position */
+    int order_epoch;     /* epoch `order` belongs to, -1 none */
+    int need_eval;       /* the epoch ended: eval round due */
     double last_loss, last_train_acc;
     double *val_acc; /* [epochs], -1 not yet */
     double samples_per_s;
     long long train_started_ms;
+    long long train_ms;     /* wall time inside train rounds (this run of the coordinator) */
+    double train_compute_s; /* sum over those rounds of the slowest worker's compute time */
+    double train_bytes;     /* bytes sent and received by those rounds */
+    long train_rounds;
     long samples_done;
     int rounds_since_ckpt;
     double last_round_s, last_round_compute_s;

@@ -49,11 +49,13 @@ static void s_release(coord_job *j) {
     free(j->adam_v);
     j->adam_m = j->adam_v = NULL;
     free(j->order);
+    free(j->order_doc);
     j->order = NULL;
-    free(j->r.acc);
-    free(j->r.acc_m);
-    free(j->r.acc_v);
-    j->r.acc = j->r.acc_m = j->r.acc_v = NULL;
+    j->order_doc = NULL;
+    free(j->acc);
+    free(j->acc_m);
+    free(j->acc_v);
+    j->acc = j->acc_m = j->acc_v = NULL;
 }
 
 void coord_job_free(coord_job **jp) {

@@ -73,8 +73,13 @@ jj=$(hb c submit --train "$T/good.jsonl" --vocab "$VOCAB" --val-fraction 0.2 --s
 grep -q "24 train documents" "$T/submit.err" || fail "expected 24 train documents: $(cat "$T/submit.err")"
 wait_for 60 '[[ $(job_state c $jj) == DONE ]]' "JSONL job $jj DONE"
 ok "a JSONL dataset (labels 1 and 10, stratified 20% validation) ingested and trained: $(cat "$T/submit.err")"
-job=$(hb c submit --synthetic 60 --optimizer sgd --lr 0.5 --seq 16 --batch 8 --epochs 2 --min-workers 2 2>"$T/submit.err")
+job=$(hb c submit --synthetic 60 --lr 1e-3 --seq 16 --batch 8 --epochs 2 --min-workers 2 2>"$T/submit.err")
 [[ $job =~ ^[0-9]+$ ]] || fail "submit printed '$job' ($(cat "$T/submit.err"))"
+timeout 60 "$CLI" status "$job" --watch --interval 0.2 --control "ipc://$T/c-c" >"$T/watch.out" 2>&1 \
+  || fail "status --watch did not end with the job: $(tail -3 "$T/watch.out")"
+grep -q "TRAIN .*step [0-9]*/[0-9]*  \[#*-*\]" "$T/watch.out" || fail "no progress bar in --watch: $(head -3 "$T/watch.out")"
+grep -q "DONE" "$T/watch.out" || fail "--watch ended without DONE"
+ok "status --watch showed the live progress bar and ended with the job: $(grep -m1 "TRAIN" "$T/watch.out")"
 wait_for 60 '[[ $(job_state c $job) == DONE ]]' "job $job DONE"
 s=$(status_json c "$job")
 acc=$(json_get 'len([a for a in d["jobs"][0]["val_chunk_accuracy"] if a is not None])' <<<"$s")

@@ -77,6 +77,21 @@ start_coord c --heartbeat-ms 200 --expiry-ms 1000
 wait_for 15 '[[ $(workers_live c) == 1 ]]' "w1 reconnected to the restarted coordinator"
 grep -q "reconnecting" "$T/w1.log" || grep -q "saying Hello again" "$T/w1.log" || fail "no reconnect in worker log"
 ok "the worker reconnects to a restarted coordinator and says Hello again"
+# heartbeats while computing: tasks of several seconds against a 1 s expiry
+drops=$(grep -c "w1.*dropped" "$T/c.log" || true)
+job=$(hb c submit --synthetic 300 --seq 128 --batch 128 --sync-every 8 --max-steps 16 --lr 1e-4 2>/dev/null)
+busy=0
+while [[ $(job_state c "$job") != DONE ]]; do
+  s=$(status_json c)
+  [[ $(json_get 'len(d["workers"])' <<<"$s") == 1 ]] || fail "worker dropped while computing"
+  [[ $(json_get 'd["workers"][0]["busy"]' <<<"$s") == True ]] && busy=1
+  sleep 0.2
+done
+r=$(status_json c "$job" | json_get 'd["jobs"][0]["last_round"]["compute_s"]')
+[[ $(grep -c "w1.*dropped" "$T/c.log" || true) == "$drops" ]] || fail "w1 dropped during the job"
+python3 -c "import sys; sys.exit(0 if $r > 1.0 else 1)" || fail "tasks too short to prove anything ($r s)"
+(( busy )) || fail "never saw the worker busy"
+ok "a worker computing ${r} s per task (expiry 1 s) kept heartbeating: never dropped, reported busy"
 stop w1 TERM
 stop c TERM
 echo "all lifecycle checks passed"

@@ -128,6 +128,13 @@ static void s_disconnect(worker *w) {
 static int s_on_frame(worker *w, zmq_msg_t *frame, char *err) {
     w->last_recv = hb_now_ms();
     w->backoff_ms = w->cfg->reconnect_min_ms;
+    /* bulk frames (Params, Assign with their chunks) go to the compute thread
+     * undecoded: it decodes and validates them against the job, and this
+     * thread stays free for heartbeats (and skips a copy of the parameters) */
+    if (zmq_msg_size(frame) > 65536) {
+        if (zmq_msg_send(frame, w->pipe, 0) < 0) hb_log(w->who, "error", "compute pipe: %s", zmq_strerror(zmq_errno()));
+        return 0;
+    }
     proto_expect ex = {.max_frame = (size_t)w->cfg->max_frame_mb << 20};
     proto_msg *m = NULL;
     char why[HB_ERR_LEN];
