@@ -638,7 +638,9 @@ static int s_doc(s_ingest *g, int input, const dataset_record *rec, dataset_spli
         int builds = !g->o->fixed && (*split == DATASET_TRAIN || g->o->labels_from_all);
         if (builds) {
             if (labels_add(g->labels, rec->label, msg)) return hb_fail(err, "%s:%ld: %s", rec->file, rec->line, msg);
-        } else if (strmap_put(&g->other, rec->label, strlen(rec->label), (int32_t)g->n_other)) {
+        } else if (!strmap_get(&g->other, rec->label, strlen(rec->label), NULL)) {
+            /* first occurrence only: strmap_put overwrites, and other_loc keeps the first line */
+            strmap_put(&g->other, rec->label, strlen(rec->label), (int32_t)g->n_other);
             g->other_loc = hb_realloc(g->other_loc, (g->n_other + 1) * sizeof *g->other_loc);
             g->other_loc[g->n_other++] = (s_loc){input, rec->line};
         }

@@ -157,8 +157,9 @@ set +e
 "$hb" predict --help > /dev/null; rc0=$?
 mkdir -p "$tmp/badmodel" && cp "$tmp/model"/* "$tmp/badmodel/" && rm "$tmp/badmodel/head.safetensors"
 "$hb" predict --model "$tmp/badmodel" "$docs" > /dev/null 2> "$tmp/e2"; rc2=$?
-printf '{"id": "x1", "text": "hello user", "label": "ham"}\n{"id": "x2", "text": "mail", "label": "nonsense"}\n' \
-  > "$tmp/unknown.jsonl"
+# (the unknown label twice, after a known one: the error names its first line)
+printf '{"id": "x1", "text": "hello user", "label": "ham"}\n{"id": "x2", "text": "mail", "label": "nonsense"}\n%s\n' \
+  '{"id": "x3", "text": "user mail", "label": "nonsense"}' > "$tmp/unknown.jsonl"
 "$hb" predict --model "$tmp/model" "$tmp/unknown.jsonl" > /dev/null 2> "$tmp/e3"; rc3=$?
 "$hb" predict --model "$tmp/model" --skip-bad "$tmp/unknown.jsonl" > "$tmp/skip.txt" 2> "$tmp/e4"; rc4=$?
 set -e
@@ -166,7 +167,7 @@ set -e
 [ $rc1 -eq 2 ] && grep -q -- "--model" "$tmp/e1" || fail "no --model: exit $rc1: $(cat "$tmp/e1")"
 [ $rc2 -eq 1 ] && grep -q "badmodel/head.safetensors" "$tmp/e2" || fail "bad model: exit $rc2: $(cat "$tmp/e2")"
 [ $rc3 -eq 1 ] && grep -q "unknown.jsonl:2" "$tmp/e3" || fail "unknown label: exit $rc3: $(cat "$tmp/e3")"
-[ $rc4 -eq 0 ] && grep -q "^x1" "$tmp/skip.txt" && ! grep -q "^x2" "$tmp/skip.txt" && grep -q skipped "$tmp/e4" ||
+[ $rc4 -eq 0 ] && grep -q "^x1" "$tmp/skip.txt" && ! grep -q "^x[23]" "$tmp/skip.txt" && grep -q skipped "$tmp/e4" ||
   fail "--skip-bad: exit $rc4"
 echo "ok - errors: no --model (2: $(head -c 60 "$tmp/e1")...), missing head.safetensors (1, named), a label the" \
   "model does not know (1: $(cut -c1-80 "$tmp/e3")...), --skip-bad skips and reports it"
