@@ -121,6 +121,9 @@ int coord_new(coord **out, const coord_config *cfg, char *err) {
         coord_destroy(&c);
         return -1;
     }
+    snprintf(c->ingest_ep, sizeof c->ingest_ep, "inproc://ingest-%p", (void *)c);
+    c->ingest = zmq_socket(c->zctx, ZMQ_PULL);
+    zmq_bind(c->ingest, c->ingest_ep);
     /* transport caps above the decoder's, so an oversized frame still gets
      * a readable Error reply instead of a silent disconnect */
     int64_t wmax = ((int64_t)cfg->max_frame_mb << 20) * 2, cmax = ((int64_t)cfg->control_max_frame_kb << 10) * 64;
@@ -140,11 +143,13 @@ int coord_new(coord **out, const coord_config *cfg, char *err) {
 void coord_destroy(coord **cp) {
     coord *c = *cp;
     if (!c) return;
+    coord_jobs_join_ingest(c);
     for (int i = 0; i < c->n_jobs; i++) coord_job_free(&c->jobs[i]);
     if (c->work) zmq_close(c->work);
     if (c->control) zmq_close(c->control);
     if (c->status) zmq_close(c->status);
     if (c->events) zmq_close(c->events);
+    if (c->ingest) zmq_close(c->ingest);
     if (c->zctx) zmq_ctx_term(c->zctx);
     store_close(&c->store);
     free(c);
@@ -503,11 +508,13 @@ int coord_run(coord *c, volatile sig_atomic_t *stop, char *err) {
     sd_notify(0, "READY=1");
     long long next_tick = hb_now_ms();
     while (!*stop) {
-        zmq_pollitem_t items[3] = {
-            {c->work, 0, ZMQ_POLLIN, 0}, {c->control, 0, ZMQ_POLLIN, 0}, {c->status, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[4] = {{c->work, 0, ZMQ_POLLIN, 0},
+                                   {c->control, 0, ZMQ_POLLIN, 0},
+                                   {c->status, 0, ZMQ_POLLIN, 0},
+                                   {c->ingest, 0, ZMQ_POLLIN, 0}};
         long wait = (long)(next_tick - hb_now_ms());
         if (wait < 0) wait = 0;
-        if (zmq_poll(items, 3, wait) < 0) {
+        if (zmq_poll(items, 4, wait) < 0) {
             if (zmq_errno() == EINTR) continue;
             return hb_fail(err, "zmq_poll: %s", zmq_strerror(zmq_errno()));
         }
@@ -523,6 +530,10 @@ int coord_run(coord *c, volatile sig_atomic_t *stop, char *err) {
         if (c->active >= 0 && !c->jobs[c->active]->r.active) coord_jobs_tick(c);
         if (items[1].revents & ZMQ_POLLIN) s_on_control(c);
         if (items[2].revents & ZMQ_POLLIN) s_on_status(c);
+        if (items[3].revents & ZMQ_POLLIN) {
+            uint64_t id = 0;
+            if (zmq_recv(c->ingest, &id, sizeof id, 0) == (int)sizeof id) coord_on_ingest_done(c, id);
+        }
         if (hb_now_ms() >= next_tick) {
             s_tick(c);
             next_tick = hb_now_ms() + c->cfg.tick_ms;

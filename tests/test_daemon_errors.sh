@@ -115,6 +115,29 @@ wait_for 60 '[[ $(job_state c $jm) == DONE ]]' "--model job DONE"
 grep -q "job $jm: TRAIN bert" "$T/c.log" || fail "no TRAIN line for the --model job"
 ok "a Hugging Face directory as --model: vocab mismatch refused ('$out'); with its own vocab.txt job $jm ran to DONE"
 
+# --- ingest runs beside the loop: the coordinator answers while it ingests --
+python3 - "$T/big.jsonl" <<'PY'
+import random, sys
+r = random.Random(5)
+w = "mail user playing quick german hello rock world example brown fox lazy dog family jumps running".split()
+with open(sys.argv[1], "w") as f:
+    for i in range(40000):
+        f.write('{"id": "b%d", "text": "%s", "label": "%s"}\n' % (i, " ".join(r.choice(w) for _ in range(60)), "xyz"[i % 3]))
+PY
+hb c submit --train "$T/big.jsonl" --vocab "$VOCAB" --val-fraction 0.1 --seq 32 >"$T/big.id" 2>"$T/big.err" &
+sub=$!
+wait_for 10 'hb c list | grep -q " INGEST "' "the big job listed as INGEST"
+t0=$(date +%s%N)
+hb c list --timeout 1 >/dev/null || fail "list during ingest"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+big=$(hb c list | awk '/ INGEST /{print $1}')
+out=$(hb c cancel "$big")
+wait "$sub" && fail "a submit cancelled during ingest succeeded" || true
+grep -q "cancelled during ingest" "$T/big.err" || fail "submitter not told: $(cat "$T/big.err")"
+[[ $(job_state c "$big") == CANCELLED ]] || fail "job $big not CANCELLED"
+"$CLI" store stats "$T/c-data/store" | grep -q "^job:$big .*docs:0 " || fail "cancelled ingest left documents"
+ok "during a long ingest the coordinator answered list in ${ms} ms; '$out': the submitter was told, no documents kept"
+
 # --- cancel a running job --------------------------------------------------------
 job2=$(hb c submit --synthetic 400 --optimizer sgd --seq 32 --batch 2 --epochs 50 2>/dev/null)
 wait_for 20 '[[ $(job_state c $job2) == TRAIN ]]' "job $job2 training"
