@@ -20,6 +20,8 @@ int cli_dataset(int argc, char **argv);
 int cli_store(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
 int cli_predict(int argc, char **argv);
+int cli_result(int argc, char **argv);
+int cli_export(int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"submit", cli_submit, "submit a fine-tuning job to the coordinator; prints its id"},
@@ -29,6 +31,8 @@ const cli_command cli_commands[] = {
     {"dataset", cli_dataset, "inspect a dataset: documents per class, chunk counts, [UNK] rate, label map"},
     {"store", cli_store, "inspect a data directory's store: stats, dump, verify"},
     {"tokenize", cli_tokenize, "print the WordPiece token ids of each line of standard input"},
+    {"result", cli_result, "a finished job's result: chunk, document and vote accuracy, per-class table"},
+    {"export", cli_export, "write a finished job's classifier directory (Hugging Face style) on the coordinator's host"},
     {"predict", cli_predict, "classify documents with an exported model directory (label + class probabilities)"},
     {NULL, NULL, NULL},
 };

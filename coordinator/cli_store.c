@@ -59,6 +59,7 @@ static int s_scan_jobs(store_env *s, store_db db, s_jobs *js, const char *only, 
     while ((rc = store_iter_next(it, err)) == 1) {
         size_t klen;
         const char *k = store_iter_key(it, &klen), *slash = memchr(k, '/', klen);
+        if (db == STORE_DB_RESULTS && slash) continue; /* EMBED's per-document chunk logits */
         size_t jl = (db == STORE_DB_DOCS || db == STORE_DB_EMB) && slash ? (size_t)(slash - k) : klen;
         s_job *j = s_job_get(js, k, jl);
         if (db == STORE_DB_DOCS) j->docs++;

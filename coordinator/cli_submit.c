@@ -32,6 +32,9 @@ static void s_usage(FILE *f) {
                "      --min-workers N    wait for N workers before training (1)\n"
                "      --max-steps N      stop TRAIN after N steps (testing)\n"
                "      --name TEXT        a label for list/status\n"
+               "      --max-chunks M     keep the first M chunks of each document (0: all)\n"
+               "      --head-epochs N    LSTM head epochs (20)\n"
+               "      --head-batch N     LSTM head documents per batch (32)\n"
                "      --synthetic N      a seeded synthetic dataset of N documents instead of --train "
                "(testing)\n" CLI_COMMON_HELP "  -h, --help\n");
 }
@@ -74,6 +77,9 @@ int cli_submit(int argc, char **argv) {
                                          {"max-steps", required_argument, 0, 11},
                                          {"name", required_argument, 0, 12},
                                          {"synthetic", required_argument, 0, 14},
+                                         {"max-chunks", required_argument, 0, 15},
+                                         {"head-epochs", required_argument, 0, 16},
+                                         {"head-batch", required_argument, 0, 17},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_COMMON_LONGOPTS,
                                          {0, 0, 0, 0}};
@@ -81,6 +87,7 @@ int cli_submit(int argc, char **argv) {
     char preset[64] = "", optimizer[16] = "adamw", name[256] = "";
     double val_fraction = 0, seq = 128, stride = 0, epochs = 1, batch = 32, lr = 0, warmup = 0.1, sync = 1, seed = 1,
            dropout = -1, min_workers = 1, max_steps = 0, synthetic = 0;
+    double max_chunks = 0, head_epochs = 0, head_batch = 0;
     cli_endpoints ep;
     memset(&ep, 0, sizeof ep);
     char err[HB_ERR_LEN];
@@ -153,6 +160,15 @@ int cli_submit(int argc, char **argv) {
         case 14:
             rc = s_num(optarg, "--synthetic", 2, 1000000, &synthetic, err);
             break;
+        case 15:
+            rc = s_num(optarg, "--max-chunks", 0, 1e6, &max_chunks, err);
+            break;
+        case 16:
+            rc = s_num(optarg, "--head-epochs", 1, 100000, &head_epochs, err);
+            break;
+        case 17:
+            rc = s_num(optarg, "--head-batch", 1, 1 << 20, &head_batch, err);
+            break;
         case 'h':
             s_usage(stdout);
             return 0;
@@ -204,6 +220,9 @@ int cli_submit(int argc, char **argv) {
     s.max_steps = (uint32_t)max_steps;
     s.min_workers = (uint32_t)min_workers;
     s.name = name;
+    s.max_chunks = (uint32_t)max_chunks;
+    s.head_epochs = (uint32_t)head_epochs;
+    s.head_batch = (uint32_t)head_batch;
     proto_msg m;
     proto_env_init(&m, 0);
     m.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT;

@@ -215,6 +215,10 @@ typedef struct {
     char ingest_dir[1100];
     coord_peer ingest_peer; /* who submitted: answered when ingest ends */
     store_env *ingest_store;
+
+    /* EMBED, HEAD, DONE (issue 6): embed.c, head.c, results.c */
+    struct coord_embed *embed;
+    struct coord_head *head;
 } coord_job;
 
 /* ------------------------------------------------------------ coord ---- */
@@ -287,6 +291,26 @@ int coord_checkpoint_write(const char *path, const coord_checkpoint *ck, char *e
 int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err);
 void coord_checkpoint_free(coord_checkpoint *ck);
 void coord_job_dir(const coord *c, uint64_t id, char *out, size_t n);
+
+/* embed.c: EMBED - every document's chunk vectors into the store */
+void coord_embed_tick(coord *c, coord_job *j);
+void coord_on_doc_embeddings(coord *c, int w, const proto_msg *m);
+/* head.c: HEAD - the LSTM head trained by one worker */
+void coord_head_tick(coord *c, coord_job *j);
+void coord_on_head_result(coord *c, int w, const proto_msg *m);
+/* both: a lost worker's work goes back to the pool; progress 0..1; state freed */
+void coord_phases_worker_lost(coord *c, int w);
+double coord_phases_progress(const coord_job *j);
+void coord_phases_json(const coord_job *j, void *json_object); /* adds "embed"/"head" to a jansson object */
+void coord_phases_release(coord_job *j);
+/* results.c: DONE - metrics into the job's result, the exportable model */
+int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_t head_numel, char *err);
+void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m);
+void coord_on_export(coord *c, const coord_peer *p, const proto_msg *m);
+/* rounds.c, for the phases after TRAIN: the job's ModelSpec (ms->config
+ * points at wc) and its parameters as one packed Params frame */
+void coord_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, Hierbert__BertConfig *wc, int batch);
+void coord_params_frame(const coord_job *j, void *zmq_msg_out);
 
 /* status.c */
 char *coord_status_json(coord *c, uint64_t job_id); /* malloc'ed; job_id 0: all */

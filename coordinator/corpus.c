@@ -123,6 +123,7 @@ int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, con
         memset(&o, 0, sizeof o);
         o.chunk.seq_len = s->seq_len ? (int)s->seq_len : 128;
         o.chunk.stride = (int)s->stride;
+        o.chunk.max_chunks = (int)s->max_chunks;
         o.val_fraction = s->val_fraction;
         o.seed = s->seed;
         s_emit_ctx e = {w, job};

@@ -43,6 +43,7 @@ coord_job *coord_job_find(coord *c, uint64_t id) {
 }
 
 static void s_release(coord_job *j) {
+    coord_phases_release(j);
     coord_corpus_free(&j->corpus);
     j->have_corpus = 0;
     bert_destroy(&j->model);
@@ -508,11 +509,10 @@ void coord_jobs_tick(coord *c) {
         coord_train_tick(c, j);
         break;
     case JOB_EMBED:
-        /* EMBED and HEAD are issue 6's; the job passes through them */
-        coord_job_set_state(c, j, JOB_HEAD, NULL);
+        coord_embed_tick(c, j);
         break;
     case JOB_HEAD:
-        coord_job_set_state(c, j, JOB_DONE, NULL);
+        coord_head_tick(c, j);
         break;
     default:
         break;

@@ -178,6 +178,7 @@ static void s_drop_worker(coord *c, int w, const char *why) {
     snprintf(ev, sizeof ev, "{\"event\":\"worker_lost\",\"worker\":\"%s\",\"reason\":\"%s\"}", k->id, why);
     coord_publish(c, "worker", ev);
     coord_on_worker_lost(c, w);
+    coord_phases_worker_lost(c, w);
     k->in_use = 0;
 }
 
@@ -277,6 +278,7 @@ static void s_on_work(coord *c) {
         if (j->model) {
             ex.numel = j->model->params.numel;
             ex.num_classes = (uint32_t)j->corpus.num_classes;
+            ex.dim = (uint32_t)j->cfg.hidden_size;
         }
     }
     proto_msg *m = NULL;
@@ -306,6 +308,12 @@ static void s_on_work(coord *c) {
         case HIERBERT__ENVELOPE__BODY_UPDATE:
             if (c->active >= 0) c->jobs[c->active]->r.bytes_in += fsize;
             coord_on_update(c, w, m);
+            break;
+        case HIERBERT__ENVELOPE__BODY_DOC_EMBEDDINGS:
+            coord_on_doc_embeddings(c, w, m);
+            break;
+        case HIERBERT__ENVELOPE__BODY_HEAD_RESULT:
+            coord_on_head_result(c, w, m);
             break;
         case HIERBERT__ENVELOPE__BODY_GOODBYE:
             s_drop_worker(c, w, "said goodbye");
@@ -425,6 +433,12 @@ static void s_on_control(coord *c) {
         free(json);
         break;
     }
+    case HIERBERT__ENVELOPE__BODY_RESULT:
+        coord_on_result(c, &p, m);
+        break;
+    case HIERBERT__ENVELOPE__BODY_EXPORT:
+        coord_on_export(c, &p, m);
+        break;
     default:
         if (m->job_id && !coord_job_find(c, m->job_id))
             coord_reply_error(c, &p, m->job_id, PROTO_E_UNKNOWN_JOB, "%s: unknown job %llu", proto_type_name(m),

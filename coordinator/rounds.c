@@ -41,6 +41,7 @@ static uint64_t s_mix(uint64_t *s) {
 
 double coord_job_progress(const coord_job *j) {
     if (j->state == JOB_DONE) return 1.0;
+    if (j->state == JOB_EMBED || j->state == JOB_HEAD) return coord_phases_progress(j);
     if (j->total_steps <= 0) return 0.0;
     return (double)j->step / (double)j->total_steps;
 }
@@ -645,4 +646,15 @@ void coord_train_tick(coord *c, coord_job *j) {
     /* min_workers holds the start only: once running, a job goes on with
      * whoever is alive (a lost worker must not stall it) */
     if (live >= (j->round == 0 ? j->min_workers : 1)) s_start_train_round(c, j);
+}
+
+/* ------------------------------------------------------------------------ */
+/* for EMBED (embed.c) */
+
+void coord_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, Hierbert__BertConfig *wc, int batch) {
+    s_model_spec(j, ms, wc, batch);
+}
+
+void coord_params_frame(const coord_job *j, void *zmq_msg_out) {
+    s_params_msg(j, 0, (zmq_msg_t *)zmq_msg_out);
 }

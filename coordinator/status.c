@@ -86,6 +86,7 @@ static json_t *s_job_json(coord *c, coord_job *j) {
         json_real(j->last_round_s > j->last_round_compute_s ? j->last_round_s - j->last_round_compute_s : 0));
     json_object_set_new(rd, "bytes", json_integer((json_int_t)j->last_round_bytes));
     json_object_set_new(o, "last_round", rd);
+    coord_phases_json(j, o);
     (void)c;
     return o;
 }

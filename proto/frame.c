@@ -355,6 +355,11 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
             return FAIL(PROTO_E_SHAPE, "DocEmbeddings: shape [%u][%u] out of range", d->n_chunks, d->dim);
         if (ex->dim && d->dim != ex->dim)
             return FAIL(PROTO_E_SHAPE, "DocEmbeddings: dim %u, the job's hidden size is %u", d->dim, ex->dim);
+        if (d->logits.len && ex->num_classes &&
+            s_bulk("DocEmbeddings", "logits", d->logits, (uint64_t)d->n_chunks * ex->num_classes, code, err))
+            return -1;
+        if (d->logits.len % (4 * (size_t)d->n_chunks))
+            return FAIL(PROTO_E_SHAPE, "DocEmbeddings: logits of %zu bytes for %u chunks", d->logits.len, d->n_chunks);
         return s_bulk("DocEmbeddings", "data", d->data, (uint64_t)d->n_chunks * d->dim, code, err);
     }
     case HIERBERT__ENVELOPE__BODY_HEAD_BATCH: {

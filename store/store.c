@@ -326,6 +326,7 @@ static int s_apply_job_delete(MDB_txn *txn, void *ctx, char *err) {
     char prefix[STORE_JOB_ID_MAX + 2];
     snprintf(prefix, sizeof prefix, "%s/", c->job);
     if ((rc = s_del_prefix(txn, c->s->dbi[STORE_DB_DOCS], prefix)) != 0) return rc;
+    if ((rc = s_del_prefix(txn, c->s->dbi[STORE_DB_RESULTS], prefix)) != 0) return rc; /* EMBED's chunk logits */
     return s_del_prefix(txn, c->s->dbi[STORE_DB_EMB], prefix);
 }
 

@@ -30,6 +30,7 @@ typedef struct {
     proto_msg *params; /* pending Params */
     uint64_t params_round;
     int params_valid; /* m's weights are version params_round */
+    worker_head *head; /* HEAD: the documents received so far (head.c) */
 } s_comp;
 
 static void s_send(s_comp *c, const proto_msg *m) {
@@ -242,11 +243,6 @@ static void s_try(s_comp *c) {
     char err[HB_ERR_LEN];
     uint64_t job = c->task->job_id;
     const Hierbert__Assign *a = c->task->assign;
-    if (a->task_case != HIERBERT__ASSIGN__TASK_TRAIN) {
-        s_error(c, job, PROTO_E_UNEXPECTED, "Assign(embed): this worker runs TRAIN tasks only (EMBED is issue 6)");
-        proto_free(&c->task);
-        return;
-    }
     if (s_ensure_model(c, job, a->model, err)) {
         char text[HB_ERR_LEN + 32];
         snprintf(text, sizeof text, "job %llu: %s", (unsigned long long)job, err);
@@ -267,6 +263,20 @@ static void s_try(s_comp *c) {
             s_apply_params(c);
             proto_free(&c->params);
         }
+    }
+    if (a->task_case == HIERBERT__ASSIGN__TASK_EMBED) { /* worker/embed.c */
+        if (!c->params_valid || c->params_round != a->embed->round) return;
+        double rate = 0;
+        atomic_store(&c->wc->busy, 1);
+        if (worker_embed_run(c->m, c->mask, (int)a->model->batch, c->task, c->pipe, &rate, err)) {
+            char text[HB_ERR_LEN];
+            snprintf(text, sizeof text, "%s", err);
+            s_error(c, job, PROTO_E_BAD_REQUEST, text);
+        }
+        if (rate > 0) atomic_store(&c->wc->samples_x1000_per_s, (long long)(1000.0 * rate));
+        atomic_store(&c->wc->busy, 0);
+        proto_free(&c->task);
+        return;
     }
     if (c->params_valid && c->params_round == a->train->round) {
         s_run(c);
@@ -315,6 +325,14 @@ void *worker_compute_main(void *arg) {
         } else if (m->body_case == HIERBERT__ENVELOPE__BODY_ASSIGN) {
             proto_free(&c.task);
             c.task = m;
+        } else if (m->body_case == HIERBERT__ENVELOPE__BODY_HEAD_BATCH) { /* worker/head.c */
+            atomic_store(&wc->busy, 1);
+            if (worker_head_on_batch(&c.head, m, c.pipe, wc->who, err)) {
+                s_error(&c, m->job_id, PROTO_E_BAD_REQUEST, err);
+                worker_head_destroy(&c.head);
+            }
+            atomic_store(&wc->busy, 0);
+            proto_free(&m);
         } else {
             /* only Params and Assign are routed here (big frames undecoded) */
             char text[HB_ERR_LEN];
@@ -328,6 +346,7 @@ void *worker_compute_main(void *arg) {
     proto_free(&c.params);
     s_drop_model(&c);
     s_drop_opt(&c);
+    worker_head_destroy(&c.head);
     zmq_close(c.pipe);
     return NULL;
 }

@@ -149,6 +149,7 @@ static int s_on_frame(worker *w, zmq_msg_t *frame, char *err) {
         break;
     case HIERBERT__ENVELOPE__BODY_ASSIGN:
     case HIERBERT__ENVELOPE__BODY_PARAMS:
+    case HIERBERT__ENVELOPE__BODY_HEAD_BATCH:
         /* the compute thread decodes it again with the job's shapes */
         if (zmq_msg_send(frame, w->pipe, 0) < 0) hb_log(w->who, "error", "compute pipe: %s", zmq_strerror(zmq_errno()));
         break;

@@ -20,7 +20,9 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "bert.h"
 #include "conf.h"
+#include "frame.h"
 
 typedef struct {
     char work[256]; /* coordinator's work endpoint */
@@ -60,5 +62,18 @@ typedef struct {
 /* Thread body: void *arg is a worker_compute*. Returns when it receives an
  * empty frame on the pipe. */
 void *worker_compute_main(void *arg);
+
+/* -- EMBED (embed.c) and HEAD (head.c), run by the compute thread -------- */
+/* Embeds task's documents with m (weights already the task's round) in
+ * batches of up to `batch` chunks (mask: [batch][L] scratch); one
+ * DocEmbeddings per document goes out on pipe as soon as it is complete.
+ * *rate: chunks/s. 0, or -1 with err. */
+int worker_embed_run(bert_model *m, uint8_t *mask, int batch, const proto_msg *task, void *pipe, double *rate,
+                     char *err);
+/* The head task being received: documents kept until the last HeadBatch,
+ * then the head is trained and one HeadResult per epoch goes out on pipe. */
+typedef struct worker_head worker_head;
+int worker_head_on_batch(worker_head **h, const proto_msg *batch, void *pipe, const char *who, char *err);
+void worker_head_destroy(worker_head **h);
 
 #endif

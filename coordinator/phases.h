@@ -1,0 +1,64 @@
+/*
+ * phases.h - state the coordinator keeps for EMBED and HEAD (embed.c,
+ * head.c) and reads at DONE (results.c). Private to those three files.
+ */
+#ifndef HB_COORD_PHASES_H
+#define HB_COORD_PHASES_H
+
+#include "coord.h"
+
+/* a document's place in EMBED */
+enum { EMB_PENDING = 0, EMB_ASSIGNED, EMB_RECEIVED, EMB_STORED };
+
+typedef struct {
+    int worker;      /* registry index; -1 once lost */
+    uint32_t n_docs; /* documents in it */
+    uint32_t *docs;  /* [n_docs] EMBED indices */
+    uint32_t left;   /* documents not yet committed */
+} coord_embed_task;
+
+/* EMBED: documents are indexed 0..n-1, training documents then validation
+ * documents (coord_corpus order). */
+struct coord_embed {
+    size_t n;
+    uint8_t *state;    /* [n] EMB_* */
+    uint32_t *task_of; /* [n] the task a document is ASSIGNED/RECEIVED in */
+    coord_embed_task *tasks;
+    uint32_t n_tasks, cap_tasks;
+    store_writer *w;
+    uint32_t *unc; /* documents received, in the writer, not yet committed */
+    size_t n_unc, cap_unc;
+    long long unc_since_ms;
+    size_t stored, skipped, scan;
+    size_t chunks_total, chunks_stored, chunks_run; /* chunks_run: embedded by this run */
+    int inflight[COORD_MAX_WORKERS];
+    double params_to[COORD_MAX_WORKERS]; /* joined time of the worker the final Params went to */
+    int batch;
+    long long t0_ms, t_first_ms, t_last_ms;
+    double bytes_in, bytes_out;
+    long commits;
+};
+
+/* HEAD */
+struct coord_head {
+    int running;
+    int worker;
+    double worker_joined;
+    uint32_t task;
+    int epochs, batch;
+    int n_train, n_val, n_val_chunks;
+    char **val_ids; /* [n_val] in the order sent (store key order) */
+    int *val_labels;
+    int epochs_done;
+    double *loss, *val_acc; /* [epochs] */
+    int best_epoch;
+    float *best_params;
+    size_t numel;
+    float *best_probs; /* [n_val][C] */
+    long long t0_ms;
+};
+
+/* the head's shape for job j */
+void coord_head_config(const coord_job *j, int *input_dim, int *units, int *dense, int *classes);
+
+#endif

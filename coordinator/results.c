@@ -1,0 +1,285 @@
+/*
+ * results.c - DONE: the job's result and its exportable model; the Result
+ * and Export requests.
+ *
+ * At the end of HEAD (best validation epoch's head in hand) the coordinator
+ *   - computes on the validation documents: chunk accuracy (argmax of the
+ *     chunk classifier's logits stored by EMBED), the mean-chunk-probability
+ *     vote baseline, the head's document accuracy, the head's confusion
+ *     matrix and per-class precision/recall/F1 (model/metrics.h), the head's
+ *     per-epoch loss and accuracy, and the head's prediction for every
+ *     validation document;
+ *   - stores that JSON as the job's result (store results "JOB");
+ *   - writes the classifier directory (model/clfdir.h) into
+ *     DATA_DIR/jobs/NNNNNN/model while it still holds the final encoder
+ *     (the job's in-memory state is released at DONE). Synthetic jobs have
+ *     no vocabulary file: they are not exportable.
+ * Export JOB DIR re-writes that directory to DIR on the coordinator's host
+ * (clfdir_load then clfdir_write: atomic, and it never replaces a directory
+ * that is not empty or an exported model).
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clfdir.h"
+#include "hb_log.h"
+#include "metrics.h"
+#include "phases.h"
+
+static void s_softmax(const float *z, int C, float *p) {
+    float mx = z[0];
+    for (int k = 1; k < C; k++)
+        if (z[k] > mx) mx = z[k];
+    double s = 0;
+    for (int k = 0; k < C; k++) s += (p[k] = expf(z[k] - mx));
+    for (int k = 0; k < C; k++) p[k] = (float)(p[k] / s);
+}
+
+int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_t head_numel, char *err) {
+    struct coord_head *h = j->head;
+    const int C = j->corpus.num_classes;
+    char key[32], dir[1100], path[1300];
+    snprintf(key, sizeof key, "%llu", (unsigned long long)j->id);
+    coord_job_dir(c, j->id, dir, sizeof dir);
+    lstm_config lc;
+    coord_head_config(j, &lc.input_dim, &lc.units, &lc.dense_units, &lc.n_classes);
+    lstm_model *head = NULL;
+    if (lstm_new(&head, &lc, j->seed, err)) return -1;
+    if (head->params.numel != head_numel) {
+        lstm_destroy(&head);
+        return hb_fail(err, "HEAD: %zu parameters received, the head has %zu", head_numel, head->params.numel);
+    }
+    memcpy(head->params.data, head_params, head_numel * sizeof(float));
+    snprintf(path, sizeof path, "%s/head.safetensors", dir);
+    if (lstm_save(head, path, err)) {
+        lstm_destroy(&head);
+        return -1;
+    }
+
+    /* the metrics over the validation documents */
+    const char **names = hb_malloc((size_t)C * sizeof(char *));
+    for (int k = 0; k < C; k++) names[k] = labels_name(&j->corpus.labels, k);
+    metrics_confusion mh, mv;
+    metrics_init(&mh, C, err);
+    metrics_init(&mv, C, err);
+    json_t *preds = json_array();
+    for (int i = 0; i < h->n_val; i++) {
+        const float *p = h->best_probs + (size_t)i * C;
+        int pred = metrics_argmax(p, C);
+        metrics_add(&mh, h->val_labels[i], pred, err);
+        json_t *pp = json_array();
+        for (int k = 0; k < C; k++) json_array_append_new(pp, json_real(p[k]));
+        json_array_append_new(preds, json_pack("{s:s, s:s, s:s, s:o}", "id", h->val_ids[i], "label", names[pred],
+                                               "true_label", names[h->val_labels[i]], "probs", pp));
+    }
+    /* chunk logits (results "JOB/DOC", EMBED) of the validation documents:
+     * both lists are in key order, so one merge pass */
+    long chunks = 0, chunk_ok = 0;
+    store_iter *it = NULL;
+    int rc = store_iter_open(&it, c->store, STORE_DB_RESULTS, key, err);
+    float *probs = NULL, *z = NULL, vote[1024];
+    size_t cap = 0, zcap = 0;
+    int vi = 0;
+    while (rc == 0 && (rc = store_iter_next(it, err)) == 1) {
+        rc = 0;
+        const char *doc = store_iter_doc_id(it);
+        while (vi < h->n_val && strcmp(h->val_ids[vi], doc) < 0) vi++;
+        if (vi >= h->n_val || strcmp(h->val_ids[vi], doc)) continue;
+        size_t len;
+        const char *txt = store_iter_value(it, &len);
+        json_error_t je;
+        json_t *a = json_loadb(txt, len, 0, &je);
+        size_t n = json_array_size(a);
+        int bad = n < 1;
+        if (n * C > zcap) z = hb_realloc(z, (zcap = n * C) * sizeof(float));
+        for (size_t k = 0; k < n; k++) {
+            json_t *row = json_array_get(a, k);
+            bad |= json_array_size(row) != (size_t)C;
+            for (int q = 0; q < C; q++) {
+                json_t *v = json_array_get(row, (size_t)q);
+                bad |= !json_is_number(v);
+                z[k * C + q] = json_is_number(v) ? (float)json_number_value(v) : 0;
+            }
+        }
+        json_decref(a);
+        if (bad) {
+            rc = hb_fail(err, "store: results %s/%s: chunk logits not [n_chunks][%d]", key, doc, C);
+            break;
+        }
+        if (n * C > cap) probs = hb_realloc(probs, (cap = n * C) * sizeof(float));
+        for (size_t k = 0; k < n; k++) {
+            s_softmax(z + k * C, C, probs + k * C);
+            chunk_ok += metrics_argmax(z + k * C, C) == h->val_labels[vi];
+        }
+        chunks += (long)n;
+        int vp = metrics_vote_mean(probs, (int)n, C, C <= 1024 ? vote : NULL);
+        metrics_add(&mv, h->val_labels[vi], vp, err);
+        vi++;
+    }
+    store_iter_destroy(&it);
+    free(probs);
+    free(z);
+    if (rc < 0) {
+        json_decref(preds);
+        metrics_free(&mh);
+        metrics_free(&mv);
+        free(names);
+        lstm_destroy(&head);
+        return -1;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "job", json_integer((json_int_t)j->id));
+    json_object_set_new(o, "name", json_string(j->name));
+    json_object_set_new(o, "val_docs", json_integer(h->n_val));
+    json_object_set_new(o, "val_chunks", json_integer(chunks));
+    json_object_set_new(o, "chunk_accuracy", chunks ? json_real((double)chunk_ok / chunks) : json_null());
+    json_object_set_new(o, "doc_accuracy", mh.total ? json_real((double)h->val_acc[h->best_epoch]) : json_null());
+    long vote_ok = 0;
+    for (int k = 0; k < C; k++) vote_ok += mv.confusion[k * C + k];
+    json_object_set_new(o, "vote_accuracy", mv.total ? json_real((double)vote_ok / mv.total) : json_null());
+    json_object_set_new(o, "best_epoch", json_integer(h->best_epoch + 1));
+    json_t *ep = json_array();
+    for (int e = 0; e < h->epochs_done; e++)
+        json_array_append_new(ep, json_pack("{s:i, s:f, s:o}", "epoch", e + 1, "loss", h->loss[e], "val_doc_accuracy",
+                                            h->val_acc[e] >= 0 ? json_real(h->val_acc[e]) : json_null()));
+    json_object_set_new(o, "head_epochs", ep);
+    json_t *acc = json_array();
+    for (int e = 0; j->val_acc && e < j->epochs; e++)
+        json_array_append_new(acc, j->val_acc[e] >= 0 ? json_real(j->val_acc[e]) : json_null());
+    json_object_set_new(o, "train_val_chunk_accuracy", acc);
+    json_object_set_new(o, "metrics", metrics_to_json(&mh, names));
+    json_object_set_new(o, "vote_metrics", metrics_to_json(&mv, names));
+    if (j->embed) {
+        const struct coord_embed *e = j->embed;
+        double s = (double)((e->t_last_ms ? e->t_last_ms : hb_now_ms()) - e->t0_ms) / 1000.0;
+        json_object_set_new(o, "embed",
+                            json_pack("{s:I, s:I, s:f, s:f}", "chunks", (json_int_t)e->chunks_run, "docs_skipped",
+                                      (json_int_t)e->skipped, "seconds", s, "chunks_per_s",
+                                      s > 0 ? e->chunks_run / s : 0.0));
+    }
+
+    /* the exportable directory */
+    const Hierbert__Submit *s = j->submit;
+    char vocab[PROTO_MAX_STRING + 32] = "";
+    if (s->vocab_path[0])
+        snprintf(vocab, sizeof vocab, "%s", s->vocab_path);
+    else if (s->model_dir[0])
+        snprintf(vocab, sizeof vocab, "%s/vocab.txt", s->model_dir);
+    int exportable = 0;
+    if (vocab[0]) {
+        clfdir_chunking ch = {.seq_len = j->L,
+                              .stride = s->stride ? (int)s->stride : j->L - 2,
+                              .max_chunks = (int)s->max_chunks,
+                              .policy = CHUNK_KEEP_FIRST,
+                              .lowercase = 1};
+        char e2[HB_ERR_LEN];
+        snprintf(path, sizeof path, "%s/model", dir);
+        if (clfdir_write(path, j->model, head, vocab, NULL, &j->corpus.labels, &ch, e2))
+            hb_log(c->who, "warn", "job %llu: the model directory could not be written: %s", (unsigned long long)j->id,
+                   e2);
+        else
+            exportable = 1;
+    }
+    json_object_set_new(o, "exportable", json_boolean(exportable));
+    json_object_set_new(o, "predictions", preds);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    json_decref(o);
+    rc = store_result_put(c->store, key, text, err);
+    hb_log(c->who, "info", "job %llu: chunk accuracy %.4f, document accuracy %.4f, vote %.4f (%d validation documents)",
+           (unsigned long long)j->id, chunks ? (double)chunk_ok / chunks : 0,
+           h->best_epoch >= 0 && h->n_val ? h->val_acc[h->best_epoch] : 0, mv.total ? (double)vote_ok / mv.total : 0,
+           h->n_val);
+    free(text);
+    metrics_free(&mh);
+    metrics_free(&mv);
+    free(names);
+    lstm_destroy(&head);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+
+void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m) {
+    coord_job *j = coord_job_find(c, m->job_id);
+    if (!j) {
+        coord_reply_error(c, p, m->job_id, PROTO_E_UNKNOWN_JOB, "Result: unknown job %llu",
+                          (unsigned long long)m->job_id);
+        return;
+    }
+    char key[32], err[HB_ERR_LEN], *stored = NULL;
+    snprintf(key, sizeof key, "%llu", (unsigned long long)j->id);
+    int rc = j->state == JOB_DONE ? store_result_get(c->store, key, &stored, err) : 1;
+    if (rc < 0) {
+        coord_reply_error(c, p, j->id, PROTO_E_INTERNAL, "Result: %s", err);
+        return;
+    }
+    json_error_t je;
+    json_t *o = rc == 0 ? json_loads(stored, 0, &je) : NULL;
+    free(stored);
+    if (!o) {
+        o = json_object();
+        json_object_set_new(o, "job", json_integer((json_int_t)j->id));
+        json_object_set_new(o, "name", json_string(j->name));
+    }
+    json_object_set_new(o, "state", json_string(job_state_name(j->state)));
+    if (j->error[0]) json_object_set_new(o, "error", json_string(j->error));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    json_decref(o);
+    proto_msg r;
+    proto_env_init(&r, j->id);
+    Hierbert__ResultReply rr = HIERBERT__RESULT_REPLY__INIT;
+    rr.json = text;
+    r.body_case = HIERBERT__ENVELOPE__BODY_RESULT_REPLY;
+    r.result_reply = &rr;
+    coord_reply(c, p, &r);
+    free(text);
+}
+
+void coord_on_export(coord *c, const coord_peer *p, const proto_msg *m) {
+    coord_job *j = coord_job_find(c, m->job_id);
+    if (!j) {
+        coord_reply_error(c, p, m->job_id, PROTO_E_UNKNOWN_JOB, "Export: unknown job %llu",
+                          (unsigned long long)m->job_id);
+        return;
+    }
+    if (j->state != JOB_DONE) {
+        coord_reply_error(c, p, j->id, PROTO_E_STATE, "Export: job %llu is %s, not DONE", (unsigned long long)j->id,
+                          job_state_name(j->state));
+        return;
+    }
+    if (m->export->dir[0] != '/') {
+        coord_reply_error(c, p, j->id, PROTO_E_BAD_REQUEST, "Export: '%s' is not an absolute path", m->export->dir);
+        return;
+    }
+    char dir[1100], src[1200], vocab[1300], err[HB_ERR_LEN];
+    coord_job_dir(c, j->id, dir, sizeof dir);
+    snprintf(src, sizeof src, "%s/model", dir);
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", src);
+    struct stat st;
+    if (stat(src, &st)) {
+        coord_reply_error(c, p, j->id, PROTO_E_STATE,
+                          "Export: job %llu has no model directory (synthetic jobs have no vocabulary to export)",
+                          (unsigned long long)j->id);
+        return;
+    }
+    clfdir *d = NULL;
+    if (clfdir_load(&d, src, 1, err) ||
+        clfdir_write(m->export->dir, d->bert, d->head, vocab, NULL, &d->labels, &d->chunking, err)) {
+        clfdir_destroy(&d);
+        coord_reply_error(c, p, j->id, PROTO_E_BAD_REQUEST, "Export: %s", err);
+        return;
+    }
+    clfdir_destroy(&d);
+    hb_log(c->who, "info", "job %llu: exported to %s", (unsigned long long)j->id, m->export->dir);
+    proto_msg r;
+    proto_env_init(&r, j->id);
+    Hierbert__ExportReply er = HIERBERT__EXPORT_REPLY__INIT;
+    er.dir = m->export->dir;
+    r.body_case = HIERBERT__ENVELOPE__BODY_EXPORT_REPLY;
+    r.export_reply = &er;
+    coord_reply(c, p, &r);
+}
