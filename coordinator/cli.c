@@ -12,10 +12,24 @@
 #endif
 
 /* Subcommands, each defined in its own coordinator/cli_<name>.c. */
+int cli_submit(int argc, char **argv);
+int cli_list(int argc, char **argv);
+int cli_status(int argc, char **argv);
+int cli_cancel(int argc, char **argv);
+int cli_dataset(int argc, char **argv);
 int cli_store(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+int cli_predict(int argc, char **argv);
 
 const cli_command cli_commands[] = {
+    {"submit", cli_submit, "submit a fine-tuning job to the coordinator; prints its id"},
+    {"list", cli_list, "list the coordinator's jobs"},
+    {"status", cli_status, "progress of jobs and workers (--watch: live, --json: for scripts)"},
+    {"cancel", cli_cancel, "cancel a queued or running job"},
+    {"dataset", cli_dataset, "inspect a dataset: documents per class, chunk counts, [UNK] rate, label map"},
     {"store", cli_store, "inspect a data directory's store: stats, dump, verify"},
+    {"tokenize", cli_tokenize, "print the WordPiece token ids of each line of standard input"},
+    {"predict", cli_predict, "classify documents with an exported model directory (label + class probabilities)"},
     {NULL, NULL, NULL},
 };
 

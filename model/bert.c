@@ -43,8 +43,9 @@ struct bert_acts {
     float *arena;
     size_t arena_floats;
     float *emb_in, *emb_mean, *emb_rstd; /* embedding sum [N,H] and its LayerNorm stats */
-    float **hidden;                      /* [L+1] x [N,H]: hidden[0] embeddings out, hidden[l+1] layer l out */
+    float **hidden; /* [L+1]: hidden[0] embeddings out [N,H], hidden[l+1] layer l out; hidden[L] is [B,H] */
     s_layer_acts *l;
+    float *xq;                                   /* [B,H] the last layer's query rows ([CLS] of its input) */
     float *act;                                  /* [N,I] scratch: GELU output, then its gradient */
     float *att;                                  /* per thread 2 x [T,T] scratch */
     float *dres, *dA, *dB, *dq, *dk, *dv, *dctx; /* backward scratch [N,H] */
@@ -113,31 +114,35 @@ static float *s_take(float *base, size_t *off, size_t n) {
 static void s_layout(bert_model *m, float *base, size_t *total) {
     bert_acts *a = m->acts;
     const bert_config *c = &m->cfg;
+    const int L = c->num_hidden_layers;
     const size_t N = (size_t)m->max_batch * m->max_seq, H = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
-    const size_t TT = (size_t)m->max_seq * m->max_seq;
+    const size_t Bm = (size_t)m->max_batch, Tm = (size_t)m->max_seq, NH = (size_t)c->num_attention_heads;
     size_t off = 0;
     a->emb_in = s_take(base, &off, N * H);
     a->emb_mean = s_take(base, &off, N);
     a->emb_rstd = s_take(base, &off, N);
-    for (int l = 0; l <= c->num_hidden_layers; l++) a->hidden[l] = s_take(base, &off, N * H);
-    for (int l = 0; l < c->num_hidden_layers; l++) {
+    /* the last layer computes the [CLS] rows only: B rows instead of N */
+    for (int l = 0; l <= L; l++) a->hidden[l] = s_take(base, &off, (l == L ? Bm : N) * H);
+    for (int l = 0; l < L; l++) {
         s_layer_acts *la = &a->l[l];
-        la->q = s_take(base, &off, N * H);
+        const size_t Nq = l == L - 1 ? Bm : N, Tq = l == L - 1 ? 1 : Tm;
+        la->q = s_take(base, &off, Nq * H);
         la->k = s_take(base, &off, N * H);
         la->v = s_take(base, &off, N * H);
-        la->ctx = s_take(base, &off, N * H);
-        la->probs = s_take(base, &off, (size_t)m->max_batch * c->num_attention_heads * TT);
-        la->ln1_in = s_take(base, &off, N * H);
-        la->ln1_mean = s_take(base, &off, N);
-        la->ln1_rstd = s_take(base, &off, N);
-        la->h1 = s_take(base, &off, N * H);
-        la->pre = s_take(base, &off, N * I);
-        la->ln2_in = s_take(base, &off, N * H);
-        la->ln2_mean = s_take(base, &off, N);
-        la->ln2_rstd = s_take(base, &off, N);
+        la->ctx = s_take(base, &off, Nq * H);
+        la->probs = s_take(base, &off, Bm * NH * Tq * Tm);
+        la->ln1_in = s_take(base, &off, Nq * H);
+        la->ln1_mean = s_take(base, &off, Nq);
+        la->ln1_rstd = s_take(base, &off, Nq);
+        la->h1 = s_take(base, &off, Nq * H);
+        la->pre = s_take(base, &off, Nq * I);
+        la->ln2_in = s_take(base, &off, Nq * H);
+        la->ln2_mean = s_take(base, &off, Nq);
+        la->ln2_rstd = s_take(base, &off, Nq);
     }
+    a->xq = s_take(base, &off, Bm * H);
     a->act = s_take(base, &off, N * I);
-    a->att = s_take(base, &off, (size_t)m->nthreads * 2 * TT);
+    a->att = s_take(base, &off, (size_t)m->nthreads * 2 * Tm * Tm);
     a->dres = s_take(base, &off, N * H);
     a->dA = s_take(base, &off, N * H);
     a->dB = s_take(base, &off, N * H);
@@ -145,10 +150,10 @@ static void s_layout(bert_model *m, float *base, size_t *total) {
     a->dk = s_take(base, &off, N * H);
     a->dv = s_take(base, &off, N * H);
     a->dctx = s_take(base, &off, N * H);
-    a->cls_z = s_take(base, &off, (size_t)m->max_batch * H);
-    a->logits = s_take(base, &off, (size_t)m->max_batch * m->num_classes);
-    a->dlogits = s_take(base, &off, (size_t)m->max_batch * m->num_classes);
-    a->dz = s_take(base, &off, (size_t)m->max_batch * H);
+    a->cls_z = s_take(base, &off, Bm * H);
+    a->logits = s_take(base, &off, Bm * (size_t)m->num_classes);
+    a->dlogits = s_take(base, &off, Bm * (size_t)m->num_classes);
+    a->dz = s_take(base, &off, Bm * H);
     *total = off;
 }
 
@@ -362,69 +367,63 @@ static int s_threads(const bert_model *m) {
 
 /* ---- attention ---------------------------------------------------------- */
 
-/* ctx[b, :, h] = dropout(softmax(q k^T / sqrt(hs) + mask)) v, per (b, h) */
-static void s_attention_forward(bert_model *m, s_layer_acts *la, int l, int B, int T, const bk_dropout *d) {
+/* ctx[b, :, h] = dropout(softmax(q k^T / sqrt(hs) + mask)) v per (b, h):
+ * q has Tq rows per sequence, k and v T rows. */
+static void s_attention_forward(bert_model *m, s_layer_acts *la, int B, int Tq, int T, const bk_dropout *d) {
     const int H = m->cfg.hidden_size, NH = m->cfg.num_attention_heads, hs = H / NH;
     const float scale = 1.0f / sqrtf((float)hs);
-    const size_t TT = (size_t)T * T;
+    const size_t QT = (size_t)Tq * T;
     const uint8_t *mask = m->acts->mask;
     float *scratch = m->acts->att;
     const size_t sstride = 2 * (size_t)m->max_seq * m->max_seq;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(s_threads(m))
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
-        const size_t o = (size_t)b * T * H + (size_t)h * hs;
-        float *P = la->probs + (size_t)bh * TT;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, la->q + o, H, la->k + o, H, 0.0f, P, T);
-        bk_masked_softmax_rows(P, mask + (size_t)b * T, T);
+        const size_t oq = (size_t)b * Tq * H + (size_t)h * hs, ok = (size_t)b * T * H + (size_t)h * hs;
+        float *P = la->probs + (size_t)bh * QT;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, hs, scale, la->q + oq, H, la->k + ok, H, 0.0f, P,
+                    T);
+        bk_masked_softmax_rows(P, mask + (size_t)b * T, Tq, T);
         const float *Pd = P;
         if (d->on) {
-            float *s = scratch + (size_t)omp_get_thread_num() * sstride;
-            const uint32_t k0 = d->k0, k1 = d->k1, th = d->thresh;
-            const size_t base = (size_t)bh * TT;
-            for (size_t i = 0; i < TT; i++) s[i] = bk_hash((uint32_t)(base + i), k0, k1) >= th ? P[i] * d->scale : 0.0f;
-            Pd = s;
+            float *sc = scratch + (size_t)omp_get_thread_num() * sstride;
+            bk_dropout_copy(sc, P, QT, (size_t)bh * QT, d);
+            Pd = sc;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, Pd, T, la->v + o, H, 0.0f, la->ctx + o,
-                    H);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, T, 1.0f, Pd, T, la->v + ok, H, 0.0f,
+                    la->ctx + oq, H);
     }
-    (void)l;
 }
 
-/* from dctx: dq, dk, dv (written), per (b, h) */
-static void s_attention_backward(bert_model *m, s_layer_acts *la, int B, int T, const bk_dropout *d) {
+/* from dctx [Nq,H]: dq [Nq,H], dk and dv [N,H] (written), per (b, h) */
+static void s_attention_backward(bert_model *m, s_layer_acts *la, int B, int Tq, int T, const bk_dropout *d) {
     bert_acts *a = m->acts;
     const int H = m->cfg.hidden_size, NH = m->cfg.num_attention_heads, hs = H / NH;
     const float scale = 1.0f / sqrtf((float)hs);
-    const size_t TT = (size_t)T * T;
+    const size_t QT = (size_t)Tq * T;
     const size_t sstride = 2 * (size_t)m->max_seq * m->max_seq;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(s_threads(m))
     for (int bh = 0; bh < B * NH; bh++) {
         const int b = bh / NH, h = bh % NH;
-        const size_t o = (size_t)b * T * H + (size_t)h * hs;
-        const float *P = la->probs + (size_t)bh * TT;
-        float *dP = a->att + (size_t)omp_get_thread_num() * sstride, *Pd = dP + TT;
-        const size_t base = (size_t)bh * TT;
-        if (d->on) {
-            const uint32_t k0 = d->k0, k1 = d->k1, th = d->thresh;
-            for (size_t i = 0; i < TT; i++)
-                Pd[i] = bk_hash((uint32_t)(base + i), k0, k1) >= th ? P[i] * d->scale : 0.0f;
-        } else {
+        const size_t oq = (size_t)b * Tq * H + (size_t)h * hs, ok = (size_t)b * T * H + (size_t)h * hs;
+        const float *P = la->probs + (size_t)bh * QT;
+        float *dP = a->att + (size_t)omp_get_thread_num() * sstride, *Pd = dP + QT;
+        if (d->on)
+            bk_dropout_copy(Pd, P, QT, (size_t)bh * QT, d);
+        else
             Pd = (float *)P;
-        }
         /* dPd = dctx v^T; dv = Pd^T dctx */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, a->dctx + o, H, la->v + o, H, 0.0f, dP, T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, Pd, T, a->dctx + o, H, 0.0f, a->dv + o, H);
-        if (d->on) {
-            const uint32_t k0 = d->k0, k1 = d->k1, th = d->thresh;
-            for (size_t i = 0; i < TT; i++)
-                dP[i] = bk_hash((uint32_t)(base + i), k0, k1) >= th ? dP[i] * d->scale : 0.0f;
-        }
-        bk_softmax_backward_rows(dP, P, T);
-        /* dq = scale dS k; dk = scale dS^T q */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, dP, T, la->k + o, H, 0.0f, a->dq + o,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, hs, 1.0f, a->dctx + oq, H, la->v + ok, H, 0.0f, dP,
+                    T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, Tq, 1.0f, Pd, T, a->dctx + oq, H, 0.0f, a->dv + ok,
                     H);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, dP, T, la->q + o, H, 0.0f, a->dk + o, H);
+        bk_dropout_apply(dP, QT, (size_t)bh * QT, d);
+        bk_softmax_backward_rows(dP, P, Tq, T);
+        /* dq = scale dS k; dk = scale dS^T q */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, T, scale, dP, T, la->k + ok, H, 0.0f, a->dq + oq,
+                    H);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, Tq, scale, dP, T, la->q + oq, H, 0.0f, a->dk + ok,
+                    H);
     }
 }
 
@@ -438,19 +437,34 @@ static float *s_g(const bert_model *m, size_t off) {
 }
 
 float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type, const uint8_t *mask,
-                   const int32_t *labels, int B, int T, int train) {
+                   const int32_t *labels, int B, int T_in, int train) {
     const bert_config *c = &m->cfg;
     bert_acts *a = m->acts;
     const int H = c->hidden_size, I = c->intermediate_size, L = c->num_hidden_layers, C = m->num_classes;
-    if (B < 1 || T < 1 || B > m->max_batch || T > m->max_seq) return NAN;
-    const size_t N = (size_t)B * T;
-    for (size_t i = 0; i < N; i++) {
+    if (B < 1 || T_in < 1 || B > m->max_batch || T_in > m->max_seq) return NAN;
+    for (size_t i = 0; i < (size_t)B * T_in; i++) {
         int32_t tt = token_type ? token_type[i] : 0;
         if (ids[i] < 0 || ids[i] >= c->vocab_size || tt < 0 || tt >= c->type_vocab_size) return NAN;
-        a->ids[i] = ids[i];
-        a->tt[i] = tt;
-        a->mask[i] = mask ? (mask[i] != 0) : 1;
     }
+    /* Trailing positions masked in every sequence are dropped: as keys they get
+     * exactly zero attention, as queries they never reach [CLS], so the loss,
+     * the gradients and the [CLS] vectors are those of the full batch, for
+     * less work (a batch of short chunks costs what its longest one needs). */
+    int T = T_in;
+    while (mask && T > 1) {
+        int any = 0;
+        for (int b = 0; b < B && !any; b++) any = mask[(size_t)b * T_in + T - 1] != 0;
+        if (any) break;
+        T--;
+    }
+    const size_t N = (size_t)B * T;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const size_t i = (size_t)b * T + t, j = (size_t)b * T_in + t;
+            a->ids[i] = ids[j];
+            a->tt[i] = token_type ? token_type[j] : 0;
+            a->mask[i] = mask ? (mask[j] != 0) : 1;
+        }
     for (int b = 0; labels && b < B; b++) {
         if (labels[b] < 0 || labels[b] >= C) return NAN;
         a->labels[b] = labels[b];
@@ -459,7 +473,9 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
     m->T = T;
     m->train = train;
     m->has_labels = labels != NULL;
-    m->n_forward++;
+    /* only training forwards draw masks: eval forwards in between (validation,
+     * embeddings) leave the training run's dropout sequence unchanged */
+    if (train) m->n_forward++;
     m->drop_key = bk_mix64(m->seed ^ bk_mix64(m->n_forward));
     const float ph = train ? c->hidden_dropout_prob : 0, pa = train ? c->attention_probs_dropout_prob : 0;
     const float pc = train ? c->classifier_dropout : 0;
@@ -482,25 +498,32 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
         const bert_layer_offsets *o = &m->layer[l];
         s_layer_acts *la = &a->l[l];
         const float *x = a->hidden[l];
-        s_linear_fwd(la->q, x, s_p(m, o->q_w), s_p(m, o->q_b), (int)N, H, H);
+        /* query rows: all positions, or in the last layer the [CLS] rows only */
+        const int Tq = l == L - 1 ? 1 : T, Nq = B * Tq;
+        const float *xq = x;
+        if (Tq != T) {
+            for (int b = 0; b < B; b++) memcpy(a->xq + (size_t)b * H, x + (size_t)b * T * H, H * sizeof(float));
+            xq = a->xq;
+        }
+        s_linear_fwd(la->q, xq, s_p(m, o->q_w), s_p(m, o->q_b), Nq, H, H);
         s_linear_fwd(la->k, x, s_p(m, o->k_w), s_p(m, o->k_b), (int)N, H, H);
         s_linear_fwd(la->v, x, s_p(m, o->v_w), s_p(m, o->v_b), (int)N, H, H);
         d = bk_dropout_make(m->drop_key, SITE_PROBS(l), pa);
-        s_attention_forward(m, la, l, B, T, &d);
-        s_linear_fwd(a->dA, la->ctx, s_p(m, o->ao_w), NULL, (int)N, H, H);
+        s_attention_forward(m, la, B, Tq, T, &d);
+        s_linear_fwd(a->dA, la->ctx, s_p(m, o->ao_w), NULL, Nq, H, H);
         d = bk_dropout_make(m->drop_key, SITE_ATT_OUT(l), ph);
-        bk_residual_layernorm_forward(la->ln1_in, la->ln1_mean, la->ln1_rstd, la->h1, a->dA, s_p(m, o->ao_b), x,
-                                      s_p(m, o->ln1_w), s_p(m, o->ln1_b), (int)N, H, c->layer_norm_eps, &d);
-        s_linear_fwd(la->pre, la->h1, s_p(m, o->i_w), NULL, (int)N, H, I);
-        bk_bias_gelu_forward(a->act, la->pre, s_p(m, o->i_b), (int)N, I);
-        s_linear_fwd(a->dA, a->act, s_p(m, o->o_w), NULL, (int)N, I, H);
+        bk_residual_layernorm_forward(la->ln1_in, la->ln1_mean, la->ln1_rstd, la->h1, a->dA, s_p(m, o->ao_b), xq,
+                                      s_p(m, o->ln1_w), s_p(m, o->ln1_b), Nq, H, c->layer_norm_eps, &d);
+        s_linear_fwd(la->pre, la->h1, s_p(m, o->i_w), NULL, Nq, H, I);
+        bk_bias_gelu_forward(a->act, la->pre, s_p(m, o->i_b), Nq, I);
+        s_linear_fwd(a->dA, a->act, s_p(m, o->o_w), NULL, Nq, I, H);
         d = bk_dropout_make(m->drop_key, SITE_FFN_OUT(l), ph);
         bk_residual_layernorm_forward(la->ln2_in, la->ln2_mean, la->ln2_rstd, a->hidden[l + 1], a->dA, s_p(m, o->o_b),
-                                      la->h1, s_p(m, o->ln2_w), s_p(m, o->ln2_b), (int)N, H, c->layer_norm_eps, &d);
+                                      la->h1, s_p(m, o->ln2_w), s_p(m, o->ln2_b), Nq, H, c->layer_norm_eps, &d);
     }
 
     /* head: [CLS] = position 0 of the last layer; dropout; Dense(C) */
-    for (int b = 0; b < B; b++) memcpy(a->cls_z + (size_t)b * H, a->hidden[L] + (size_t)b * T * H, H * sizeof(float));
+    memcpy(a->cls_z, a->hidden[L], (size_t)B * H * sizeof(float)); /* hidden[L] is [B,H] */
     d = bk_dropout_make(m->drop_key, SITE_CLS, pc);
     bk_dropout_apply(a->cls_z, (size_t)B * H, 0, &d);
     s_linear_fwd(a->logits, a->cls_z, s_p(m, m->cls_w), s_p(m, m->cls_b), B, H, C);
@@ -550,60 +573,72 @@ void bert_backward(bert_model *m) {
     s_linear_bwd_x(a->dz, a->dlogits, s_p(m, m->cls_w), B, H, C, 0.0f);
     bk_dropout d = bk_dropout_make(m->drop_key, SITE_CLS, pc);
     bk_dropout_apply(a->dz, (size_t)B * H, 0, &d);
+    /* dres: gradient of the current layer's output, [B,H] for the last layer */
     float *dres = a->dres, *dB = a->dB;
-    memset(dres, 0, N * H * sizeof(float));
-    for (int b = 0; b < B; b++) memcpy(dres + (size_t)b * T * H, a->dz + (size_t)b * H, H * sizeof(float));
+    memcpy(dres, a->dz, (size_t)B * H * sizeof(float));
 
     for (int l = L - 1; l >= 0; l--) {
         const bert_layer_offsets *o = &m->layer[l];
         s_layer_acts *la = &a->l[l];
         const float *x = a->hidden[l];
+        const int Tq = l == L - 1 ? 1 : T, Nq = B * Tq;
+        const float *xq = Tq == T ? x : a->xq;
         /* output LayerNorm -> dA (= grad of ln2_in, also of h1 through the residual) */
         bk_layernorm_backward(a->dA, s_g(m, o->ln2_w), s_g(m, o->ln2_b), dres, la->ln2_in, s_p(m, o->ln2_w),
-                              la->ln2_mean, la->ln2_rstd, (int)N, H, 0);
+                              la->ln2_mean, la->ln2_rstd, Nq, H, 0);
         d = bk_dropout_make(m->drop_key, SITE_FFN_OUT(l), ph);
         const float *g2 = a->dA;
         if (d.on) {
-            bk_dropout_copy(dB, a->dA, N * H, 0, &d);
+            bk_dropout_copy(dB, a->dA, (size_t)Nq * H, 0, &d);
             g2 = dB;
         }
-        bk_colsum_add(s_g(m, o->o_b), g2, (int)N, H);
-        bk_gelu(a->act, la->pre, N * I);
-        s_linear_bwd_w(s_g(m, o->o_w), g2, a->act, (int)N, I, H);
-        s_linear_bwd_x(a->act, g2, s_p(m, o->o_w), (int)N, I, H, 0.0f); /* act now holds d act */
-        bk_gelu_backward(a->act, la->pre, N * I);                       /* ... and now d pre */
-        bk_colsum_add(s_g(m, o->i_b), a->act, (int)N, I);
-        s_linear_bwd_w(s_g(m, o->i_w), a->act, la->h1, (int)N, H, I);
-        s_linear_bwd_x(a->dA, a->act, s_p(m, o->i_w), (int)N, H, I, 1.0f); /* dA = d h1 */
-        /* attention output LayerNorm -> dB (= grad of ln1_in, also of x) */
+        bk_colsum_add(s_g(m, o->o_b), g2, Nq, H);
+        bk_gelu(a->act, la->pre, (size_t)Nq * I);
+        s_linear_bwd_w(s_g(m, o->o_w), g2, a->act, Nq, I, H);
+        s_linear_bwd_x(a->act, g2, s_p(m, o->o_w), Nq, I, H, 0.0f); /* act now holds d act */
+        bk_gelu_backward(a->act, la->pre, (size_t)Nq * I);          /* ... and now d pre */
+        bk_colsum_add(s_g(m, o->i_b), a->act, Nq, I);
+        s_linear_bwd_w(s_g(m, o->i_w), a->act, la->h1, Nq, H, I);
+        s_linear_bwd_x(a->dA, a->act, s_p(m, o->i_w), Nq, H, I, 1.0f); /* dA = d h1 */
+        /* attention output LayerNorm -> dB (= grad of ln1_in, also of xq) */
         bk_layernorm_backward(dB, s_g(m, o->ln1_w), s_g(m, o->ln1_b), a->dA, la->ln1_in, s_p(m, o->ln1_w), la->ln1_mean,
-                              la->ln1_rstd, (int)N, H, 0);
+                              la->ln1_rstd, Nq, H, 0);
         d = bk_dropout_make(m->drop_key, SITE_ATT_OUT(l), ph);
         const float *g1 = dB;
         if (d.on) {
-            bk_dropout_copy(a->dA, dB, N * H, 0, &d);
+            bk_dropout_copy(a->dA, dB, (size_t)Nq * H, 0, &d);
             g1 = a->dA;
         }
-        bk_colsum_add(s_g(m, o->ao_b), g1, (int)N, H);
-        s_linear_bwd_w(s_g(m, o->ao_w), g1, la->ctx, (int)N, H, H);
-        s_linear_bwd_x(a->dctx, g1, s_p(m, o->ao_w), (int)N, H, H, 0.0f);
+        bk_colsum_add(s_g(m, o->ao_b), g1, Nq, H);
+        s_linear_bwd_w(s_g(m, o->ao_w), g1, la->ctx, Nq, H, H);
+        s_linear_bwd_x(a->dctx, g1, s_p(m, o->ao_w), Nq, H, H, 0.0f);
         d = bk_dropout_make(m->drop_key, SITE_PROBS(l), pa);
-        s_attention_backward(m, la, B, T, &d);
-        bk_colsum_add(s_g(m, o->q_b), a->dq, (int)N, H);
+        s_attention_backward(m, la, B, Tq, T, &d);
+        bk_colsum_add(s_g(m, o->q_b), a->dq, Nq, H);
         /* key bias: no gradient. q.(k_j + b) = q.k_j + q.b shifts a whole score
          * row by a constant, which softmax ignores; the float sum of dk would be
          * rounding noise that Adam (dividing by its own scale) turns into steps. */
         bk_colsum_add(s_g(m, o->v_b), a->dv, (int)N, H);
-        s_linear_bwd_w(s_g(m, o->q_w), a->dq, x, (int)N, H, H);
+        s_linear_bwd_w(s_g(m, o->q_w), a->dq, xq, Nq, H, H);
         s_linear_bwd_w(s_g(m, o->k_w), a->dk, x, (int)N, H, H);
         s_linear_bwd_w(s_g(m, o->v_w), a->dv, x, (int)N, H, H);
-        /* d x = residual (dB) + dq Wq + dk Wk + dv Wv; it becomes dres */
-        s_linear_bwd_x(dB, a->dq, s_p(m, o->q_w), (int)N, H, H, 1.0f);
-        s_linear_bwd_x(dB, a->dk, s_p(m, o->k_w), (int)N, H, H, 1.0f);
-        s_linear_bwd_x(dB, a->dv, s_p(m, o->v_w), (int)N, H, H, 1.0f);
-        float *t = dres;
-        dres = dB;
-        dB = t;
+        /* d xq = residual (dB) + dq Wq; d x = dk Wk + dv Wv (+ d xq on the query rows) */
+        s_linear_bwd_x(dB, a->dq, s_p(m, o->q_w), Nq, H, H, 1.0f);
+        if (Tq == T) {
+            s_linear_bwd_x(dB, a->dk, s_p(m, o->k_w), (int)N, H, H, 1.0f);
+            s_linear_bwd_x(dB, a->dv, s_p(m, o->v_w), (int)N, H, H, 1.0f);
+            float *t = dres;
+            dres = dB;
+            dB = t;
+        } else {
+            s_linear_bwd_x(dres, a->dk, s_p(m, o->k_w), (int)N, H, H, 0.0f);
+            s_linear_bwd_x(dres, a->dv, s_p(m, o->v_w), (int)N, H, H, 1.0f);
+            for (int b = 0; b < B; b++) {
+                float *dst = dres + (size_t)b * T * H;
+                const float *src = dB + (size_t)b * H;
+                for (int j = 0; j < H; j++) dst[j] += src[j];
+            }
+        }
     }
 
     /* embeddings: dropout, LayerNorm, then scatter-add into the three tables */
@@ -635,8 +670,7 @@ void bert_backward(bert_model *m) {
 
 void bert_cls_vectors(const bert_model *m, float *out) {
     const int H = m->cfg.hidden_size, L = m->cfg.num_hidden_layers;
-    for (int b = 0; b < m->B; b++)
-        memcpy(out + (size_t)b * H, m->acts->hidden[L] + (size_t)b * m->T * H, (size_t)H * sizeof(float));
+    memcpy(out, m->acts->hidden[L], (size_t)m->B * H * sizeof(float)); /* the last layer computed [CLS] rows only */
 }
 
 int bert_embed_cls(bert_model *m, const int32_t *ids, const uint8_t *mask, int B, int T, float *out, float *logits) {
@@ -662,4 +696,12 @@ double bert_forward_flops(const bert_config *c, int num_classes, int B, int T) {
     /* per layer: QKV + output dense 4 N H^2, FFN 2 N H I, scores and context 2 B T^2 H */
     double per_layer = 2.0 * (4.0 * N * H * H + 2.0 * N * H * I + 2.0 * (double)B * T * T * H);
     return per_layer * c->num_hidden_layers + 2.0 * B * H * num_classes;
+}
+
+double bert_forward_flops_executed(const bert_config *c, int num_classes, int B, int T) {
+    const double N = (double)B * T, H = c->hidden_size, I = c->intermediate_size;
+    const double full = 2.0 * (4.0 * N * H * H + 2.0 * N * H * I + 2.0 * (double)B * T * T * H);
+    /* last layer: keys and values of every position; query, attention, dense and FFN of [CLS] rows */
+    const double last = 2.0 * (2.0 * N * H * H + 2.0 * B * H * H + 2.0 * B * T * H + 2.0 * B * H * I);
+    return full * (c->num_hidden_layers - 1) + last + 2.0 * B * H * num_classes;
 }

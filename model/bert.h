@@ -31,10 +31,22 @@
  * number, site, element index), so they do not depend on the thread count;
  * reductions run in a fixed order. Same seed, same thread count: same bits.
  *
- * Caveats: the last layer computes every position although only [CLS] feeds
- * the head (HF does the same; hidden states of all positions stay valid).
- * bert_backward uses the activations of the last bert_forward, which must
- * have had train != 0 or labels (it needs the loss gradient) and labels.
+ * The last layer computes the [CLS] rows only (its keys and values still
+ * cover every position): nothing else of it reaches the head or the [CLS]
+ * vectors, so the results are HF's, for less work. Hidden states of the other
+ * positions of the last layer are therefore not available.
+ *
+ * Trailing positions masked in every sequence of a batch are trimmed before
+ * the work starts (same results: their keys get zero attention and their
+ * queries never reach [CLS]); m->T is the trimmed length.
+ *
+ * Caveats: bert_backward uses the activations of the last bert_forward,
+ * which must have had labels (it needs the loss gradient); it does nothing
+ * otherwise. The key bias gets no gradient (exactly 0): a shift of every score
+ * of a row by q.b_k is invisible to softmax, so its true gradient is 0 and the
+ * float sum would be rounding noise. Gradients accumulate (+=) into m->grads:
+ * call bert_zero_grad first (bert_train_step does). A model is not thread-safe:
+ * one forward/backward at a time.
  */
 #ifndef HB_BERT_H
 #define HB_BERT_H
@@ -70,7 +82,7 @@ typedef struct bert_model {
     float loss;
     float *logits;      /* [B, C] of the last forward */
     uint64_t seed;      /* dropout seed (bert_init_random or bert_set_seed) */
-    uint64_t n_forward; /* forwards so far: part of the dropout key */
+    uint64_t n_forward; /* training forwards so far: part of the dropout key */
     uint64_t drop_key;  /* key of the last forward's masks */
     int nthreads;       /* per-thread scratch count, omp_get_max_threads() at bert_new */
 } bert_model;
@@ -128,8 +140,11 @@ float bert_train_step(bert_model *m, adamw_state *opt, const int32_t *ids, const
                       const uint8_t *mask, const int32_t *labels, int B, int T);
 
 /* FLOPs of one forward over B x T (matrix products only, 2 per multiply-add,
- * every position of every layer + the head): what the benchmark reports.
- * Training counts 3x (forward + two products per weight in backward). */
+ * every position of every layer + the head, as HF/PyTorch compute it): what
+ * the benchmark reports. Training counts 3x (forward + two products per
+ * weight in backward). */
 double bert_forward_flops(const bert_config *c, int num_classes, int B, int T);
+/* The same for what this code executes (the last layer on [CLS] rows only). */
+double bert_forward_flops_executed(const bert_config *c, int num_classes, int B, int T);
 
 #endif

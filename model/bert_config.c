@@ -93,6 +93,11 @@ int bert_config_read(bert_config *c, const char *path, char *err) {
         hb_fail(err, "%s: key \"hidden_act\": only \"gelu\" (exact erf GELU) is supported", path);
         goto out;
     }
+    json_t *pet = json_object_get(root, "position_embedding_type");
+    if (pet && (!json_is_string(pet) || strcmp(json_string_value(pet), "absolute") != 0)) {
+        hb_fail(err, "%s: key \"position_embedding_type\": only \"absolute\" is supported", path);
+        goto out;
+    }
     rc = bert_config_validate(c, path, err);
 out:
     json_decref(root);

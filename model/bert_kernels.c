@@ -203,18 +203,66 @@ void bk_layernorm_backward_naive(float *dinp, float *dw, float *db, const float 
 
 /* ---- GELU --------------------------------------------------------------- */
 
+/* expf that vectorizes (no libm call): 2^n * p(r), x = n ln2 + r, |r| <= ln2/2,
+ * degree-6 polynomial (Cephes' expf coefficients), max rel err ~1.5e-7 over
+ * the float range; inputs below -87 give exactly 0 (denormals are not worth it). */
+static inline float s_expf(float x0) {
+    const float x = x0 < -87.0f ? -87.0f : (x0 > 88.0f ? 88.0f : x0);
+    /* round to nearest by the 1.5 * 2^23 trick (floorf blocks vectorization) */
+    const float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - fn * 0.693359375f;
+    r = r + fn * 2.12194440e-4f;
+    const float r2 = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    const uint32_t bits = (uint32_t)((int32_t)fn + 127) << 23;
+    float sc;
+    memcpy(&sc, &bits, sizeof sc); /* 2^n; memcpy keeps the loop vectorizable */
+    return x0 < -87.0f ? 0.0f : p * sc; /* masked attention keys get exactly 0 */
+}
+
+/* GELU(x) = 0.5 x (1 + erf(x / sqrt 2)) with erf from Abramowitz & Stegun
+ * 7.1.26 (|error| <= 1.5e-7, the formula PyTorch's own vectorized erf uses):
+ * erf(z) = 1 - t (a1 + t (a2 + ... )) exp(-z^2), t = 1 / (1 + p |z|).
+ * exp(-z^2) = exp(-x^2 / 2) is also the Gaussian density the derivative
+ * needs, so forward and backward share one exponential. */
+/* erf(z) for z = x / sqrt 2; *e gets exp(-z^2) (a return pair, not
+ * pointers, so the callers' loops stay vectorizable) */
+typedef struct {
+    float erf, e;
+} s_erf_t;
+static inline s_erf_t s_gelu_erf(float x) {
+    const float z = x * 0.70710678118654752f, az = fabsf(z);
+    const float t = 1.0f / (1.0f + 0.3275911f * az);
+    float poly = 1.061405429f;
+    poly = poly * t - 1.453152027f;
+    poly = poly * t + 1.421413741f;
+    poly = poly * t - 0.284496736f;
+    poly = poly * t + 0.254829592f;
+    const float e = s_expf(-z * z);
+    const float y = 1.0f - poly * t * e;
+    s_erf_t r = {z < 0 ? -y : y, e};
+    return r;
+}
 static inline float s_gelu(float x) {
-    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    return 0.5f * x * (1.0f + s_gelu_erf(x).erf);
 }
 /* d/dx: Phi(x) + x phi(x) */
 static inline float s_gelu_grad(float x) {
-    return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
+    const s_erf_t r = s_gelu_erf(x);
+    return 0.5f * (1.0f + r.erf) + x * 0.39894228040143268f * r.e;
 }
 
 void bk_bias_gelu_forward(float *act, float *pre, const float *bias, int N, int C) {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         float *p = pre + (size_t)n * C, *a = act + (size_t)n * C;
+#pragma omp simd
         for (int j = 0; j < C; j++) {
             p[j] += bias[j];
             a[j] = s_gelu(p[j]);
@@ -231,12 +279,12 @@ void bk_bias_gelu_forward_naive(float *act, float *pre, const float *bias, int N
 }
 
 void bk_gelu(float *act, const float *pre, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) act[i] = s_gelu(pre[i]);
 }
 
 void bk_gelu_backward(float *g, const float *pre, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) g[i] *= s_gelu_grad(pre[i]);
 }
 
@@ -275,26 +323,29 @@ void bk_colsum_add_naive(float *db, const float *g, int N, int C) {
 
 /* ---- attention softmax -------------------------------------------------- */
 
-void bk_masked_softmax_rows(float *s, const uint8_t *mask, int T) {
-    for (int i = 0; i < T; i++) {
+void bk_masked_softmax_rows(float *s, const uint8_t *mask, int R, int T) {
+    for (int i = 0; i < R; i++) {
         float *row = s + (size_t)i * T;
         float mx = -FLT_MAX;
+#pragma omp simd reduction(max : mx)
         for (int j = 0; j < T; j++) {
-            if (!mask[j]) row[j] = -FLT_MAX; /* score + finfo.min == finfo.min in float32 */
+            row[j] = mask[j] ? row[j] : -FLT_MAX; /* score + finfo.min == finfo.min in float32 */
             mx = row[j] > mx ? row[j] : mx;
         }
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j < T; j++) {
-            row[j] = expf(row[j] - mx);
+            row[j] = s_expf(row[j] - mx);
             sum += row[j];
         }
         const float inv = 1.0f / sum;
+#pragma omp simd
         for (int j = 0; j < T; j++) row[j] *= inv;
     }
 }
 
-void bk_softmax_backward_rows(float *dp, const float *p, int T) {
-    for (int i = 0; i < T; i++) {
+void bk_softmax_backward_rows(float *dp, const float *p, int R, int T) {
+    for (int i = 0; i < R; i++) {
         float *d = dp + (size_t)i * T;
         const float *pr = p + (size_t)i * T;
         float dot = 0.0f;
@@ -302,5 +353,25 @@ void bk_softmax_backward_rows(float *dp, const float *p, int T) {
         for (int j = 0; j < T; j++) dot += pr[j] * d[j];
 #pragma omp simd
         for (int j = 0; j < T; j++) d[j] = pr[j] * (d[j] - dot);
+    }
+}
+
+void bk_masked_softmax_rows_naive(float *s, const uint8_t *mask, int R, int T) {
+    for (int i = 0; i < R; i++) {
+        float *row = s + (size_t)i * T;
+        double mx = -DBL_MAX, sum = 0;
+        for (int j = 0; j < T; j++) mx = fmax(mx, mask[j] ? row[j] : -FLT_MAX);
+        for (int j = 0; j < T; j++) sum += exp((mask[j] ? row[j] : -FLT_MAX) - mx);
+        for (int j = 0; j < T; j++) row[j] = (float)(exp((mask[j] ? row[j] : -FLT_MAX) - mx) / sum);
+    }
+}
+
+void bk_softmax_backward_rows_naive(float *dp, const float *p, int R, int T) {
+    for (int i = 0; i < R; i++) {
+        float *d = dp + (size_t)i * T;
+        const float *pr = p + (size_t)i * T;
+        double dot = 0;
+        for (int j = 0; j < T; j++) dot += (double)pr[j] * d[j];
+        for (int j = 0; j < T; j++) d[j] = (float)(pr[j] * (d[j] - dot));
     }
 }

@@ -78,10 +78,12 @@ void bk_colsum_add(float *db, const float *g, int N, int C);
 void bk_colsum_add_naive(float *db, const float *g, int N, int C);
 
 /* ---- attention softmax -------------------------------------------------- */
-/* Row softmax of a T x T score block in place, masked keys (mask[j] == 0)
+/* Row softmax of an R x T score block in place, masked keys (mask[j] == 0)
  * given HF's additive -FLT_MAX first. */
-void bk_masked_softmax_rows(float *s, const uint8_t *mask, int T);
-/* dS = P * (dP - rowsum(P * dP)) in place in dp */
-void bk_softmax_backward_rows(float *dp, const float *p, int T);
+void bk_masked_softmax_rows(float *s, const uint8_t *mask, int R, int T);
+void bk_masked_softmax_rows_naive(float *s, const uint8_t *mask, int R, int T);
+/* dS = P * (dP - rowsum(P * dP)) in place in dp, R x T */
+void bk_softmax_backward_rows(float *dp, const float *p, int R, int T);
+void bk_softmax_backward_rows_naive(float *dp, const float *p, int R, int T);
 
 #endif

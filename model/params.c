@@ -6,7 +6,9 @@
 
 #include "hb_error.h"
 
-void params_init(params_table *t) { memset(t, 0, sizeof *t); }
+void params_init(params_table *t) {
+    memset(t, 0, sizeof *t);
+}
 
 int params_add(params_table *t, const char *name, int ndim, const int64_t *shape, int decay) {
     if (t->nviews == t->cap) {
@@ -40,7 +42,9 @@ float *params_new_buffer(const params_table *t) {
     return p;
 }
 
-void params_free_buffer(float *buf) { free(buf); }
+void params_free_buffer(float *buf) {
+    free(buf);
+}
 
 void params_alloc(params_table *t) {
     free(t->data);

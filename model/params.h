@@ -50,7 +50,9 @@ void params_free(params_table *t);
 /* Index of the named view, or -1. */
 int params_find(const params_table *t, const char *name);
 /* Pointer to view i's slice of buf (any buffer with this layout). */
-static inline float *params_at(const params_table *t, float *buf, int i) { return buf + t->views[i].offset; }
+static inline float *params_at(const params_table *t, float *buf, int i) {
+    return buf + t->views[i].offset;
+}
 
 /* Floats that carry data (padding excluded): what a checkpoint or a message holds. */
 size_t params_count(const params_table *t);

@@ -1,0 +1,170 @@
+/*
+ * checkpoint.c - TRAIN checkpoints: everything needed to resume a job's
+ * training where it stood (parameters, AdamW moments, round, step, epoch,
+ * position in the epoch, the seed that generates every epoch's order and
+ * every dropout stream, validation history).
+ *
+ * File: magic "HBCKPT01", a little-endian header, the float arrays, and an
+ * FNV-1a 64 checksum of all preceding bytes. Written to path.tmp, fsync'ed,
+ * renamed over path, and the directory fsync'ed: a reader sees the old
+ * checkpoint or the new one, never a torn file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coord.h"
+
+#define CK_MAGIC "HBCKPT01"
+
+typedef struct {
+    char magic[8];
+    uint32_t version, has_moments;
+    uint64_t job_id, round, seed, numel;
+    int64_t step, step_in_epoch;
+    int32_t epoch, epochs;
+} ck_header;
+
+static uint64_t s_fnv(uint64_t h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int s_write_all(int fd, const void *p, size_t n, uint64_t *h) {
+    *h = s_fnv(*h, p, n);
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int coord_checkpoint_write(const char *path, const coord_checkpoint *ck, char *err) {
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+    if (fd < 0) return hb_fail(err, "checkpoint %s: %s", tmp, strerror(errno));
+    ck_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, CK_MAGIC, 8);
+    h.version = 1;
+    h.has_moments = ck->m != NULL;
+    h.job_id = ck->job_id;
+    h.round = ck->round;
+    h.seed = ck->seed;
+    h.numel = ck->numel;
+    h.step = ck->step;
+    h.step_in_epoch = ck->step_in_epoch;
+    h.epoch = ck->epoch;
+    h.epochs = ck->epochs;
+    uint64_t sum = 0xcbf29ce484222325ull;
+    size_t fb = ck->numel * sizeof(float);
+    int bad = s_write_all(fd, &h, sizeof h, &sum) || s_write_all(fd, ck->params, fb, &sum) ||
+              (ck->m && (s_write_all(fd, ck->m, fb, &sum) || s_write_all(fd, ck->v, fb, &sum))) ||
+              s_write_all(fd, ck->val_acc, (size_t)ck->epochs * sizeof(double), &sum);
+    uint64_t final = sum;
+    if (!bad) bad = s_write_all(fd, &final, sizeof final, &sum);
+    if (bad || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return hb_fail(err, "checkpoint %s: write: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return hb_fail(err, "checkpoint %s: rename: %s", path, strerror(e));
+    }
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+static int s_read_all(FILE *f, void *p, size_t n, uint64_t *h) {
+    if (fread(p, 1, n, f) != n) return -1;
+    *h = s_fnv(*h, p, n);
+    return 0;
+}
+
+int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err) {
+    memset(ck, 0, sizeof *ck);
+    FILE *f = fopen(path, "rb");
+    if (!f) return hb_fail(err, "checkpoint %s: %s", path, strerror(errno));
+    ck_header h;
+    uint64_t sum = 0xcbf29ce484222325ull;
+    if (s_read_all(f, &h, sizeof h, &sum)) {
+        fclose(f);
+        return hb_fail(err, "checkpoint %s: truncated header", path);
+    }
+    if (memcmp(h.magic, CK_MAGIC, 8) || h.version != 1) {
+        fclose(f);
+        return hb_fail(err,
+                       "checkpoint %s: not a hierbert checkpoint of version 1 (magic/version mismatch: written "
+                       "by another hierbert? delete it to restart the job from scratch)",
+                       path);
+    }
+    if (h.numel == 0 || h.numel > PROTO_MAX_NUMEL || h.epochs < 0 || h.epochs > 100000) {
+        fclose(f);
+        return hb_fail(err, "checkpoint %s: implausible header (numel %llu, epochs %d)", path,
+                       (unsigned long long)h.numel, h.epochs);
+    }
+    ck->job_id = h.job_id;
+    ck->round = h.round;
+    ck->seed = h.seed;
+    ck->numel = h.numel;
+    ck->step = h.step;
+    ck->step_in_epoch = h.step_in_epoch;
+    ck->epoch = h.epoch;
+    ck->epochs = h.epochs;
+    size_t fb = h.numel * sizeof(float);
+    ck->params = hb_malloc(fb);
+    if (h.has_moments) {
+        ck->m = hb_malloc(fb);
+        ck->v = hb_malloc(fb);
+    }
+    ck->val_acc = hb_calloc((size_t)h.epochs + 1, sizeof(double));
+    uint64_t stored = 0, computed;
+    int bad = s_read_all(f, ck->params, fb, &sum) ||
+              (h.has_moments && (s_read_all(f, ck->m, fb, &sum) || s_read_all(f, ck->v, fb, &sum))) ||
+              s_read_all(f, ck->val_acc, (size_t)h.epochs * sizeof(double), &sum);
+    computed = sum;
+    if (!bad) bad = fread(&stored, 1, sizeof stored, f) != sizeof stored;
+    fclose(f);
+    if (bad || stored != computed) {
+        coord_checkpoint_free(ck);
+        return hb_fail(err, "checkpoint %s: %s", path, bad ? "truncated" : "checksum mismatch (corrupt file)");
+    }
+    return 0;
+}
+
+void coord_checkpoint_free(coord_checkpoint *ck) {
+    free(ck->params);
+    free(ck->m);
+    free(ck->v);
+    free(ck->val_acc);
+    memset(ck, 0, sizeof *ck);
+}
+
+void coord_job_dir(const coord *c, uint64_t id, char *out, size_t n) {
+    snprintf(out, n, "%s/jobs/%06llu", c->cfg.data_dir, (unsigned long long)id);
+}

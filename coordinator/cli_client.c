@@ -1,0 +1,120 @@
+/* cli_client.c - endpoints and one deadline-bounded request for the CLI. */
+#include "cli_client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "conf.h"
+#include "hb_error.h"
+
+static int s_set_flag(char *dst, size_t n, const char *v, const char *what, char *err) {
+    if (strlen(v) >= n) return hb_fail(err, "%s: too long", what);
+    snprintf(dst, n, "%s", v);
+    return 0;
+}
+
+int cli_common_opt(cli_endpoints *e, int o, const char *arg, char *err) {
+    switch (o) {
+    case CLI_OPT_CONTROL:
+        return s_set_flag(e->control, sizeof e->control, arg, "--control", err) ? -1 : 1;
+    case CLI_OPT_CONFIG:
+        return s_set_flag(e->config, sizeof e->config, arg, "--config", err) ? -1 : 1;
+    case CLI_OPT_TIMEOUT: {
+        char *end;
+        double s = strtod(arg, &end);
+        if (*end || !(s > 0 && s <= 86400)) return hb_fail(err, "--timeout %s: seconds in (0, 86400]", arg);
+        e->timeout_ms = (int)(s * 1000);
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+int cli_endpoints_finish(cli_endpoints *e, char *err) {
+    char control[256] = "tcp://127.0.0.1:5556", status[256] = "tcp://127.0.0.1:5557";
+    double timeout_s = 5;
+    conf_entry t[] = {
+        {"endpoints", "control", CONF_STR, control, sizeof control, 0, 0, "control endpoint"},
+        {"endpoints", "status", CONF_STR, status, sizeof status, 0, 0, "status endpoint"},
+        {"cli", "timeout_s", CONF_DOUBLE, &timeout_s, 0, 0.1, 86400, "seconds to wait"},
+        {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
+    };
+    const char *path = e->config[0] ? e->config : conf_default_path();
+    if (path && conf_load(t, path, err)) return -1;
+    if (!e->control[0]) snprintf(e->control, sizeof e->control, "%s", control);
+    if (!e->status[0]) snprintf(e->status, sizeof e->status, "%s", status);
+    if (!e->timeout_ms) e->timeout_ms = (int)(timeout_s * 1000);
+    return 0;
+}
+
+int cli_request(const cli_endpoints *e, const proto_msg *req, int timeout_ms, proto_msg **reply, char *err) {
+    *reply = NULL;
+    if (timeout_ms <= 0) timeout_ms = e->timeout_ms;
+    int connect_ms = e->timeout_ms; /* reaching the coordinator: the short deadline */
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0, immediate = 1;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &connect_ms, sizeof connect_ms);
+    int rc = -1;
+    if (zmq_connect(s, e->control) != 0) {
+        hb_fail(err, "bad control endpoint '%s': %s (expected e.g. tcp://host:5556 or ipc:///path)", e->control,
+                zmq_strerror(zmq_errno()));
+        goto out;
+    }
+    char serr[HB_ERR_LEN];
+    if (proto_send(s, NULL, 0, req, 0, serr)) {
+        hb_fail(err,
+                "cannot reach the coordinator at %s (not connected after %.1f s): is hierbert-coordinator "
+                "running there? (--control, or [endpoints] control in the config)",
+                e->control, connect_ms / 1000.0);
+        goto out;
+    }
+    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    int n;
+    do n = zmq_poll(&it, 1, timeout_ms);
+    while (n < 0 && zmq_errno() == EINTR);
+    if (n <= 0) {
+        hb_fail(err,
+                "no answer from the coordinator at %s within %.1f s: is hierbert-coordinator running there? "
+                "(--control, --timeout)",
+                e->control, timeout_ms / 1000.0);
+        goto out;
+    }
+    zmq_msg_t f;
+    zmq_msg_init(&f);
+    zmq_msg_recv(&f, s, 0);
+    proto_msg *m = NULL;
+    int code = 0;
+    if (proto_decode(zmq_msg_data(&f), zmq_msg_size(&f), NULL, &m, &code, serr)) {
+        zmq_msg_close(&f);
+        hb_fail(err, "unreadable reply from %s: %s", e->control, serr);
+        goto out;
+    }
+    zmq_msg_close(&f);
+    if (m->body_case == HIERBERT__ENVELOPE__BODY_ERROR) {
+        hb_fail(err, "%s", m->error->message);
+        proto_free(&m);
+        goto out;
+    }
+    *reply = m;
+    rc = 0;
+out:
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return rc;
+}
+
+int cli_parse_job(const char *s, uint64_t *id, char *err) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v == 0) return hb_fail(err, "'%s' is not a job id (a positive number)", s);
+    *id = v;
+    return 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * cli_client.h - what every job subcommand of `hierbert` shares: where the
+ * coordinator is (flags, else the config file's [endpoints], else defaults)
+ * and one request/reply on its control endpoint with a deadline, so the CLI
+ * never hangs on a coordinator that is not there.
+ */
+#ifndef HB_CLI_CLIENT_H
+#define HB_CLI_CLIENT_H
+
+#include <getopt.h>
+
+#include "frame.h"
+
+typedef struct {
+    char control[256];
+    char status[256];
+    int timeout_ms;
+    char config[1024]; /* "" : conf_default_path() */
+} cli_endpoints;
+
+/* long options every job subcommand takes; values handled by cli_common_opt */
+#define CLI_OPT_CONTROL 1000
+#define CLI_OPT_CONFIG 1001
+#define CLI_OPT_TIMEOUT 1002
+#define CLI_COMMON_LONGOPTS                                                                                            \
+    {"control", required_argument, 0, CLI_OPT_CONTROL}, {"config", required_argument, 0, CLI_OPT_CONFIG}, {            \
+        "timeout", required_argument, 0, CLI_OPT_TIMEOUT                                                               \
+    }
+#define CLI_COMMON_HELP                                                                                                \
+    "      --control EP     coordinator's control endpoint ([endpoints] control; tcp://127.0.0.1:5556)\n"              \
+    "      --config FILE    config file (default $HIERBERT_CONF, else /etc/hierbert/hierbert.conf)\n"                  \
+    "      --timeout S      seconds to wait for the coordinator (5)\n"
+
+/* Records a common option (o is the getopt code); 1 if it was one, 0 if
+ * not, -1 on a bad value (err set). */
+int cli_common_opt(cli_endpoints *e, int o, const char *arg, char *err);
+/* Applies the config file under the flags: call after option parsing. */
+int cli_endpoints_finish(cli_endpoints *e, char *err);
+
+/* Sends req to the control endpoint (connecting within e->timeout_ms), then
+ * waits up to timeout_ms (if > 0, else e->timeout_ms) for the reply. An Error reply becomes -1 with its text
+ * in err; so does no answer ("cannot reach the coordinator at ..."). */
+int cli_request(const cli_endpoints *e, const proto_msg *req, int timeout_ms, proto_msg **reply, char *err);
+
+/* Parses a job id argument ("12"); -1 with err on anything else. */
+int cli_parse_job(const char *s, uint64_t *id, char *err);
+
+#endif

@@ -1,0 +1,235 @@
+/* cli_submit.c - `hierbert submit`: sends a job to the coordinator and
+ * prints its id. Paths are made absolute here: the coordinator reads them. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_client.h"
+#include "hb_error.h"
+
+static void s_usage(FILE *f) {
+    fprintf(f, "usage: hierbert submit --train FILE [--val FILE | --val-fraction F] [options]\n"
+               "Submits a fine-tuning job; prints its id. Datasets: JSONL, CSV or one folder per class\n"
+               "(as the coordinator's host sees them).\n\n"
+               "  -t, --train PATH       training documents\n"
+               "  -V, --val PATH         validation documents\n"
+               "      --val-fraction F   or hold out a stratified fraction of --train (0..1)\n"
+               "  -m, --model DIR        start from a Hugging Face BERT directory (config.json, model.safetensors)\n"
+               "  -p, --preset NAME      or a random-init preset: tiny, mini, small, medium, base (default tiny)\n"
+               "      --vocab FILE       vocab.txt (default: the model directory's)\n"
+               "  -L, --seq L            chunk length in tokens incl. [CLS]/[SEP] (128)\n"
+               "      --stride S         overlap between chunks (0)\n"
+               "  -e, --epochs N         (1)\n"
+               "  -b, --batch N          global batch per optimizer step, over all workers (32)\n"
+               "      --lr X             peak learning rate (adamw 2e-5, sgd 0.1)\n"
+               "      --warmup F         warm-up, fraction of the steps (0.1)\n"
+               "      --sync-every K     optimizer steps per averaging round (1)\n"
+               "      --seed N           data order, init and dropout seed (1)\n"
+               "      --optimizer NAME   adamw | sgd (adamw)\n"
+               "      --dropout P        every dropout of the model set to P (default: the model's)\n"
+               "      --min-workers N    wait for N workers before training (1)\n"
+               "      --max-steps N      stop TRAIN after N steps (testing)\n"
+               "      --name TEXT        a label for list/status\n"
+               "      --synthetic N      a seeded synthetic dataset of N documents instead of --train "
+               "(testing)\n" CLI_COMMON_HELP "  -h, --help\n");
+}
+
+static int s_abs(const char *in, char *out, size_t n, const char *what, char *err) {
+    char buf[PATH_MAX];
+    if (!realpath(in, buf)) return hb_fail(err, "%s %s: no such file or directory", what, in);
+    if (strlen(buf) >= n) return hb_fail(err, "%s %s: path too long", what, in);
+    snprintf(out, n, "%s", buf);
+    return 0;
+}
+
+static int s_num(const char *arg, const char *what, double lo, double hi, double *out, char *err) {
+    char *end;
+    double v = strtod(arg, &end);
+    if (end == arg || *end || !(v >= lo && v <= hi))
+        return hb_fail(err, "%s %s: expected a number in %g..%g", what, arg, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int cli_submit(int argc, char **argv) {
+    static const struct option opts[] = {{"train", required_argument, 0, 't'},
+                                         {"val", required_argument, 0, 'V'},
+                                         {"val-fraction", required_argument, 0, 1},
+                                         {"model", required_argument, 0, 'm'},
+                                         {"preset", required_argument, 0, 'p'},
+                                         {"vocab", required_argument, 0, 2},
+                                         {"seq", required_argument, 0, 'L'},
+                                         {"stride", required_argument, 0, 3},
+                                         {"epochs", required_argument, 0, 'e'},
+                                         {"batch", required_argument, 0, 'b'},
+                                         {"lr", required_argument, 0, 4},
+                                         {"warmup", required_argument, 0, 5},
+                                         {"sync-every", required_argument, 0, 6},
+                                         {"seed", required_argument, 0, 7},
+                                         {"optimizer", required_argument, 0, 8},
+                                         {"dropout", required_argument, 0, 9},
+                                         {"min-workers", required_argument, 0, 10},
+                                         {"max-steps", required_argument, 0, 11},
+                                         {"name", required_argument, 0, 12},
+                                         {"synthetic", required_argument, 0, 14},
+                                         {"help", no_argument, 0, 'h'},
+                                         CLI_COMMON_LONGOPTS,
+                                         {0, 0, 0, 0}};
+    char train[PATH_MAX] = "", val[PATH_MAX] = "", model[PATH_MAX] = "", vocab[PATH_MAX] = "";
+    char preset[64] = "", optimizer[16] = "adamw", name[256] = "";
+    double val_fraction = 0, seq = 128, stride = 0, epochs = 1, batch = 32, lr = 0, warmup = 0.1, sync = 1, seed = 1,
+           dropout = -1, min_workers = 1, max_steps = 0, synthetic = 0;
+    cli_endpoints ep;
+    memset(&ep, 0, sizeof ep);
+    char err[HB_ERR_LEN];
+    int o, rc = 0;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "t:V:m:p:L:e:b:h", opts, NULL)) != -1) {
+        int c = cli_common_opt(&ep, o, optarg, err);
+        if (c < 0) goto bad;
+        if (c) continue;
+        switch (o) {
+        case 't':
+            rc = s_abs(optarg, train, sizeof train, "--train", err);
+            break;
+        case 'V':
+            rc = s_abs(optarg, val, sizeof val, "--val", err);
+            break;
+        case 1:
+            rc = s_num(optarg, "--val-fraction", 0, 0.99, &val_fraction, err);
+            break;
+        case 'm':
+            rc = s_abs(optarg, model, sizeof model, "--model", err);
+            break;
+        case 'p':
+            snprintf(preset, sizeof preset, "%s", optarg);
+            break;
+        case 2:
+            rc = s_abs(optarg, vocab, sizeof vocab, "--vocab", err);
+            break;
+        case 'L':
+            rc = s_num(optarg, "--seq", 8, 8192, &seq, err);
+            break;
+        case 3:
+            rc = s_num(optarg, "--stride", 0, 8191, &stride, err);
+            break;
+        case 'e':
+            rc = s_num(optarg, "--epochs", 1, 10000, &epochs, err);
+            break;
+        case 'b':
+            rc = s_num(optarg, "--batch", 1, 1 << 20, &batch, err);
+            break;
+        case 4:
+            rc = s_num(optarg, "--lr", 0, 10, &lr, err);
+            break;
+        case 5:
+            rc = s_num(optarg, "--warmup", 0, 1, &warmup, err);
+            break;
+        case 6:
+            rc = s_num(optarg, "--sync-every", 1, 100000, &sync, err);
+            break;
+        case 7:
+            rc = s_num(optarg, "--seed", 0, 1e15, &seed, err);
+            break;
+        case 8:
+            if (strcmp(optarg, "adamw") && strcmp(optarg, "sgd"))
+                rc = hb_fail(err, "--optimizer %s: adamw or sgd", optarg);
+            snprintf(optimizer, sizeof optimizer, "%s", optarg);
+            break;
+        case 9:
+            rc = s_num(optarg, "--dropout", 0, 0.99, &dropout, err);
+            break;
+        case 10:
+            rc = s_num(optarg, "--min-workers", 1, 256, &min_workers, err);
+            break;
+        case 11:
+            rc = s_num(optarg, "--max-steps", 0, 1e9, &max_steps, err);
+            break;
+        case 12:
+            snprintf(name, sizeof name, "%s", optarg);
+            break;
+        case 14:
+            rc = s_num(optarg, "--synthetic", 2, 1000000, &synthetic, err);
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 0;
+        default:
+            s_usage(stderr);
+            return 2;
+        }
+        if (rc) goto bad;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hierbert submit: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (!train[0] && !synthetic) {
+        fprintf(stderr, "hierbert submit: --train is required (see --help)\n");
+        return 2;
+    }
+    if (val[0] && val_fraction > 0) {
+        fprintf(stderr, "hierbert submit: give --val or --val-fraction, not both\n");
+        return 2;
+    }
+    if (model[0] && preset[0]) {
+        fprintf(stderr, "hierbert submit: give --model or --preset, not both\n");
+        return 2;
+    }
+    if (stride >= seq) {
+        fprintf(stderr, "hierbert submit: --stride %g must be below --seq %g\n", stride, seq);
+        return 2;
+    }
+    if (cli_endpoints_finish(&ep, err)) goto bad;
+    Hierbert__Submit s = HIERBERT__SUBMIT__INIT;
+    s.train_path = train;
+    s.val_path = val;
+    s.val_fraction = (float)val_fraction;
+    s.model_dir = model;
+    s.preset = preset[0] || model[0] ? preset : "tiny";
+    s.vocab_path = vocab;
+    s.seq_len = (uint32_t)seq;
+    s.stride = (uint32_t)stride;
+    s.epochs = (uint32_t)epochs;
+    s.batch = (uint32_t)batch;
+    s.lr = (float)lr;
+    s.warmup = (float)warmup;
+    s.sync_every = (uint32_t)sync;
+    s.seed = (uint64_t)seed;
+    s.optimizer = optimizer;
+    s.dropout = (float)dropout;
+    s.synthetic = (uint32_t)synthetic;
+    s.max_steps = (uint32_t)max_steps;
+    s.min_workers = (uint32_t)min_workers;
+    s.name = name;
+    proto_msg m;
+    proto_env_init(&m, 0);
+    m.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT;
+    m.submit = &s;
+    proto_msg *r = NULL;
+    /* ingest happens before the reply: give it time, bounded */
+    int wait = ep.timeout_ms > 120000 ? ep.timeout_ms : 120000;
+    if (cli_request(&ep, &m, wait, &r, err)) goto fail;
+    if (r->body_case != HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY) {
+        hb_fail(err, "unexpected %s reply to Submit", proto_type_name(r));
+        proto_free(&r);
+        goto fail;
+    }
+    const Hierbert__SubmitReply *sr = r->submit_reply;
+    fprintf(stderr,
+            "hierbert submit: job %llu queued: %u train documents (%u chunks), %u validation documents (%u chunks), %u "
+            "classes\n",
+            (unsigned long long)sr->job_id, sr->n_train_docs, sr->n_train_chunks, sr->n_val_docs, sr->n_val_chunks,
+            sr->num_classes);
+    printf("%llu\n", (unsigned long long)sr->job_id);
+    proto_free(&r);
+    return 0;
+bad:
+    fprintf(stderr, "hierbert submit: %s\n", err);
+    return 2;
+fail:
+    fprintf(stderr, "hierbert submit: %s\n", err);
+    return 1;
+}

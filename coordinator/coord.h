@@ -1,0 +1,277 @@
+/*
+ * coord.h - the coordinator daemon: its one main struct and the modules that
+ * work on it.
+ *
+ *   loop.c        sockets and the zmq_poll event loop: work (ROUTER), control
+ *                 (ROUTER), status (REP, JSON) and events (PUB); the worker
+ *                 registry (Hello, heartbeats, expiry); the periodic tick.
+ *   jobs.c        the FIFO queue and each job's state machine
+ *                 QUEUED -> INGEST -> TRAIN -> EMBED -> HEAD -> DONE
+ *                 (or FAILED / CANCELLED); job records on disk, reloaded at
+ *                 start; Submit / Cancel / List handlers.
+ *   corpus.c      a job's training data in memory: chunks of token ids with
+ *                 labels, grouped by document (ingest, or a seeded synthetic set).
+ *   rounds.c      TRAIN: epoch order, rounds of parameter averaging, eval
+ *                 rounds for validation chunk accuracy, checkpoints.
+ *   checkpoint.c  atomic checkpoint files (params, moments, round, RNG state).
+ *   status.c      the status JSON and progress events.
+ *
+ * Single-threaded: every handler runs inside the loop; nothing blocks on a
+ * peer. Everything that arrives is decoded by proto_decode first.
+ */
+#ifndef HB_COORD_H
+#define HB_COORD_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bert.h"
+#include "conf.h"
+#include "frame.h"
+#include "hb_error.h"
+#include "labels.h"
+#include "store.h"
+
+/* ------------------------------------------------------------ config ---- */
+
+typedef struct {
+    char work[256], control[256], status[256], events[256]; /* bind endpoints */
+    char data_dir[1024];
+    int heartbeat_ms;     /* coordinator -> worker heartbeats */
+    int worker_expiry_ms; /* a worker silent this long is dropped */
+    int tick_ms;          /* the periodic tick */
+    int checkpoint_every; /* rounds between checkpoints */
+    int max_frame_mb;     /* work frames */
+    int control_max_frame_kb;
+    int max_jobs; /* records kept */
+    int verbose;
+} coord_config;
+
+#define COORD_CONF_ENTRIES 14
+void coord_config_defaults(coord_config *c);
+void coord_config_table(coord_config *c, conf_entry *t);
+
+/* ---------------------------------------------------------- workers ---- */
+
+#define COORD_MAX_WORKERS 256
+#define COORD_RID_MAX 256
+
+typedef struct {
+    int in_use;
+    uint8_t rid[COORD_RID_MAX];
+    size_t rid_len;
+    char id[128], host[128];
+    uint32_t cores, threads, pid;
+    long long last_seen_ms; /* monotonic */
+    double joined;          /* unix seconds */
+    int busy;
+    double rate;          /* samples/s of its last task */
+    int task;             /* index in the current round, -1 none */
+    uint64_t moments_job; /* job whose AdamW moments it was sent (0: none yet) */
+    uint64_t tasks_done;
+} coord_worker;
+
+/* ----------------------------------------------------------- corpus ---- */
+
+typedef struct {
+    size_t n;         /* chunks */
+    int32_t *ids;     /* [n][L] */
+    int32_t *lengths; /* [n] */
+    int32_t *labels;  /* [n] */
+    size_t n_docs;
+    uint32_t *doc_start; /* [n_docs] first chunk */
+    uint32_t *doc_count; /* [n_docs] chunks */
+    char **doc_ids;      /* [n_docs] */
+} coord_split;
+
+typedef struct {
+    int L, vocab_size, num_classes;
+    label_map labels;
+    coord_split train, val;
+    long n_test_docs;
+} coord_corpus;
+
+void coord_corpus_free(coord_corpus *c);
+
+/* Ingest: reads the Submit's dataset files (train, val, or val_fraction of
+ * train) with the job's vocabulary (dataset_ingest: validate everything,
+ * then emit), writes every document into the store under job, and saves
+ * the label map as labels.json in job_dir. Bad input is refused with
+ * file:line before anything is written; if writing fails midway the job's
+ * documents are deleted again: nothing half-ingested remains. With
+ * s->synthetic > 0, a seeded synthetic corpus (3 classes carried by
+ * class-specific tokens, 256-token vocabulary) is written instead.
+ * *vocab_size receives the vocabulary's size. */
+int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s, int *vocab_size,
+                        char *err);
+/* Loads a job's ingested documents from the store (key order: the same
+ * corpus whether just ingested or reloaded after a restart). */
+int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const char *job_dir, int L, int vocab_size,
+                      char *err);
+
+/* ------------------------------------------------------------- jobs ---- */
+
+typedef enum {
+    JOB_QUEUED,
+    JOB_INGEST,
+    JOB_TRAIN,
+    JOB_EMBED,
+    JOB_HEAD,
+    JOB_DONE,
+    JOB_FAILED,
+    JOB_CANCELLED,
+} job_state;
+
+const char *job_state_name(job_state s);
+int job_state_final(job_state s);
+
+#define COORD_MAX_TASKS COORD_MAX_WORKERS
+
+typedef struct {
+    int worker;     /* registry index, -1: lost */
+    uint32_t start; /* eval: first val chunk; train: worker's slot */
+    uint32_t count; /* samples */
+    int done;
+} coord_task;
+
+/* One round in flight (train or eval). */
+typedef struct {
+    int active, eval;
+    uint64_t round;
+    long step0; /* global steps before the round */
+    int steps;  /* optimizer steps in it */
+    int n_tasks, pending;
+    coord_task task[COORD_MAX_TASKS];
+    int want_moments; /* AdamW: Updates carry moments; they are averaged */
+    double weight, loss_sum;
+    long n_samples, n_correct;
+    double compute_s_max;
+    long long started_ms;
+    size_t bytes_out, bytes_in;
+    int per_worker_batch;
+} coord_round;
+
+typedef struct {
+    uint64_t id;
+    job_state state;
+    char name[256];
+    char error[HB_ERR_LEN];
+    Hierbert__Submit *submit; /* owned (unpacked copy) */
+    double submitted, started, finished;
+
+    coord_corpus corpus;
+    int have_corpus;
+    int vocab_size;              /* of the job's tokenizer (or synthetic vocabulary) */
+    bert_model *model;           /* the coordinator's parameters (batch-1 arena: it never computes) */
+    bert_config cfg;             /* the encoder's shape, as sent to workers */
+    size_t numel;                /* its parameter floats */
+    float *adam_m, *adam_v;      /* averaged at checkpoint rounds (see hierbert.proto, Params) */
+    double *acc, *acc_m, *acc_v; /* weighted sums [numel] of a round's Updates (kept: no page faults per round) */
+
+    /* training plan */
+    int L, G, sync_every, epochs, min_workers;
+    long steps_per_epoch, total_steps, warmup_steps, max_steps;
+    uint64_t seed;
+    /* progress */
+    int epoch;           /* 0-based, current */
+    long step;           /* global optimizer steps done */
+    long step_in_epoch;  /* steps done in the current epoch */
+    uint64_t round;      /* parameter version */
+    uint32_t *order;     /* [train.n] chunk order of the current epoch */
+    uint32_t *order_doc; /* [train.n] the document of each position */
+    int order_epoch;     /* epoch `order` belongs to, -1 none */
+    int need_eval;       /* the epoch ended: eval round due */
+    double last_loss, last_train_acc;
+    double *val_acc; /* [epochs], -1 not yet */
+    double samples_per_s;
+    long long train_started_ms;
+    long long train_ms;     /* wall time inside train rounds (this run of the coordinator) */
+    double train_compute_s; /* sum over those rounds of the slowest worker's compute time */
+    double train_bytes;     /* bytes sent and received by those rounds */
+    long train_rounds;
+    long samples_done;
+    int rounds_since_ckpt;
+    double last_round_s, last_round_compute_s;
+    size_t last_round_bytes;
+    coord_round r;
+} coord_job;
+
+/* ------------------------------------------------------------ coord ---- */
+
+#define COORD_MAX_JOBS 4096
+
+typedef struct coord {
+    coord_config cfg;
+    const char *who;
+    void *zctx, *work, *control, *status, *events;
+    coord_worker workers[COORD_MAX_WORKERS];
+    coord_job *jobs[COORD_MAX_JOBS]; /* in submission order */
+    int n_jobs;
+    uint64_t next_job_id;
+    int active; /* index of the job being run, -1 none */
+    long long started_ms, last_hb_ms, last_notify_ms;
+    double started_unix;
+    store_env *store; /* data_dir/store: job records, documents (embeddings, results: issue 6) */
+    volatile sig_atomic_t *stop;
+} coord;
+
+int coord_new(coord **out, const coord_config *cfg, char *err);
+void coord_destroy(coord **c);
+int coord_run(coord *c, volatile sig_atomic_t *stop, char *err);
+
+/* loop.c: sends to one worker; -1 if it is gone */
+int coord_send_worker(coord *c, int w, const proto_msg *m);
+int coord_live_workers(const coord *c);
+void coord_publish(coord *c, const char *topic, const char *json);
+
+/* jobs.c */
+int coord_jobs_load(coord *c, char *err);
+coord_job *coord_job_find(coord *c, uint64_t id);
+/* A control client to answer: its routing id, and whether it is a REQ
+ * socket (an empty delimiter frame to echo). */
+typedef struct {
+    uint8_t rid[COORD_RID_MAX];
+    size_t len;
+    int delim;
+} coord_peer;
+int coord_reply(coord *c, const coord_peer *p, const proto_msg *m);
+__attribute__((format(printf, 5, 6))) int coord_reply_error(coord *c, const coord_peer *p, uint64_t job, int code,
+                                                            const char *fmt, ...);
+void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m);
+void coord_on_cancel(coord *c, const coord_peer *p, const proto_msg *m);
+void coord_on_list(coord *c, const coord_peer *p, const proto_msg *m);
+void coord_jobs_tick(coord *c);
+void coord_job_set_state(coord *c, coord_job *j, job_state s, const char *error);
+int coord_job_save(coord *c, coord_job *j, char *err);
+void coord_job_free(coord_job **j);
+
+/* rounds.c */
+int coord_train_prepare(coord *c, coord_job *j, char *err);
+void coord_train_tick(coord *c, coord_job *j);
+void coord_on_update(coord *c, int w, const proto_msg *m);
+void coord_on_worker_lost(coord *c, int w);
+void coord_train_abort(coord *c, coord_job *j);
+double coord_job_progress(const coord_job *j);
+
+/* checkpoint.c */
+typedef struct {
+    uint64_t job_id, round, seed;
+    long step, step_in_epoch;
+    int epoch, epochs;
+    size_t numel;
+    float *params, *m, *v; /* m, v NULL when absent */
+    double *val_acc;       /* [epochs] */
+} coord_checkpoint;
+
+int coord_checkpoint_write(const char *path, const coord_checkpoint *ck, char *err);
+/* Reads path; arrays malloc'ed (free with coord_checkpoint_free). */
+int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err);
+void coord_checkpoint_free(coord_checkpoint *ck);
+void coord_job_dir(const coord *c, uint64_t id, char *out, size_t n);
+
+/* status.c */
+char *coord_status_json(coord *c, uint64_t job_id); /* malloc'ed; job_id 0: all */
+void coord_publish_job(coord *c, coord_job *j, const char *event);
+
+#endif

@@ -1,0 +1,233 @@
+/* corpus.c - a job's documents: ingest into the store (dataset_ingest), and
+ * the in-memory chunk arrays TRAIN reads, loaded back from the store (see
+ * coord.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coord.h"
+#include "dataset.h"
+#include "wordpiece.h"
+
+static void s_split_free(coord_split *s) {
+    free(s->ids);
+    free(s->lengths);
+    free(s->labels);
+    free(s->doc_start);
+    free(s->doc_count);
+    for (size_t i = 0; i < s->n_docs; i++) free(s->doc_ids[i]);
+    free(s->doc_ids);
+    memset(s, 0, sizeof *s);
+}
+
+void coord_corpus_free(coord_corpus *c) {
+    s_split_free(&c->train);
+    s_split_free(&c->val);
+    labels_free(&c->labels);
+    memset(c, 0, sizeof *c);
+}
+
+static uint64_t s_mix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* ------------------------------------------------------------------------ */
+/* ingest */
+
+typedef struct {
+    store_writer *w;
+    const char *job;
+} s_emit_ctx;
+
+static int s_emit(void *ctx, const dataset_doc *d, char *err) {
+    s_emit_ctx *e = ctx;
+    return store_writer_put_doc(e->w, e->job, d->id, d->label, d->split, (uint32_t)d->n_chunks, d->chunk_len, d->packed,
+                                err);
+}
+
+/* synthetic: label carried by 30% class tokens (5 + 10*label + 0..9) */
+static int s_synthetic(store_writer *w, const char *job, label_map *labels, const Hierbert__Submit *s, char *err) {
+    const int C = 3, V = 256, L = s->seq_len ? (int)s->seq_len : 128;
+    int n_docs = (int)s->synthetic;
+    float vf = s->val_fraction > 0 ? s->val_fraction : 0.2f;
+    int n_val = (int)(n_docs * vf + 0.5f);
+    if (n_val < 1) n_val = 1;
+    for (int k = 0; k < C; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "class%d", k);
+        if (labels_add(labels, name, err)) return -1;
+    }
+    labels_finalize(labels);
+    uint64_t st = s->seed ^ 0x5eed5eedull;
+    int32_t *tok = hb_malloc((size_t)3 * L * sizeof(int32_t));
+    uint32_t len[3];
+    for (int d = 0; d < n_docs; d++) {
+        int label = d % C, nch = 1 + (int)(s_mix(&st) % 3), n = 0;
+        for (int k = 0; k < nch; k++) {
+            int l = L / 2 + (int)(s_mix(&st) % (uint64_t)(L / 2 + 1));
+            len[k] = (uint32_t)l;
+            tok[n++] = 2; /* a [CLS]-like first token */
+            for (int t = 1; t < l; t++) {
+                uint64_t x = s_mix(&st);
+                tok[n++] = (x % 10 < 3) ? 5 + 10 * label + (int)((x >> 8) % 10)
+                                        : 5 + 10 * C + (int)((x >> 8) % (uint64_t)(V - 5 - 10 * C));
+            }
+        }
+        char id[32];
+        snprintf(id, sizeof id, "doc%06d", d);
+        if (store_writer_put_doc(w, job, id, label, d >= n_docs - n_val ? STORE_SPLIT_VAL : STORE_SPLIT_TRAIN,
+                                 (uint32_t)nch, len, tok, err)) {
+            free(tok);
+            return -1;
+        }
+    }
+    free(tok);
+    return 0;
+}
+
+int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s, int *vocab_size,
+                        char *err) {
+    label_map labels;
+    labels_init(&labels);
+    store_writer *w = store_writer_new(st, 256);
+    int rc;
+    if (s->synthetic) {
+        rc = s_synthetic(w, job, &labels, s, err);
+        *vocab_size = 256;
+    } else {
+        char vocab[PROTO_MAX_STRING + 32];
+        if (s->vocab_path[0])
+            snprintf(vocab, sizeof vocab, "%s", s->vocab_path);
+        else if (s->model_dir[0])
+            snprintf(vocab, sizeof vocab, "%s/vocab.txt", s->model_dir);
+        else {
+            store_writer_destroy(&w);
+            labels_free(&labels);
+            return hb_fail(err, "no vocabulary: give --vocab FILE (or --model DIR with a vocab.txt)");
+        }
+        wp_tokenizer *tok = NULL;
+        if (wp_load(&tok, vocab, 1, err)) {
+            store_writer_destroy(&w);
+            labels_free(&labels);
+            return -1;
+        }
+        *vocab_size = tok->n_tokens;
+        dataset_input in[2];
+        int n_in = 0;
+        in[n_in++] = (dataset_input){s->train_path, DATASET_AUTO, DATASET_TRAIN};
+        if (s->val_path[0]) in[n_in++] = (dataset_input){s->val_path, DATASET_AUTO, DATASET_VAL};
+        dataset_options o;
+        memset(&o, 0, sizeof o);
+        o.chunk.seq_len = s->seq_len ? (int)s->seq_len : 128;
+        o.chunk.stride = (int)s->stride;
+        o.val_fraction = s->val_fraction;
+        o.seed = s->seed;
+        s_emit_ctx e = {w, job};
+        dataset_report rep;
+        rc = dataset_ingest(in, n_in, tok, &o, &labels, s_emit, &e, &rep, err);
+        wp_destroy(&tok);
+    }
+    if (rc == 0) rc = store_writer_commit(w, err);
+    if (rc == 0) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/labels.json", job_dir);
+        rc = labels_save(&labels, path, err);
+    }
+    if (rc) { /* nothing half-ingested: drop what an automatic commit wrote */
+        char e2[HB_ERR_LEN];
+        store_writer_discard(w);
+        store_job_delete(st, job, e2);
+    }
+    store_writer_destroy(&w);
+    labels_free(&labels);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* load */
+
+static void s_append(coord_split *sp, int L, const char *id, const store_doc *d, size_t *cap_ch, size_t *cap_doc) {
+    if (sp->n_docs == *cap_doc) {
+        *cap_doc = *cap_doc ? 2 * *cap_doc : 64;
+        sp->doc_start = hb_realloc(sp->doc_start, *cap_doc * sizeof *sp->doc_start);
+        sp->doc_count = hb_realloc(sp->doc_count, *cap_doc * sizeof *sp->doc_count);
+        sp->doc_ids = hb_realloc(sp->doc_ids, *cap_doc * sizeof *sp->doc_ids);
+    }
+    while (sp->n + d->n_chunks > *cap_ch) {
+        *cap_ch = *cap_ch ? 2 * *cap_ch : 256;
+        sp->ids = hb_realloc(sp->ids, *cap_ch * (size_t)L * sizeof(int32_t));
+        sp->lengths = hb_realloc(sp->lengths, *cap_ch * sizeof(int32_t));
+        sp->labels = hb_realloc(sp->labels, *cap_ch * sizeof(int32_t));
+    }
+    sp->doc_start[sp->n_docs] = (uint32_t)sp->n;
+    sp->doc_count[sp->n_docs] = d->n_chunks;
+    sp->doc_ids[sp->n_docs] = strdup(id);
+    sp->n_docs++;
+    const int32_t *t = d->token_ids;
+    for (uint32_t k = 0; k < d->n_chunks; k++) {
+        int32_t *row = sp->ids + sp->n * (size_t)L;
+        uint32_t len = d->chunk_len[k] < (uint32_t)L ? d->chunk_len[k] : (uint32_t)L;
+        memcpy(row, t, len * sizeof(int32_t));
+        memset(row + len, 0, ((size_t)L - len) * sizeof(int32_t)); /* [PAD] is id 0 in BERT vocabularies */
+        sp->lengths[sp->n] = (int32_t)len;
+        sp->labels[sp->n] = d->label;
+        sp->n++;
+        t += d->chunk_len[k];
+    }
+}
+
+int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const char *job_dir, int L, int vocab_size,
+                      char *err) {
+    memset(c, 0, sizeof *c);
+    c->L = L;
+    c->vocab_size = vocab_size;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/labels.json", job_dir);
+    if (labels_load(&c->labels, path, err)) return -1;
+    c->num_classes = c->labels.n;
+    store_iter *it = NULL;
+    if (store_iter_open(&it, st, STORE_DB_DOCS, job, err)) {
+        labels_free(&c->labels);
+        return -1;
+    }
+    store_doc d;
+    memset(&d, 0, sizeof d);
+    size_t cap_ch[2] = {0, 0}, cap_doc[2] = {0, 0};
+    int rc;
+    while ((rc = store_iter_next(it, err)) == 1) {
+        if (store_iter_doc(it, &d, err)) {
+            rc = -1;
+            break;
+        }
+        if (d.split == STORE_SPLIT_TEST) {
+            c->n_test_docs++;
+            continue;
+        }
+        if (d.label < 0 || d.label >= c->num_classes) {
+            rc = hb_fail(err, "store: %s/%s: label %d outside the job's %d classes", job, store_iter_doc_id(it),
+                         d.label, c->num_classes);
+            break;
+        }
+        int v = d.split == STORE_SPLIT_VAL;
+        s_append(v ? &c->val : &c->train, L, store_iter_doc_id(it), &d, &cap_ch[v], &cap_doc[v]);
+    }
+    store_doc_free(&d);
+    store_iter_destroy(&it);
+    if (rc < 0) {
+        coord_corpus_free(c);
+        return -1;
+    }
+    for (int v = 0; v < 2; v++) {
+        const coord_split *sp = v ? &c->val : &c->train;
+        for (size_t i = 0; i < sp->n * (size_t)L; i++)
+            if (sp->ids[i] < 0 || sp->ids[i] >= vocab_size) {
+                coord_corpus_free(c);
+                return hb_fail(err, "store: job %s: token id %d outside the vocabulary of %d", job, sp->ids[i],
+                               vocab_size);
+            }
+    }
+    return 0;
+}

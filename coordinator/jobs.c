@@ -1,0 +1,416 @@
+/* jobs.c - the job queue, each job's state machine, job records on disk, and
+ * the Submit / Cancel / List handlers (see coord.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coord.h"
+#include "hb_log.h"
+#include "labels.h"
+
+static const char *s_names[] = {"QUEUED", "INGEST", "TRAIN", "EMBED", "HEAD", "DONE", "FAILED", "CANCELLED"};
+
+const char *job_state_name(job_state s) {
+    return (unsigned)s < 8 ? s_names[s] : "UNKNOWN";
+}
+int job_state_final(job_state s) {
+    return s == JOB_DONE || s == JOB_FAILED || s == JOB_CANCELLED;
+}
+
+static int s_state_from_name(const char *n) {
+    for (int i = 0; i < 8; i++)
+        if (!strcmp(n, s_names[i])) return i;
+    return -1;
+}
+
+static double s_unix_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+coord_job *coord_job_find(coord *c, uint64_t id) {
+    for (int i = 0; i < c->n_jobs; i++)
+        if (c->jobs[i]->id == id) return c->jobs[i];
+    return NULL;
+}
+
+static void s_release(coord_job *j) {
+    coord_corpus_free(&j->corpus);
+    j->have_corpus = 0;
+    bert_destroy(&j->model);
+    free(j->adam_m);
+    free(j->adam_v);
+    j->adam_m = j->adam_v = NULL;
+    free(j->order);
+    free(j->order_doc);
+    j->order = NULL;
+    j->order_doc = NULL;
+    free(j->acc);
+    free(j->acc_m);
+    free(j->acc_v);
+    j->acc = j->acc_m = j->acc_v = NULL;
+}
+
+void coord_job_free(coord_job **jp) {
+    coord_job *j = *jp;
+    if (!j) return;
+    s_release(j);
+    if (j->submit) hierbert__submit__free_unpacked(j->submit, NULL);
+    free(j->val_acc);
+    free(j);
+    *jp = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* records: one JSON value per job in the store's jobs database (the Submit
+ * request inside as hex of its protobuf bytes); checkpoints and labels.json
+ * in jobs/NNNNNN/ beside it */
+
+static void s_job_key(uint64_t id, char *out, size_t n) {
+    snprintf(out, n, "%llu", (unsigned long long)id);
+}
+
+int coord_job_save(coord *c, coord_job *j, char *err) {
+    char dir[1100], key[32];
+    coord_job_dir(c, j->id, dir, sizeof dir);
+    if (mkdir(dir, 0750) && errno != EEXIST) return hb_fail(err, "mkdir %s: %s", dir, strerror(errno));
+    size_t n = hierbert__submit__get_packed_size(j->submit);
+    uint8_t *buf = hb_malloc(n);
+    hierbert__submit__pack(j->submit, buf);
+    char *hex = hb_malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+    hex[2 * n] = 0;
+    free(buf);
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:f, s:f, s:f, s:i, s:s}", "id", (json_int_t)j->id, "state",
+                          job_state_name(j->state), "name", j->name, "error", j->error, "submitted", j->submitted,
+                          "started", j->started, "finished", j->finished, "vocab_size", j->vocab_size, "submit", hex);
+    free(hex);
+    json_t *acc = json_array();
+    for (int e = 0; j->val_acc && e < j->epochs; e++) json_array_append_new(acc, json_real(j->val_acc[e]));
+    json_object_set_new(o, "val_acc", acc);
+    json_object_set_new(o, "last_loss", json_real(j->last_loss));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    s_job_key(j->id, key, sizeof key);
+    int rc = store_job_put(c->store, key, s, strlen(s), err);
+    free(s);
+    return rc;
+}
+
+void coord_job_set_state(coord *c, coord_job *j, job_state s, const char *error) {
+    job_state old = j->state;
+    j->state = s;
+    if (error) snprintf(j->error, sizeof j->error, "%s", error);
+    if (s == JOB_TRAIN && !j->started) j->started = s_unix_now();
+    if (job_state_final(s)) {
+        j->finished = s_unix_now();
+        s_release(j);
+        if (c->active >= 0 && c->jobs[c->active] == j) c->active = -1;
+    }
+    char err[HB_ERR_LEN];
+    if (coord_job_save(c, j, err)) hb_log(c->who, "error", "job %llu record: %s", (unsigned long long)j->id, err);
+    hb_log(c->who, s == JOB_FAILED ? "warn" : "info", "job %llu: %s -> %s%s%s", (unsigned long long)j->id,
+           job_state_name(old), job_state_name(s), error ? ": " : "", error ? error : "");
+    coord_publish_job(c, j, "state");
+}
+
+static coord_job *s_job_new(coord *c, uint64_t id, const Hierbert__Submit *s) {
+    coord_job *j = hb_calloc(1, sizeof *j);
+    j->id = id;
+    /* own a copy of the request: pack and unpack */
+    size_t n = hierbert__submit__get_packed_size(s);
+    uint8_t *buf = hb_malloc(n);
+    hierbert__submit__pack(s, buf);
+    j->submit = hierbert__submit__unpack(NULL, n, buf);
+    free(buf);
+    if (s->name[0])
+        snprintf(j->name, sizeof j->name, "%s", s->name);
+    else if (s->synthetic)
+        snprintf(j->name, sizeof j->name, "synthetic-%u", s->synthetic);
+    else {
+        const char *b = strrchr(s->train_path, '/');
+        snprintf(j->name, sizeof j->name, "%s", b ? b + 1 : s->train_path);
+    }
+    j->order_epoch = -1;
+    (void)c;
+    return j;
+}
+
+static int s_add_job(coord *c, coord_job *j) {
+    if (c->n_jobs == COORD_MAX_JOBS || c->n_jobs >= c->cfg.max_jobs) {
+        /* forget the oldest finished record */
+        int k = -1;
+        for (int i = 0; i < c->n_jobs && k < 0; i++)
+            if (job_state_final(c->jobs[i]->state)) k = i;
+        if (k < 0) return -1;
+        coord_job_free(&c->jobs[k]);
+        memmove(&c->jobs[k], &c->jobs[k + 1], (size_t)(c->n_jobs - k - 1) * sizeof c->jobs[0]);
+        c->n_jobs--;
+        if (c->active > k) c->active--;
+    }
+    c->jobs[c->n_jobs++] = j;
+    return 0;
+}
+
+/* The job's documents in memory, from the store. */
+static int s_load_corpus(coord *c, coord_job *j, char *err) {
+    char dir[1100], key[32];
+    coord_job_dir(c, j->id, dir, sizeof dir);
+    s_job_key(j->id, key, sizeof key);
+    int L = j->submit->seq_len ? (int)j->submit->seq_len : 128;
+    if (coord_corpus_load(&j->corpus, c->store, key, dir, L, j->vocab_size, err)) return -1;
+    if (j->corpus.train.n == 0) {
+        coord_corpus_free(&j->corpus);
+        return hb_fail(err, "%s: no training documents", j->submit->train_path[0] ? j->submit->train_path : "dataset");
+    }
+    j->have_corpus = 1;
+    return 0;
+}
+
+static int s_hexval(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+}
+
+typedef struct {
+    uint64_t ids[COORD_MAX_JOBS];
+    int n;
+} s_idlist;
+
+static int s_collect(const char *key, void *ctx) {
+    s_idlist *l = ctx;
+    char *end;
+    unsigned long long id = strtoull(key, &end, 10);
+    if (!*end && id > 0 && l->n < COORD_MAX_JOBS) l->ids[l->n++] = id;
+    return 0;
+}
+
+int coord_jobs_load(coord *c, char *err) {
+    s_idlist *l = hb_calloc(1, sizeof *l);
+    if (store_each_id(c->store, STORE_DB_JOBS, NULL, s_collect, l, err) < 0) {
+        free(l);
+        return -1;
+    }
+    /* ascending ids: submission order */
+    for (int a = 1; a < l->n; a++)
+        for (int b = a; b > 0 && l->ids[b - 1] > l->ids[b]; b--) {
+            uint64_t t = l->ids[b];
+            l->ids[b] = l->ids[b - 1];
+            l->ids[b - 1] = t;
+        }
+    for (int i = 0; i < l->n; i++) {
+        char key[32], *rec = NULL;
+        size_t len = 0;
+        s_job_key(l->ids[i], key, sizeof key);
+        if (store_job_get(c->store, key, &rec, &len, err) != 0) continue;
+        json_error_t je;
+        json_t *o = json_loadb(rec, len, 0, &je);
+        free(rec);
+        const char *st = "QUEUED", *er = "", *nm = NULL, *hex = NULL;
+        double sub = 0, sta = 0, fin = 0, loss = 0;
+        int vocab = 0;
+        json_t *acc = NULL;
+        if (!o || json_unpack(o, "{s?s, s?s, s?s, s?F, s?F, s?F, s?F, s?o, s?i, s:s}", "state", &st, "error", &er,
+                              "name", &nm, "submitted", &sub, "started", &sta, "finished", &fin, "last_loss", &loss,
+                              "val_acc", &acc, "vocab_size", &vocab, "submit", &hex)) {
+            hb_log(c->who, "warn", "store: job %s: unreadable record: skipped", key);
+            if (o) json_decref(o);
+            continue;
+        }
+        size_t hn = strlen(hex) / 2;
+        uint8_t *buf = hb_malloc(hn + 1);
+        int bad = strlen(hex) % 2 != 0;
+        for (size_t k = 0; k < hn && !bad; k++) {
+            int hi = s_hexval(hex[2 * k]), lo = s_hexval(hex[2 * k + 1]);
+            bad = hi < 0 || lo < 0;
+            buf[k] = (uint8_t)(hi * 16 + lo);
+        }
+        Hierbert__Submit *s = bad ? NULL : hierbert__submit__unpack(NULL, hn, buf);
+        free(buf);
+        if (!s) {
+            hb_log(c->who, "warn", "store: job %s: unreadable Submit in its record: skipped", key);
+            json_decref(o);
+            continue;
+        }
+        coord_job *j = s_job_new(c, l->ids[i], s);
+        hierbert__submit__free_unpacked(s, NULL);
+        int state = s_state_from_name(st);
+        j->state = state < 0 ? JOB_QUEUED : (job_state)state;
+        snprintf(j->error, sizeof j->error, "%s", er);
+        if (nm) snprintf(j->name, sizeof j->name, "%s", nm);
+        j->submitted = sub;
+        j->started = sta;
+        j->finished = fin;
+        j->last_loss = loss;
+        j->vocab_size = vocab;
+        if (acc && json_is_array(acc) && json_array_size(acc) > 0) {
+            j->epochs = (int)json_array_size(acc);
+            j->val_acc = hb_calloc((size_t)j->epochs, sizeof(double));
+            for (int k = 0; k < j->epochs; k++) j->val_acc[k] = json_real_value(json_array_get(acc, (size_t)k));
+        }
+        json_decref(o);
+        /* an interrupted job resumes: back in the queue, TRAIN from its checkpoint */
+        if (!job_state_final(j->state) && j->state != JOB_QUEUED) {
+            hb_log(c->who, "info", "job %llu was %s when the coordinator stopped: resuming", (unsigned long long)j->id,
+                   job_state_name(j->state));
+            j->state = JOB_QUEUED;
+        }
+        if (s_add_job(c, j)) coord_job_free(&j);
+        if (l->ids[i] >= c->next_job_id) c->next_job_id = l->ids[i] + 1;
+    }
+    if (l->n) hb_log(c->who, "info", "reloaded %d job records from the store", c->n_jobs);
+    free(l);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* handlers */
+
+void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
+    const Hierbert__Submit *s = m->submit;
+    char err[HB_ERR_LEN];
+    if (s->model_dir[0] && s->preset[0]) {
+        coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit: give a model directory or a preset, not both");
+        return;
+    }
+    uint64_t id = c->next_job_id;
+    coord_job *j = s_job_new(c, id, s);
+    j->submitted = s_unix_now();
+    j->state = JOB_INGEST;
+    /* ingest now, so a bad dataset is refused to the submitter with its
+     * file:line and leaves nothing behind */
+    hb_log(c->who, "info", "job %llu: ingesting %s", (unsigned long long)id,
+           s->synthetic ? "a synthetic dataset" : s->train_path);
+    char dir[1100], key[32];
+    coord_job_dir(c, id, dir, sizeof dir);
+    s_job_key(id, key, sizeof key);
+    if ((mkdir(dir, 0750) && errno != EEXIST && hb_fail(err, "mkdir %s: %s", dir, strerror(errno))) ||
+        coord_corpus_ingest(c->store, key, dir, s, &j->vocab_size, err) || s_load_corpus(c, j, err)) {
+        hb_log(c->who, "warn", "submit refused: %s", err);
+        coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit refused: %s", err);
+        char e2[HB_ERR_LEN];
+        store_job_delete(c->store, key, e2);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/labels.json", dir);
+        unlink(path);
+        rmdir(dir);
+        coord_job_free(&j);
+        return;
+    }
+    if (s_add_job(c, j)) {
+        coord_reply_error(c, p, 0, PROTO_E_STATE, "Submit: %d jobs pending: queue full", c->n_jobs);
+        coord_job_free(&j);
+        return;
+    }
+    c->next_job_id++;
+    coord_job_set_state(c, j, JOB_QUEUED, NULL);
+    proto_msg r;
+    proto_env_init(&r, id);
+    Hierbert__SubmitReply sr = HIERBERT__SUBMIT_REPLY__INIT;
+    sr.job_id = id;
+    sr.n_train_docs = (uint32_t)j->corpus.train.n_docs;
+    sr.n_train_chunks = (uint32_t)j->corpus.train.n;
+    sr.n_val_docs = (uint32_t)j->corpus.val.n_docs;
+    sr.n_val_chunks = (uint32_t)j->corpus.val.n;
+    sr.num_classes = (uint32_t)j->corpus.num_classes;
+    r.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY;
+    r.submit_reply = &sr;
+    coord_reply(c, p, &r);
+}
+
+void coord_on_cancel(coord *c, const coord_peer *p, const proto_msg *m) {
+    coord_job *j = coord_job_find(c, m->job_id);
+    if (!j) {
+        coord_reply_error(c, p, m->job_id, PROTO_E_UNKNOWN_JOB, "Cancel: unknown job %llu",
+                          (unsigned long long)m->job_id);
+        return;
+    }
+    if (!job_state_final(j->state)) {
+        if (c->active >= 0 && c->jobs[c->active] == j) coord_train_abort(c, j);
+        coord_job_set_state(c, j, JOB_CANCELLED, "cancelled by request");
+    }
+    proto_msg r;
+    proto_env_init(&r, j->id);
+    Hierbert__CancelReply cr = HIERBERT__CANCEL_REPLY__INIT;
+    cr.state = (char *)job_state_name(j->state);
+    r.body_case = HIERBERT__ENVELOPE__BODY_CANCEL_REPLY;
+    r.cancel_reply = &cr;
+    coord_reply(c, p, &r);
+}
+
+void coord_on_list(coord *c, const coord_peer *p, const proto_msg *m) {
+    (void)m;
+    Hierbert__JobInfo *infos = hb_calloc((size_t)c->n_jobs + 1, sizeof *infos);
+    Hierbert__JobInfo **ptrs = hb_calloc((size_t)c->n_jobs + 1, sizeof *ptrs);
+    for (int i = 0; i < c->n_jobs; i++) {
+        coord_job *j = c->jobs[i];
+        hierbert__job_info__init(&infos[i]);
+        infos[i].job_id = j->id;
+        infos[i].state = (char *)job_state_name(j->state);
+        infos[i].name = j->name;
+        infos[i].progress = coord_job_progress(j);
+        infos[i].loss = j->last_loss;
+        infos[i].submitted = j->submitted;
+        ptrs[i] = &infos[i];
+    }
+    proto_msg r;
+    proto_env_init(&r, 0);
+    Hierbert__ListReply lr = HIERBERT__LIST_REPLY__INIT;
+    lr.n_jobs = (size_t)c->n_jobs;
+    lr.jobs = ptrs;
+    r.body_case = HIERBERT__ENVELOPE__BODY_LIST_REPLY;
+    r.list_reply = &lr;
+    coord_reply(c, p, &r);
+    free(infos);
+    free(ptrs);
+}
+
+/* ------------------------------------------------------------------------ */
+/* scheduler: one job runs at a time, in submission order */
+
+void coord_jobs_tick(coord *c) {
+    char err[HB_ERR_LEN];
+    if (c->active < 0) {
+        for (int i = 0; i < c->n_jobs; i++)
+            if (c->jobs[i]->state == JOB_QUEUED) {
+                c->active = i;
+                break;
+            }
+        if (c->active < 0) return;
+        coord_job *j = c->jobs[c->active];
+        if (!j->have_corpus) {
+            if (s_load_corpus(c, j, err)) {
+                coord_job_set_state(c, j, JOB_FAILED, err);
+                return;
+            }
+        }
+        if (coord_train_prepare(c, j, err)) {
+            coord_job_set_state(c, j, JOB_FAILED, err);
+            return;
+        }
+        coord_job_set_state(c, j, JOB_TRAIN, NULL);
+    }
+    coord_job *j = c->jobs[c->active];
+    switch (j->state) {
+    case JOB_TRAIN:
+        coord_train_tick(c, j);
+        break;
+    case JOB_EMBED:
+        /* EMBED and HEAD are issue 6's; the job passes through them */
+        coord_job_set_state(c, j, JOB_HEAD, NULL);
+        break;
+    case JOB_HEAD:
+        coord_job_set_state(c, j, JOB_DONE, NULL);
+        break;
+    default:
+        break;
+    }
+}

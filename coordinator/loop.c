@@ -1,0 +1,548 @@
+/* loop.c - the coordinator's sockets, event loop, worker registry and tick
+ * (see coord.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "coord.h"
+#include "hb_log.h"
+
+void coord_config_defaults(coord_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->work, sizeof c->work, "tcp://127.0.0.1:5555");
+    snprintf(c->control, sizeof c->control, "tcp://127.0.0.1:5556");
+    snprintf(c->status, sizeof c->status, "tcp://127.0.0.1:5557");
+    snprintf(c->events, sizeof c->events, "tcp://127.0.0.1:5558");
+    snprintf(c->data_dir, sizeof c->data_dir, "/var/lib/hierbert");
+    c->heartbeat_ms = 1000;
+    c->worker_expiry_ms = 5000;
+    c->tick_ms = 100;
+    c->checkpoint_every = 10;
+    c->max_frame_mb = 1024;
+    c->control_max_frame_kb = 1024;
+    c->max_jobs = 1000;
+}
+
+void coord_config_table(coord_config *c, conf_entry *t) {
+    conf_entry tmp[COORD_CONF_ENTRIES] = {
+        {"endpoints", "work", CONF_STR, c->work, sizeof c->work, 0, 0, "work endpoint (workers)"},
+        {"endpoints", "control", CONF_STR, c->control, sizeof c->control, 0, 0, "control endpoint (CLI)"},
+        {"endpoints", "status", CONF_STR, c->status, sizeof c->status, 0, 0, "status endpoint (REP, JSON)"},
+        {"endpoints", "events", CONF_STR, c->events, sizeof c->events, 0, 0, "events endpoint (PUB)"},
+        {"coordinator", "data_dir", CONF_STR, c->data_dir, sizeof c->data_dir, 0, 0, "jobs, store, checkpoints"},
+        {"coordinator", "heartbeat_ms", CONF_INT, &c->heartbeat_ms, 0, 50, 60000, "heartbeat period"},
+        {"coordinator", "worker_expiry_ms", CONF_INT, &c->worker_expiry_ms, 0, 200, 3600000,
+         "silence before a worker is dropped"},
+        {"coordinator", "tick_ms", CONF_INT, &c->tick_ms, 0, 10, 10000, "periodic tick"},
+        {"coordinator", "checkpoint_every", CONF_INT, &c->checkpoint_every, 0, 1, 1000000,
+         "rounds between checkpoints"},
+        {"coordinator", "max_frame_mb", CONF_INT, &c->max_frame_mb, 0, 1, 4096, "largest work frame"},
+        {"coordinator", "control_max_frame_kb", CONF_INT, &c->control_max_frame_kb, 0, 1, 1048576,
+         "largest control frame"},
+        {"coordinator", "max_jobs", CONF_INT, &c->max_jobs, 0, 1, COORD_MAX_JOBS, "job records kept"},
+        {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
+        {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
+    };
+    memcpy(t, tmp, sizeof tmp);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static double s_unix_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int s_mkdirs(const char *path, char *err) {
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0750) && errno != EEXIST) return hb_fail(err, "mkdir %s: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) && errno != EEXIST) return hb_fail(err, "mkdir %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
+static void *s_bind(coord *c, int type, const char *ep, const char *what, char *err) {
+    void *s = zmq_socket(c->zctx, type);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (type == ZMQ_ROUTER) {
+        int one = 1;
+        zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    }
+    if (zmq_bind(s, ep) != 0) {
+        hb_fail(err, "cannot bind the %s endpoint '%s': %s", what, ep, zmq_strerror(zmq_errno()));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+int coord_new(coord **out, const coord_config *cfg, char *err) {
+    *out = NULL;
+    coord *c = hb_calloc(1, sizeof *c);
+    c->cfg = *cfg;
+    c->who = "hierbert-coordinator";
+    c->active = -1;
+    c->next_job_id = 1;
+    if (s_mkdirs(cfg->data_dir, err)) {
+        free(c);
+        return -1;
+    }
+    char jobs[1100];
+    snprintf(jobs, sizeof jobs, "%s/jobs", cfg->data_dir);
+    if (s_mkdirs(jobs, err)) {
+        free(c);
+        return -1;
+    }
+    char sdir[1100];
+    snprintf(sdir, sizeof sdir, "%s/store", cfg->data_dir);
+    if (store_open(&c->store, sdir, NULL, err)) {
+        free(c);
+        return -1;
+    }
+    c->zctx = zmq_ctx_new();
+    if (!(c->work = s_bind(c, ZMQ_ROUTER, cfg->work, "work", err)) ||
+        !(c->control = s_bind(c, ZMQ_ROUTER, cfg->control, "control", err)) ||
+        !(c->status = s_bind(c, ZMQ_REP, cfg->status, "status", err)) ||
+        !(c->events = s_bind(c, ZMQ_PUB, cfg->events, "events", err))) {
+        coord_destroy(&c);
+        return -1;
+    }
+    /* transport caps above the decoder's, so an oversized frame still gets
+     * a readable Error reply instead of a silent disconnect */
+    int64_t wmax = ((int64_t)cfg->max_frame_mb << 20) * 2, cmax = ((int64_t)cfg->control_max_frame_kb << 10) * 64;
+    zmq_setsockopt(c->work, ZMQ_MAXMSGSIZE, &wmax, sizeof wmax);
+    zmq_setsockopt(c->control, ZMQ_MAXMSGSIZE, &cmax, sizeof cmax);
+    zmq_setsockopt(c->status, ZMQ_MAXMSGSIZE, &cmax, sizeof cmax);
+    c->started_ms = hb_now_ms();
+    c->started_unix = s_unix_now();
+    if (coord_jobs_load(c, err)) {
+        coord_destroy(&c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void coord_destroy(coord **cp) {
+    coord *c = *cp;
+    if (!c) return;
+    for (int i = 0; i < c->n_jobs; i++) coord_job_free(&c->jobs[i]);
+    if (c->work) zmq_close(c->work);
+    if (c->control) zmq_close(c->control);
+    if (c->status) zmq_close(c->status);
+    if (c->events) zmq_close(c->events);
+    if (c->zctx) zmq_ctx_term(c->zctx);
+    store_close(&c->store);
+    free(c);
+    *cp = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* workers */
+
+int coord_live_workers(const coord *c) {
+    int n = 0;
+    for (int i = 0; i < COORD_MAX_WORKERS; i++) n += c->workers[i].in_use;
+    return n;
+}
+
+static int s_worker_by_rid(coord *c, const uint8_t *rid, size_t len) {
+    for (int i = 0; i < COORD_MAX_WORKERS; i++)
+        if (c->workers[i].in_use && c->workers[i].rid_len == len && !memcmp(c->workers[i].rid, rid, len)) return i;
+    return -1;
+}
+
+static void s_drop_worker(coord *c, int w, const char *why) {
+    coord_worker *k = &c->workers[w];
+    hb_log(c->who, "info", "worker %s (%s) dropped: %s", k->id, k->host, why);
+    char ev[512];
+    snprintf(ev, sizeof ev, "{\"event\":\"worker_lost\",\"worker\":\"%s\",\"reason\":\"%s\"}", k->id, why);
+    coord_publish(c, "worker", ev);
+    coord_on_worker_lost(c, w);
+    k->in_use = 0;
+}
+
+int coord_send_worker(coord *c, int w, const proto_msg *m) {
+    char err[HB_ERR_LEN];
+    coord_worker *k = &c->workers[w];
+    if (!k->in_use) return -1;
+    if (proto_send(c->work, k->rid, k->rid_len, m, ZMQ_DONTWAIT, err)) {
+        hb_log(c->who, "warn", "worker %s: %s", k->id, err);
+        if (zmq_errno() == EHOSTUNREACH) s_drop_worker(c, w, "unreachable");
+        return -1;
+    }
+    return 0;
+}
+
+static void s_heartbeat_to(coord *c, int w) {
+    proto_msg m;
+    proto_env_init(&m, 0);
+    Hierbert__Heartbeat hb = HIERBERT__HEARTBEAT__INIT;
+    m.body_case = HIERBERT__ENVELOPE__BODY_HEARTBEAT;
+    m.heartbeat = &hb;
+    coord_send_worker(c, w, &m);
+}
+
+static void s_on_hello(coord *c, const uint8_t *rid, size_t len, const Hierbert__Hello *h) {
+    /* the same worker on a new connection replaces its old entry */
+    for (int i = 0; i < COORD_MAX_WORKERS; i++)
+        if (c->workers[i].in_use && !strcmp(c->workers[i].id, h->worker_id) &&
+            (c->workers[i].rid_len != len || memcmp(c->workers[i].rid, rid, len)))
+            s_drop_worker(c, i, "reconnected under a new connection");
+    int w = s_worker_by_rid(c, rid, len);
+    int fresh = w < 0;
+    if (w < 0) {
+        for (int i = 0; i < COORD_MAX_WORKERS && w < 0; i++)
+            if (!c->workers[i].in_use) w = i;
+        if (w < 0) {
+            proto_send_error(c->work, rid, len, 0, PROTO_E_STATE, NULL, "Hello: coordinator full (%d workers)",
+                             COORD_MAX_WORKERS);
+            return;
+        }
+    }
+    coord_worker *k = &c->workers[w];
+    if (fresh) {
+        memset(k, 0, sizeof *k);
+        k->in_use = 1;
+        memcpy(k->rid, rid, len);
+        k->rid_len = len;
+        k->task = -1;
+        k->joined = s_unix_now();
+    }
+    snprintf(k->id, sizeof k->id, "%s", h->worker_id);
+    snprintf(k->host, sizeof k->host, "%s", h->host);
+    k->cores = h->cores;
+    k->threads = h->threads;
+    k->pid = h->pid;
+    k->last_seen_ms = hb_now_ms();
+    if (fresh) {
+        hb_log(c->who, "info", "worker %s joined (host %s, %u threads, pid %u); %d live", k->id, k->host, k->threads,
+               k->pid, coord_live_workers(c));
+        char ev[512];
+        snprintf(ev, sizeof ev, "{\"event\":\"worker_joined\",\"worker\":\"%s\",\"host\":\"%s\",\"threads\":%u}", k->id,
+                 k->host, k->threads);
+        coord_publish(c, "worker", ev);
+    }
+    s_heartbeat_to(c, w); /* any message is a sign of life: answer at once */
+}
+
+static void s_on_work(coord *c) {
+    uint8_t rid[COORD_RID_MAX];
+    int rl = zmq_recv(c->work, rid, sizeof rid, 0);
+    if (rl < 0) return;
+    int more = 0;
+    size_t ms = sizeof more;
+    zmq_getsockopt(c->work, ZMQ_RCVMORE, &more, &ms);
+    if (!more) return;
+    zmq_msg_t f;
+    zmq_msg_init(&f);
+    if (zmq_msg_recv(&f, c->work, 0) < 0) {
+        zmq_msg_close(&f);
+        return;
+    }
+    /* drain any unexpected extra frames */
+    zmq_getsockopt(c->work, ZMQ_RCVMORE, &more, &ms);
+    while (more) {
+        zmq_msg_t x;
+        zmq_msg_init(&x);
+        zmq_msg_recv(&x, c->work, 0);
+        zmq_msg_close(&x);
+        zmq_getsockopt(c->work, ZMQ_RCVMORE, &more, &ms);
+    }
+    size_t len = (size_t)rl;
+    int w = s_worker_by_rid(c, rid, len);
+    proto_expect ex = {.max_frame = (size_t)c->cfg.max_frame_mb << 20};
+    /* Updates are checked against the job their worker works on */
+    if (w >= 0 && c->active >= 0) {
+        coord_job *j = c->jobs[c->active];
+        if (j->model) {
+            ex.numel = j->model->params.numel;
+            ex.num_classes = (uint32_t)j->corpus.num_classes;
+        }
+    }
+    proto_msg *m = NULL;
+    char err[HB_ERR_LEN];
+    int code = 0;
+    int rc = proto_decode(zmq_msg_data(&f), zmq_msg_size(&f), &ex, &m, &code, err);
+    size_t fsize = zmq_msg_size(&f);
+    zmq_msg_close(&f);
+    if (rc) {
+        hb_log(c->who, "warn", "work: refused a frame from %s: %s", w >= 0 ? c->workers[w].id : "an unknown peer", err);
+        proto_send_error(c->work, rid, len, 0, code, NULL, "%s", err);
+        return;
+    }
+    if (w >= 0) c->workers[w].last_seen_ms = hb_now_ms();
+    if (m->body_case == HIERBERT__ENVELOPE__BODY_HELLO) {
+        s_on_hello(c, rid, len, m->hello);
+    } else if (w < 0) {
+        if (m->body_case != HIERBERT__ENVELOPE__BODY_GOODBYE)
+            proto_send_error(c->work, rid, len, 0, PROTO_E_STATE, NULL,
+                             "%s: unknown worker (coordinator restarted?): send Hello first", proto_type_name(m));
+    } else {
+        switch (m->body_case) {
+        case HIERBERT__ENVELOPE__BODY_HEARTBEAT:
+            c->workers[w].busy = m->heartbeat->busy;
+            if (m->heartbeat->samples_per_s > 0) c->workers[w].rate = m->heartbeat->samples_per_s;
+            break;
+        case HIERBERT__ENVELOPE__BODY_UPDATE:
+            if (c->active >= 0) c->jobs[c->active]->r.bytes_in += fsize;
+            coord_on_update(c, w, m);
+            break;
+        case HIERBERT__ENVELOPE__BODY_GOODBYE:
+            s_drop_worker(c, w, "said goodbye");
+            break;
+        case HIERBERT__ENVELOPE__BODY_ERROR:
+            hb_log(c->who, "warn", "worker %s reports: %s", c->workers[w].id, m->error->message);
+            if (c->active >= 0 && m->job_id == c->jobs[c->active]->id && m->error->code == PROTO_E_BAD_REQUEST) {
+                coord_job *j = c->jobs[c->active];
+                char why[HB_ERR_LEN];
+                snprintf(why, sizeof why, "worker %.100s: %.380s", c->workers[w].id, m->error->message);
+                coord_train_abort(c, j);
+                coord_job_set_state(c, j, JOB_FAILED, why);
+            }
+            break;
+        default:
+            proto_send_error(c->work, rid, len, m->job_id, PROTO_E_UNEXPECTED, NULL,
+                             "%s: not a message the work endpoint takes", proto_type_name(m));
+        }
+    }
+    proto_free(&m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* control */
+
+int coord_reply(coord *c, const coord_peer *p, const proto_msg *m) {
+    char err[HB_ERR_LEN];
+    if (zmq_send(c->control, p->rid, p->len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return -1;
+    if (p->delim && zmq_send(c->control, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return -1;
+    if (proto_send(c->control, NULL, 0, m, ZMQ_DONTWAIT, err)) {
+        hb_log(c->who, "warn", "control reply: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int coord_reply_error(coord *c, const coord_peer *p, uint64_t job, int code, const char *fmt, ...) {
+    char text[HB_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    proto_msg m;
+    proto_env_init(&m, job);
+    Hierbert__Error e = HIERBERT__ERROR__INIT;
+    e.code = (uint32_t)code;
+    e.message = text;
+    m.body_case = HIERBERT__ENVELOPE__BODY_ERROR;
+    m.error = &e;
+    return coord_reply(c, p, &m);
+}
+
+static void s_on_control(coord *c) {
+    coord_peer p;
+    memset(&p, 0, sizeof p);
+    int rl = zmq_recv(c->control, p.rid, sizeof p.rid, 0);
+    if (rl < 0) return;
+    p.len = (size_t)rl > sizeof p.rid ? sizeof p.rid : (size_t)rl;
+    int more = 0, got = 0;
+    size_t ms = sizeof more;
+    zmq_msg_t f;
+    zmq_msg_init(&f);
+    for (;;) {
+        zmq_getsockopt(c->control, ZMQ_RCVMORE, &more, &ms);
+        if (!more) break;
+        zmq_msg_close(&f);
+        zmq_msg_init(&f);
+        if (zmq_msg_recv(&f, c->control, 0) < 0) break;
+        if (!got && zmq_msg_size(&f) == 0) {
+            zmq_getsockopt(c->control, ZMQ_RCVMORE, &more, &ms);
+            if (more) { /* a REQ client's empty delimiter */
+                p.delim = 1;
+                continue;
+            }
+        }
+        got = 1;
+    }
+    if (!got) {
+        zmq_msg_close(&f);
+        return;
+    }
+    proto_expect ex = {.max_frame = (size_t)c->cfg.control_max_frame_kb << 10};
+    proto_msg *m = NULL;
+    char err[HB_ERR_LEN];
+    int code = 0;
+    int rc = proto_decode(zmq_msg_data(&f), zmq_msg_size(&f), &ex, &m, &code, err);
+    zmq_msg_close(&f);
+    if (rc) {
+        hb_log(c->who, "warn", "control: refused a frame: %s", err);
+        coord_reply_error(c, &p, 0, code, "%s", err);
+        return;
+    }
+    switch (m->body_case) {
+    case HIERBERT__ENVELOPE__BODY_SUBMIT:
+        coord_on_submit(c, &p, m);
+        break;
+    case HIERBERT__ENVELOPE__BODY_CANCEL:
+        coord_on_cancel(c, &p, m);
+        break;
+    case HIERBERT__ENVELOPE__BODY_LIST:
+        coord_on_list(c, &p, m);
+        break;
+    case HIERBERT__ENVELOPE__BODY_STATUS: {
+        if (m->job_id && !coord_job_find(c, m->job_id)) {
+            coord_reply_error(c, &p, m->job_id, PROTO_E_UNKNOWN_JOB, "Status: unknown job %llu",
+                              (unsigned long long)m->job_id);
+            break;
+        }
+        char *json = coord_status_json(c, m->job_id);
+        proto_msg r;
+        proto_env_init(&r, m->job_id);
+        Hierbert__StatusReply sr = HIERBERT__STATUS_REPLY__INIT;
+        sr.json = json;
+        r.body_case = HIERBERT__ENVELOPE__BODY_STATUS_REPLY;
+        r.status_reply = &sr;
+        coord_reply(c, &p, &r);
+        free(json);
+        break;
+    }
+    default:
+        if (m->job_id && !coord_job_find(c, m->job_id))
+            coord_reply_error(c, &p, m->job_id, PROTO_E_UNKNOWN_JOB, "%s: unknown job %llu", proto_type_name(m),
+                              (unsigned long long)m->job_id);
+        else
+            coord_reply_error(c, &p, m->job_id, PROTO_E_UNEXPECTED,
+                              "%s: not served by this coordinator's control endpoint (yet)", proto_type_name(m));
+    }
+    proto_free(&m);
+}
+
+/* status REP: any request (text) gets the JSON document; "job N" narrows */
+static void s_on_status(coord *c) {
+    char req[256];
+    int n = zmq_recv(c->status, req, sizeof req - 1, 0);
+    if (n < 0) return;
+    if (n > (int)sizeof req - 1) n = (int)sizeof req - 1;
+    req[n] = 0;
+    int more = 0;
+    size_t ms = sizeof more;
+    zmq_getsockopt(c->status, ZMQ_RCVMORE, &more, &ms);
+    while (more) {
+        char junk[64];
+        zmq_recv(c->status, junk, sizeof junk, 0);
+        zmq_getsockopt(c->status, ZMQ_RCVMORE, &more, &ms);
+    }
+    uint64_t job = 0;
+    if (!strncmp(req, "job ", 4)) job = strtoull(req + 4, NULL, 10);
+    char *json = coord_status_json(c, job);
+    zmq_send(c->status, json, strlen(json), 0);
+    free(json);
+}
+
+void coord_publish(coord *c, const char *topic, const char *json) {
+    char *buf;
+    size_t tl = strlen(topic), jl = strlen(json);
+    buf = hb_malloc(tl + 1 + jl);
+    memcpy(buf, topic, tl);
+    buf[tl] = ' ';
+    memcpy(buf + tl + 1, json, jl);
+    zmq_send(c->events, buf, tl + 1 + jl, ZMQ_DONTWAIT);
+    free(buf);
+}
+
+/* ------------------------------------------------------------------------ */
+/* tick: expiry, heartbeats, the job scheduler, systemd status */
+
+static void s_tick(coord *c) {
+    long long now = hb_now_ms();
+    for (int i = 0; i < COORD_MAX_WORKERS; i++)
+        if (c->workers[i].in_use && now - c->workers[i].last_seen_ms > c->cfg.worker_expiry_ms) {
+            char why[96];
+            snprintf(why, sizeof why, "no heartbeat for %lld ms", now - c->workers[i].last_seen_ms);
+            s_drop_worker(c, i, why);
+        }
+    if (now - c->last_hb_ms >= c->cfg.heartbeat_ms) {
+        c->last_hb_ms = now;
+        for (int i = 0; i < COORD_MAX_WORKERS; i++)
+            if (c->workers[i].in_use) s_heartbeat_to(c, i);
+    }
+    coord_jobs_tick(c);
+    if (now - c->last_notify_ms >= 1000) {
+        c->last_notify_ms = now;
+        int queued = 0;
+        for (int i = 0; i < c->n_jobs; i++) queued += c->jobs[i]->state == JOB_QUEUED;
+        if (c->active >= 0) {
+            coord_job *j = c->jobs[c->active];
+            sd_notifyf(0, "STATUS=%d workers; job %llu %s %.0f%% loss %.4f; %d queued", coord_live_workers(c),
+                       (unsigned long long)j->id, job_state_name(j->state), 100 * coord_job_progress(j), j->last_loss,
+                       queued);
+        } else {
+            sd_notifyf(0, "STATUS=%d workers; idle; %d queued", coord_live_workers(c), queued);
+        }
+    }
+}
+
+int coord_run(coord *c, volatile sig_atomic_t *stop, char *err) {
+    c->stop = stop;
+    hb_log(c->who, "info", "serving: work %s, control %s, status %s, events %s, data %s (protocol %u)", c->cfg.work,
+           c->cfg.control, c->cfg.status, c->cfg.events, c->cfg.data_dir, PROTO_VERSION);
+    sd_notify(0, "READY=1");
+    long long next_tick = hb_now_ms();
+    while (!*stop) {
+        zmq_pollitem_t items[3] = {
+            {c->work, 0, ZMQ_POLLIN, 0}, {c->control, 0, ZMQ_POLLIN, 0}, {c->status, 0, ZMQ_POLLIN, 0}};
+        long wait = (long)(next_tick - hb_now_ms());
+        if (wait < 0) wait = 0;
+        if (zmq_poll(items, 3, wait) < 0) {
+            if (zmq_errno() == EINTR) continue;
+            return hb_fail(err, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+        }
+        /* bounded batches so no socket starves the others */
+        for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
+            s_on_work(c);
+            int ev = 0;
+            size_t sz = sizeof ev;
+            zmq_getsockopt(c->work, ZMQ_EVENTS, &ev, &sz);
+            if (!(ev & ZMQ_POLLIN)) break;
+        }
+        /* a finished round starts the next one now, not at the next tick */
+        if (c->active >= 0 && !c->jobs[c->active]->r.active) coord_jobs_tick(c);
+        if (items[1].revents & ZMQ_POLLIN) s_on_control(c);
+        if (items[2].revents & ZMQ_POLLIN) s_on_status(c);
+        if (hb_now_ms() >= next_tick) {
+            s_tick(c);
+            next_tick = hb_now_ms() + c->cfg.tick_ms;
+        }
+    }
+    sd_notify(0, "STOPPING=1");
+    hb_log(c->who, "info", "stopping");
+    /* tell workers, so they reconnect promptly to the next coordinator */
+    proto_msg m;
+    proto_env_init(&m, 0);
+    Hierbert__Goodbye g = HIERBERT__GOODBYE__INIT;
+    g.reason = "coordinator stopping";
+    m.body_case = HIERBERT__ENVELOPE__BODY_GOODBYE;
+    m.goodbye = &g;
+    for (int i = 0; i < COORD_MAX_WORKERS; i++)
+        if (c->workers[i].in_use) coord_send_worker(c, i, &m);
+    if (c->active >= 0) {
+        coord_job *j = c->jobs[c->active];
+        coord_train_abort(c, j);
+        coord_job_save(c, j, err);
+    }
+    return 0;
+}

@@ -1,0 +1,648 @@
+/*
+ * rounds.c - TRAIN by rounds of parameter averaging.
+ *
+ * Data order. Epoch e visits the training documents in a permutation drawn
+ * from (seed, e); their chunks, in document order, form the epoch's stream.
+ * Optimizer step s of the epoch takes the global batch stream[s*G, s*G+G).
+ * With W workers in a round, each step's batch is cut into W contiguous
+ * slices at document boundaries (whole documents per worker, sizes as even
+ * as the documents allow; s_cut); worker w gets slice w of every step of the
+ * round. The union of what the workers see at each step is therefore
+ * exactly the global batch, whatever W: with SGD and sync_every = 1,
+ * averaging the workers' parameters weighted by their sample counts equals
+ * one SGD step on the mean gradient of the global batch - the same update a
+ * single worker with batch G computes (the distributed equivalence test).
+ *
+ * Round r: every worker gets Params version r (plus AdamW moments) and an
+ * Assign of up to sync_every steps; it sends back an Update (its parameters,
+ * moments, sample count, loss). When all Updates are in - or the workers that
+ * did not answer have expired - the coordinator averages (weights = samples,
+ * accumulated in double) and the result is version r+1. A round never spans
+ * two epochs. After an epoch's last round, an eval round splits the
+ * validation documents over the workers (forward only) and records the
+ * epoch's validation chunk accuracy; a lost eval task is reassigned.
+ * Checkpoint every checkpoint_every rounds and at each epoch's end.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "coord.h"
+#include "hb_log.h"
+
+static uint64_t s_mix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double coord_job_progress(const coord_job *j) {
+    if (j->state == JOB_DONE) return 1.0;
+    if (j->total_steps <= 0) return 0.0;
+    return (double)j->step / (double)j->total_steps;
+}
+
+static void s_ckpt_path(coord *c, const coord_job *j, char *out, size_t n) {
+    char dir[1100];
+    coord_job_dir(c, j->id, dir, sizeof dir);
+    snprintf(out, n, "%s/checkpoint.bin", dir);
+}
+
+static int s_checkpoint(coord *c, coord_job *j) {
+    char path[1200], err[HB_ERR_LEN];
+    s_ckpt_path(c, j, path, sizeof path);
+    coord_checkpoint ck = {.job_id = j->id,
+                           .round = j->round,
+                           .seed = j->seed,
+                           .step = j->step,
+                           .step_in_epoch = j->step_in_epoch,
+                           .epoch = j->epoch,
+                           .epochs = j->epochs,
+                           .numel = j->model->params.numel,
+                           .params = j->model->params.data,
+                           .m = j->adam_m,
+                           .v = j->adam_v,
+                           .val_acc = j->val_acc};
+    long long t0 = hb_now_ms();
+    if (coord_checkpoint_write(path, &ck, err)) {
+        hb_log(c->who, "error", "job %llu: %s", (unsigned long long)j->id, err);
+        return -1;
+    }
+    j->rounds_since_ckpt = 0;
+    if (c->cfg.verbose)
+        hb_log(c->who, "info", "job %llu: checkpoint at round %llu (%lld ms)", (unsigned long long)j->id,
+               (unsigned long long)j->round, hb_now_ms() - t0);
+    return 0;
+}
+
+int coord_train_prepare(coord *c, coord_job *j, char *err) {
+    const Hierbert__Submit *s = j->submit;
+    bert_config *cfg = &j->cfg;
+    char path[1200];
+    if (s->model_dir[0]) {
+        snprintf(path, sizeof path, "%s/config.json", s->model_dir);
+        if (bert_config_read(cfg, path, err)) return -1;
+    } else if (bert_config_preset(cfg, s->preset[0] ? s->preset : "tiny", err)) {
+        return -1;
+    }
+    /* a random-init preset takes the job's vocabulary (the synthetic one is 256 tokens) */
+    if (!s->model_dir[0]) cfg->vocab_size = j->corpus.vocab_size;
+    if (s->dropout >= 0)
+        cfg->hidden_dropout_prob = cfg->attention_probs_dropout_prob = cfg->classifier_dropout = s->dropout;
+    if (cfg->vocab_size < j->corpus.vocab_size)
+        return hb_fail(err, "the model's vocabulary (%d) is smaller than the dataset's (%d)", cfg->vocab_size,
+                       j->corpus.vocab_size);
+    if (j->corpus.L > cfg->max_position_embeddings)
+        return hb_fail(err, "seq_len %d exceeds the model's max_position_embeddings %d", j->corpus.L,
+                       cfg->max_position_embeddings);
+    bert_destroy(&j->model);
+    if (bert_new(&j->model, cfg, j->corpus.num_classes, 1, j->corpus.L, err)) return -1;
+    if (s->model_dir[0]) {
+        int has_head = 0;
+        if (bert_load_dir_ex(j->model, s->model_dir, &has_head, err)) return -1;
+        if (!has_head) bert_init_classifier(j->model, s->seed);
+    } else {
+        bert_init_random(j->model, s->seed);
+    }
+    j->seed = s->seed;
+    j->L = j->corpus.L;
+    j->G = s->batch ? (int)s->batch : 32;
+    j->sync_every = s->sync_every ? (int)s->sync_every : 1;
+    j->epochs = s->epochs ? (int)s->epochs : 1;
+    j->min_workers = s->min_workers ? (int)s->min_workers : 1;
+    j->steps_per_epoch = (long)((j->corpus.train.n + (size_t)j->G - 1) / (size_t)j->G);
+    j->total_steps = j->steps_per_epoch * j->epochs;
+    j->max_steps = s->max_steps;
+    if (j->max_steps > 0 && j->max_steps < j->total_steps) j->total_steps = j->max_steps;
+    j->warmup_steps = (long)(s->warmup * (float)j->total_steps);
+    size_t numel = j->model->params.numel;
+    j->numel = numel;
+    free(j->adam_m);
+    free(j->adam_v);
+    j->adam_m = j->adam_v = NULL;
+    if (!s->optimizer[0] || !strcmp(s->optimizer, "adamw")) {
+        j->adam_m = hb_calloc(numel, sizeof(float));
+        j->adam_v = hb_calloc(numel, sizeof(float));
+    }
+    free(j->acc);
+    free(j->acc_m);
+    free(j->acc_v);
+    j->acc = hb_calloc(numel, sizeof(double));
+    j->acc_m = j->adam_m ? hb_calloc(numel, sizeof(double)) : NULL;
+    j->acc_v = j->adam_m ? hb_calloc(numel, sizeof(double)) : NULL;
+    for (int i = 0; i < COORD_MAX_WORKERS; i++) c->workers[i].moments_job = 0; /* moments of a fresh start */
+    free(j->val_acc);
+    j->val_acc = hb_malloc((size_t)j->epochs * sizeof(double));
+    for (int e = 0; e < j->epochs; e++) j->val_acc[e] = -1;
+    j->epoch = 0;
+    j->step = j->step_in_epoch = 0;
+    j->round = 0;
+    j->need_eval = 0;
+    j->order_epoch = -1;
+    free(j->order);
+    free(j->order_doc);
+    j->order = hb_malloc(j->corpus.train.n * sizeof(uint32_t));
+    j->order_doc = hb_malloc(j->corpus.train.n * sizeof(uint32_t));
+    memset(&j->r, 0, sizeof j->r);
+
+    /* resume from the checkpoint if there is one */
+    s_ckpt_path(c, j, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        coord_checkpoint ck;
+        if (coord_checkpoint_read(path, &ck, err)) return -1;
+        if (ck.job_id != j->id || ck.numel != numel || ck.epochs != j->epochs ||
+            (ck.m != NULL) != (j->adam_m != NULL)) {
+            coord_checkpoint_free(&ck);
+            return hb_fail(err, "%s: belongs to another job or model (job %llu, %zu parameters)", path,
+                           (unsigned long long)ck.job_id, ck.numel);
+        }
+        memcpy(j->model->params.data, ck.params, numel * sizeof(float));
+        if (ck.m) {
+            memcpy(j->adam_m, ck.m, numel * sizeof(float));
+            memcpy(j->adam_v, ck.v, numel * sizeof(float));
+        }
+        memcpy(j->val_acc, ck.val_acc, (size_t)j->epochs * sizeof(double));
+        j->round = ck.round;
+        j->step = ck.step;
+        j->step_in_epoch = ck.step_in_epoch;
+        j->epoch = ck.epoch;
+        j->seed = ck.seed;
+        if (j->step_in_epoch >= j->steps_per_epoch || j->step >= j->total_steps)
+            j->need_eval = j->epoch < j->epochs && j->val_acc[j->epoch] < 0;
+        coord_checkpoint_free(&ck);
+        hb_log(c->who, "info", "job %llu: resumed from %s: round %llu, step %ld of %ld, epoch %d",
+               (unsigned long long)j->id, path, (unsigned long long)j->round, j->step, j->total_steps, j->epoch + 1);
+    }
+    hb_log(c->who, "info",
+           "job %llu: TRAIN %s, %zu parameters, %zu train chunks (%zu docs), %zu val chunks, L %d, global batch %d, "
+           "%ld steps/epoch x %d epochs (%ld steps), sync every %d, %s",
+           (unsigned long long)j->id, "bert", numel, j->corpus.train.n, j->corpus.train.n_docs, j->corpus.val.n, j->L,
+           j->G, j->steps_per_epoch, j->epochs, j->total_steps, j->sync_every, j->adam_m ? "adamw" : "sgd");
+    return 0;
+}
+
+/* Where worker w's slice of the step batch stream[begin, begin+total)
+ * starts (w = W: the end). Cuts fall on document boundaries, nearest to an
+ * even split, so each worker gets whole documents (a document that straddles
+ * two steps is cut there only). Every row goes to exactly one worker: the
+ * union is the global batch, which is all the equivalence needs. */
+static size_t s_cut(const coord_job *j, size_t begin, size_t total, int W, int w) {
+    if (w <= 0) return begin;
+    if (w >= W) return begin + total;
+    size_t target = begin + total * (size_t)w / (size_t)W, end = begin + total;
+    if (target <= begin) return begin;
+    size_t lo = target, hi = target;
+    while (lo > begin && j->order_doc[lo] == j->order_doc[lo - 1]) lo--;
+    while (hi < end && j->order_doc[hi] == j->order_doc[hi - 1]) hi++;
+    size_t cut = target - lo <= hi - target ? lo : hi;
+    size_t prev = s_cut(j, begin, total, W, w - 1);
+    return cut < prev ? prev : cut;
+}
+
+/* the epoch's chunk order: documents permuted by (seed, epoch) */
+static void s_epoch_order(coord_job *j) {
+    if (j->order_epoch == j->epoch) return;
+    const coord_split *tr = &j->corpus.train;
+    uint32_t *perm = hb_malloc(tr->n_docs * sizeof(uint32_t));
+    for (size_t d = 0; d < tr->n_docs; d++) perm[d] = (uint32_t)d;
+    uint64_t s = j->seed * 0x9E3779B97F4A7C15ull + (uint64_t)j->epoch + 1;
+    for (size_t d = tr->n_docs; d > 1; d--) {
+        size_t k = (size_t)(s_mix(&s) % d);
+        uint32_t t = perm[d - 1];
+        perm[d - 1] = perm[k];
+        perm[k] = t;
+    }
+    size_t o = 0;
+    for (size_t d = 0; d < tr->n_docs; d++)
+        for (uint32_t k = 0; k < tr->doc_count[perm[d]]; k++) {
+            j->order_doc[o] = perm[d];
+            j->order[o++] = tr->doc_start[perm[d]] + k;
+        }
+    free(perm);
+    j->order_epoch = j->epoch;
+}
+
+static void s_config_to_wire(const bert_config *b, Hierbert__BertConfig *w) {
+    hierbert__bert_config__init(w);
+    w->vocab_size = (uint32_t)b->vocab_size;
+    w->hidden_size = (uint32_t)b->hidden_size;
+    w->num_hidden_layers = (uint32_t)b->num_hidden_layers;
+    w->num_attention_heads = (uint32_t)b->num_attention_heads;
+    w->intermediate_size = (uint32_t)b->intermediate_size;
+    w->max_position_embeddings = (uint32_t)b->max_position_embeddings;
+    w->type_vocab_size = (uint32_t)b->type_vocab_size;
+    w->layer_norm_eps = b->layer_norm_eps;
+    w->hidden_dropout_prob = b->hidden_dropout_prob;
+    w->attention_probs_dropout_prob = b->attention_probs_dropout_prob;
+    w->classifier_dropout = b->classifier_dropout;
+}
+
+static void s_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, Hierbert__BertConfig *wc, int batch) {
+    const Hierbert__Submit *s = j->submit;
+    hierbert__model_spec__init(ms);
+    s_config_to_wire(&j->cfg, wc);
+    ms->config = wc;
+    ms->num_classes = (uint32_t)j->corpus.num_classes;
+    ms->seq_len = (uint32_t)j->L;
+    ms->batch = (uint32_t)batch;
+    ms->optimizer = j->adam_m ? "adamw" : "sgd";
+    ms->lr = s->lr > 0 ? s->lr : (j->adam_m ? 2e-5f : 0.1f);
+    ms->warmup_steps = (uint64_t)j->warmup_steps;
+    ms->total_steps = (uint64_t)(j->steps_per_epoch * j->epochs);
+    ms->weight_decay = 0;
+    ms->clip_norm = j->adam_m ? 1.0f : 0.0f; /* SGD unclipped: keeps the equivalence exact */
+    ms->seed = j->seed;
+    ms->numel = j->model->params.numel;
+}
+
+static void s_free_packed(void *data, void *hint) {
+    (void)hint;
+    free(data);
+}
+
+/* Params version j->round as one packed frame, shared by every send;
+ * with_moments: the coordinator's AdamW moments too */
+static void s_params_msg(const coord_job *j, int with_moments, zmq_msg_t *out) {
+    proto_msg m;
+    proto_env_init(&m, j->id);
+    Hierbert__Params p = HIERBERT__PARAMS__INIT;
+    size_t numel = j->model->params.numel;
+    p.round = j->round;
+    p.numel = numel;
+    p.params = proto_bytes(j->model->params.data, numel * sizeof(float));
+    if (j->adam_m && with_moments) {
+        p.adam_m = proto_bytes(j->adam_m, numel * sizeof(float));
+        p.adam_v = proto_bytes(j->adam_v, numel * sizeof(float));
+        p.adam_step = (uint64_t)j->step;
+    }
+    m.body_case = HIERBERT__ENVELOPE__BODY_PARAMS;
+    m.params = &p;
+    size_t len;
+    uint8_t *buf = proto_pack(&m, &len);
+    zmq_msg_init_data(out, buf, len, s_free_packed, NULL); /* zmq owns it; copies share it */
+}
+
+static int s_send_params(coord *c, coord_job *j, int w, zmq_msg_t *packed) {
+    coord_worker *k = &c->workers[w];
+    zmq_msg_t copy;
+    zmq_msg_init(&copy);
+    zmq_msg_copy(&copy, packed); /* reference-counted: no copy of the floats */
+    size_t len = zmq_msg_size(&copy);
+    if (zmq_send(c->work, k->rid, k->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_send(&copy, c->work, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&copy);
+        return -1;
+    }
+    j->r.bytes_out += len;
+    return 0;
+}
+
+/* gathers rows idx[0..n) of split sp into a TrainTask's bulk arrays and sends
+ * Params + Assign to worker w */
+static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split *sp, const uint32_t *idx, uint32_t n,
+                       const int32_t *step_sizes, int steps, int eval, zmq_msg_t *params, zmq_msg_t *params_m) {
+    int L = j->L;
+    int32_t *ids = hb_malloc((size_t)n * L * sizeof(int32_t)), *lens = hb_malloc((size_t)n * sizeof(int32_t)),
+            *labels = hb_malloc((size_t)n * sizeof(int32_t));
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(ids + (size_t)i * L, sp->ids + (size_t)idx[i] * L, (size_t)L * sizeof(int32_t));
+        lens[i] = sp->lengths[idx[i]];
+        labels[i] = sp->labels[idx[i]];
+    }
+    Hierbert__ModelSpec ms;
+    Hierbert__BertConfig wc;
+    s_model_spec(j, &ms, &wc, j->r.per_worker_batch);
+    Hierbert__TrainTask tt = HIERBERT__TRAIN_TASK__INIT;
+    tt.round = j->round;
+    tt.step0 = (uint64_t)j->r.step0;
+    tt.steps = (uint32_t)steps;
+    tt.n_samples = n;
+    tt.ids = proto_bytes(ids, (size_t)n * L * sizeof(int32_t));
+    tt.lengths = proto_bytes(lens, (size_t)n * sizeof(int32_t));
+    tt.labels = proto_bytes(labels, (size_t)n * sizeof(int32_t));
+    tt.eval = eval;
+    tt.task_id = (uint32_t)ti;
+    tt.rng_seed = j->seed ^ (j->round * 0x100000001b3ull) ^ ((uint64_t)ti << 48);
+    if (!eval) tt.step_sizes = proto_bytes(step_sizes, (size_t)steps * sizeof(int32_t));
+    tt.want_moments = !eval && j->r.want_moments;
+    Hierbert__Assign a = HIERBERT__ASSIGN__INIT;
+    a.model = &ms;
+    a.task_case = HIERBERT__ASSIGN__TASK_TRAIN;
+    a.train = &tt;
+    proto_msg m;
+    proto_env_init(&m, j->id);
+    m.body_case = HIERBERT__ENVELOPE__BODY_ASSIGN;
+    m.assign = &a;
+    /* a training worker without this job's moments gets them (built once per round) */
+    int moments = !eval && j->adam_m && c->workers[w].moments_job != j->id;
+    if (moments && params_m && zmq_msg_size(params_m) == 0) {
+        zmq_msg_close(params_m);
+        s_params_msg(j, 1, params_m);
+    }
+    int rc = s_send_params(c, j, w, moments && params_m ? params_m : params);
+    if (rc == 0 && moments && params_m) c->workers[w].moments_job = j->id;
+    if (rc == 0) {
+        j->r.bytes_out += hierbert__envelope__get_packed_size(&m);
+        rc = coord_send_worker(c, w, &m);
+    }
+    free(ids);
+    free(lens);
+    free(labels);
+    if (rc == 0) c->workers[w].task = ti;
+    return rc;
+}
+
+static int s_workers(coord *c, int *list) {
+    int n = 0;
+    for (int i = 0; i < COORD_MAX_WORKERS && n < COORD_MAX_TASKS; i++)
+        if (c->workers[i].in_use) list[n++] = i;
+    return n;
+}
+
+static void s_round_reset(coord *c, coord_job *j) {
+    for (int t = 0; t < j->r.n_tasks; t++) {
+        int w = j->r.task[t].worker;
+        if (w >= 0 && c->workers[w].task == t) c->workers[w].task = -1;
+    }
+    memset(&j->r, 0, sizeof j->r);
+}
+
+void coord_train_abort(coord *c, coord_job *j) {
+    if (j->r.active) s_round_reset(c, j);
+}
+
+static void s_start_train_round(coord *c, coord_job *j) {
+    int wl[COORD_MAX_TASKS];
+    int W = s_workers(c, wl);
+    s_epoch_order(j);
+    size_t n = j->corpus.train.n;
+    long k = j->sync_every;
+    if (k > j->steps_per_epoch - j->step_in_epoch) k = j->steps_per_epoch - j->step_in_epoch;
+    if (k > j->total_steps - j->step) k = j->total_steps - j->step;
+    coord_round *r = &j->r;
+    memset(r, 0, sizeof *r);
+    r->round = j->round;
+    r->step0 = j->step;
+    r->steps = (int)k;
+    /* whole documents make slices uneven: any worker may take up to G rows */
+    r->per_worker_batch = j->G;
+    r->started_ms = hb_now_ms();
+    size_t numel = j->model->params.numel;
+    /* moments come back (and are averaged) when this round ends with a checkpoint */
+    r->want_moments = j->adam_m && (j->rounds_since_ckpt + 1 >= c->cfg.checkpoint_every ||
+                                    j->step_in_epoch + k >= j->steps_per_epoch || j->step + k >= j->total_steps);
+    memset(j->acc, 0, numel * sizeof(double));
+    if (r->want_moments) {
+        memset(j->acc_m, 0, numel * sizeof(double));
+        memset(j->acc_v, 0, numel * sizeof(double));
+    }
+    zmq_msg_t params, params_m;
+    s_params_msg(j, 0, &params);
+    zmq_msg_init(&params_m); /* built on first need */
+    uint32_t *idx = hb_malloc(((size_t)j->G * (size_t)k + 1) * sizeof(uint32_t));
+    int32_t *sizes = hb_malloc((size_t)k * sizeof(int32_t));
+    for (int w = 0; w < W; w++) {
+        uint32_t cnt = 0;
+        for (long s = 0; s < k; s++) {
+            size_t begin = (size_t)(j->step_in_epoch + s) * (size_t)j->G;
+            size_t total = n - begin < (size_t)j->G ? n - begin : (size_t)j->G;
+            size_t start = s_cut(j, begin, total, W, w), size = s_cut(j, begin, total, W, w + 1) - start;
+            sizes[s] = (int32_t)size;
+            for (size_t i = 0; i < size; i++) idx[cnt++] = j->order[start + i];
+        }
+        if (cnt == 0) continue;
+        int ti = r->n_tasks++;
+        r->task[ti].worker = wl[w];
+        r->task[ti].start = (uint32_t)w;
+        r->task[ti].count = cnt;
+        if (s_send_task(c, j, wl[w], ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, &params, &params_m) == 0)
+            r->pending++;
+        else
+            r->task[ti].worker = -1;
+    }
+    zmq_msg_close(&params);
+    zmq_msg_close(&params_m);
+    free(idx);
+    free(sizes);
+    r->active = r->pending > 0;
+    if (!r->active) s_round_reset(c, j);
+}
+
+/* eval task ti covers validation documents [a, b): send it to worker w */
+static int s_send_eval(coord *c, coord_job *j, int ti, int w) {
+    const coord_split *v = &j->corpus.val;
+    coord_task *t = &j->r.task[ti];
+    uint32_t *idx = hb_malloc(((size_t)t->count + 1) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < t->count; i++) idx[i] = t->start + i;
+    zmq_msg_t params;
+    s_params_msg(j, 0, &params);
+    int rc = s_send_task(c, j, w, ti, v, idx, t->count, NULL, 0, 1, &params, NULL);
+    zmq_msg_close(&params);
+    free(idx);
+    t->worker = rc == 0 ? w : -1;
+    return rc;
+}
+
+static void s_start_eval_round(coord *c, coord_job *j) {
+    int wl[COORD_MAX_TASKS];
+    int W = s_workers(c, wl);
+    const coord_split *v = &j->corpus.val;
+    coord_round *r = &j->r;
+    memset(r, 0, sizeof *r);
+    r->eval = 1;
+    r->round = j->round;
+    r->step0 = j->step;
+    r->per_worker_batch = j->G; /* as in training: the workers keep their model */
+    r->started_ms = hb_now_ms();
+    /* whole documents per task: documents [d0, d1) -> their chunk range */
+    for (int w = 0; w < W; w++) {
+        size_t d0 = v->n_docs * (size_t)w / (size_t)W, d1 = v->n_docs * (size_t)(w + 1) / (size_t)W;
+        if (d1 <= d0) continue;
+        uint32_t start = v->doc_start[d0], end = v->doc_start[d1 - 1] + v->doc_count[d1 - 1];
+        int ti = r->n_tasks++;
+        r->task[ti].start = start;
+        r->task[ti].count = end - start;
+        if (s_send_eval(c, j, ti, wl[w]) == 0) r->pending++;
+    }
+    r->active = r->pending > 0;
+    if (!r->active) s_round_reset(c, j);
+}
+
+static void s_finish_eval(coord *c, coord_job *j) {
+    coord_round *r = &j->r;
+    double acc = r->n_samples ? (double)r->n_correct / (double)r->n_samples : 0;
+    if (j->epoch < j->epochs) j->val_acc[j->epoch] = acc;
+    hb_log(c->who, "info", "job %llu: epoch %d: validation chunk accuracy %.4f (%ld chunks), val loss %.4f",
+           (unsigned long long)j->id, j->epoch + 1, acc, r->n_samples, r->n_samples ? r->loss_sum / r->n_samples : 0);
+    s_round_reset(c, j);
+    j->need_eval = 0;
+    if (j->step_in_epoch >= j->steps_per_epoch) {
+        j->epoch++;
+        j->step_in_epoch = 0;
+    }
+    s_checkpoint(c, j);
+    coord_publish_job(c, j, "epoch");
+}
+
+static void s_finish_train(coord *c, coord_job *j) {
+    coord_round *r = &j->r;
+    if (r->weight <= 0) { /* every update lost: the round runs again */
+        hb_log(c->who, "warn", "job %llu: round %llu lost all its updates: running it again", (unsigned long long)j->id,
+               (unsigned long long)j->round);
+        s_round_reset(c, j);
+        return;
+    }
+    size_t numel = j->model->params.numel;
+    float *p = j->model->params.data;
+    double inv = 1.0 / r->weight;
+    for (size_t i = 0; i < numel; i++) p[i] = (float)(j->acc[i] * inv);
+    if (r->want_moments)
+        for (size_t i = 0; i < numel; i++) {
+            j->adam_m[i] = (float)(j->acc_m[i] * inv);
+            j->adam_v[i] = (float)(j->acc_v[i] * inv);
+        }
+    long long now = hb_now_ms();
+    double dt = (double)(now - r->started_ms) / 1000.0;
+    j->round++;
+    j->step += r->steps;
+    j->step_in_epoch += r->steps;
+    j->samples_done += r->n_samples;
+    j->last_loss = r->loss_sum / (double)r->n_samples;
+    j->last_train_acc = (double)r->n_correct / (double)r->n_samples;
+    j->last_round_s = dt;
+    j->last_round_compute_s = r->compute_s_max;
+    j->last_round_bytes = r->bytes_out + r->bytes_in;
+    j->train_ms += now - r->started_ms;
+    j->train_compute_s += r->compute_s_max;
+    j->train_bytes += r->bytes_out + r->bytes_in;
+    j->train_rounds++;
+    if (!j->train_started_ms) j->train_started_ms = r->started_ms;
+    double inst = dt > 0 ? r->n_samples / dt : 0;
+    j->samples_per_s = j->samples_per_s > 0 ? 0.7 * j->samples_per_s + 0.3 * inst : inst;
+    if (c->cfg.verbose)
+        hb_log(c->who, "info",
+               "job %llu: round %llu: %d tasks, %ld samples, loss %.4f, %.3f s (compute %.3f s), %zu bytes",
+               (unsigned long long)j->id, (unsigned long long)j->round, r->n_tasks, r->n_samples, j->last_loss, dt,
+               r->compute_s_max, j->last_round_bytes);
+    s_round_reset(c, j);
+    if (j->step_in_epoch >= j->steps_per_epoch || j->step >= j->total_steps) j->need_eval = 1;
+    if (++j->rounds_since_ckpt >= c->cfg.checkpoint_every) s_checkpoint(c, j);
+    coord_publish_job(c, j, "progress");
+}
+
+void coord_on_update(coord *c, int w, const proto_msg *m) {
+    if (c->active < 0) return;
+    coord_job *j = c->jobs[c->active];
+    const Hierbert__Update *u = m->update;
+    coord_round *r = &j->r;
+    if (m->job_id != j->id || !r->active || u->round != r->round || (int)u->task_id >= r->n_tasks ||
+        r->task[u->task_id].worker != w || r->task[u->task_id].done || (u->eval != 0) != (r->eval != 0)) {
+        hb_log(c->who, "info", "ignoring a stale Update from %s (job %llu, round %llu, task %u)", c->workers[w].id,
+               (unsigned long long)m->job_id, (unsigned long long)u->round, u->task_id);
+        return;
+    }
+    coord_task *t = &r->task[u->task_id];
+    if (u->n_samples != t->count) {
+        hb_log(c->who, "warn", "Update from %s: %u samples, task had %u: ignored", c->workers[w].id, u->n_samples,
+               t->count);
+        return;
+    }
+    if (!r->eval) {
+        if (r->want_moments && !u->adam_m.len) {
+            hb_log(c->who, "warn", "Update from %s: optimizer moments missing: ignored", c->workers[w].id);
+            return;
+        }
+        size_t numel = j->model->params.numel;
+        double wt = (double)u->n_samples;
+        const float *p = (const float *)u->params.data;
+        for (size_t i = 0; i < numel; i++) j->acc[i] += wt * p[i];
+        if (r->want_moments) {
+            const float *mm = (const float *)u->adam_m.data, *vv = (const float *)u->adam_v.data;
+            for (size_t i = 0; i < numel; i++) {
+                j->acc_m[i] += wt * mm[i];
+                j->acc_v[i] += wt * vv[i];
+            }
+        }
+        r->weight += wt;
+    }
+    r->loss_sum += u->loss_sum;
+    r->n_samples += u->n_samples;
+    r->n_correct += u->n_correct;
+    if (u->compute_s > r->compute_s_max) r->compute_s_max = u->compute_s;
+    if (u->compute_s > 0) c->workers[w].rate = u->n_samples / u->compute_s;
+    c->workers[w].tasks_done++;
+    t->done = 1;
+    c->workers[w].task = -1;
+    if (--r->pending == 0) {
+        if (r->eval)
+            s_finish_eval(c, j);
+        else
+            s_finish_train(c, j);
+    }
+}
+
+void coord_on_worker_lost(coord *c, int w) {
+    if (c->active < 0) return;
+    coord_job *j = c->jobs[c->active];
+    coord_round *r = &j->r;
+    if (!r->active) return;
+    for (int ti = 0; ti < r->n_tasks; ti++) {
+        coord_task *t = &r->task[ti];
+        if (t->worker != w || t->done) continue;
+        t->worker = -1;
+        if (r->eval) {
+            /* reassign to another live worker (it queues behind its own task) */
+            for (int k = 0; k < COORD_MAX_WORKERS; k++)
+                if (k != w && c->workers[k].in_use && s_send_eval(c, j, ti, k) == 0) {
+                    hb_log(c->who, "info", "job %llu: eval task %d reassigned to %s", (unsigned long long)j->id, ti,
+                           c->workers[k].id);
+                    break;
+                }
+            if (t->worker >= 0) continue;
+        }
+        /* a train round completes with the updates that arrive */
+        t->done = 1;
+        if (--r->pending == 0) {
+            if (r->eval) { /* nobody left to evaluate: try again later */
+                s_round_reset(c, j);
+            } else {
+                s_finish_train(c, j);
+            }
+            return;
+        }
+    }
+}
+
+void coord_train_tick(coord *c, coord_job *j) {
+    if (j->r.active) return;
+    int live = coord_live_workers(c);
+    if (j->need_eval) {
+        if (j->corpus.val.n == 0) {
+            if (j->epoch < j->epochs) j->val_acc[j->epoch] = -1;
+            j->need_eval = 0;
+            if (j->step_in_epoch >= j->steps_per_epoch) {
+                j->epoch++;
+                j->step_in_epoch = 0;
+            }
+            s_checkpoint(c, j);
+            return;
+        }
+        if (live >= 1) s_start_eval_round(c, j);
+        return;
+    }
+    if (j->step >= j->total_steps) {
+        s_checkpoint(c, j);
+        hb_log(c->who, "info", "job %llu: TRAIN done: %ld steps, %llu rounds, last loss %.4f",
+               (unsigned long long)j->id, j->step, (unsigned long long)j->round, j->last_loss);
+        coord_job_set_state(c, j, JOB_EMBED, NULL);
+        return;
+    }
+    /* min_workers holds the start only: once running, a job goes on with
+     * whoever is alive (a lost worker must not stall it) */
+    if (live >= (j->round == 0 ? j->min_workers : 1)) s_start_train_round(c, j);
+}

@@ -1,0 +1,138 @@
+/* status.c - the status document (JSON, served by the status endpoint and
+ * the control endpoint's Status) and the PUB progress events. */
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "coord.h"
+#include "hb_log.h"
+
+/* bytes under dir (the data directory: job records, checkpoints, store) */
+static long long s_du(const char *dir, int depth) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    long long sum = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[2048];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st)) continue;
+        if (S_ISDIR(st.st_mode) && depth < 4)
+            sum += s_du(p, depth + 1);
+        else if (S_ISREG(st.st_mode))
+            sum += (long long)st.st_blocks * 512;
+    }
+    closedir(d);
+    return sum;
+}
+
+static json_t *s_job_json(coord *c, coord_job *j) {
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer((json_int_t)j->id));
+    json_object_set_new(o, "name", json_string(j->name));
+    json_object_set_new(o, "state", json_string(job_state_name(j->state)));
+    json_object_set_new(o, "phase", json_string(job_state_name(j->state)));
+    json_object_set_new(o, "progress", json_real(coord_job_progress(j)));
+    json_object_set_new(o, "submitted", json_real(j->submitted));
+    if (j->error[0]) json_object_set_new(o, "error", json_string(j->error));
+    json_object_set_new(o, "epoch", json_integer(j->epoch < j->epochs ? j->epoch + 1 : j->epochs));
+    json_object_set_new(o, "epochs", json_integer(j->epochs));
+    json_object_set_new(o, "step", json_integer(j->step));
+    json_object_set_new(o, "total_steps", json_integer(j->total_steps));
+    json_object_set_new(o, "round", json_integer((json_int_t)j->round));
+    long long total = (long long)j->total_steps * j->G;
+    if (j->have_corpus && total > (long long)j->corpus.train.n * j->epochs)
+        total = (long long)j->corpus.train.n * j->epochs;
+    json_object_set_new(o, "chunks_done", json_integer(j->samples_done));
+    json_object_set_new(o, "chunks_total", json_integer(total));
+    if (j->have_corpus) {
+        json_object_set_new(o, "train_docs", json_integer((json_int_t)j->corpus.train.n_docs));
+        json_object_set_new(o, "train_chunks", json_integer((json_int_t)j->corpus.train.n));
+        json_object_set_new(o, "val_docs", json_integer((json_int_t)j->corpus.val.n_docs));
+        json_object_set_new(o, "val_chunks", json_integer((json_int_t)j->corpus.val.n));
+        json_object_set_new(o, "num_classes", json_integer(j->corpus.num_classes));
+    }
+    json_object_set_new(o, "parameters", json_integer((json_int_t)j->numel));
+    json_object_set_new(o, "loss", json_real(j->last_loss));
+    json_object_set_new(o, "train_accuracy", json_real(j->last_train_acc));
+    json_object_set_new(o, "samples_per_s", json_real(j->samples_per_s));
+    json_object_set_new(o, "train_s", json_real((double)j->train_ms / 1000.0));
+    json_object_set_new(o, "train_compute_s", json_real(j->train_compute_s));
+    json_object_set_new(o, "train_bytes", json_real(j->train_bytes));
+    json_object_set_new(o, "train_rounds", json_integer(j->train_rounds));
+    json_object_set_new(o, "rounds_per_epoch",
+                        json_integer(j->sync_every ? (j->steps_per_epoch + j->sync_every - 1) / j->sync_every : 0));
+    double eta = -1;
+    if (j->state == JOB_TRAIN && j->samples_per_s > 0) {
+        long long left = total - j->samples_done;
+        eta = left > 0 ? (double)left / j->samples_per_s : 0;
+    }
+    json_object_set_new(o, "eta_s", json_real(eta));
+    json_t *acc = json_array();
+    for (int e = 0; j->val_acc && e < j->epochs; e++)
+        json_array_append_new(acc, j->val_acc[e] >= 0 ? json_real(j->val_acc[e]) : json_null());
+    json_object_set_new(o, "val_chunk_accuracy", acc);
+    json_t *rd = json_object();
+    json_object_set_new(rd, "seconds", json_real(j->last_round_s));
+    json_object_set_new(rd, "compute_s", json_real(j->last_round_compute_s));
+    json_object_set_new(
+        rd, "comm_s",
+        json_real(j->last_round_s > j->last_round_compute_s ? j->last_round_s - j->last_round_compute_s : 0));
+    json_object_set_new(rd, "bytes", json_integer((json_int_t)j->last_round_bytes));
+    json_object_set_new(o, "last_round", rd);
+    (void)c;
+    return o;
+}
+
+char *coord_status_json(coord *c, uint64_t job_id) {
+    json_t *o = json_object();
+    long long now = hb_now_ms();
+    json_t *co = json_object();
+    json_object_set_new(co, "protocol", json_integer(PROTO_VERSION));
+    json_object_set_new(co, "uptime_s", json_real((double)(now - c->started_ms) / 1000.0));
+    json_object_set_new(co, "work", json_string(c->cfg.work));
+    json_object_set_new(co, "control", json_string(c->cfg.control));
+    json_object_set_new(co, "data_dir", json_string(c->cfg.data_dir));
+    json_object_set_new(co, "store_bytes", json_integer(s_du(c->cfg.data_dir, 0)));
+    json_object_set_new(o, "coordinator", co);
+    json_t *ws = json_array();
+    for (int i = 0; i < COORD_MAX_WORKERS; i++) {
+        coord_worker *k = &c->workers[i];
+        if (!k->in_use) continue;
+        json_t *w = json_object();
+        json_object_set_new(w, "id", json_string(k->id));
+        json_object_set_new(w, "host", json_string(k->host));
+        json_object_set_new(w, "threads", json_integer(k->threads));
+        json_object_set_new(w, "cores", json_integer(k->cores));
+        json_object_set_new(w, "last_heartbeat_ms", json_integer(now - k->last_seen_ms));
+        json_object_set_new(w, "busy", json_boolean(k->busy || k->task >= 0));
+        json_object_set_new(w, "samples_per_s", json_real(k->rate));
+        json_object_set_new(w, "tasks_done", json_integer((json_int_t)k->tasks_done));
+        json_array_append_new(ws, w);
+    }
+    json_object_set_new(o, "workers", ws);
+    json_t *js = json_array();
+    for (int i = 0; i < c->n_jobs; i++)
+        if (!job_id || c->jobs[i]->id == job_id) json_array_append_new(js, s_job_json(c, c->jobs[i]));
+    json_object_set_new(o, "jobs", js);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+void coord_publish_job(coord *c, coord_job *j, const char *event) {
+    json_t *o = s_job_json(c, j);
+    json_object_set_new(o, "event", json_string(event));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    char topic[64];
+    snprintf(topic, sizeof topic, "job.%llu", (unsigned long long)j->id);
+    coord_publish(c, topic, s);
+    free(s);
+}

@@ -1,0 +1,166 @@
+/* conf.c - hierbert.conf through libinih against a program's entry table. */
+#include "conf.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hb_error.h"
+
+static const char *s_sections[] = {"endpoints", "coordinator", "worker", "cli", NULL};
+
+/* Every key of every section, whichever program reads it: a program skips
+ * the keys it does not use, but a key no program knows is a typo. Keep in
+ * step with ops/hierbert.conf.example. */
+static const char *s_keys[] = {"endpoints.work",
+                               "endpoints.control",
+                               "endpoints.status",
+                               "endpoints.events",
+                               "coordinator.data_dir",
+                               "coordinator.heartbeat_ms",
+                               "coordinator.worker_expiry_ms",
+                               "coordinator.tick_ms",
+                               "coordinator.checkpoint_every",
+                               "coordinator.max_frame_mb",
+                               "coordinator.control_max_frame_kb",
+                               "coordinator.max_jobs",
+                               "worker.id",
+                               "worker.threads",
+                               "worker.heartbeat_ms",
+                               "worker.coordinator_timeout_ms",
+                               "worker.reconnect_min_ms",
+                               "worker.reconnect_max_ms",
+                               "worker.max_frame_mb",
+                               "cli.timeout_s",
+                               NULL};
+
+static int s_known_key(const char *section, const char *name) {
+    char k[256];
+    snprintf(k, sizeof k, "%s.%s", section, name);
+    for (int i = 0; s_keys[i]; i++)
+        if (!strcmp(s_keys[i], k)) return 1;
+    return 0;
+}
+
+static int s_known_section(const char *section) {
+    for (int i = 0; s_sections[i]; i++)
+        if (!strcmp(s_sections[i], section)) return 1;
+    return 0;
+}
+
+static const conf_entry *s_find(const conf_entry *table, const char *section, const char *name, int *section_used) {
+    *section_used = 0;
+    for (const conf_entry *e = table; e->name; e++) {
+        if (strcmp(e->section, section)) continue;
+        *section_used = 1;
+        if (!strcmp(e->name, name)) return e;
+    }
+    return NULL;
+}
+
+static int s_assign(const conf_entry *e, const char *value, const char *where, char *err) {
+    if (e->type == CONF_STR) {
+        if (strlen(value) >= e->size)
+            return hb_fail(err, "%s: %s.%s longer than %zu characters", where, e->section, e->name, e->size - 1);
+        snprintf((char *)e->ptr, e->size, "%s", value);
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || !isfinite(v))
+        return hb_fail(err, "%s: %s.%s = '%s' is not a number", where, e->section, e->name, value);
+    if (v < e->min || v > e->max)
+        return hb_fail(err, "%s: %s.%s = %s outside %g..%g", where, e->section, e->name, value, e->min, e->max);
+    if (e->type == CONF_INT) {
+        if (v != floor(v)) return hb_fail(err, "%s: %s.%s = %s is not an integer", where, e->section, e->name, value);
+        *(int *)e->ptr = (int)v;
+    } else {
+        *(double *)e->ptr = v;
+    }
+    return 0;
+}
+
+/* Debian's libinih is built without INI_HANDLER_LINENO: count the lines
+ * ourselves in the stream reader (inih calls the handler right after
+ * reading the line it parsed). */
+typedef struct {
+    const conf_entry *table;
+    const char *path;
+    char *err;
+    int failed;
+    FILE *f;
+    int line;
+} s_ctx;
+
+static char *s_reader(char *str, int num, void *stream) {
+    s_ctx *c = stream;
+    char *r = fgets(str, num, c->f);
+    if (r) c->line++;
+    return r;
+}
+
+static int s_handler(void *user, const char *section, const char *name, const char *value) {
+    s_ctx *c = user;
+    char where[HB_ERR_LEN / 2];
+    snprintf(where, sizeof where, "%.200s:%d", c->path, c->line);
+    if (!s_known_section(section)) {
+        hb_fail(c->err, "%s: unknown section [%s] (endpoints, coordinator, worker, cli)", where, section);
+        c->failed = 1;
+        return 0;
+    }
+    int used;
+    const conf_entry *e = s_find(c->table, section, name, &used);
+    (void)used;
+    if (!e) {
+        if (s_known_key(section, name)) return 1; /* another program's setting */
+        hb_fail(c->err, "%s: unknown key '%s' in [%s]", where, name, section);
+        c->failed = 1;
+        return 0;
+    }
+    /* "key = value   # comment": inih only knows ';' inline comments */
+    char v[1024];
+    snprintf(v, sizeof v, "%s", value);
+    for (char *h = v; *h; h++)
+        if (*h == '#' && (h == v || h[-1] == ' ' || h[-1] == '\t')) {
+            *h = 0;
+            break;
+        }
+    for (size_t n = strlen(v); n && (v[n - 1] == ' ' || v[n - 1] == '\t'); n--) v[n - 1] = 0;
+    if (s_assign(e, v, where, c->err)) {
+        c->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+int conf_load(const conf_entry *table, const char *path, char *err) {
+    FILE *f = fopen(path, "r");
+    if (!f) return hb_fail(err, "%s: cannot open config file: %s", path, strerror(errno));
+    s_ctx c = {table, path, err, 0, f, 0};
+    int rc = ini_parse_stream(s_reader, &c, s_handler, &c);
+    fclose(f);
+    if (c.failed) return -1;
+    if (rc > 0) return hb_fail(err, "%s:%d: cannot parse this line (expected 'key = value' or [section])", path, rc);
+    if (rc < 0) return hb_fail(err, "%s: cannot read config file", path);
+    return 0;
+}
+
+int conf_set(const conf_entry *table, const char *section, const char *name, const char *value, const char *where,
+             char *err) {
+    int used;
+    const conf_entry *e = s_find(table, section, name, &used);
+    if (!e) return hb_fail(err, "%s: no setting %s.%s", where, section, name);
+    return s_assign(e, value, where, err);
+}
+
+const char *conf_default_path(void) {
+    const char *env = getenv("HIERBERT_CONF");
+    if (env && *env) return env;
+    if (access("/etc/hierbert/hierbert.conf", R_OK) == 0) return "/etc/hierbert/hierbert.conf";
+    return NULL;
+}

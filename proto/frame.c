@@ -1,0 +1,440 @@
+/* frame.c - packing, sending, and the one decode-and-validate entry point. */
+#include "frame.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "hb_error.h"
+
+/* ------------------------------------------------------------------------ */
+/* names */
+
+const char *proto_case_name(Hierbert__Envelope__BodyCase c) {
+    switch (c) {
+    case HIERBERT__ENVELOPE__BODY_HELLO:
+        return "Hello";
+    case HIERBERT__ENVELOPE__BODY_HEARTBEAT:
+        return "Heartbeat";
+    case HIERBERT__ENVELOPE__BODY_ASSIGN:
+        return "Assign";
+    case HIERBERT__ENVELOPE__BODY_PARAMS:
+        return "Params";
+    case HIERBERT__ENVELOPE__BODY_UPDATE:
+        return "Update";
+    case HIERBERT__ENVELOPE__BODY_DOC_EMBEDDINGS:
+        return "DocEmbeddings";
+    case HIERBERT__ENVELOPE__BODY_HEAD_BATCH:
+        return "HeadBatch";
+    case HIERBERT__ENVELOPE__BODY_HEAD_RESULT:
+        return "HeadResult";
+    case HIERBERT__ENVELOPE__BODY_GOODBYE:
+        return "Goodbye";
+    case HIERBERT__ENVELOPE__BODY_SUBMIT:
+        return "Submit";
+    case HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY:
+        return "SubmitReply";
+    case HIERBERT__ENVELOPE__BODY_CANCEL:
+        return "Cancel";
+    case HIERBERT__ENVELOPE__BODY_CANCEL_REPLY:
+        return "CancelReply";
+    case HIERBERT__ENVELOPE__BODY_LIST:
+        return "List";
+    case HIERBERT__ENVELOPE__BODY_LIST_REPLY:
+        return "ListReply";
+    case HIERBERT__ENVELOPE__BODY_STATUS:
+        return "Status";
+    case HIERBERT__ENVELOPE__BODY_STATUS_REPLY:
+        return "StatusReply";
+    case HIERBERT__ENVELOPE__BODY_RESULT:
+        return "Result";
+    case HIERBERT__ENVELOPE__BODY_RESULT_REPLY:
+        return "ResultReply";
+    case HIERBERT__ENVELOPE__BODY_EXPORT:
+        return "Export";
+    case HIERBERT__ENVELOPE__BODY_EXPORT_REPLY:
+        return "ExportReply";
+    case HIERBERT__ENVELOPE__BODY_ERROR:
+        return "Error";
+    default:
+        return "none";
+    }
+}
+
+const char *proto_type_name(const proto_msg *m) {
+    return m ? proto_case_name(m->body_case) : "none";
+}
+
+/* ------------------------------------------------------------------------ */
+/* encoding */
+
+void proto_env_init(proto_msg *m, uint64_t job_id) {
+    hierbert__envelope__init(m);
+    m->version = PROTO_VERSION;
+    m->job_id = job_id;
+}
+
+uint8_t *proto_pack(const proto_msg *m, size_t *len) {
+    size_t n = hierbert__envelope__get_packed_size(m);
+    uint8_t *buf = hb_malloc(n);
+    *len = hierbert__envelope__pack(m, buf);
+    return buf;
+}
+
+static void s_free_buf(void *data, void *hint) {
+    (void)hint;
+    free(data);
+}
+
+int proto_send(void *sock, const void *routing_id, size_t id_len, const proto_msg *m, int flags, char *err) {
+    size_t len;
+    uint8_t *buf = proto_pack(m, &len);
+    if (routing_id && zmq_send(sock, routing_id, id_len, ZMQ_SNDMORE | flags) < 0) {
+        free(buf);
+        return hb_fail(err, "sending %s: routing id: %s", proto_type_name(m), zmq_strerror(zmq_errno()));
+    }
+    /* zero-copy hand-off of the packed buffer: zmq frees it when sent */
+    zmq_msg_t msg;
+    zmq_msg_init_data(&msg, buf, len, s_free_buf, NULL);
+    if (zmq_msg_send(&msg, sock, flags) < 0) {
+        int e = zmq_errno();
+        zmq_msg_close(&msg);
+        return hb_fail(err, "sending %s (%zu bytes): %s", proto_type_name(m), len, zmq_strerror(e));
+    }
+    return 0;
+}
+
+int proto_send_error(void *sock, const void *routing_id, size_t id_len, uint64_t job_id, int code, char *err,
+                     const char *fmt, ...) {
+    char text[HB_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    proto_msg m;
+    proto_env_init(&m, job_id);
+    Hierbert__Error e = HIERBERT__ERROR__INIT;
+    e.code = (uint32_t)code;
+    e.message = text;
+    m.body_case = HIERBERT__ENVELOPE__BODY_ERROR;
+    m.error = &e;
+    return proto_send(sock, routing_id, id_len, &m, ZMQ_DONTWAIT, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* validation helpers: each returns 0 or fills err and returns -1 */
+
+#define FAIL(c, ...) (*code = (c), hb_fail(err, __VA_ARGS__))
+
+static int s_str(const char *type, const char *field, const char *s, size_t max, int required, int *code, char *err) {
+    size_t n = s ? strnlen(s, max + 1) : 0;
+    if (n > max) return FAIL(PROTO_E_MALFORMED, "%s: %s longer than %zu bytes", type, field, max);
+    if (required && n == 0) return FAIL(PROTO_E_MALFORMED, "%s: %s is empty", type, field);
+    return 0;
+}
+
+/* bytes field b must hold exactly count elements of 4 bytes */
+static int s_bulk(const char *type, const char *field, ProtobufCBinaryData b, uint64_t count, int *code, char *err) {
+    if (b.len % 4)
+        return FAIL(PROTO_E_SHAPE, "%s: %s has %zu bytes, not a multiple of 4 (float32/int32 little-endian)", type,
+                    field, b.len);
+    if ((uint64_t)b.len != count * 4)
+        return FAIL(PROTO_E_SHAPE, "%s: %s has %zu bytes, expected %llu x 4 = %llu", type, field, b.len,
+                    (unsigned long long)count, (unsigned long long)(count * 4));
+    return 0;
+}
+
+static inline int32_t s_i32(const uint8_t *p, size_t i) {
+    int32_t v;
+    memcpy(&v, p + 4 * i, 4);
+    return v;
+}
+
+/* int32 values of b all in [lo, hi] */
+static int s_range(const char *type, const char *field, ProtobufCBinaryData b, int64_t lo, int64_t hi, int *code,
+                   char *err) {
+    size_t n = b.len / 4;
+    for (size_t i = 0; i < n; i++) {
+        int32_t v = s_i32(b.data, i);
+        if (v < lo || v > hi)
+            return FAIL(PROTO_E_SHAPE, "%s: %s[%zu] = %d outside %lld..%lld", type, field, i, (int)v, (long long)lo,
+                        (long long)hi);
+    }
+    return 0;
+}
+
+/* the parameter count of a Params/Update against the job's */
+static int s_numel(const char *type, uint64_t numel, const proto_expect *ex, int *code, char *err) {
+    if (numel == 0 || numel > PROTO_MAX_NUMEL)
+        return FAIL(PROTO_E_SHAPE, "%s: numel %llu outside 1..%llu", type, (unsigned long long)numel,
+                    (unsigned long long)PROTO_MAX_NUMEL);
+    if (ex->numel && numel != ex->numel)
+        return FAIL(PROTO_E_SHAPE, "%s: numel %llu, the job's model has %llu parameters", type,
+                    (unsigned long long)numel, (unsigned long long)ex->numel);
+    return 0;
+}
+
+static int s_moments(const char *type, ProtobufCBinaryData m, ProtobufCBinaryData v, uint64_t numel, int *code,
+                     char *err) {
+    if (m.len == 0 && v.len == 0) return 0;
+    if (s_bulk(type, "adam_m", m, numel, code, err) || s_bulk(type, "adam_v", v, numel, code, err)) return -1;
+    return 0;
+}
+
+static int s_bert_config(const Hierbert__BertConfig *c, int *code, char *err) {
+    if (!c) return FAIL(PROTO_E_MALFORMED, "Assign: no encoder config");
+    if (c->vocab_size < 1 || c->vocab_size > (1u << 24) || c->hidden_size < 1 || c->hidden_size > PROTO_MAX_DIM ||
+        c->num_hidden_layers < 1 || c->num_hidden_layers > 256 || c->num_attention_heads < 1 ||
+        c->hidden_size % c->num_attention_heads || c->intermediate_size < 1 || c->intermediate_size > (1u << 18) ||
+        c->max_position_embeddings < 2 || c->max_position_embeddings > PROTO_MAX_SEQ || c->type_vocab_size < 1 ||
+        c->type_vocab_size > 1024)
+        return FAIL(PROTO_E_MALFORMED,
+                    "Assign: encoder config out of range (vocab %u, hidden %u, layers %u, heads %u, ffn %u, "
+                    "positions %u)",
+                    c->vocab_size, c->hidden_size, c->num_hidden_layers, c->num_attention_heads, c->intermediate_size,
+                    c->max_position_embeddings);
+    if (!(c->layer_norm_eps > 0 && c->layer_norm_eps < 1))
+        return FAIL(PROTO_E_MALFORMED, "Assign: layer_norm_eps %g", c->layer_norm_eps);
+    const float p[3] = {c->hidden_dropout_prob, c->attention_probs_dropout_prob, c->classifier_dropout};
+    for (int i = 0; i < 3; i++)
+        if (!(p[i] >= 0 && p[i] < 1))
+            return FAIL(PROTO_E_MALFORMED, "Assign: a dropout probability %g outside [0, 1)", p[i]);
+    return 0;
+}
+
+static int s_model(const Hierbert__ModelSpec *ms, const proto_expect *ex, int *code, char *err) {
+    const char *t = "Assign";
+    if (!ms) return FAIL(PROTO_E_MALFORMED, "Assign: no model spec");
+    if (s_bert_config(ms->config, code, err)) return -1;
+    if (strcmp(ms->optimizer, "adamw") && strcmp(ms->optimizer, "sgd"))
+        return FAIL(PROTO_E_MALFORMED, "Assign: optimizer '%.32s' (adamw or sgd)", ms->optimizer);
+    if (ms->num_classes < 2 || ms->num_classes > PROTO_MAX_CLASSES)
+        return FAIL(PROTO_E_MALFORMED, "Assign: num_classes %u outside 2..%u", ms->num_classes, PROTO_MAX_CLASSES);
+    if (ms->seq_len < 2 || ms->seq_len > ms->config->max_position_embeddings)
+        return FAIL(PROTO_E_MALFORMED, "Assign: seq_len %u outside 2..%u (the encoder's positions)", ms->seq_len,
+                    ms->config->max_position_embeddings);
+    if (ms->batch < 1 || ms->batch > PROTO_MAX_SAMPLES)
+        return FAIL(PROTO_E_MALFORMED, "Assign: batch %u outside 1..%u", ms->batch, PROTO_MAX_SAMPLES);
+    if (!(ms->lr >= 0 && ms->lr < 10)) return FAIL(PROTO_E_MALFORMED, "Assign: lr %g outside [0, 10)", ms->lr);
+    if (!(ms->weight_decay >= 0 && ms->clip_norm >= 0))
+        return FAIL(PROTO_E_MALFORMED, "Assign: negative weight_decay or clip_norm");
+    if (s_numel(t, ms->numel, ex, code, err)) return -1;
+    if (ex->seq_len && ms->seq_len != ex->seq_len)
+        return FAIL(PROTO_E_SHAPE, "Assign: seq_len %u, the job's is %u", ms->seq_len, ex->seq_len);
+    if (ex->num_classes && ms->num_classes != ex->num_classes)
+        return FAIL(PROTO_E_SHAPE, "Assign: num_classes %u, the job's is %u", ms->num_classes, ex->num_classes);
+    return 0;
+}
+
+/* token-id tasks: ids [n][L], lengths [n] in 1..L, labels [n] in 0..C-1 */
+static int s_tokens(const char *type, uint32_t n, ProtobufCBinaryData ids, ProtobufCBinaryData lengths,
+                    const Hierbert__ModelSpec *ms, int *code, char *err) {
+    if (n < 1 || n > PROTO_MAX_SAMPLES)
+        return FAIL(PROTO_E_SHAPE, "%s: n_samples %u outside 1..%u", type, n, PROTO_MAX_SAMPLES);
+    if (s_bulk(type, "ids", ids, (uint64_t)n * ms->seq_len, code, err)) return -1;
+    if (s_bulk(type, "lengths", lengths, n, code, err)) return -1;
+    if (s_range(type, "ids", ids, 0, (int64_t)ms->config->vocab_size - 1, code, err)) return -1;
+    if (s_range(type, "lengths", lengths, 1, ms->seq_len, code, err)) return -1;
+    return 0;
+}
+
+static int s_assign(const Hierbert__Assign *a, const proto_expect *ex, int *code, char *err) {
+    if (s_model(a->model, ex, code, err)) return -1;
+    const Hierbert__ModelSpec *ms = a->model;
+    if (a->task_case == HIERBERT__ASSIGN__TASK_TRAIN) {
+        const Hierbert__TrainTask *t = a->train;
+        const char *ty = "Assign(train)";
+        if (s_tokens(ty, t->n_samples, t->ids, t->lengths, ms, code, err)) return -1;
+        if (s_bulk(ty, "labels", t->labels, t->n_samples, code, err)) return -1;
+        if (s_range(ty, "labels", t->labels, 0, (int64_t)ms->num_classes - 1, code, err)) return -1;
+        if (t->eval) return 0;
+        if (t->steps < 1 || t->steps > PROTO_MAX_SAMPLES)
+            return FAIL(PROTO_E_SHAPE, "Assign(train): steps %u outside 1..%u", t->steps, PROTO_MAX_SAMPLES);
+        if (s_bulk(ty, "step_sizes", t->step_sizes, t->steps, code, err) ||
+            s_range(ty, "step_sizes", t->step_sizes, 0, ms->batch, code, err))
+            return -1;
+        uint64_t sum = 0;
+        for (uint32_t i = 0; i < t->steps; i++) sum += (uint64_t)s_i32(t->step_sizes.data, i);
+        if (sum != t->n_samples)
+            return FAIL(PROTO_E_SHAPE, "Assign(train): step_sizes sum to %llu, n_samples is %u",
+                        (unsigned long long)sum, t->n_samples);
+        return 0;
+    }
+    if (a->task_case == HIERBERT__ASSIGN__TASK_EMBED) {
+        const Hierbert__EmbedTask *t = a->embed;
+        const char *ty = "Assign(embed)";
+        if (t->n_doc_ids < 1 || t->n_doc_ids > PROTO_MAX_SAMPLES)
+            return FAIL(PROTO_E_SHAPE, "%s: %zu documents", ty, t->n_doc_ids);
+        for (size_t i = 0; i < t->n_doc_ids; i++)
+            if (s_str(ty, "doc_id", t->doc_ids[i], 1024, 1, code, err)) return -1;
+        if (s_tokens(ty, t->n_samples, t->ids, t->lengths, ms, code, err)) return -1;
+        if (s_bulk(ty, "chunk_counts", t->chunk_counts, t->n_doc_ids, code, err)) return -1;
+        if (s_range(ty, "chunk_counts", t->chunk_counts, 1, PROTO_MAX_SAMPLES, code, err)) return -1;
+        uint64_t sum = 0;
+        for (size_t i = 0; i < t->n_doc_ids; i++) sum += (uint64_t)s_i32(t->chunk_counts.data, i);
+        if (sum != t->n_samples)
+            return FAIL(PROTO_E_SHAPE, "%s: chunk_counts sum to %llu, n_samples is %u", ty, (unsigned long long)sum,
+                        t->n_samples);
+        return 0;
+    }
+    return FAIL(PROTO_E_MALFORMED, "Assign: no task");
+}
+
+static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
+    const char *t = "Submit";
+    if (s_str(t, "train_path", s->train_path, PROTO_MAX_STRING, 0, code, err) ||
+        s_str(t, "val_path", s->val_path, PROTO_MAX_STRING, 0, code, err) ||
+        s_str(t, "model_dir", s->model_dir, PROTO_MAX_STRING, 0, code, err) ||
+        s_str(t, "vocab_path", s->vocab_path, PROTO_MAX_STRING, 0, code, err) ||
+        s_str(t, "preset", s->preset, 64, 0, code, err) || s_str(t, "optimizer", s->optimizer, 64, 0, code, err) ||
+        s_str(t, "name", s->name, 256, 0, code, err))
+        return -1;
+    if (!s->train_path[0] && !s->synthetic) return FAIL(PROTO_E_BAD_REQUEST, "Submit: no training data (--train)");
+    if (!(s->val_fraction >= 0 && s->val_fraction < 1))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: val_fraction %g outside [0, 1)", s->val_fraction);
+    if (s->seq_len > PROTO_MAX_SEQ || (s->seq_len && s->seq_len < 8))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: seq_len %u outside 8..%u", s->seq_len, PROTO_MAX_SEQ);
+    if (s->seq_len && s->stride >= s->seq_len)
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: stride %u must be below seq_len %u", s->stride, s->seq_len);
+    if (s->batch > PROTO_MAX_SAMPLES) return FAIL(PROTO_E_BAD_REQUEST, "Submit: batch %u too large", s->batch);
+    if (s->epochs > 10000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: epochs %u too large", s->epochs);
+    if (!(s->lr >= 0 && s->lr < 10)) return FAIL(PROTO_E_BAD_REQUEST, "Submit: lr %g outside [0, 10)", s->lr);
+    if (!(s->warmup >= 0 && s->warmup <= 1))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: warmup %g outside [0, 1] (a fraction of the steps)", s->warmup);
+    if (!(s->dropout < 1)) return FAIL(PROTO_E_BAD_REQUEST, "Submit: dropout %g must be below 1", s->dropout);
+    if (s->optimizer[0] && strcmp(s->optimizer, "adamw") && strcmp(s->optimizer, "sgd"))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: optimizer '%s' (adamw or sgd)", s->optimizer);
+    if (s->sync_every > 100000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: sync_every %u too large", s->sync_every);
+    if (s->synthetic > 1000000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: synthetic %u too large", s->synthetic);
+    return 0;
+}
+
+static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *err) {
+    switch (m->body_case) {
+    case HIERBERT__ENVELOPE__BODY_HELLO: {
+        const Hierbert__Hello *h = m->hello;
+        if (s_str("Hello", "worker_id", h->worker_id, 256, 1, code, err) ||
+            s_str("Hello", "host", h->host, 256, 0, code, err))
+            return -1;
+        if (h->threads < 1 || h->threads > 4096)
+            return FAIL(PROTO_E_MALFORMED, "Hello: threads %u outside 1..4096", h->threads);
+        return 0;
+    }
+    case HIERBERT__ENVELOPE__BODY_ASSIGN:
+        return s_assign(m->assign, ex, code, err);
+    case HIERBERT__ENVELOPE__BODY_PARAMS: {
+        const Hierbert__Params *p = m->params;
+        if (s_numel("Params", p->numel, ex, code, err) || s_bulk("Params", "params", p->params, p->numel, code, err) ||
+            s_moments("Params", p->adam_m, p->adam_v, p->numel, code, err))
+            return -1;
+        return 0;
+    }
+    case HIERBERT__ENVELOPE__BODY_UPDATE: {
+        const Hierbert__Update *u = m->update;
+        if (u->n_samples > PROTO_MAX_SAMPLES)
+            return FAIL(PROTO_E_SHAPE, "Update: n_samples %u above %u", u->n_samples, PROTO_MAX_SAMPLES);
+        if (u->n_correct > u->n_samples)
+            return FAIL(PROTO_E_SHAPE, "Update: n_correct %u above n_samples %u", u->n_correct, u->n_samples);
+        if (u->eval) {
+            if (u->params.len || u->adam_m.len || u->adam_v.len)
+                return FAIL(PROTO_E_SHAPE, "Update(eval): carries parameters");
+            return 0;
+        }
+        if (u->n_samples < 1) return FAIL(PROTO_E_SHAPE, "Update: n_samples is 0");
+        if (s_numel("Update", u->numel, ex, code, err) || s_bulk("Update", "params", u->params, u->numel, code, err) ||
+            s_moments("Update", u->adam_m, u->adam_v, u->numel, code, err))
+            return -1;
+        return 0;
+    }
+    case HIERBERT__ENVELOPE__BODY_DOC_EMBEDDINGS: {
+        const Hierbert__DocEmbeddings *d = m->doc_embeddings;
+        if (s_str("DocEmbeddings", "doc_id", d->doc_id, 1024, 1, code, err)) return -1;
+        if (d->n_chunks < 1 || d->n_chunks > PROTO_MAX_SAMPLES || d->dim < 1 || d->dim > PROTO_MAX_DIM)
+            return FAIL(PROTO_E_SHAPE, "DocEmbeddings: shape [%u][%u] out of range", d->n_chunks, d->dim);
+        if (ex->dim && d->dim != ex->dim)
+            return FAIL(PROTO_E_SHAPE, "DocEmbeddings: dim %u, the job's hidden size is %u", d->dim, ex->dim);
+        return s_bulk("DocEmbeddings", "data", d->data, (uint64_t)d->n_chunks * d->dim, code, err);
+    }
+    case HIERBERT__ENVELOPE__BODY_HEAD_BATCH: {
+        const Hierbert__HeadBatch *h = m->head_batch;
+        const char *t = "HeadBatch";
+        if (h->n_docs < 1 || h->n_docs > PROTO_MAX_SAMPLES || h->dim < 1 || h->dim > PROTO_MAX_DIM)
+            return FAIL(PROTO_E_SHAPE, "HeadBatch: %u documents of dim %u out of range", h->n_docs, h->dim);
+        if (ex->dim && h->dim != ex->dim)
+            return FAIL(PROTO_E_SHAPE, "HeadBatch: dim %u, the job's is %u", h->dim, ex->dim);
+        if (s_bulk(t, "lengths", h->lengths, h->n_docs, code, err) ||
+            s_range(t, "lengths", h->lengths, 1, PROTO_MAX_SAMPLES, code, err) ||
+            s_bulk(t, "labels", h->labels, h->n_docs, code, err) ||
+            s_range(t, "labels", h->labels, 0, ex->num_classes ? ex->num_classes - 1 : PROTO_MAX_CLASSES, code, err))
+            return -1;
+        uint64_t rows = 0;
+        for (uint32_t i = 0; i < h->n_docs; i++) rows += (uint64_t)s_i32(h->lengths.data, i);
+        return s_bulk(t, "data", h->data, rows * h->dim, code, err);
+    }
+    case HIERBERT__ENVELOPE__BODY_HEAD_RESULT: {
+        const Hierbert__HeadResult *h = m->head_result;
+        if (h->n_correct > h->n_docs) return FAIL(PROTO_E_SHAPE, "HeadResult: n_correct above n_docs");
+        if (h->probs.len % 4 || h->params.len % 4)
+            return FAIL(PROTO_E_SHAPE, "HeadResult: float bytes not a multiple of 4");
+        if (h->probs.len && ex->num_classes)
+            return s_bulk("HeadResult", "probs", h->probs, (uint64_t)h->n_docs * ex->num_classes, code, err);
+        return 0;
+    }
+    case HIERBERT__ENVELOPE__BODY_GOODBYE:
+        return s_str("Goodbye", "reason", m->goodbye->reason, PROTO_MAX_STRING, 0, code, err);
+    case HIERBERT__ENVELOPE__BODY_SUBMIT:
+        return s_submit(m->submit, code, err);
+    case HIERBERT__ENVELOPE__BODY_EXPORT:
+        return s_str("Export", "dir", m->export->dir, PROTO_MAX_STRING, 1, code, err);
+    case HIERBERT__ENVELOPE__BODY_ERROR:
+        return s_str("Error", "message", m->error->message, PROTO_MAX_STRING, 0, code, err);
+    case HIERBERT__ENVELOPE__BODY_HEARTBEAT:
+    case HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY:
+    case HIERBERT__ENVELOPE__BODY_CANCEL:
+    case HIERBERT__ENVELOPE__BODY_CANCEL_REPLY:
+    case HIERBERT__ENVELOPE__BODY_LIST:
+    case HIERBERT__ENVELOPE__BODY_LIST_REPLY:
+    case HIERBERT__ENVELOPE__BODY_STATUS:
+    case HIERBERT__ENVELOPE__BODY_STATUS_REPLY:
+    case HIERBERT__ENVELOPE__BODY_RESULT:
+    case HIERBERT__ENVELOPE__BODY_RESULT_REPLY:
+    case HIERBERT__ENVELOPE__BODY_EXPORT_REPLY:
+        return 0;
+    default:
+        return FAIL(PROTO_E_MALFORMED, "Envelope without a body (or of an unknown type %d)", (int)m->body_case);
+    }
+}
+
+int proto_decode(const void *buf, size_t len, const proto_expect *ex, proto_msg **out, int *code, char *err) {
+    static const proto_expect none = {0};
+    int dummy;
+    if (!code) code = &dummy;
+    *out = NULL;
+    if (!ex) ex = &none;
+    size_t cap = ex->max_frame ? ex->max_frame : PROTO_DEFAULT_MAX_FRAME;
+    if (len > cap) return FAIL(PROTO_E_TOO_BIG, "frame of %zu bytes exceeds the cap of %zu bytes", len, cap);
+    if (len == 0) return FAIL(PROTO_E_MALFORMED, "empty frame (expected a hierbert Envelope)");
+    proto_msg *m = hierbert__envelope__unpack(NULL, len, buf);
+    if (!m) return FAIL(PROTO_E_MALFORMED, "malformed frame of %zu bytes: not a hierbert Envelope", len);
+    if (m->version != PROTO_VERSION) {
+        FAIL(PROTO_E_VERSION, "%s: protocol version %u, this side speaks version %u", proto_type_name(m), m->version,
+             PROTO_VERSION);
+        hierbert__envelope__free_unpacked(m, NULL);
+        return -1;
+    }
+    if (s_body(m, ex, code, err)) {
+        hierbert__envelope__free_unpacked(m, NULL);
+        return -1;
+    }
+    *out = m;
+    return 0;
+}
+
+void proto_free(proto_msg **m) {
+    if (m && *m) {
+        hierbert__envelope__free_unpacked(*m, NULL);
+        *m = NULL;
+    }
+}

@@ -1,0 +1,86 @@
+# daemon_lib.sh - sourced by tests/test_daemon_*.sh and test_cluster_*.sh:
+# (start daemons with `cmd &` directly, never through a shell function in the
+# background: $! must be the daemon's pid for the EXIT trap to stop it)
+# starts real hierbert daemons on ipc:// endpoints in a private temp dir,
+# talks to them with the real CLI, and kills everything it started on exit
+# (trap EXIT), whatever happens.
+#   source "$(dirname "$0")/daemon_lib.sh" "$1"    # $1: the build directory
+set -euo pipefail
+B=$(cd "${1:?usage: test.sh BUILD_DIR}" && pwd)
+COORD=$B/coordinator/hierbert-coordinator
+WORKER=$B/worker/hierbert-worker
+CLI=$B/coordinator/hierbert
+T=$(mktemp -d /tmp/hbtest.XXXXXX)
+export HIERBERT_CONF=$T/none.conf   # never read /etc/hierbert: every setting is a flag here
+: > "$HIERBERT_CONF"
+export OMP_WAIT_POLICY=PASSIVE
+declare -A PID=()
+
+hb_cleanup() {
+  local p
+  for p in "${PID[@]}"; do kill -TERM "$p" 2>/dev/null || true; kill -CONT "$p" 2>/dev/null || true; done
+  for p in "${PID[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if declare -F hb_extra_cleanup >/dev/null; then hb_extra_cleanup || true; fi
+  if [[ -n "${HB_KEEP:-}" ]]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap hb_cleanup EXIT
+
+ok() { echo "ok - $*"; }
+fail() {
+  echo "FAIL - $*" >&2
+  for f in "$T"/*.log; do [[ -f $f ]] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }; done
+  exit 1
+}
+
+# coordinator NAME [flags...]: endpoints ipc://$T/NAME-{w,c,s,e}, data $T/NAME-data
+start_coord() {
+  local n=$1; shift
+  "$COORD" --work "ipc://$T/$n-w" --control "ipc://$T/$n-c" --status "ipc://$T/$n-s" --events "ipc://$T/$n-e" \
+    --data-dir "$T/$n-data" "$@" >>"$T/$n.log" 2>&1 &
+  PID[$n]=$!
+  for _ in $(seq 100); do
+    "$CLI" list --control "ipc://$T/$n-c" --timeout 0.5 >/dev/null 2>&1 && return 0
+    kill -0 "${PID[$n]}" 2>/dev/null || fail "coordinator $n exited at start"
+    sleep 0.05
+  done
+  fail "coordinator $n not answering"
+}
+
+# worker ID COORD_NAME [flags...]
+start_worker() {
+  local id=$1 c=$2; shift 2
+  "$WORKER" --work "ipc://$T/$c-w" --id "$id" --threads 1 "$@" >>"$T/$id.log" 2>&1 &
+  PID[$id]=$!
+}
+
+stop() { # NAME [signal]
+  local p=${PID[$1]}
+  kill "-${2:-TERM}" "$p" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+  wait "$p" 2>/dev/null || true
+  unset "PID[$1]"
+}
+
+hb() { local c=$1; shift; "$CLI" "$@" --control "ipc://$T/$c-c"; }
+
+# status_json COORD [JOB]
+status_json() { local c=$1; shift; "$CLI" status "$@" --json --control "ipc://$T/$c-c" --timeout 2; }
+
+# json_get 'python expression on d' < json
+json_get() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# wait_for SECONDS 'shell condition' message
+wait_for() {
+  local s=$1 cond=$2 msg=$3 t0=$SECONDS
+  while ! eval "$cond" >/dev/null 2>&1; do
+    (( SECONDS - t0 > s )) && fail "timed out after ${s}s waiting for: $msg"
+    sleep 0.1
+  done
+}
+
+workers_live() { status_json "$1" | json_get 'len(d["workers"])'; }
+job_state() { status_json "$1" "$2" | json_get 'd["jobs"][0]["state"]'; }

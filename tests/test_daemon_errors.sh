@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The issue's error cases through the real CLI and real daemons: wrong
+# endpoints (clear message, non-zero exit, no hang), an unknown job id, a bad
+# dataset, a worker of another protocol version; after each the coordinator
+# keeps serving. Then a small job runs to DONE and another is cancelled.
+# (Malformed and oversized frames from a raw client: test_daemon_frames.)
+source "$(dirname "$0")/daemon_lib.sh" "$1"
+
+# --- wrong endpoints: no coordinator there --------------------------------
+for ep in "ipc://$T/nobody" "tcp://127.0.0.1:1"; do
+  t0=$SECONDS
+  out=$("$CLI" list --control "$ep" --timeout 1 2>&1) && fail "list against $ep succeeded"
+  (( SECONDS - t0 <= 4 )) || fail "list against $ep took $((SECONDS - t0)) s"
+  [[ $(wc -l <<<"$out") == 1 && $out == *"cannot reach the coordinator at $ep"* ]] || fail "message: $out"
+  out=$("$CLI" submit --synthetic 10 --control "$ep" --timeout 1 2>&1) && fail "submit against $ep succeeded"
+  [[ $out == *"cannot reach the coordinator"* ]] || fail "submit message: $out"
+done
+ok "wrong endpoint: one-line 'cannot reach the coordinator at ...', exit non-zero, within the timeout"
+out=$("$CLI" status --control "nonsense://x" 2>&1) && fail "bad endpoint syntax accepted"
+[[ $out == *"bad control endpoint 'nonsense://x'"* ]] || fail "bad syntax message: $out"
+ok "malformed endpoint: $out"
+
+start_coord c --heartbeat-ms 200 --expiry-ms 1500
+
+# --- unknown job ids ---------------------------------------------------------
+out=$(hb c status 4242 2>&1) && fail "status of an unknown job succeeded"
+[[ $out == *"unknown job 4242"* ]] || fail "status message: $out"
+out=$(hb c cancel 4242 2>&1) && fail "cancel of an unknown job succeeded"
+[[ $out == *"Cancel: unknown job 4242"* ]] || fail "cancel message: $out"
+out=$(hb c cancel abc 2>&1) && fail "cancel abc accepted"
+[[ $out == *"'abc' is not a job id"* ]] || fail "cancel abc message: $out"
+ok "unknown job id: '$out' and the coordinator's 'unknown job 4242'"
+
+# --- bad datasets --------------------------------------------------------------
+out=$(hb c submit --train "$T/missing.jsonl" 2>&1) && fail "missing dataset accepted"
+[[ $out == *"--train $T/missing.jsonl: no such file"* ]] || fail "missing dataset message: $out"
+VOCAB=$(cd "$(dirname "$0")/data" && pwd)/vocab_small.txt
+words=(mail user playing quick german hello rock world example brown fox lazy dog family jumps running)
+for i in $(seq 1 30); do
+  printf '{"id": "d%d", "text": "%s %s %s the fox %s", "label": "%s"}\n' "$i" "${words[i % 16]}" \
+    "${words[(i * 7) % 16]}" "${words[(i * 3) % 16]}" "${words[i % 5]}" "$((i % 2 ? 10 : 1))"
+done > "$T/good.jsonl"
+head -5 "$T/good.jsonl" > "$T/bad.jsonl"
+echo '{"id": "d99", "text": "hello", "label": ' >> "$T/bad.jsonl"
+tail -5 "$T/good.jsonl" >> "$T/bad.jsonl"
+out=$(hb c submit --train "$T/bad.jsonl" --vocab "$VOCAB" 2>&1) && fail "bad dataset accepted"
+[[ $out == *"Submit refused"*"bad.jsonl:6"* ]] || fail "bad dataset message: $out"
+printf '{"id": "x1", "text": "hello world", "label": "a"}\n{"id": "x1", "text": "brown fox", "label": "b"}\n' > "$T/dup.jsonl"
+out2=$(hb c submit --train "$T/dup.jsonl" --vocab "$VOCAB" 2>&1) && fail "duplicate ids accepted"
+[[ $out2 == *"dup.jsonl:2"* ]] || fail "duplicate message: $out2"
+[[ $(hb c list | wc -l) == 1 ]] || fail "a refused job left a record"
+st=$("$CLI" store stats "$T/c-data/store")
+grep -qx "entries_docs:0" <<<"$st" && grep -qx "entries_jobs:0" <<<"$st" || fail "refused submits left data in the store: $st"
+ok "bad datasets refused with file:line, nothing left behind: '$out' / '$out2'"
+
+# --- a worker of another protocol version --------------------------------------
+start_worker old c --x-protocol-version 2 --heartbeat-ms 200
+for _ in $(seq 100); do kill -0 "${PID[old]}" 2>/dev/null || break; sleep 0.05; done
+kill -0 "${PID[old]}" 2>/dev/null && fail "worker of protocol 2 still running"
+wait "${PID[old]}" && fail "worker of protocol 2 exited 0" || true
+unset 'PID[old]'
+grep -q "refused this worker: Hello: protocol version 2, this side speaks version 1" "$T/old.log" \
+  || fail "worker log: $(cat "$T/old.log")"
+grep -q "Hello: protocol version 2" "$T/c.log" || fail "coordinator did not log the refusal"
+ok "a worker speaking protocol 2 is refused and exits non-zero: $(tail -1 "$T/old.log")"
+
+# --- the coordinator keeps serving: a real job runs to DONE ------------------
+start_worker w1 c --heartbeat-ms 200
+start_worker w2 c --heartbeat-ms 200
+wait_for 10 '[[ $(workers_live c) == 2 ]]' "2 workers"
+jj=$(hb c submit --train "$T/good.jsonl" --vocab "$VOCAB" --val-fraction 0.2 --seq 16 --batch 8 --lr 1e-3 --epochs 2 2>"$T/submit.err")
+[[ $jj =~ ^[0-9]+$ ]] || fail "JSONL submit printed '$jj' ($(cat "$T/submit.err"))"
+grep -q "24 train documents" "$T/submit.err" || fail "expected 24 train documents: $(cat "$T/submit.err")"
+wait_for 60 '[[ $(job_state c $jj) == DONE ]]' "JSONL job $jj DONE"
+ok "a JSONL dataset (labels 1 and 10, stratified 20% validation) ingested and trained: $(cat "$T/submit.err")"
+job=$(hb c submit --synthetic 60 --lr 1e-3 --seq 16 --batch 8 --epochs 2 --min-workers 2 2>"$T/submit.err")
+[[ $job =~ ^[0-9]+$ ]] || fail "submit printed '$job' ($(cat "$T/submit.err"))"
+timeout 60 "$CLI" status "$job" --watch --interval 0.2 --control "ipc://$T/c-c" >"$T/watch.out" 2>&1 \
+  || fail "status --watch did not end with the job: $(tail -3 "$T/watch.out")"
+grep -q "TRAIN .*step [0-9]*/[0-9]*  \[#*-*\]" "$T/watch.out" || fail "no progress bar in --watch: $(head -3 "$T/watch.out")"
+grep -q "DONE" "$T/watch.out" || fail "--watch ended without DONE"
+ok "status --watch showed the live progress bar and ended with the job: $(grep -m1 "TRAIN" "$T/watch.out")"
+wait_for 60 '[[ $(job_state c $job) == DONE ]]' "job $job DONE"
+s=$(status_json c "$job")
+acc=$(json_get 'len([a for a in d["jobs"][0]["val_chunk_accuracy"] if a is not None])' <<<"$s")
+[[ $acc == 2 ]] || fail "expected 2 epochs of validation accuracy: $s"
+hb c status "$job" | grep -q "DONE" || fail "human status"
+ok "after all that, job $job ran to DONE on 2 workers with validation accuracy for both epochs"
+
+# --- cancel a running job --------------------------------------------------------
+job2=$(hb c submit --synthetic 400 --optimizer sgd --seq 32 --batch 2 --epochs 50 2>/dev/null)
+wait_for 20 '[[ $(job_state c $job2) == TRAIN ]]' "job $job2 training"
+out=$(hb c cancel "$job2")
+[[ $out == "job $job2: CANCELLED" ]] || fail "cancel said: $out"
+[[ $(job_state c "$job2") == CANCELLED ]] || fail "state after cancel"
+hb c list | grep -q "^$job2 .*CANCELLED" || fail "list after cancel"
+ok "cancel: $out"

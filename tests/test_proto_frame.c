@@ -1,0 +1,291 @@
+/*
+ * test_proto_frame.c - proto_decode is the only door from a socket to a
+ * handler: valid frames of every kind round-trip bit-exactly; truncated,
+ * garbage, oversized, wrong-version and wrong-shape frames are refused with a
+ * reason naming the message type; random mutations of valid frames never
+ * crash it (bounded count; HB_LONG=1 runs many more).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "frame.h"
+#include "hb_error.h"
+
+static uint64_t s_rng = 88172645463325252ull;
+static uint32_t s_rand(void) {
+    s_rng ^= s_rng << 13;
+    s_rng ^= s_rng >> 7;
+    s_rng ^= s_rng << 17;
+    return (uint32_t)(s_rng >> 11);
+}
+
+/* packs m, decodes it back with ex; returns the decoded message */
+static proto_msg *s_roundtrip(const proto_msg *m, const proto_expect *ex, uint8_t **buf, size_t *len) {
+    char err[HB_ERR_LEN] = "";
+    int code = 0;
+    *buf = proto_pack(m, len);
+    proto_msg *d = NULL;
+    CHECK_OK(proto_decode(*buf, *len, ex, &d, &code, err), err);
+    CHECK(d->version == PROTO_VERSION && d->job_id == m->job_id && d->body_case == m->body_case,
+          "envelope fields survive");
+    return d;
+}
+
+static int s_refused(const void *buf, size_t len, const proto_expect *ex, int want_code, const char *want_text) {
+    char err[HB_ERR_LEN] = "";
+    int code = 0;
+    proto_msg *d = NULL;
+    int rc = proto_decode(buf, len, ex, &d, &code, err);
+    CHECK(rc == -1 && d == NULL, "frame should be refused (%s)", want_text);
+    CHECK(code == want_code, "error code %d, expected %d (%s)", code, want_code, err);
+    CHECK(strstr(err, want_text), "error '%s' should mention '%s'", err, want_text);
+    t_ok("refused: %s", err);
+    return 0;
+}
+
+int main(void) {
+    enum { N = 1000, L = 16, S = 6, C = 3, V = 50 };
+    float *params = malloc(N * sizeof(float)), *mm = malloc(N * sizeof(float)), *vv = malloc(N * sizeof(float));
+    for (int i = 0; i < N; i++) {
+        params[i] = (float)i * 0.001f - 0.3f;
+        mm[i] = (float)i;
+        vv[i] = 1.0f / (float)(i + 1);
+    }
+    proto_expect ex = {.numel = N, .seq_len = L, .num_classes = C, .vocab_size = V};
+
+    /* --- Params round trip: every float bit-exact ------------------------ */
+    proto_msg m;
+    proto_env_init(&m, 42);
+    Hierbert__Params p = HIERBERT__PARAMS__INIT;
+    p.round = 7;
+    p.numel = N;
+    p.params = proto_bytes(params, N * 4);
+    p.adam_m = proto_bytes(mm, N * 4);
+    p.adam_v = proto_bytes(vv, N * 4);
+    m.body_case = HIERBERT__ENVELOPE__BODY_PARAMS;
+    m.params = &p;
+    uint8_t *pbuf;
+    size_t plen;
+    proto_msg *d = s_roundtrip(&m, &ex, &pbuf, &plen);
+    CHECK(d->params->round == 7 && d->params->numel == N, "Params header");
+    CHECK(!memcmp(d->params->params.data, params, N * 4) && !memcmp(d->params->adam_v.data, vv, N * 4),
+          "Params floats bit-exact");
+    proto_free(&d);
+    CHECK(d == NULL, "proto_free nulls");
+    t_ok("Params of %d floats (+2 moments) round-trips bit-exactly in %zu bytes", N, plen);
+
+    /* --- Assign(train) round trip ---------------------------------------- */
+    int32_t ids[S * L], lens[S], labels[S];
+    for (int i = 0; i < S; i++) {
+        lens[i] = 3 + i;
+        labels[i] = i % C;
+        for (int t = 0; t < L; t++) ids[i * L + t] = t < lens[i] ? (i * 7 + t) % V : 0;
+    }
+    Hierbert__BertConfig bc = HIERBERT__BERT_CONFIG__INIT;
+    bc.vocab_size = V;
+    bc.hidden_size = 8;
+    bc.num_hidden_layers = 1;
+    bc.num_attention_heads = 2;
+    bc.intermediate_size = 16;
+    bc.max_position_embeddings = 64;
+    bc.type_vocab_size = 2;
+    bc.layer_norm_eps = 1e-12f;
+    Hierbert__ModelSpec ms = HIERBERT__MODEL_SPEC__INIT;
+    ms.config = &bc;
+    ms.optimizer = "sgd";
+    ms.num_classes = C;
+    ms.seq_len = L;
+    ms.batch = 2;
+    ms.lr = 0.1f;
+    ms.numel = N;
+    Hierbert__TrainTask tt = HIERBERT__TRAIN_TASK__INIT;
+    tt.round = 3;
+    tt.steps = 3;
+    tt.n_samples = S;
+    tt.ids = proto_bytes(ids, sizeof ids);
+    tt.lengths = proto_bytes(lens, sizeof lens);
+    tt.labels = proto_bytes(labels, sizeof labels);
+    int32_t step_sizes[3] = {2, 2, 2};
+    tt.step_sizes = proto_bytes(step_sizes, sizeof step_sizes);
+    Hierbert__Assign as = HIERBERT__ASSIGN__INIT;
+    as.model = &ms;
+    as.task_case = HIERBERT__ASSIGN__TASK_TRAIN;
+    as.train = &tt;
+    proto_env_init(&m, 42);
+    m.body_case = HIERBERT__ENVELOPE__BODY_ASSIGN;
+    m.assign = &as;
+    uint8_t *abuf;
+    size_t alen;
+    d = s_roundtrip(&m, &ex, &abuf, &alen);
+    CHECK(d->assign->train->n_samples == S && !memcmp(d->assign->train->ids.data, ids, sizeof ids) &&
+              d->assign->model->config->hidden_size == 8,
+          "Assign fields");
+    proto_free(&d);
+    t_ok("Assign(train) of %d chunks x L=%d round-trips", S, L);
+
+    /* --- Hello, Submit, Error round trips -------------------------------- */
+    Hierbert__Hello h = HIERBERT__HELLO__INIT;
+    h.worker_id = "w1";
+    h.host = "node-a";
+    h.cores = 2;
+    h.threads = 1;
+    proto_env_init(&m, 0);
+    m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
+    m.hello = &h;
+    uint8_t *hbuf;
+    size_t hlen;
+    d = s_roundtrip(&m, NULL, &hbuf, &hlen);
+    CHECK(!strcmp(d->hello->worker_id, "w1") && d->hello->threads == 1, "Hello fields");
+    proto_free(&d);
+    t_ok("Hello round-trips");
+
+    Hierbert__Submit sb = HIERBERT__SUBMIT__INIT;
+    sb.train_path = "/data/train.jsonl";
+    sb.seq_len = 128;
+    sb.stride = 0;
+    sb.epochs = 2;
+    sb.lr = 2e-5f;
+    proto_env_init(&m, 0);
+    m.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT;
+    m.submit = &sb;
+    uint8_t *sbuf;
+    size_t slen;
+    d = s_roundtrip(&m, NULL, &sbuf, &slen);
+    CHECK(!strcmp(d->submit->train_path, "/data/train.jsonl") && d->submit->seq_len == 128, "Submit fields");
+    proto_free(&d);
+    free(sbuf);
+    t_ok("Submit round-trips");
+
+    /* --- refusals --------------------------------------------------------- */
+    s_refused(pbuf, plen - 5, &ex, PROTO_E_MALFORMED, "malformed frame");
+    const char garbage[] = "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff garbage";
+    s_refused(garbage, sizeof garbage, &ex, PROTO_E_MALFORMED, "not a hierbert Envelope");
+    s_refused("", 0, &ex, PROTO_E_MALFORMED, "empty frame");
+    proto_expect small = ex;
+    small.max_frame = 1024;
+    s_refused(pbuf, plen, &small, PROTO_E_TOO_BIG, "exceeds the cap");
+
+    /* another protocol version: the type is named */
+    proto_env_init(&m, 0);
+    m.version = 2;
+    m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
+    m.hello = &h;
+    size_t vlen;
+    uint8_t *vbuf = proto_pack(&m, &vlen);
+    s_refused(vbuf, vlen, NULL, PROTO_E_VERSION, "Hello: protocol version 2");
+    free(vbuf);
+
+    /* an Envelope without body */
+    proto_env_init(&m, 0);
+    vbuf = proto_pack(&m, &vlen);
+    s_refused(vbuf, vlen, NULL, PROTO_E_MALFORMED, "without a body");
+    free(vbuf);
+
+    /* Params whose numel disagrees with the job, and whose bytes are not 4k */
+    proto_expect other = ex;
+    other.numel = N + 1;
+    s_refused(pbuf, plen, &other, PROTO_E_SHAPE, "Params: numel 1000, the job's model has 1001");
+    proto_env_init(&m, 42);
+    m.body_case = HIERBERT__ENVELOPE__BODY_PARAMS;
+    m.params = &p;
+    p.params = proto_bytes(params, N * 4 - 2);
+    vbuf = proto_pack(&m, &vlen);
+    s_refused(vbuf, vlen, &ex, PROTO_E_SHAPE, "not a multiple of 4");
+    free(vbuf);
+    p.params = proto_bytes(params, (N - 1) * 4);
+    vbuf = proto_pack(&m, &vlen);
+    s_refused(vbuf, vlen, &ex, PROTO_E_SHAPE, "Params: params has 3996 bytes, expected 1000 x 4");
+    free(vbuf);
+    p.params = proto_bytes(params, N * 4);
+
+    /* Assign with a label out of range, a token id out of the vocabulary,
+     * ids shorter than n_samples x L */
+    proto_env_init(&m, 42);
+    m.body_case = HIERBERT__ENVELOPE__BODY_ASSIGN;
+    m.assign = &as;
+    labels[2] = C;
+    vbuf = proto_pack(&m, &vlen);
+    s_refused(vbuf, vlen, &ex, PROTO_E_SHAPE, "labels[2] = 3 outside 0..2");
+    free(vbuf);
+    labels[2] = 2 % C;
+    ids[5] = V;
+    vbuf = proto_pack(&m, &vlen);
+    s_refused(vbuf, vlen, &ex, PROTO_E_SHAPE, "ids[5] = 50 outside 0..49");
+    free(vbuf);
+    ids[5] = 1;
+    tt.ids = proto_bytes(ids, sizeof ids - L * 4);
+    vbuf = proto_pack(&m, &vlen);
+    s_refused(vbuf, vlen, &ex, PROTO_E_SHAPE, "Assign(train): ids has");
+    free(vbuf);
+    tt.ids = proto_bytes(ids, sizeof ids);
+    step_sizes[1] = 1;
+    vbuf = proto_pack(&m, &vlen);
+    s_refused(vbuf, vlen, &ex, PROTO_E_SHAPE, "step_sizes sum to 5, n_samples is 6");
+    free(vbuf);
+    step_sizes[1] = 2;
+    proto_expect otherL = ex;
+    otherL.seq_len = 32;
+    s_refused(abuf, alen, &otherL, PROTO_E_SHAPE, "seq_len 16, the job's is 32");
+
+    /* Submit out of range */
+    sb.val_fraction = 1.5f;
+    proto_env_init(&m, 0);
+    m.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT;
+    m.submit = &sb;
+    vbuf = proto_pack(&m, &vlen);
+    s_refused(vbuf, vlen, NULL, PROTO_E_BAD_REQUEST, "val_fraction");
+    free(vbuf);
+
+    /* --- fuzz: mutate valid frames; decode must accept or refuse, never crash */
+    long iters = getenv("HB_LONG") ? 200000 : 20000;
+    const uint8_t *seeds[] = {pbuf, abuf, hbuf};
+    size_t seed_len[] = {plen, alen, hlen};
+    size_t max_len = plen + 64;
+    uint8_t *work = malloc(max_len);
+    long accepted = 0, refused = 0;
+    for (long it = 0; it < iters; it++) {
+        int s = (int)(s_rand() % 3);
+        size_t len = seed_len[s];
+        memcpy(work, seeds[s], len);
+        int nmut = 1 + (int)(s_rand() % 4);
+        for (int k = 0; k < nmut; k++) {
+            switch (s_rand() % 4) {
+            case 0:
+                work[s_rand() % len] ^= (uint8_t)(1u << (s_rand() % 8));
+                break; /* bit flip */
+            case 1:
+                work[s_rand() % len] = (uint8_t)s_rand();
+                break; /* byte */
+            case 2:
+                len = 1 + s_rand() % len;
+                break; /* truncate */
+            default:   /* append */
+                if (len + 8 <= max_len)
+                    for (int j = 0; j < 8; j++) work[len++] = (uint8_t)s_rand();
+            }
+        }
+        char err[HB_ERR_LEN] = "";
+        int code = 0;
+        proto_msg *f = NULL;
+        if (proto_decode(work, len, &ex, &f, &code, err) == 0) {
+            accepted++;
+            CHECK(f && f->version == PROTO_VERSION, "an accepted frame is valid");
+            proto_free(&f);
+        } else {
+            refused++;
+            CHECK(f == NULL && err[0] && code > 0, "a refused frame has a reason");
+        }
+    }
+    t_ok("fuzz: %ld mutated frames, %ld accepted as valid, %ld refused with a reason, no crash", iters, accepted,
+         refused);
+    free(work);
+    free(pbuf);
+    free(abuf);
+    free(hbuf);
+    free(params);
+    free(mm);
+    free(vv);
+    return 0;
+}
