@@ -254,7 +254,9 @@ static void s_work_reserve(lstm_work *w, const lstm_config *c, int n, int T, siz
 /* expf as straight-line arithmetic (Cephes' polynomial: about 1 ulp on
  * [-87, 88]), so the gate loops below vectorize under `omp simd`: glibc's
  * expf and tanhf are calls, and were a fifth of a training step. Inputs
- * are clamped, so saturated gates give exact 0/1 and never inf/NaN. */
+ * are clamped, so saturated gates give exact 0/1 and never inf (a NaN
+ * pre-activation is clamped too: NaN weights surface in the loss, which
+ * lstm_train_epoch checks). */
 static inline float s_exp(float x) {
     x = x > -87.0f ? x : -87.0f; /* two plain selects: they vectorize as blends */
     x = x < 88.0f ? x : 88.0f;
@@ -380,10 +382,10 @@ static void s_forward(lstm_model *m) {
         float *G = w->G + r0 * G4, *Hp = w->Hp + r0 * U, *Cp = w->Cp + r0 * U, *Tc = w->Tc + r0 * U;
         memcpy(Hp, w->h, sizeof(float) * (size_t)nt * U);
         memcpy(Cp, w->c, sizeof(float) * (size_t)nt * U);
-        if (t > 0) /* h_{-1} = 0: nothing to add at the first step */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, G4, U, 1.0f, Hp, U, Wr, G4, 1.0f, G, G4);
-            /* Documents k >= nt have ended: their h, c rows are left as they are
-             * (Keras' Masking carries the state over). */
+        /* h_{-1} = 0: nothing to add at the first step. Documents k >= nt
+         * have ended: their h, c rows are left as they are (Keras' Masking
+         * carries the state over). */
+        if (t > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, G4, U, 1.0f, Hp, U, Wr, G4, 1.0f, G, G4);
 #pragma omp parallel for schedule(static) if ((size_t)nt * U * 8 >= LSTM_OMP_MIN)
         for (int k = 0; k < nt; k++) {
             float *g = G + (size_t)k * G4, *h = w->h + (size_t)k * U, *cc = w->c + (size_t)k * U;
