@@ -254,12 +254,11 @@ static void s_work_reserve(lstm_work *w, const lstm_config *c, int n, int T, siz
 /* expf as straight-line arithmetic (Cephes' polynomial: about 1 ulp on
  * [-87, 88]), so the gate loops below vectorize under `omp simd`: glibc's
  * expf and tanhf are calls, and were a fifth of a training step. Inputs
- * are clamped, so saturated gates give exact 0/1 and never inf (a NaN
- * pre-activation is clamped too: NaN weights surface in the loss, which
- * lstm_train_epoch checks). */
+ * are clamped, so saturated gates give exact 0/1 and never inf; a NaN stays
+ * a NaN, so diverged weights surface in the loss (lstm_train_epoch checks). */
 static inline float s_exp(float x) {
-    x = x > -87.0f ? x : -87.0f; /* two plain selects: they vectorize as blends */
-    x = x < 88.0f ? x : 88.0f;
+    x = x < -87.0f ? -87.0f : x; /* two plain selects (blends once vectorized); */
+    x = x > 88.0f ? 88.0f : x;   /* both keep a NaN a NaN */
     /* n = round(x / ln2) by the 1.5 * 2^23 trick (floorf would be a call) */
     const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f; /* x - n ln2, ln2 in two parts */
@@ -398,7 +397,7 @@ static void s_forward(lstm_model *m) {
     /* Dense(H, relu) then Dense(C) and softmax over the last valid states. */
     for (int k = 0; k < n; k++) memcpy(w->A1 + (size_t)k * H, b1, sizeof(float) * H);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, H, U, 1.0f, w->h, U, W1, H, 1.0f, w->A1, H);
-    for (size_t i = 0; i < (size_t)n * H; i++) w->A1[i] = w->A1[i] > 0.0f ? w->A1[i] : 0.0f;
+    for (size_t i = 0; i < (size_t)n * H; i++) w->A1[i] = w->A1[i] < 0.0f ? 0.0f : w->A1[i]; /* NaN stays NaN */
     for (int k = 0; k < n; k++) memcpy(w->P + (size_t)k * C, b2, sizeof(float) * C);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, C, H, 1.0f, w->A1, H, W2, C, 1.0f, w->P, C);
     for (int k = 0; k < n; k++) {
@@ -421,7 +420,7 @@ static void s_outputs(const lstm_model *m, float *loss, float *probs) {
         for (int k = 0; k < w->n; k++) {
             /* log of the softmax probability, floored so a confident mistake is finite */
             double p = w->P[(size_t)k * C + w->labels[k]];
-            l -= log(p > 1e-30 ? p : 1e-30);
+            l -= log(p < 1e-30 ? 1e-30 : p); /* NaN stays NaN */
         }
         *loss = (float)(l / w->n);
     }
