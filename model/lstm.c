@@ -269,7 +269,8 @@ static inline float s_exp(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    const int32_t bits = ((int32_t)n + 127) << 23; /* 2^n, n in [-126, 127] */
+    const float ne = n == n ? n : 0.0f;                        /* a NaN stays in p; keep the int conversion defined */
+    const uint32_t bits = (uint32_t)((int32_t)ne + 127) << 23; /* 2^n, n in [-126, 127] */
     float scale;
     memcpy(&scale, &bits, 4); /* a register move once vectorized */
     return p * scale;
