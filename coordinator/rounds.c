@@ -5,8 +5,9 @@
  * from (seed, e); their chunks, in document order, form the epoch's stream.
  * Optimizer step s of the epoch takes the global batch stream[s*G, s*G+G).
  * With W workers in a round, each step's batch is cut into W contiguous
- * slices (sizes differ by at most one); worker w gets slice w of every step
- * of the round. The union of what the workers see at each step is therefore
+ * slices at document boundaries (whole documents per worker, sizes as even
+ * as the documents allow; s_cut); worker w gets slice w of every step of the
+ * round. The union of what the workers see at each step is therefore
  * exactly the global batch, whatever W: with SGD and sync_every = 1,
  * averaging the workers' parameters weighted by their sample counts equals
  * one SGD step on the mean gradient of the global batch - the same update a
@@ -118,6 +119,7 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     if (j->max_steps > 0 && j->max_steps < j->total_steps) j->total_steps = j->max_steps;
     j->warmup_steps = (long)(s->warmup * (float)j->total_steps);
     size_t numel = j->model->params.numel;
+    j->numel = numel;
     free(j->adam_m);
     free(j->adam_v);
     j->adam_m = j->adam_v = NULL;
@@ -125,6 +127,13 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
         j->adam_m = hb_calloc(numel, sizeof(float));
         j->adam_v = hb_calloc(numel, sizeof(float));
     }
+    free(j->acc);
+    free(j->acc_m);
+    free(j->acc_v);
+    j->acc = hb_calloc(numel, sizeof(double));
+    j->acc_m = j->adam_m ? hb_calloc(numel, sizeof(double)) : NULL;
+    j->acc_v = j->adam_m ? hb_calloc(numel, sizeof(double)) : NULL;
+    for (int i = 0; i < COORD_MAX_WORKERS; i++) c->workers[i].moments_job = 0; /* moments of a fresh start */
     free(j->val_acc);
     j->val_acc = hb_malloc((size_t)j->epochs * sizeof(double));
     for (int e = 0; e < j->epochs; e++) j->val_acc[e] = -1;
@@ -134,7 +143,9 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     j->need_eval = 0;
     j->order_epoch = -1;
     free(j->order);
+    free(j->order_doc);
     j->order = hb_malloc(j->corpus.train.n * sizeof(uint32_t));
+    j->order_doc = hb_malloc(j->corpus.train.n * sizeof(uint32_t));
     memset(&j->r, 0, sizeof j->r);
 
     /* resume from the checkpoint if there is one */
@@ -175,6 +186,24 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     return 0;
 }
 
+/* Where worker w's slice of the step batch stream[begin, begin+total)
+ * starts (w = W: the end). Cuts fall on document boundaries, nearest to an
+ * even split, so each worker gets whole documents (a document that straddles
+ * two steps is cut there only). Every row goes to exactly one worker: the
+ * union is the global batch, which is all the equivalence needs. */
+static size_t s_cut(const coord_job *j, size_t begin, size_t total, int W, int w) {
+    if (w <= 0) return begin;
+    if (w >= W) return begin + total;
+    size_t target = begin + total * (size_t)w / (size_t)W, end = begin + total;
+    if (target <= begin) return begin;
+    size_t lo = target, hi = target;
+    while (lo > begin && j->order_doc[lo] == j->order_doc[lo - 1]) lo--;
+    while (hi < end && j->order_doc[hi] == j->order_doc[hi - 1]) hi++;
+    size_t cut = target - lo <= hi - target ? lo : hi;
+    size_t prev = s_cut(j, begin, total, W, w - 1);
+    return cut < prev ? prev : cut;
+}
+
 /* the epoch's chunk order: documents permuted by (seed, epoch) */
 static void s_epoch_order(coord_job *j) {
     if (j->order_epoch == j->epoch) return;
@@ -190,7 +219,10 @@ static void s_epoch_order(coord_job *j) {
     }
     size_t o = 0;
     for (size_t d = 0; d < tr->n_docs; d++)
-        for (uint32_t k = 0; k < tr->doc_count[perm[d]]; k++) j->order[o++] = tr->doc_start[perm[d]] + k;
+        for (uint32_t k = 0; k < tr->doc_count[perm[d]]; k++) {
+            j->order_doc[o] = perm[d];
+            j->order[o++] = tr->doc_start[perm[d]] + k;
+        }
     free(perm);
     j->order_epoch = j->epoch;
 }
@@ -228,8 +260,14 @@ static void s_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, Hierbert__
     ms->numel = j->model->params.numel;
 }
 
-/* Params version j->round as one packed frame, shared by every send */
-static void s_params_msg(const coord_job *j, zmq_msg_t *out) {
+static void s_free_packed(void *data, void *hint) {
+    (void)hint;
+    free(data);
+}
+
+/* Params version j->round as one packed frame, shared by every send;
+ * with_moments: the coordinator's AdamW moments too */
+static void s_params_msg(const coord_job *j, int with_moments, zmq_msg_t *out) {
     proto_msg m;
     proto_env_init(&m, j->id);
     Hierbert__Params p = HIERBERT__PARAMS__INIT;
@@ -237,7 +275,7 @@ static void s_params_msg(const coord_job *j, zmq_msg_t *out) {
     p.round = j->round;
     p.numel = numel;
     p.params = proto_bytes(j->model->params.data, numel * sizeof(float));
-    if (j->adam_m) {
+    if (j->adam_m && with_moments) {
         p.adam_m = proto_bytes(j->adam_m, numel * sizeof(float));
         p.adam_v = proto_bytes(j->adam_v, numel * sizeof(float));
         p.adam_step = (uint64_t)j->step;
@@ -246,9 +284,7 @@ static void s_params_msg(const coord_job *j, zmq_msg_t *out) {
     m.params = &p;
     size_t len;
     uint8_t *buf = proto_pack(&m, &len);
-    zmq_msg_init_size(out, len);
-    memcpy(zmq_msg_data(out), buf, len);
-    free(buf);
+    zmq_msg_init_data(out, buf, len, s_free_packed, NULL); /* zmq owns it; copies share it */
 }
 
 static int s_send_params(coord *c, coord_job *j, int w, zmq_msg_t *packed) {
@@ -269,7 +305,7 @@ static int s_send_params(coord *c, coord_job *j, int w, zmq_msg_t *packed) {
 /* gathers rows idx[0..n) of split sp into a TrainTask's bulk arrays and sends
  * Params + Assign to worker w */
 static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split *sp, const uint32_t *idx, uint32_t n,
-                       const int32_t *step_sizes, int steps, int eval, zmq_msg_t *params) {
+                       const int32_t *step_sizes, int steps, int eval, zmq_msg_t *params, zmq_msg_t *params_m) {
     int L = j->L;
     int32_t *ids = hb_malloc((size_t)n * L * sizeof(int32_t)), *lens = hb_malloc((size_t)n * sizeof(int32_t)),
             *labels = hb_malloc((size_t)n * sizeof(int32_t));
@@ -293,6 +329,7 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     tt.task_id = (uint32_t)ti;
     tt.rng_seed = j->seed ^ (j->round * 0x100000001b3ull) ^ ((uint64_t)ti << 48);
     if (!eval) tt.step_sizes = proto_bytes(step_sizes, (size_t)steps * sizeof(int32_t));
+    tt.want_moments = !eval && j->r.want_moments;
     Hierbert__Assign a = HIERBERT__ASSIGN__INIT;
     a.model = &ms;
     a.task_case = HIERBERT__ASSIGN__TASK_TRAIN;
@@ -301,7 +338,14 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     proto_env_init(&m, j->id);
     m.body_case = HIERBERT__ENVELOPE__BODY_ASSIGN;
     m.assign = &a;
-    int rc = s_send_params(c, j, w, params);
+    /* a training worker without this job's moments gets them (built once per round) */
+    int moments = !eval && j->adam_m && c->workers[w].moments_job != j->id;
+    if (moments && params_m && zmq_msg_size(params_m) == 0) {
+        zmq_msg_close(params_m);
+        s_params_msg(j, 1, params_m);
+    }
+    int rc = s_send_params(c, j, w, moments && params_m ? params_m : params);
+    if (rc == 0 && moments && params_m) c->workers[w].moments_job = j->id;
     if (rc == 0) {
         j->r.bytes_out += hierbert__envelope__get_packed_size(&m);
         rc = coord_send_worker(c, w, &m);
@@ -325,9 +369,6 @@ static void s_round_reset(coord *c, coord_job *j) {
         int w = j->r.task[t].worker;
         if (w >= 0 && c->workers[w].task == t) c->workers[w].task = -1;
     }
-    free(j->r.acc);
-    free(j->r.acc_m);
-    free(j->r.acc_v);
     memset(&j->r, 0, sizeof j->r);
 }
 
@@ -348,26 +389,29 @@ static void s_start_train_round(coord *c, coord_job *j) {
     r->round = j->round;
     r->step0 = j->step;
     r->steps = (int)k;
-    r->per_worker_batch = (j->G + W - 1) / W;
+    /* whole documents make slices uneven: any worker may take up to G rows */
+    r->per_worker_batch = j->G;
     r->started_ms = hb_now_ms();
     size_t numel = j->model->params.numel;
-    r->acc = hb_calloc(numel, sizeof(double));
-    if (j->adam_m) {
-        r->acc_m = hb_calloc(numel, sizeof(double));
-        r->acc_v = hb_calloc(numel, sizeof(double));
+    /* moments come back (and are averaged) when this round ends with a checkpoint */
+    r->want_moments = j->adam_m && (j->rounds_since_ckpt + 1 >= c->cfg.checkpoint_every ||
+                                    j->step_in_epoch + k >= j->steps_per_epoch || j->step + k >= j->total_steps);
+    memset(j->acc, 0, numel * sizeof(double));
+    if (r->want_moments) {
+        memset(j->acc_m, 0, numel * sizeof(double));
+        memset(j->acc_v, 0, numel * sizeof(double));
     }
-    zmq_msg_t params;
-    s_params_msg(j, &params);
-    uint32_t *idx = hb_malloc(((size_t)r->per_worker_batch * (size_t)k + 1) * sizeof(uint32_t));
+    zmq_msg_t params, params_m;
+    s_params_msg(j, 0, &params);
+    zmq_msg_init(&params_m); /* built on first need */
+    uint32_t *idx = hb_malloc(((size_t)j->G * (size_t)k + 1) * sizeof(uint32_t));
     int32_t *sizes = hb_malloc((size_t)k * sizeof(int32_t));
     for (int w = 0; w < W; w++) {
         uint32_t cnt = 0;
         for (long s = 0; s < k; s++) {
             size_t begin = (size_t)(j->step_in_epoch + s) * (size_t)j->G;
             size_t total = n - begin < (size_t)j->G ? n - begin : (size_t)j->G;
-            size_t base = total / (size_t)W, rem = total % (size_t)W;
-            size_t start = begin + (size_t)w * base + ((size_t)w < rem ? (size_t)w : rem);
-            size_t size = base + ((size_t)w < rem);
+            size_t start = s_cut(j, begin, total, W, w), size = s_cut(j, begin, total, W, w + 1) - start;
             sizes[s] = (int32_t)size;
             for (size_t i = 0; i < size; i++) idx[cnt++] = j->order[start + i];
         }
@@ -376,12 +420,13 @@ static void s_start_train_round(coord *c, coord_job *j) {
         r->task[ti].worker = wl[w];
         r->task[ti].start = (uint32_t)w;
         r->task[ti].count = cnt;
-        if (s_send_task(c, j, wl[w], ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, &params) == 0)
+        if (s_send_task(c, j, wl[w], ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, &params, &params_m) == 0)
             r->pending++;
         else
             r->task[ti].worker = -1;
     }
     zmq_msg_close(&params);
+    zmq_msg_close(&params_m);
     free(idx);
     free(sizes);
     r->active = r->pending > 0;
@@ -395,8 +440,8 @@ static int s_send_eval(coord *c, coord_job *j, int ti, int w) {
     uint32_t *idx = hb_malloc(((size_t)t->count + 1) * sizeof(uint32_t));
     for (uint32_t i = 0; i < t->count; i++) idx[i] = t->start + i;
     zmq_msg_t params;
-    s_params_msg(j, &params);
-    int rc = s_send_task(c, j, w, ti, v, idx, t->count, NULL, 0, 1, &params);
+    s_params_msg(j, 0, &params);
+    int rc = s_send_task(c, j, w, ti, v, idx, t->count, NULL, 0, 1, &params, NULL);
     zmq_msg_close(&params);
     free(idx);
     t->worker = rc == 0 ? w : -1;
@@ -412,7 +457,7 @@ static void s_start_eval_round(coord *c, coord_job *j) {
     r->eval = 1;
     r->round = j->round;
     r->step0 = j->step;
-    r->per_worker_batch = (j->G + W - 1) / W; /* as in training: the workers keep their model */
+    r->per_worker_batch = j->G; /* as in training: the workers keep their model */
     r->started_ms = hb_now_ms();
     /* whole documents per task: documents [d0, d1) -> their chunk range */
     for (int w = 0; w < W; w++) {
@@ -455,11 +500,11 @@ static void s_finish_train(coord *c, coord_job *j) {
     size_t numel = j->model->params.numel;
     float *p = j->model->params.data;
     double inv = 1.0 / r->weight;
-    for (size_t i = 0; i < numel; i++) p[i] = (float)(r->acc[i] * inv);
-    if (j->adam_m)
+    for (size_t i = 0; i < numel; i++) p[i] = (float)(j->acc[i] * inv);
+    if (r->want_moments)
         for (size_t i = 0; i < numel; i++) {
-            j->adam_m[i] = (float)(r->acc_m[i] * inv);
-            j->adam_v[i] = (float)(r->acc_v[i] * inv);
+            j->adam_m[i] = (float)(j->acc_m[i] * inv);
+            j->adam_v[i] = (float)(j->acc_v[i] * inv);
         }
     long long now = hb_now_ms();
     double dt = (double)(now - r->started_ms) / 1000.0;
@@ -472,6 +517,10 @@ static void s_finish_train(coord *c, coord_job *j) {
     j->last_round_s = dt;
     j->last_round_compute_s = r->compute_s_max;
     j->last_round_bytes = r->bytes_out + r->bytes_in;
+    j->train_ms += now - r->started_ms;
+    j->train_compute_s += r->compute_s_max;
+    j->train_bytes += r->bytes_out + r->bytes_in;
+    j->train_rounds++;
     if (!j->train_started_ms) j->train_started_ms = r->started_ms;
     double inst = dt > 0 ? r->n_samples / dt : 0;
     j->samples_per_s = j->samples_per_s > 0 ? 0.7 * j->samples_per_s + 0.3 * inst : inst;
@@ -504,20 +553,19 @@ void coord_on_update(coord *c, int w, const proto_msg *m) {
         return;
     }
     if (!r->eval) {
-        if ((u->adam_m.len != 0) != (j->adam_m != NULL)) {
-            hb_log(c->who, "warn", "Update from %s: optimizer moments %s: ignored", c->workers[w].id,
-                   u->adam_m.len ? "unexpected" : "missing");
+        if (r->want_moments && !u->adam_m.len) {
+            hb_log(c->who, "warn", "Update from %s: optimizer moments missing: ignored", c->workers[w].id);
             return;
         }
         size_t numel = j->model->params.numel;
         double wt = (double)u->n_samples;
         const float *p = (const float *)u->params.data;
-        for (size_t i = 0; i < numel; i++) r->acc[i] += wt * p[i];
-        if (j->adam_m) {
+        for (size_t i = 0; i < numel; i++) j->acc[i] += wt * p[i];
+        if (r->want_moments) {
             const float *mm = (const float *)u->adam_m.data, *vv = (const float *)u->adam_v.data;
             for (size_t i = 0; i < numel; i++) {
-                r->acc_m[i] += wt * mm[i];
-                r->acc_v[i] += wt * vv[i];
+                j->acc_m[i] += wt * mm[i];
+                j->acc_v[i] += wt * vv[i];
             }
         }
         r->weight += wt;

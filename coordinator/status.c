@@ -58,10 +58,16 @@ static json_t *s_job_json(coord *c, coord_job *j) {
         json_object_set_new(o, "val_chunks", json_integer((json_int_t)j->corpus.val.n));
         json_object_set_new(o, "num_classes", json_integer(j->corpus.num_classes));
     }
-    if (j->model) json_object_set_new(o, "parameters", json_integer((json_int_t)j->model->params.numel));
+    json_object_set_new(o, "parameters", json_integer((json_int_t)j->numel));
     json_object_set_new(o, "loss", json_real(j->last_loss));
     json_object_set_new(o, "train_accuracy", json_real(j->last_train_acc));
     json_object_set_new(o, "samples_per_s", json_real(j->samples_per_s));
+    json_object_set_new(o, "train_s", json_real((double)j->train_ms / 1000.0));
+    json_object_set_new(o, "train_compute_s", json_real(j->train_compute_s));
+    json_object_set_new(o, "train_bytes", json_real(j->train_bytes));
+    json_object_set_new(o, "train_rounds", json_integer(j->train_rounds));
+    json_object_set_new(o, "rounds_per_epoch",
+                        json_integer(j->sync_every ? (j->steps_per_epoch + j->sync_every - 1) / j->sync_every : 0));
     double eta = -1;
     if (j->state == JOB_TRAIN && j->samples_per_s > 0) {
         long long left = total - j->samples_done;

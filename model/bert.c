@@ -437,19 +437,34 @@ static float *s_g(const bert_model *m, size_t off) {
 }
 
 float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type, const uint8_t *mask,
-                   const int32_t *labels, int B, int T, int train) {
+                   const int32_t *labels, int B, int T_in, int train) {
     const bert_config *c = &m->cfg;
     bert_acts *a = m->acts;
     const int H = c->hidden_size, I = c->intermediate_size, L = c->num_hidden_layers, C = m->num_classes;
-    if (B < 1 || T < 1 || B > m->max_batch || T > m->max_seq) return NAN;
-    const size_t N = (size_t)B * T;
-    for (size_t i = 0; i < N; i++) {
+    if (B < 1 || T_in < 1 || B > m->max_batch || T_in > m->max_seq) return NAN;
+    for (size_t i = 0; i < (size_t)B * T_in; i++) {
         int32_t tt = token_type ? token_type[i] : 0;
         if (ids[i] < 0 || ids[i] >= c->vocab_size || tt < 0 || tt >= c->type_vocab_size) return NAN;
-        a->ids[i] = ids[i];
-        a->tt[i] = tt;
-        a->mask[i] = mask ? (mask[i] != 0) : 1;
     }
+    /* Trailing positions masked in every sequence are dropped: as keys they get
+     * exactly zero attention, as queries they never reach [CLS], so the loss,
+     * the gradients and the [CLS] vectors are those of the full batch, for
+     * less work (a batch of short chunks costs what its longest one needs). */
+    int T = T_in;
+    while (mask && T > 1) {
+        int any = 0;
+        for (int b = 0; b < B && !any; b++) any = mask[(size_t)b * T_in + T - 1] != 0;
+        if (any) break;
+        T--;
+    }
+    const size_t N = (size_t)B * T;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const size_t i = (size_t)b * T + t, j = (size_t)b * T_in + t;
+            a->ids[i] = ids[j];
+            a->tt[i] = token_type ? token_type[j] : 0;
+            a->mask[i] = mask ? (mask[j] != 0) : 1;
+        }
     for (int b = 0; labels && b < B; b++) {
         if (labels[b] < 0 || labels[b] >= C) return NAN;
         a->labels[b] = labels[b];
@@ -458,7 +473,9 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
     m->T = T;
     m->train = train;
     m->has_labels = labels != NULL;
-    m->n_forward++;
+    /* only training forwards draw masks: eval forwards in between (validation,
+     * embeddings) leave the training run's dropout sequence unchanged */
+    if (train) m->n_forward++;
     m->drop_key = bk_mix64(m->seed ^ bk_mix64(m->n_forward));
     const float ph = train ? c->hidden_dropout_prob : 0, pa = train ? c->attention_probs_dropout_prob : 0;
     const float pc = train ? c->classifier_dropout : 0;

@@ -36,6 +36,10 @@
  * vectors, so the results are HF's, for less work. Hidden states of the other
  * positions of the last layer are therefore not available.
  *
+ * Trailing positions masked in every sequence of a batch are trimmed before
+ * the work starts (same results: their keys get zero attention and their
+ * queries never reach [CLS]); m->T is the trimmed length.
+ *
  * Caveats: bert_backward uses the activations of the last bert_forward,
  * which must have had labels (it needs the loss gradient); it does nothing
  * otherwise. The key bias gets no gradient (exactly 0): a shift of every score
@@ -78,7 +82,7 @@ typedef struct bert_model {
     float loss;
     float *logits;      /* [B, C] of the last forward */
     uint64_t seed;      /* dropout seed (bert_init_random or bert_set_seed) */
-    uint64_t n_forward; /* forwards so far: part of the dropout key */
+    uint64_t n_forward; /* training forwards so far: part of the dropout key */
     uint64_t drop_key;  /* key of the last forward's masks */
     int nthreads;       /* per-thread scratch count, omp_get_max_threads() at bert_new */
 } bert_model;

@@ -22,7 +22,7 @@
  * continuations prefixed "##"; a word with any unmatched position is [UNK].
  *
  * Vocabulary: vocab.txt, one token per line, id = line index (0-based), each
- * line stripped of surrounding whitespace as the reference does; a repeated
+ * line stripped of surrounding ASCII whitespace as the reference does; a repeated
  * token keeps its last id. Special tokens are looked up by name: [UNK],
  * [CLS], [SEP] and [PAD] must be present; [MASK] may be absent (-1).
  *

@@ -1,4 +1,6 @@
 # daemon_lib.sh - sourced by tests/test_daemon_*.sh and test_cluster_*.sh:
+# (start daemons with `cmd &` directly, never through a shell function in the
+# background: $! must be the daemon's pid for the EXIT trap to stop it)
 # starts real hierbert daemons on ipc:// endpoints in a private temp dir,
 # talks to them with the real CLI, and kills everything it started on exit
 # (trap EXIT), whatever happens.

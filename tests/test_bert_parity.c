@@ -136,6 +136,47 @@ static void s_case(const char *name) {
     t_ok("%s: [CLS] vectors rel err %.1e; bert_embed_cls gives the eval forward's [CLS] and logits, refuses B > max",
          name, e);
 
+    /* a bigger arena (max batch and length above this batch's) gives the same results */
+    bert_model *big;
+    CHECK_OK(bert_new(&big, &cfg, C, B + 2, T + 3 <= cfg.max_position_embeddings ? T + 3 : T, err), err);
+    /* (T + 3 fits both fixtures' 16/20 positions) */
+    CHECK_OK(bert_load_dir(big, dir, err), err);
+    /* ... also on the batch widened by 3 trailing all-padding positions, which
+     * bert_forward trims (their keys get exactly zero attention) */
+    const int T3 = T + 3 <= cfg.max_position_embeddings ? T + 3 : T;
+    int32_t *ids3 = calloc((size_t)B * T3, 4), *tt3 = calloc((size_t)B * T3, 4);
+    uint8_t *mask3 = calloc((size_t)B * T3, 1);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            ids3[b * T3 + t] = ids[b * T + t];
+            tt3[b * T3 + t] = tt[b * T + t];
+            mask3[b * T3 + t] = mask[b * T + t];
+        }
+    bert_zero_grad(big);
+    float lbig = bert_forward(big, ids3, tt3, mask3, labels, B, T3, 1);
+    CHECK(big->T == T, "trailing padding trimmed: T %d", big->T);
+    bert_backward(big);
+    free(ids3), free(tt3), free(mask3);
+    bert_zero_grad(m);
+    bert_forward(m, ids, tt, mask, labels, B, T, 1);
+    bert_backward(m);
+    double gbig = 0;
+    for (int i = 0; i < m->params.nviews; i++) {
+        const params_view *v = &m->params.views[i];
+        double md = 0, mr = 0;
+        for (size_t k = 0; k < v->numel; k++) {
+            md = fmax(md, fabs((double)big->grads[v->offset + k] - m->grads[v->offset + k]));
+            mr = fmax(mr, fabs((double)m->grads[v->offset + k]));
+        }
+        gbig = fmax(gbig, mr > 0 ? md / mr : md);
+    }
+    CHECK(fabs(lbig - m->loss) <= 1e-6 * fabs(m->loss) && gbig < 1e-5, "bigger arena: loss %g vs %g, grads %g", lbig,
+          m->loss, gbig);
+    bert_destroy(&big);
+    t_ok("%s: a model sized for %d x %d, given the batch widened by 3 all-padding positions (trimmed), gives the same "
+         "loss and gradients (rel %.1e)",
+         name, B + 2, T3, gbig);
+
     /* three AdamW steps on the same batch */
     optim_config oc = optim_default_config();
     oc.lr = s_scalar(f, "optim.lr");

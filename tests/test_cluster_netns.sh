@@ -36,14 +36,16 @@ reach "$NS_B" 10.213.2.1 || fail "namespace B cannot reach the coordinator's nam
 reach "$NS_A" 10.213.2.2 && fail "namespaces A and B should not see each other"
 ok "3 network namespaces: coordinator 10.213.1.1 + 10.213.2.1, worker A 10.213.1.2, worker B 10.213.2.2"
 
-nx "$NS_C" "$COORD" --work tcp://0.0.0.0:5555 --control tcp://127.0.0.1:5556 --status tcp://127.0.0.1:5557 \
+# `ip netns exec` directly (not through a shell function): it execs the
+# daemon, so $! is the daemon's own pid and the EXIT trap can stop it
+ip netns exec "$NS_C" "$COORD" --work tcp://0.0.0.0:5555 --control tcp://127.0.0.1:5556 --status tcp://127.0.0.1:5557 \
   --events tcp://127.0.0.1:5558 --data-dir "$T/c-data" --heartbeat-ms 200 >>"$T/c.log" 2>&1 &
 PID[c]=$!
 cli() { nx "$NS_C" "$CLI" "$@" --control tcp://127.0.0.1:5556 --timeout 2; }
 wait_for 10 'cli list' "coordinator answering in its namespace"
-nx "$NS_A" "$WORKER" --work tcp://10.213.1.1:5555 --id node-a --threads 1 --heartbeat-ms 200 >>"$T/a.log" 2>&1 &
+ip netns exec "$NS_A" "$WORKER" --work tcp://10.213.1.1:5555 --id node-a --threads 1 --heartbeat-ms 200 >>"$T/a.log" 2>&1 &
 PID[a]=$!
-nx "$NS_B" "$WORKER" --work tcp://10.213.2.1:5555 --id node-b --threads 1 --heartbeat-ms 200 >>"$T/b.log" 2>&1 &
+ip netns exec "$NS_B" "$WORKER" --work tcp://10.213.2.1:5555 --id node-b --threads 1 --heartbeat-ms 200 >>"$T/b.log" 2>&1 &
 PID[b]=$!
 wait_for 15 '[[ $(cli status --json | json_get "len(d[\"workers\"])") == 2 ]]' "both workers registered over TCP"
 ok "workers in namespaces A and B joined the coordinator over TCP"
@@ -60,3 +62,6 @@ done_a=$(json_get '[w["tasks_done"] for w in d["workers"] if w["id"]=="node-a"][
 done_b=$(json_get '[w["tasks_done"] for w in d["workers"] if w["id"]=="node-b"][0]' <<<"$s")
 (( done_a > 0 && done_b > 0 )) || fail "tasks per worker: a $done_a, b $done_b"
 ok "job $job ran to DONE across 3 namespaces over TCP: node-a $done_a tasks, node-b $done_b tasks, val chunk acc $acc"
+for n in a b c; do stop "$n"; done
+for n in a b c; do [[ -z ${PID[$n]:-} ]] || fail "$n still tracked"; done
+ok "daemons in the namespaces stopped"

@@ -231,6 +231,12 @@ int main(void) {
     m.heartbeat = &hb;
     s_expect_error(s_ask(work, &m), PROTO_E_STATE, "send Hello first", "Heartbeat before Hello");
 
+    /* progress events: a subscriber sees the worker join */
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "worker", 6);
+    zmq_connect(sub, ep[3]);
+    usleep(300000); /* PUB/SUB: the subscription must reach the publisher first */
     proto_env_init(&m, 0);
     m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
     m.hello = &h;
@@ -239,6 +245,16 @@ int main(void) {
           proto_type_name(r));
     proto_free(&r);
     t_ok("a valid Hello is answered at once (Heartbeat)");
+    zmq_pollitem_t sit = {sub, 0, ZMQ_POLLIN, 0};
+    CHECK(zmq_poll(&sit, 1, 3000) == 1, "no event on the events endpoint");
+    char ev[1024];
+    int evn = zmq_recv(sub, ev, sizeof ev - 1, 0);
+    CHECK(evn > 0, "event");
+    ev[evn] = 0;
+    CHECK(strstr(ev, "worker {") == ev && strstr(ev, "\"event\":\"worker_joined\"") && strstr(ev, "\"raw\""),
+          "event: %s", ev);
+    t_ok("events endpoint (PUB): %s", ev);
+    zmq_close(sub);
 
     /* an Update whose float bytes do not match its numel */
     float p[10] = {0};

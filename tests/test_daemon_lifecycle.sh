@@ -42,6 +42,7 @@ except socket.timeout: pass
 PY
 PID[notify]=$!
 for _ in $(seq 50); do [[ -S $T/notify ]] && break; sleep 0.05; done
+exec 9>"$T/held.lock"   # a descriptor the daemons must not keep (as `flock FILE ctest` hands down)
 NOTIFY_SOCKET=$T/notify start_coord c --heartbeat-ms 200 --expiry-ms 1000
 grep -q "READY=1" "$T/notify.out" || { sleep 0.5; grep -q "READY=1" "$T/notify.out"; } || fail "no READY=1"
 ok "coordinator started, answers the CLI, sent READY=1 to NOTIFY_SOCKET"
@@ -51,6 +52,11 @@ start_worker w2 c --heartbeat-ms 200 --timeout-ms 1500
 wait_for 10 '[[ $(workers_live c) == 2 ]]' "2 workers registered"
 grep -q "w1 joined" "$T/c.log" || fail "no join log"
 ok "two workers said Hello and are registered"
+for p in "${PID[c]}" "${PID[w1]}"; do
+  ls -l "/proc/$p/fd" | grep -q held.lock && fail "daemon $p kept an inherited descriptor"
+done
+exec 9>&-
+ok "the daemons closed the descriptors they inherited (a leaked daemon cannot hold a lock file)"
 sleep 1.2
 ages=$(status_json c | json_get 'max(w["last_heartbeat_ms"] for w in d["workers"])')
 (( ages < 1000 )) || fail "heartbeats stale: $ages ms"
@@ -77,6 +83,21 @@ start_coord c --heartbeat-ms 200 --expiry-ms 1000
 wait_for 15 '[[ $(workers_live c) == 1 ]]' "w1 reconnected to the restarted coordinator"
 grep -q "reconnecting" "$T/w1.log" || grep -q "saying Hello again" "$T/w1.log" || fail "no reconnect in worker log"
 ok "the worker reconnects to a restarted coordinator and says Hello again"
+# heartbeats while computing: tasks of several seconds against a 1 s expiry
+drops=$(grep -c "w1.*dropped" "$T/c.log" || true)
+job=$(hb c submit --synthetic 300 --seq 128 --batch 128 --sync-every 8 --max-steps 16 --lr 1e-4 2>/dev/null)
+busy=0
+while [[ $(job_state c "$job") != DONE ]]; do
+  s=$(status_json c)
+  [[ $(json_get 'len(d["workers"])' <<<"$s") == 1 ]] || fail "worker dropped while computing"
+  [[ $(json_get 'd["workers"][0]["busy"]' <<<"$s") == True ]] && busy=1
+  sleep 0.2
+done
+r=$(status_json c "$job" | json_get 'd["jobs"][0]["last_round"]["compute_s"]')
+[[ $(grep -c "w1.*dropped" "$T/c.log" || true) == "$drops" ]] || fail "w1 dropped during the job"
+python3 -c "import sys; sys.exit(0 if $r > 1.0 else 1)" || fail "tasks too short to prove anything ($r s)"
+(( busy )) || fail "never saw the worker busy"
+ok "a worker computing ${r} s per task (expiry 1 s) kept heartbeating: never dropped, reported busy"
 stop w1 TERM
 stop c TERM
 echo "all lifecycle checks passed"

@@ -49,9 +49,12 @@ static void s_error(s_comp *c, uint64_t job, int code, const char *text) {
     s_send(c, &m);
 }
 
-static void s_drop_model(s_comp *c) {
+static void s_drop_opt(s_comp *c) {
     if (c->have_opt) adamw_free(&c->opt);
     c->have_opt = 0;
+}
+
+static void s_drop_model(s_comp *c) {
     bert_destroy(&c->m);
     free(c->mask);
     c->mask = NULL;
@@ -82,6 +85,10 @@ static int s_ensure_model(s_comp *c, uint64_t job, const Hierbert__ModelSpec *ms
         !strcmp(c->have_opt ? "adamw" : "sgd", ms->optimizer))
         return 0;
     s_drop_model(c);
+    /* the AdamW moments outlive a rebuild for another batch size: they are
+     * this worker's own between checkpoints */
+    int keep_opt = c->have_opt && c->job_id == job && c->spec.numel == ms->numel && !strcmp(ms->optimizer, "adamw");
+    if (!keep_opt) s_drop_opt(c);
     if (bert_config_validate(&cfg, "Assign: encoder config", err)) return -1;
     if (bert_new(&c->m, &cfg, (int)ms->num_classes, (int)ms->batch, (int)ms->seq_len, err)) return -1;
     if ((uint64_t)c->m->params.numel != ms->numel) {
@@ -94,7 +101,7 @@ static int s_ensure_model(s_comp *c, uint64_t job, const Hierbert__ModelSpec *ms
     c->job_id = job;
     c->cfg = cfg;
     c->spec = *ms;
-    if (!strcmp(ms->optimizer, "adamw")) {
+    if (!keep_opt && !strcmp(ms->optimizer, "adamw")) {
         adamw_init(&c->opt, &c->m->params, optim_default_config());
         c->have_opt = 1;
     }
@@ -125,14 +132,9 @@ static void s_apply_params(s_comp *c) {
     const Hierbert__Params *p = c->params->params;
     size_t n = c->m->params.numel;
     memcpy(c->m->params.data, p->params.data, n * sizeof(float));
-    if (c->have_opt) {
-        if (p->adam_m.len) {
-            memcpy(c->opt.m, p->adam_m.data, n * sizeof(float));
-            memcpy(c->opt.v, p->adam_v.data, n * sizeof(float));
-        } else {
-            memset(c->opt.m, 0, n * sizeof(float));
-            memset(c->opt.v, 0, n * sizeof(float));
-        }
+    if (c->have_opt && p->adam_m.len) { /* else this worker's own moments go on */
+        memcpy(c->opt.m, p->adam_m.data, n * sizeof(float));
+        memcpy(c->opt.v, p->adam_v.data, n * sizeof(float));
     }
     c->params_round = p->round;
     c->params_valid = 1;
@@ -223,7 +225,7 @@ static void s_run(s_comp *c) {
     if (!t->eval) {
         u.numel = pt->numel;
         u.params = proto_bytes(pt->data, pt->numel * sizeof(float));
-        if (c->have_opt) {
+        if (c->have_opt && t->want_moments) {
             u.adam_m = proto_bytes(c->opt.m, pt->numel * sizeof(float));
             u.adam_v = proto_bytes(c->opt.v, pt->numel * sizeof(float));
         }
@@ -314,6 +316,10 @@ void *worker_compute_main(void *arg) {
             proto_free(&c.task);
             c.task = m;
         } else {
+            /* only Params and Assign are routed here (big frames undecoded) */
+            char text[HB_ERR_LEN];
+            snprintf(text, sizeof text, "%s: not a message a worker takes", proto_type_name(m));
+            s_error(&c, m->job_id, PROTO_E_UNEXPECTED, text);
             proto_free(&m);
         }
         s_try(&c);
@@ -321,6 +327,7 @@ void *worker_compute_main(void *arg) {
     proto_free(&c.task);
     proto_free(&c.params);
     s_drop_model(&c);
+    s_drop_opt(&c);
     zmq_close(c.pipe);
     return NULL;
 }

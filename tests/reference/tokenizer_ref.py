@@ -25,6 +25,8 @@ MAX_WORD_CHARS = 100
 def load_vocab(path):
     # One token per line, id = line index, each line stripped; a repeated
     # token keeps its last id (a dict assignment, as load_vocab does).
+    # Stripped of ASCII whitespace only: Google's token.strip() also strips
+    # Unicode spaces, which no BERT vocabulary line has at its ends.
     vocab = {}
     with open(path, "rb") as f:
         data = f.read().decode("utf-8")
