@@ -46,10 +46,12 @@ typedef struct {
     int max_frame_mb;     /* work frames */
     int control_max_frame_kb;
     int max_jobs; /* records kept */
+    char curve_secret[1024];    /* CurveZMQ on work + control: the coordinator's .key */
+    char curve_allow_dir[1024]; /* *.pub of the workers and CLI users let in */
     int verbose;
 } coord_config;
 
-#define COORD_CONF_ENTRIES 14
+#define COORD_CONF_ENTRIES 16
 void coord_config_defaults(coord_config *c);
 void coord_config_table(coord_config *c, conf_entry *t);
 
@@ -238,6 +240,7 @@ typedef struct coord {
     double started_unix;
     store_env *store; /* data_dir/store: job records, documents (embeddings, results: issue 6) */
     void *ingest;     /* PULL: ingest threads report "job id" here */
+    struct curve_zap *zap; /* CurveZMQ allowlist (NULL: no CURVE) */
     char ingest_ep[64];
     volatile sig_atomic_t *stop;
 } coord;

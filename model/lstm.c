@@ -254,10 +254,11 @@ static void s_work_reserve(lstm_work *w, const lstm_config *c, int n, int T, siz
 /* expf as straight-line arithmetic (Cephes' polynomial: about 1 ulp on
  * [-87, 88]), so the gate loops below vectorize under `omp simd`: glibc's
  * expf and tanhf are calls, and were a fifth of a training step. Inputs
- * are clamped, so saturated gates give exact 0/1 and never inf/NaN. */
+ * are clamped, so saturated gates give exact 0/1 and never inf; a NaN stays
+ * a NaN, so diverged weights surface in the loss (lstm_train_epoch checks). */
 static inline float s_exp(float x) {
-    x = x > -87.0f ? x : -87.0f; /* two plain selects: they vectorize as blends */
-    x = x < 88.0f ? x : 88.0f;
+    x = x < -87.0f ? -87.0f : x; /* two plain selects (blends once vectorized); */
+    x = x > 88.0f ? 88.0f : x;   /* both keep a NaN a NaN */
     /* n = round(x / ln2) by the 1.5 * 2^23 trick (floorf would be a call) */
     const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f; /* x - n ln2, ln2 in two parts */
@@ -268,7 +269,8 @@ static inline float s_exp(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    const int32_t bits = ((int32_t)n + 127) << 23; /* 2^n, n in [-126, 127] */
+    const float ne = n == n ? n : 0.0f;                        /* a NaN stays in p; keep the int conversion defined */
+    const uint32_t bits = (uint32_t)((int32_t)ne + 127) << 23; /* 2^n, n in [-126, 127] */
     float scale;
     memcpy(&scale, &bits, 4); /* a register move once vectorized */
     return p * scale;
@@ -380,10 +382,10 @@ static void s_forward(lstm_model *m) {
         float *G = w->G + r0 * G4, *Hp = w->Hp + r0 * U, *Cp = w->Cp + r0 * U, *Tc = w->Tc + r0 * U;
         memcpy(Hp, w->h, sizeof(float) * (size_t)nt * U);
         memcpy(Cp, w->c, sizeof(float) * (size_t)nt * U);
-        if (t > 0) /* h_{-1} = 0: nothing to add at the first step */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, G4, U, 1.0f, Hp, U, Wr, G4, 1.0f, G, G4);
-            /* Documents k >= nt have ended: their h, c rows are left as they are
-             * (Keras' Masking carries the state over). */
+        /* h_{-1} = 0: nothing to add at the first step. Documents k >= nt
+         * have ended: their h, c rows are left as they are (Keras' Masking
+         * carries the state over). */
+        if (t > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, G4, U, 1.0f, Hp, U, Wr, G4, 1.0f, G, G4);
 #pragma omp parallel for schedule(static) if ((size_t)nt * U * 8 >= LSTM_OMP_MIN)
         for (int k = 0; k < nt; k++) {
             float *g = G + (size_t)k * G4, *h = w->h + (size_t)k * U, *cc = w->c + (size_t)k * U;
@@ -396,7 +398,7 @@ static void s_forward(lstm_model *m) {
     /* Dense(H, relu) then Dense(C) and softmax over the last valid states. */
     for (int k = 0; k < n; k++) memcpy(w->A1 + (size_t)k * H, b1, sizeof(float) * H);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, H, U, 1.0f, w->h, U, W1, H, 1.0f, w->A1, H);
-    for (size_t i = 0; i < (size_t)n * H; i++) w->A1[i] = w->A1[i] > 0.0f ? w->A1[i] : 0.0f;
+    for (size_t i = 0; i < (size_t)n * H; i++) w->A1[i] = w->A1[i] < 0.0f ? 0.0f : w->A1[i]; /* NaN stays NaN */
     for (int k = 0; k < n; k++) memcpy(w->P + (size_t)k * C, b2, sizeof(float) * C);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, C, H, 1.0f, w->A1, H, W2, C, 1.0f, w->P, C);
     for (int k = 0; k < n; k++) {
@@ -419,7 +421,7 @@ static void s_outputs(const lstm_model *m, float *loss, float *probs) {
         for (int k = 0; k < w->n; k++) {
             /* log of the softmax probability, floored so a confident mistake is finite */
             double p = w->P[(size_t)k * C + w->labels[k]];
-            l -= log(p > 1e-30 ? p : 1e-30);
+            l -= log(p < 1e-30 ? 1e-30 : p); /* NaN stays NaN */
         }
         *loss = (float)(l / w->n);
     }

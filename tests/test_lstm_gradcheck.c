@@ -111,6 +111,15 @@ int main(void) {
     CHECK(lstm_forward(m, &bad, &loss, NULL, err) == -1 && strstr(err, "NaN"), "NaN input: %s", err);
     t_ok("refused: a document without chunks, a label out of range, a NaN input (each named)");
 
+    /* a diverged (NaN) recurrent weight must not be hidden by the gate math */
+    xs[0][3] = 0.5f;
+    params_at(t, t->data, LSTM_P_RECURRENT)[3] = NAN;
+    adamw_state opt;
+    adamw_init(&opt, t, lstm_default_optim());
+    CHECK(lstm_train_epoch(m, &opt, &b, 1, NULL, NULL, err) == -1 && strstr(err, "nan"), "NaN weight: %s", err);
+    adamw_free(&opt);
+    t_ok("a NaN weight surfaces as an error: %s", err);
+
     for (int k = 0; k < NDOC; k++) free(xs[k]);
     free(p);
     lstm_destroy(&m);

@@ -87,10 +87,13 @@ int main(void) {
                 break;
             }
         }
-        /* drain: a "C" may have been written before the kill landed */
+        /* drain: the child may have run ahead of our reading (a loaded
+         * machine), so the batch being committed at the kill is the last
+         * "B" it wrote, and a "C" may have been written before the kill */
         while (fgets(line, sizeof line, f)) {
             int k;
             if (sscanf(line, "C %d", &k) == 1) committed = k;
+            if (sscanf(line, "B %d", &k) == 1) killed_in = k;
         }
         fclose(f);
         int status;

@@ -68,6 +68,7 @@ static void *s_reader(void *arg) {
             atomic_fetch_add(&sh->reads, 1);
         }
         CHECK(rc == 0, "iterator: %s", err);
+        store_iter_destroy(&it);
         seed = seed * 1103515245u + 12345u;
         int d = (int)(seed % NDOCS);
         char doc[16];

@@ -33,6 +33,8 @@ static void s_usage(FILE *f) {
                "      --heartbeat-ms MS      heartbeat period (1000)\n"
                "      --timeout-ms MS        coordinator silence before reconnecting (5000)\n"
                "      --reconnect-max-ms MS  back-off cap (8000)\n"
+               "      --curve-server-public FILE  CurveZMQ: the coordinator's .pub (hierbert keygen)\n"
+               "      --curve-key FILE       ... and this worker's own .key\n"
                "  -v, --verbose              more logging\n"
                "  -h, --help                 this text\n");
 }
@@ -54,6 +56,8 @@ int main(int argc, char **argv) {
                                          {"timeout-ms", required_argument, 0, 2},
                                          {"reconnect-max-ms", required_argument, 0, 3},
                                          {"x-protocol-version", required_argument, 0, 4},
+                                         {"curve-server-public", required_argument, 0, 5},
+                                         {"curve-key", required_argument, 0, 6},
                                          {"verbose", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -95,6 +99,12 @@ int main(int argc, char **argv) {
         case 4:
             cfg.proto_version = (unsigned)atoi(optarg);
             break; /* testing: speak another version */
+        case 5:
+            rc = conf_set(table, "endpoints", "curve_server_public", optarg, "--curve-server-public", err);
+            break;
+        case 6:
+            rc = conf_set(table, "worker", "curve_key", optarg, "--curve-key", err);
+            break;
         case 'v':
             cfg.verbose = 1;
             break;

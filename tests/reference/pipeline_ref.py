@@ -43,6 +43,13 @@ as hierbert does it:
      the timings. --json: one object with chunk_accuracy, doc_accuracy,
      vote_accuracy, vote_f1..., the timings and the settings.
 
+Measured here (2 threads, torch 1.13, mini, L 128, the defaults): spam --limit
+200 (2216 + 562 chunks) 167 s; the whole Brown corpus (6400 + 1600 chunks)
+639 s, its --json in tests/reference/results/pipeline_ref_brown.json. The
+whole spam corpus (about 54k + 13.5k chunks) needs about 70-80 minutes.
+The chunks are those of hierbert's ingest, id for id (checked on Brown val
+and spam val at several L / stride / max-chunks / policy settings).
+
 --limit N keeps N training documents and ceil(N/4) validation documents,
 evenly spaced through each file (every class stays represented), for a
 quick end-to-end check. Float32 throughout (a training reference, not a
