@@ -307,7 +307,12 @@ void coord_on_doc_embeddings(coord *c, int w, const proto_msg *m) {
     e->unc[e->n_unc++] = i;
     e->chunks_run += d->n_chunks;
     e->bytes_in += (double)(d->data.len + d->logits.len);
-    if (e->n_unc >= EMB_COMMIT_DOCS) s_commit(c, j);
+    /* a finished task is committed at once: its worker gets the next one
+     * without waiting for the timer (it is busy with its other task) */
+    if (e->n_unc >= EMB_COMMIT_DOCS || ++t->got == t->n_docs) {
+        s_commit(c, j);
+        coord_embed_tick(c, j);
+    }
 }
 
 /* ------------------------------------------------------------------------ */

@@ -15,6 +15,7 @@ typedef struct {
     uint32_t n_docs; /* documents in it */
     uint32_t *docs;  /* [n_docs] EMBED indices */
     uint32_t left;   /* documents not yet committed */
+    uint32_t got;    /* documents received */
 } coord_embed_task;
 
 /* EMBED: documents are indexed 0..n-1, training documents then validation

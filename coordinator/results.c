@@ -157,9 +157,10 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
         const struct coord_embed *e = j->embed;
         double s = (double)((e->t_last_ms ? e->t_last_ms : hb_now_ms()) - e->t0_ms) / 1000.0;
         json_object_set_new(o, "embed",
-                            json_pack("{s:I, s:I, s:f, s:f}", "chunks", (json_int_t)e->chunks_run, "docs_skipped",
-                                      (json_int_t)e->skipped, "seconds", s, "chunks_per_s",
-                                      s > 0 ? e->chunks_run / s : 0.0));
+                            json_pack("{s:I, s:I, s:f, s:f, s:I, s:f}", "chunks", (json_int_t)e->chunks_run,
+                                      "docs_skipped", (json_int_t)e->skipped, "seconds", s, "chunks_per_s",
+                                      s > 0 ? e->chunks_run / s : 0.0, "commits", (json_int_t)e->commits, "bytes_in",
+                                      e->bytes_in));
     }
 
     /* the exportable directory */

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# ops/bench-embed.sh - EMBED end to end (workers compute, DocEmbeddings on
+# the wire, LMDB commits on the coordinator, acknowledged after commit)
+# against the forward-only encoder benchmark of the same preset, L, batch
+# and threads (issue 6: EMBED at >= 90% of forward-only sequences/s).
+#   ops/bench-embed.sh [--preset mini] [--seq 128] [--batch 16] [--workers 1] [--threads 2] [--docs 2000]
+# A synthetic job (coordinator's seeded generator, 1-3 chunks of L/2..L
+# tokens per document; batches run across documents so nearly every batch
+# is L wide) with TRAIN cut to 1 step; EMBED's rate is chunks / seconds from
+# EMBED's start to its last commit (`hierbert result --json`: "embed"). The benchmark is
+# `build/tests/hierbert-bench bert ... --threads workers*threads`. Run it
+# under flock /tmp/hb-heavy.lock. Prints one JSON line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset=mini seq=128 batch=16 workers=1 threads=2 docs=2000
+while (($#)); do
+  case "$1" in
+    --preset) preset=$2; shift 2 ;; --seq) seq=$2; shift 2 ;; --batch) batch=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;; --threads) threads=$2; shift 2 ;; --docs) docs=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "bench-embed: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+B=$PWD/build
+T=$(mktemp -d /tmp/hb-bench-embed.XXXXXX)
+export HIERBERT_CONF=$T/none.conf OMP_WAIT_POLICY=PASSIVE
+: > "$HIERBERT_CONF"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+C="--control ipc://$T/c"
+"$B/coordinator/hierbert-coordinator" --work "ipc://$T/w" --control "ipc://$T/c" --status "ipc://$T/s" \
+  --events "ipc://$T/e" --data-dir "$T/data" >"$T/c.log" 2>&1 &
+pids+=($!)
+for i in $(seq "$workers"); do
+  "$B/worker/hierbert-worker" --work "ipc://$T/w" --id "w$i" --threads "$threads" >"$T/w$i.log" 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 100); do "$B/coordinator/hierbert" list $C --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
+job=$("$B/coordinator/hierbert" submit $C --synthetic "$docs" --val-fraction 0.05 --preset "$preset" --seq "$seq" \
+  --batch "$batch" --max-steps 1 --head-epochs 1 --min-workers "$workers" 2>/dev/null)
+while :; do
+  st=$("$B/coordinator/hierbert" status "$job" --json $C | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["state"])')
+  [[ $st == DONE || $st == FAILED ]] && break
+  sleep 0.5
+done
+[[ $st == DONE ]] || { tail "$T/c.log" >&2; exit 1; }
+embed=$("$B/coordinator/hierbert" result "$job" --json $C | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["embed"]))')
+bench=$("$B/tests/hierbert-bench" bert --preset "$preset" --seq "$seq" --batch "$batch" --threads $((workers * threads)) \
+  --iters 10 --json)
+python3 - "$embed" "$bench" "$workers" "$threads" <<'PY'
+import json, sys
+e, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+out = dict(preset=b["preset"], seq=b["seq"], batch=b["batch"], workers=int(sys.argv[3]), threads_per_worker=int(sys.argv[4]),
+           embed_chunks=e["chunks"], embed_seconds=round(e["seconds"], 3), embed_commits=e["commits"],
+           embed_seq_per_s=round(e["chunks_per_s"], 2), fwd_seq_per_s_fastest=b["fwd_seq_per_s"],
+           fwd_seq_per_s_median=b["fwd_seq_per_s_median"],
+           ratio_vs_fastest=round(e["chunks_per_s"] / b["fwd_seq_per_s"], 3),
+           ratio_vs_median=round(e["chunks_per_s"] / b["fwd_seq_per_s_median"], 3))
+print(json.dumps(out))
+PY
