@@ -60,6 +60,9 @@ for k in docs:
 print(f"ok - store: {len(emb)} documents embedded exactly once, chunk counts and labels as ingested")
 EOF2
 
+"$CLI" store verify "$T/c-data/store" > "$T/verify.txt" || fail "store verify: $(tail -3 "$T/verify.txt")"
+ok "store verify: $(tail -n 1 "$T/verify.txt")"
+
 # --- result
 hb c result "$job" > "$T/result.txt" || fail "result: $(cat "$T/result.txt")"
 grep -q "document accuracy (LSTM head)" "$T/result.txt" || fail "no document accuracy in the table"
