@@ -45,7 +45,7 @@ if [[ $corpus == spam ]]; then R_max_chunks=4; fi
 if ((quick)); then R_preset=tiny R_epochs=1; fi
 
 [[ -x build/coordinator/hierbert && -x build/worker/hierbert-worker ]] || ops/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc)" >/dev/null
 ops/fetch-corpus.sh "$corpus" >/dev/null
 ops/fetch-corpus.sh vocab >/dev/null
@@ -93,4 +93,8 @@ echo
 echo "demo: job $job finished in $((SECONDS - t0)) s"
 "$B/coordinator/hierbert" result "$job" $C
 "$B/coordinator/hierbert" export "$job" "$T/model" $C >/dev/null &&
-  echo "demo: exported to $T/model (hierbert predict --model DIR FILE...)"
+  if ((keep)); then
+    echo "demo: exported to $T/model (build/coordinator/hierbert predict --model $T/model FILE...)"
+  else
+    echo "demo: exported and checked $T/model; it is removed on exit (--keep keeps it for hierbert predict)"
+  fi
