@@ -96,5 +96,5 @@ echo "demo: job $job finished in $((SECONDS - t0)) s"
   if ((keep)); then
     echo "demo: exported to $T/model (build/coordinator/hierbert predict --model $T/model FILE...)"
   else
-    echo "demo: exported and checked $T/model; it is removed on exit (--keep keeps it for hierbert predict)"
+    echo "demo: exported to $T/model; it is removed on exit (--keep keeps it for hierbert predict)"
   fi
