@@ -7,27 +7,14 @@
 #include "hb_error.h"
 
 int cli_cancel(int argc, char **argv) {
-    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_endpoints ep;
-    memset(&ep, 0, sizeof ep);
+    int rc =
+        cli_parse_common_only(argc, argv, "cancel",
+                              "usage: hierbert cancel JOB [options]\nStops a queued or running job (its state becomes "
+                              "CANCELLED; finished jobs are left as they are).\n",
+                              &ep);
+    if (rc >= 0) return rc;
     char err[HB_ERR_LEN];
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int c = cli_common_opt(&ep, o, optarg, err);
-        if (c < 0) {
-            fprintf(stderr, "hierbert cancel: %s\n", err);
-            return 2;
-        }
-        if (c) continue;
-        if (o == 'h') {
-            printf("usage: hierbert cancel JOB [options]\nStops a queued or running job (its state becomes "
-                   "CANCELLED; finished jobs are left as they are).\n\n" CLI_COMMON_HELP "  -h, --help\n");
-            return 0;
-        }
-        fprintf(stderr, "hierbert cancel: see --help\n");
-        return 2;
-    }
     uint64_t id;
     if (optind != argc - 1) {
         fprintf(stderr, "hierbert cancel: give exactly one job id (see --help)\n");

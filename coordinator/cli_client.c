@@ -131,3 +131,26 @@ int cli_parse_job(const char *s, uint64_t *id, char *err) {
     *id = v;
     return 0;
 }
+
+int cli_parse_common_only(int argc, char **argv, const char *name, const char *usage, cli_endpoints *e) {
+    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+    memset(e, 0, sizeof *e);
+    char err[HB_ERR_LEN];
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int c = cli_common_opt(e, o, optarg, err);
+        if (c < 0) {
+            fprintf(stderr, "hierbert %s: %s\n", name, err);
+            return 2;
+        }
+        if (c) continue;
+        if (o == 'h') {
+            printf("%s\n" CLI_COMMON_HELP "  -h, --help\n", usage);
+            return 0;
+        }
+        fprintf(stderr, "hierbert %s: see --help\n", name);
+        return 2;
+    }
+    return -1;
+}

@@ -43,6 +43,13 @@ typedef struct {
 /* Records a common option (o is the getopt code); 1 if it was one, 0 if
  * not, -1 on a bad value (err set). */
 int cli_common_opt(cli_endpoints *e, int o, const char *arg, char *err);
+
+/* Parses the options of a subcommand that takes only --help and the common
+ * options (list, cancel, export): fills *e and leaves optind at the first
+ * operand. `usage` is printed for --help, followed by CLI_COMMON_HELP.
+ * Returns -1 to go on, else the exit code to return (0 after --help, 2 on a
+ * bad option, with its one-line reason on stderr). */
+int cli_parse_common_only(int argc, char **argv, const char *name, const char *usage, cli_endpoints *e);
 /* Applies the config file under the flags: call after option parsing. */
 int cli_endpoints_finish(cli_endpoints *e, char *err);
 

@@ -12,32 +12,19 @@
 #include "hb_error.h"
 
 int cli_export(int argc, char **argv) {
-    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_endpoints ep;
-    memset(&ep, 0, sizeof ep);
+    int rc = cli_parse_common_only(
+        argc, argv, "export",
+        "usage: hierbert export JOB DIR [options]\n"
+        "Writes a DONE job's document classifier as a Hugging Face style directory: config.json,\n"
+        "vocab.txt, model.safetensors (BertModel names + the chunk classifier), head.safetensors (the\n"
+        "LSTM head), labels.json. The COORDINATOR writes DIR, on its own host (a relative DIR is made\n"
+        "absolute here): run it where the coordinator runs, or give a shared path. DIR is replaced only\n"
+        "if it is empty or an earlier export. Run it with `hierbert predict --model DIR "
+        "FILE...`.\n",
+        &ep);
+    if (rc >= 0) return rc;
     char err[HB_ERR_LEN];
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int c = cli_common_opt(&ep, o, optarg, err);
-        if (c < 0) {
-            fprintf(stderr, "hierbert export: %s\n", err);
-            return 2;
-        }
-        if (c) continue;
-        if (o == 'h') {
-            printf("usage: hierbert export JOB DIR [options]\n"
-                   "Writes a DONE job's document classifier as a Hugging Face style directory: config.json,\n"
-                   "vocab.txt, model.safetensors (BertModel names + the chunk classifier), head.safetensors (the\n"
-                   "LSTM head), labels.json. The COORDINATOR writes DIR, on its own host (a relative DIR is made\n"
-                   "absolute here): run it where the coordinator runs, or give a shared path. DIR is replaced only\n"
-                   "if it is empty or an earlier export. Run it with `hierbert predict --model DIR "
-                   "FILE...`.\n\n" CLI_COMMON_HELP "  -h, --help\n");
-            return 0;
-        }
-        fprintf(stderr, "hierbert export: see --help\n");
-        return 2;
-    }
     uint64_t id;
     if (optind != argc - 2) {
         fprintf(stderr, "hierbert export: give a job id and a directory (see --help)\n");

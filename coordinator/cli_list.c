@@ -8,27 +8,14 @@
 #include "hb_error.h"
 
 int cli_list(int argc, char **argv) {
-    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
     cli_endpoints ep;
-    memset(&ep, 0, sizeof ep);
+    int rc = cli_parse_common_only(
+        argc, argv, "list",
+        "usage: hierbert list [options]\nLists the coordinator's jobs: id, state, progress of the "
+        "current phase, last loss, submitted, name.\n",
+        &ep);
+    if (rc >= 0) return rc;
     char err[HB_ERR_LEN];
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int c = cli_common_opt(&ep, o, optarg, err);
-        if (c < 0) {
-            fprintf(stderr, "hierbert list: %s\n", err);
-            return 2;
-        }
-        if (c) continue;
-        if (o == 'h') {
-            printf("usage: hierbert list [options]\nLists the coordinator's jobs: id, state, progress of the "
-                   "current phase, last loss, submitted, name.\n\n" CLI_COMMON_HELP "  -h, --help\n");
-            return 0;
-        }
-        fprintf(stderr, "hierbert list: see --help\n");
-        return 2;
-    }
     if (optind < argc) {
         fprintf(stderr, "hierbert list: unexpected argument '%s'\n", argv[optind]);
         return 2;
