@@ -16,6 +16,7 @@ int cli_submit(int argc, char **argv);
 int cli_list(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_cancel(int argc, char **argv);
+int cli_keygen(int argc, char **argv);
 int cli_dataset(int argc, char **argv);
 int cli_store(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
@@ -26,6 +27,7 @@ const cli_command cli_commands[] = {
     {"list", cli_list, "list the coordinator's jobs"},
     {"status", cli_status, "progress of jobs and workers (--watch: live, --json: for scripts)"},
     {"cancel", cli_cancel, "cancel a queued or running job"},
+    {"keygen", cli_keygen, "write a CurveZMQ key pair (BASE.key, BASE.pub) for encrypted, allowlisted endpoints"},
     {"dataset", cli_dataset, "inspect a dataset: documents per class, chunk counts, [UNK] rate, label map"},
     {"store", cli_store, "inspect a data directory's store: stats, dump, verify"},
     {"tokenize", cli_tokenize, "print the WordPiece token ids of each line of standard input"},

@@ -8,6 +8,7 @@
 #include <zmq.h>
 
 #include "conf.h"
+#include "curve.h"
 #include "hb_error.h"
 
 static int s_set_flag(char *dst, size_t n, const char *v, const char *what, char *err) {
@@ -22,6 +23,11 @@ int cli_common_opt(cli_endpoints *e, int o, const char *arg, char *err) {
         return s_set_flag(e->control, sizeof e->control, arg, "--control", err) ? -1 : 1;
     case CLI_OPT_CONFIG:
         return s_set_flag(e->config, sizeof e->config, arg, "--config", err) ? -1 : 1;
+    case CLI_OPT_CURVE_PUB:
+        return s_set_flag(e->curve_server_public, sizeof e->curve_server_public, arg, "--curve-server-public", err) ? -1
+                                                                                                                    : 1;
+    case CLI_OPT_CURVE_KEY:
+        return s_set_flag(e->curve_key, sizeof e->curve_key, arg, "--curve-key", err) ? -1 : 1;
     case CLI_OPT_TIMEOUT: {
         char *end;
         double s = strtod(arg, &end);
@@ -37,7 +43,10 @@ int cli_common_opt(cli_endpoints *e, int o, const char *arg, char *err) {
 int cli_endpoints_finish(cli_endpoints *e, char *err) {
     char control[256] = "tcp://127.0.0.1:5556", status[256] = "tcp://127.0.0.1:5557";
     double timeout_s = 5;
+    char cpub[1024] = "", ckey[1024] = "";
     conf_entry t[] = {
+        {"endpoints", "curve_server_public", CONF_STR, cpub, sizeof cpub, 0, 0, "coordinator's .pub"},
+        {"cli", "curve_key", CONF_STR, ckey, sizeof ckey, 0, 0, "our .key"},
         {"endpoints", "control", CONF_STR, control, sizeof control, 0, 0, "control endpoint"},
         {"endpoints", "status", CONF_STR, status, sizeof status, 0, 0, "status endpoint"},
         {"cli", "timeout_s", CONF_DOUBLE, &timeout_s, 0, 0.1, 86400, "seconds to wait"},
@@ -48,6 +57,8 @@ int cli_endpoints_finish(cli_endpoints *e, char *err) {
     if (!e->control[0]) snprintf(e->control, sizeof e->control, "%s", control);
     if (!e->status[0]) snprintf(e->status, sizeof e->status, "%s", status);
     if (!e->timeout_ms) e->timeout_ms = (int)(timeout_s * 1000);
+    if (!e->curve_server_public[0]) snprintf(e->curve_server_public, sizeof e->curve_server_public, "%s", cpub);
+    if (!e->curve_key[0]) snprintf(e->curve_key, sizeof e->curve_key, "%s", ckey);
     return 0;
 }
 
@@ -62,6 +73,7 @@ int cli_request(const cli_endpoints *e, const proto_msg *req, int timeout_ms, pr
     zmq_setsockopt(s, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
     zmq_setsockopt(s, ZMQ_SNDTIMEO, &connect_ms, sizeof connect_ms);
     int rc = -1;
+    if (e->curve_server_public[0] && curve_client_setup(s, e->curve_server_public, e->curve_key, err)) goto out;
     if (zmq_connect(s, e->control) != 0) {
         hb_fail(err, "bad control endpoint '%s': %s (expected e.g. tcp://host:5556 or ipc:///path)", e->control,
                 zmq_strerror(zmq_errno()));
@@ -71,8 +83,9 @@ int cli_request(const cli_endpoints *e, const proto_msg *req, int timeout_ms, pr
     if (proto_send(s, NULL, 0, req, 0, serr)) {
         hb_fail(err,
                 "cannot reach the coordinator at %s (not connected after %.1f s): is hierbert-coordinator "
-                "running there? (--control, or [endpoints] control in the config)",
-                e->control, connect_ms / 1000.0);
+                "running there%s? (--control, or [endpoints] control in the config)",
+                e->control, connect_ms / 1000.0,
+                e->curve_server_public[0] ? " and is your CurveZMQ key in its allow directory" : "");
         goto out;
     }
     zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};

@@ -15,21 +15,30 @@ typedef struct {
     char control[256];
     char status[256];
     int timeout_ms;
-    char config[1024]; /* "" : conf_default_path() */
+    char config[1024];                               /* "" : conf_default_path() */
+    char curve_server_public[1024], curve_key[1024]; /* CurveZMQ (both or none) */
 } cli_endpoints;
 
 /* long options every job subcommand takes; values handled by cli_common_opt */
 #define CLI_OPT_CONTROL 1000
 #define CLI_OPT_CONFIG 1001
 #define CLI_OPT_TIMEOUT 1002
-#define CLI_COMMON_LONGOPTS                                                                                            \
-    {"control", required_argument, 0, CLI_OPT_CONTROL}, {"config", required_argument, 0, CLI_OPT_CONFIG}, {            \
-        "timeout", required_argument, 0, CLI_OPT_TIMEOUT                                                               \
-    }
+#define CLI_OPT_CURVE_PUB 1003
+#define CLI_OPT_CURVE_KEY 1004
+/* clang-format off */
+#define CLI_COMMON_LONGOPTS \
+    {"control", required_argument, 0, CLI_OPT_CONTROL}, \
+    {"config", required_argument, 0, CLI_OPT_CONFIG}, \
+    {"timeout", required_argument, 0, CLI_OPT_TIMEOUT}, \
+    {"curve-server-public", required_argument, 0, CLI_OPT_CURVE_PUB}, \
+    {"curve-key", required_argument, 0, CLI_OPT_CURVE_KEY}
+/* clang-format on */
 #define CLI_COMMON_HELP                                                                                                \
     "      --control EP     coordinator's control endpoint ([endpoints] control; tcp://127.0.0.1:5556)\n"              \
     "      --config FILE    config file (default $HIERBERT_CONF, else /etc/hierbert/hierbert.conf)\n"                  \
-    "      --timeout S      seconds to wait for the coordinator (5)\n"
+    "      --timeout S      seconds to wait for the coordinator (5)\n"                                                 \
+    "      --curve-server-public FILE, --curve-key FILE   CurveZMQ keys ([endpoints] curve_server_public, [cli] "      \
+    "curve_key)\n"
 
 /* Records a common option (o is the getopt code); 1 if it was one, 0 if
  * not, -1 on a bad value (err set). */

@@ -22,6 +22,7 @@
 #ifndef HB_COORD_H
 #define HB_COORD_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,10 +46,12 @@ typedef struct {
     int max_frame_mb;     /* work frames */
     int control_max_frame_kb;
     int max_jobs; /* records kept */
+    char curve_secret[1024];    /* CurveZMQ on work + control: the coordinator's .key */
+    char curve_allow_dir[1024]; /* *.pub of the workers and CLI users let in */
     int verbose;
 } coord_config;
 
-#define COORD_CONF_ENTRIES 14
+#define COORD_CONF_ENTRIES 16
 void coord_config_defaults(coord_config *c);
 void coord_config_table(coord_config *c, conf_entry *t);
 
@@ -111,6 +114,14 @@ int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const cha
                       char *err);
 
 /* ------------------------------------------------------------- jobs ---- */
+
+/* A control client to answer: its routing id, and whether it is a REQ
+ * socket (an empty delimiter frame to echo). */
+typedef struct {
+    uint8_t rid[COORD_RID_MAX];
+    size_t len;
+    int delim;
+} coord_peer;
 
 typedef enum {
     JOB_QUEUED,
@@ -195,6 +206,17 @@ typedef struct {
     double last_round_s, last_round_compute_s;
     size_t last_round_bytes;
     coord_round r;
+
+    /* INGEST runs in a thread of its own (the loop keeps serving); it reports
+     * on the loop's ingest socket and the loop answers the submitter */
+    pthread_t ingest_tid;
+    int ingest_running, ingest_rc;
+    char ingest_err[HB_ERR_LEN];
+    void *ingest_zctx;
+    char ingest_ep[64];
+    char ingest_dir[1100];
+    coord_peer ingest_peer; /* who submitted: answered when ingest ends */
+    store_env *ingest_store;
 } coord_job;
 
 /* ------------------------------------------------------------ coord ---- */
@@ -213,6 +235,9 @@ typedef struct coord {
     long long started_ms, last_hb_ms, last_notify_ms;
     double started_unix;
     store_env *store; /* data_dir/store: job records, documents (embeddings, results: issue 6) */
+    void *ingest;     /* PULL: ingest threads report "job id" here */
+    struct curve_zap *zap; /* CurveZMQ allowlist (NULL: no CURVE) */
+    char ingest_ep[64];
     volatile sig_atomic_t *stop;
 } coord;
 
@@ -228,19 +253,15 @@ void coord_publish(coord *c, const char *topic, const char *json);
 /* jobs.c */
 int coord_jobs_load(coord *c, char *err);
 coord_job *coord_job_find(coord *c, uint64_t id);
-/* A control client to answer: its routing id, and whether it is a REQ
- * socket (an empty delimiter frame to echo). */
-typedef struct {
-    uint8_t rid[COORD_RID_MAX];
-    size_t len;
-    int delim;
-} coord_peer;
 int coord_reply(coord *c, const coord_peer *p, const proto_msg *m);
 __attribute__((format(printf, 5, 6))) int coord_reply_error(coord *c, const coord_peer *p, uint64_t job, int code,
                                                             const char *fmt, ...);
 void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m);
 void coord_on_cancel(coord *c, const coord_peer *p, const proto_msg *m);
 void coord_on_list(coord *c, const coord_peer *p, const proto_msg *m);
+/* an ingest thread finished (its job id arrived on c->ingest) */
+void coord_on_ingest_done(coord *c, uint64_t id);
+void coord_jobs_join_ingest(coord *c);
 void coord_jobs_tick(coord *c);
 void coord_job_set_state(coord *c, coord_job *j, job_state s, const char *error);
 int coord_job_save(coord *c, coord_job *j, char *err);

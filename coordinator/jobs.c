@@ -1,6 +1,7 @@
 /* jobs.c - the job queue, each job's state machine, job records on disk, and
  * the Submit / Cancel / List handlers (see coord.h). */
 #include <dirent.h>
+#include <zmq.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -257,6 +258,15 @@ int coord_jobs_load(coord *c, char *err) {
             for (int k = 0; k < j->epochs; k++) j->val_acc[k] = json_real_value(json_array_get(acc, (size_t)k));
         }
         json_decref(o);
+        if (j->state == JOB_INGEST) { /* stopped mid-ingest: its documents are incomplete */
+            hb_log(c->who, "warn", "job %llu was ingesting when the coordinator stopped: dropped; submit it again",
+                   (unsigned long long)j->id);
+            char e2[HB_ERR_LEN];
+            store_job_delete(c->store, key, e2);
+            j->state = JOB_FAILED;
+            snprintf(j->error, sizeof j->error, "the coordinator stopped during ingest; submit the job again");
+            if (coord_job_save(c, j, e2)) hb_log(c->who, "error", "job %s record: %s", key, e2);
+        }
         /* an interrupted job resumes: back in the queue, TRAIN from its checkpoint */
         if (!job_state_final(j->state) && j->state != JOB_QUEUED) {
             hb_log(c->who, "info", "job %llu was %s when the coordinator stopped: resuming", (unsigned long long)j->id,
@@ -271,8 +281,64 @@ int coord_jobs_load(coord *c, char *err) {
     return 0;
 }
 
+/* A --model directory must fit the ingested data: refused at submit, not
+ * when the job starts. */
+static int s_check_model(const coord_job *j, char *err) {
+    const Hierbert__Submit *s = j->submit;
+    bert_config cfg;
+    if (!s->model_dir[0]) return s->preset[0] ? bert_config_preset(&cfg, s->preset, err) : 0;
+    char path[PROTO_MAX_STRING + 32];
+    snprintf(path, sizeof path, "%s/config.json", s->model_dir);
+    if (bert_config_read(&cfg, path, err)) return -1;
+    if (cfg.vocab_size < j->vocab_size)
+        return hb_fail(err, "%s: the model's vocabulary (%d) is smaller than the dataset's (%d)", s->model_dir,
+                       cfg.vocab_size, j->vocab_size);
+    if (j->corpus.L > cfg.max_position_embeddings)
+        return hb_fail(err, "%s: seq_len %d exceeds the model's max_position_embeddings %d", s->model_dir, j->corpus.L,
+                       cfg.max_position_embeddings);
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* handlers */
+
+static void *s_ingest_main(void *arg) {
+    coord_job *j = arg;
+    char dir[1100], key[32];
+    snprintf(dir, sizeof dir, "%s", j->ingest_dir);
+    s_job_key(j->id, key, sizeof key);
+    int vocab = 0;
+    j->ingest_rc = coord_corpus_ingest(j->ingest_store, key, dir, j->submit, &vocab, j->ingest_err);
+    j->vocab_size = vocab;
+    void *push = zmq_socket(j->ingest_zctx, ZMQ_PUSH);
+    zmq_connect(push, j->ingest_ep);
+    uint64_t id = j->id;
+    zmq_send(push, &id, sizeof id, 0); /* the loop reads the results after this */
+    zmq_close(push);
+    return NULL;
+}
+
+static void s_remove_job(coord *c, coord_job *j) {
+    for (int i = 0; i < c->n_jobs; i++)
+        if (c->jobs[i] == j) {
+            memmove(&c->jobs[i], &c->jobs[i + 1], (size_t)(c->n_jobs - i - 1) * sizeof c->jobs[0]);
+            c->n_jobs--;
+            if (c->active > i) c->active--;
+            break;
+        }
+    coord_job_free(&j);
+}
+
+/* drops what a refused or cancelled ingest wrote */
+static void s_ingest_cleanup(coord *c, coord_job *j) {
+    char dir[1100], key[32], path[1200], e2[HB_ERR_LEN];
+    coord_job_dir(c, j->id, dir, sizeof dir);
+    s_job_key(j->id, key, sizeof key);
+    store_job_delete(c->store, key, e2);
+    snprintf(path, sizeof path, "%s/labels.json", dir);
+    unlink(path);
+    rmdir(dir);
+}
 
 void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
     const Hierbert__Submit *s = m->submit;
@@ -285,23 +351,10 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
     coord_job *j = s_job_new(c, id, s);
     j->submitted = s_unix_now();
     j->state = JOB_INGEST;
-    /* ingest now, so a bad dataset is refused to the submitter with its
-     * file:line and leaves nothing behind */
-    hb_log(c->who, "info", "job %llu: ingesting %s", (unsigned long long)id,
-           s->synthetic ? "a synthetic dataset" : s->train_path);
-    char dir[1100], key[32];
+    char dir[1100];
     coord_job_dir(c, id, dir, sizeof dir);
-    s_job_key(id, key, sizeof key);
-    if ((mkdir(dir, 0750) && errno != EEXIST && hb_fail(err, "mkdir %s: %s", dir, strerror(errno))) ||
-        coord_corpus_ingest(c->store, key, dir, s, &j->vocab_size, err) || s_load_corpus(c, j, err)) {
-        hb_log(c->who, "warn", "submit refused: %s", err);
-        coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit refused: %s", err);
-        char e2[HB_ERR_LEN];
-        store_job_delete(c->store, key, e2);
-        char path[1200];
-        snprintf(path, sizeof path, "%s/labels.json", dir);
-        unlink(path);
-        rmdir(dir);
+    if (mkdir(dir, 0750) && errno != EEXIST) {
+        coord_reply_error(c, p, 0, PROTO_E_INTERNAL, "Submit: mkdir %s: %s", dir, strerror(errno));
         coord_job_free(&j);
         return;
     }
@@ -311,6 +364,48 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
         return;
     }
     c->next_job_id++;
+    /* the record first: a coordinator stopped mid-ingest finds it and cleans up */
+    if (coord_job_save(c, j, err)) hb_log(c->who, "error", "job %llu record: %s", (unsigned long long)id, err);
+    hb_log(c->who, "info", "job %llu: ingesting %s", (unsigned long long)id,
+           s->synthetic ? "a synthetic dataset" : s->train_path);
+    j->ingest_peer = *p;
+    j->ingest_zctx = c->zctx;
+    j->ingest_store = c->store;
+    snprintf(j->ingest_ep, sizeof j->ingest_ep, "%s", c->ingest_ep);
+    snprintf(j->ingest_dir, sizeof j->ingest_dir, "%s", dir);
+    j->ingest_running = 1;
+    if (pthread_create(&j->ingest_tid, NULL, s_ingest_main, j) != 0) {
+        j->ingest_running = 0;
+        coord_reply_error(c, p, 0, PROTO_E_INTERNAL, "Submit: cannot start the ingest thread");
+        s_ingest_cleanup(c, j);
+        s_remove_job(c, j);
+    }
+}
+
+void coord_on_ingest_done(coord *c, uint64_t id) {
+    coord_job *j = coord_job_find(c, id);
+    if (!j || !j->ingest_running) return;
+    pthread_join(j->ingest_tid, NULL);
+    j->ingest_running = 0;
+    char err[HB_ERR_LEN];
+    coord_peer p = j->ingest_peer;
+    if (j->state == JOB_CANCELLED) { /* cancelled while ingesting: keep the record, drop the data */
+        s_ingest_cleanup(c, j);
+        coord_job_save(c, j, err);
+        coord_reply_error(c, &p, id, PROTO_E_STATE, "Submit: job %llu was cancelled during ingest",
+                          (unsigned long long)id);
+        return;
+    }
+    int rc = j->ingest_rc;
+    if (rc) snprintf(err, sizeof err, "%s", j->ingest_err);
+    if (!rc) rc = s_load_corpus(c, j, err) || s_check_model(j, err);
+    if (rc) {
+        hb_log(c->who, "warn", "job %llu: submit refused: %s", (unsigned long long)id, err);
+        coord_reply_error(c, &p, 0, PROTO_E_BAD_REQUEST, "Submit refused: %s", err);
+        s_ingest_cleanup(c, j); /* the record goes too: nothing half-ingested remains */
+        s_remove_job(c, j);
+        return;
+    }
     coord_job_set_state(c, j, JOB_QUEUED, NULL);
     proto_msg r;
     proto_env_init(&r, id);
@@ -323,7 +418,15 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
     sr.num_classes = (uint32_t)j->corpus.num_classes;
     r.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY;
     r.submit_reply = &sr;
-    coord_reply(c, p, &r);
+    coord_reply(c, &p, &r);
+}
+
+void coord_jobs_join_ingest(coord *c) {
+    for (int i = 0; i < c->n_jobs; i++)
+        if (c->jobs[i]->ingest_running) {
+            pthread_join(c->jobs[i]->ingest_tid, NULL);
+            c->jobs[i]->ingest_running = 0;
+        }
 }
 
 void coord_on_cancel(coord *c, const coord_peer *p, const proto_msg *m) {
@@ -334,6 +437,7 @@ void coord_on_cancel(coord *c, const coord_peer *p, const proto_msg *m) {
         return;
     }
     if (!job_state_final(j->state)) {
+        /* during INGEST the thread finishes first; coord_on_ingest_done drops its data */
         if (c->active >= 0 && c->jobs[c->active] == j) coord_train_abort(c, j);
         coord_job_set_state(c, j, JOB_CANCELLED, "cancelled by request");
     }

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "coord.h"
+#include "curve.h"
 #include "hb_log.h"
 
 void coord_config_defaults(coord_config *c) {
@@ -47,6 +48,9 @@ void coord_config_table(coord_config *c, conf_entry *t) {
         {"coordinator", "control_max_frame_kb", CONF_INT, &c->control_max_frame_kb, 0, 1, 1048576,
          "largest control frame"},
         {"coordinator", "max_jobs", CONF_INT, &c->max_jobs, 0, 1, COORD_MAX_JOBS, "job records kept"},
+        {"coordinator", "curve_secret", CONF_STR, c->curve_secret, sizeof c->curve_secret, 0, 0, "CurveZMQ .key"},
+        {"coordinator", "curve_allow_dir", CONF_STR, c->curve_allow_dir, sizeof c->curve_allow_dir, 0, 0,
+         "allowed client .pub files"},
         {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
         {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
     };
@@ -74,8 +78,12 @@ static int s_mkdirs(const char *path, char *err) {
     return 0;
 }
 
-static void *s_bind(coord *c, int type, const char *ep, const char *what, char *err) {
+static void *s_bind(coord *c, int type, const char *ep, const char *what, int curve, char *err) {
     void *s = zmq_socket(c->zctx, type);
+    if (curve && c->cfg.curve_secret[0] && curve_server_setup(s, c->cfg.curve_secret, err)) {
+        zmq_close(s);
+        return NULL;
+    }
     int linger = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     if (type == ZMQ_ROUTER) {
@@ -114,13 +122,28 @@ int coord_new(coord **out, const coord_config *cfg, char *err) {
         return -1;
     }
     c->zctx = zmq_ctx_new();
-    if (!(c->work = s_bind(c, ZMQ_ROUTER, cfg->work, "work", err)) ||
-        !(c->control = s_bind(c, ZMQ_ROUTER, cfg->control, "control", err)) ||
-        !(c->status = s_bind(c, ZMQ_REP, cfg->status, "status", err)) ||
-        !(c->events = s_bind(c, ZMQ_PUB, cfg->events, "events", err))) {
+    if (cfg->curve_secret[0]) {
+        /* the allowlist answers libzmq's ZAP requests: bound before the sockets */
+        if (!cfg->curve_allow_dir[0]) {
+            hb_fail(err, "curve_secret is set but curve_allow_dir is not: whose keys may connect?");
+            coord_destroy(&c);
+            return -1;
+        }
+        if (curve_zap_new(&c->zap, c->zctx, cfg->curve_allow_dir, err)) {
+            coord_destroy(&c);
+            return -1;
+        }
+    }
+    if (!(c->work = s_bind(c, ZMQ_ROUTER, cfg->work, "work", 1, err)) ||
+        !(c->control = s_bind(c, ZMQ_ROUTER, cfg->control, "control", 1, err)) ||
+        !(c->status = s_bind(c, ZMQ_REP, cfg->status, "status", 0, err)) ||
+        !(c->events = s_bind(c, ZMQ_PUB, cfg->events, "events", 0, err))) {
         coord_destroy(&c);
         return -1;
     }
+    snprintf(c->ingest_ep, sizeof c->ingest_ep, "inproc://ingest-%p", (void *)c);
+    c->ingest = zmq_socket(c->zctx, ZMQ_PULL);
+    zmq_bind(c->ingest, c->ingest_ep);
     /* transport caps above the decoder's, so an oversized frame still gets
      * a readable Error reply instead of a silent disconnect */
     int64_t wmax = ((int64_t)cfg->max_frame_mb << 20) * 2, cmax = ((int64_t)cfg->control_max_frame_kb << 10) * 64;
@@ -140,11 +163,14 @@ int coord_new(coord **out, const coord_config *cfg, char *err) {
 void coord_destroy(coord **cp) {
     coord *c = *cp;
     if (!c) return;
+    coord_jobs_join_ingest(c);
     for (int i = 0; i < c->n_jobs; i++) coord_job_free(&c->jobs[i]);
     if (c->work) zmq_close(c->work);
     if (c->control) zmq_close(c->control);
     if (c->status) zmq_close(c->status);
     if (c->events) zmq_close(c->events);
+    if (c->ingest) zmq_close(c->ingest);
+    curve_zap_destroy(&c->zap);
     if (c->zctx) zmq_ctx_term(c->zctx);
     store_close(&c->store);
     free(c);
@@ -498,16 +524,20 @@ static void s_tick(coord *c) {
 
 int coord_run(coord *c, volatile sig_atomic_t *stop, char *err) {
     c->stop = stop;
-    hb_log(c->who, "info", "serving: work %s, control %s, status %s, events %s, data %s (protocol %u)", c->cfg.work,
-           c->cfg.control, c->cfg.status, c->cfg.events, c->cfg.data_dir, PROTO_VERSION);
+    hb_log(c->who, "info", "serving: work %s, control %s, status %s, events %s, data %s (protocol %u)%s", c->cfg.work,
+           c->cfg.control, c->cfg.status, c->cfg.events, c->cfg.data_dir, PROTO_VERSION,
+           c->zap ? "; CurveZMQ on work and control" : "");
     sd_notify(0, "READY=1");
     long long next_tick = hb_now_ms();
     while (!*stop) {
-        zmq_pollitem_t items[3] = {
-            {c->work, 0, ZMQ_POLLIN, 0}, {c->control, 0, ZMQ_POLLIN, 0}, {c->status, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[5] = {{c->work, 0, ZMQ_POLLIN, 0},
+                                   {c->control, 0, ZMQ_POLLIN, 0},
+                                   {c->status, 0, ZMQ_POLLIN, 0},
+                                   {c->ingest, 0, ZMQ_POLLIN, 0},
+                                   {c->zap ? curve_zap_socket(c->zap) : NULL, 0, ZMQ_POLLIN, 0}};
         long wait = (long)(next_tick - hb_now_ms());
         if (wait < 0) wait = 0;
-        if (zmq_poll(items, 3, wait) < 0) {
+        if (zmq_poll(items, c->zap ? 5 : 4, wait) < 0) {
             if (zmq_errno() == EINTR) continue;
             return hb_fail(err, "zmq_poll: %s", zmq_strerror(zmq_errno()));
         }
@@ -523,6 +553,16 @@ int coord_run(coord *c, volatile sig_atomic_t *stop, char *err) {
         if (c->active >= 0 && !c->jobs[c->active]->r.active) coord_jobs_tick(c);
         if (items[1].revents & ZMQ_POLLIN) s_on_control(c);
         if (items[2].revents & ZMQ_POLLIN) s_on_status(c);
+        if (c->zap && (items[4].revents & ZMQ_POLLIN)) {
+            char key[CURVE_KEY_CHARS + 1];
+            if (curve_zap_handle(c->zap, key) != 1)
+                hb_log(c->who, "warn", "CURVE: refused a client whose key %s is not in %s", key[0] ? key : "(none)",
+                       c->cfg.curve_allow_dir);
+        }
+        if (items[3].revents & ZMQ_POLLIN) {
+            uint64_t id = 0;
+            if (zmq_recv(c->ingest, &id, sizeof id, 0) == (int)sizeof id) coord_on_ingest_done(c, id);
+        }
         if (hb_now_ms() >= next_tick) {
             s_tick(c);
             next_tick = hb_now_ms() + c->cfg.tick_ms;

@@ -4,11 +4,13 @@
  * Reads the config file (--config, $HIERBERT_CONF or
  * /etc/hierbert/hierbert.conf), then flags override it.
  */
+#define _GNU_SOURCE /* close_range */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "coord.h"
 
@@ -32,11 +34,16 @@ static void s_usage(FILE *f) {
                "      --expiry-ms MS       drop a worker silent this long (5000)\n"
                "      --heartbeat-ms MS    heartbeat period (1000)\n"
                "      --checkpoint-every N rounds between checkpoints (10)\n"
+               "      --curve-secret FILE  CurveZMQ on work and control with this .key (hierbert keygen)\n"
+               "      --curve-allow DIR    ... letting in only the clients whose .pub is in DIR\n"
                "  -v, --verbose            log every round\n"
                "  -h, --help               this text\n");
 }
 
 int main(int argc, char **argv) {
+    /* a daemon keeps no descriptor it inherited (e.g. a lock file a
+     * `flock FILE cmd` parent holds): stdin/out/err only */
+    close_range(3, ~0U, 0);
     coord_config cfg;
     coord_config_defaults(&cfg);
     conf_entry table[COORD_CONF_ENTRIES];
@@ -51,6 +58,8 @@ int main(int argc, char **argv) {
                                          {"expiry-ms", required_argument, 0, 5},
                                          {"heartbeat-ms", required_argument, 0, 6},
                                          {"checkpoint-every", required_argument, 0, 7},
+                                         {"curve-secret", required_argument, 0, 8},
+                                         {"curve-allow", required_argument, 0, 9},
                                          {"verbose", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -93,6 +102,12 @@ int main(int argc, char **argv) {
             break;
         case 7:
             rc = conf_set(table, "coordinator", "checkpoint_every", optarg, "--checkpoint-every", err);
+            break;
+        case 8:
+            rc = conf_set(table, "coordinator", "curve_secret", optarg, "--curve-secret", err);
+            break;
+        case 9:
+            rc = conf_set(table, "coordinator", "curve_allow_dir", optarg, "--curve-allow", err);
             break;
         case 'v':
             cfg.verbose = 1;

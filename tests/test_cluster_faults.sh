@@ -39,3 +39,26 @@ total=$(status_json c "$job" | json_get 'd["jobs"][0]["total_steps"]')
 final=$($PY --info "$ck" | json_get 'd["step"]')
 [[ $final == "$total" ]] || fail "final checkpoint at step $final of $total"
 ok "restarted coordinator resumed job $job at step $at (of $total) and finished it; workers reconnected"
+
+# --- the coordinator dies during INGEST: the half-ingested job is dropped ------
+VOCAB=$(cd "$(dirname "$0")/data" && pwd)/vocab_small.txt
+python3 - "$T/big.jsonl" <<'PY'
+import random, sys
+r = random.Random(5)
+w = "mail user playing quick german hello rock world example brown fox lazy dog family jumps running".split()
+with open(sys.argv[1], "w") as f:
+    for i in range(60000):
+        f.write('{"id": "b%d", "text": "%s", "label": "%s"}\n' % (i, " ".join(r.choice(w) for _ in range(60)), "xyz"[i % 3]))
+PY
+hb c submit --train "$T/big.jsonl" --vocab "$VOCAB" --seq 32 >/dev/null 2>&1 &
+sub=$!
+wait_for 10 'hb c list | grep -q " INGEST "' "the big job in INGEST"
+big=$(hb c list | awk '/ INGEST /{print $1}')
+sleep 0.5
+stop c KILL
+kill "$sub" 2>/dev/null || true; wait "$sub" 2>/dev/null || true   # its reply died with the coordinator
+start_coord c --heartbeat-ms 200 --expiry-ms 1000
+grep -q "job $big was ingesting when the coordinator stopped: dropped" "$T/c.log" || fail "no drop of the interrupted ingest"
+[[ $(job_state c "$big") == FAILED ]] || fail "job $big not FAILED after an interrupted ingest"
+"$CLI" store stats "$T/c-data/store" | grep -q "^job:$big .*docs:0 " || fail "interrupted ingest left documents"
+ok "coordinator killed during INGEST of job $big: on restart the job is FAILED ('submit it again') and no document is left"

@@ -87,6 +87,57 @@ acc=$(json_get 'len([a for a in d["jobs"][0]["val_chunk_accuracy"] if a is not N
 hb c status "$job" | grep -q "DONE" || fail "human status"
 ok "after all that, job $job ran to DONE on 2 workers with validation accuracy for both epochs"
 
+# --- a Hugging Face model directory (--model): weights loaded, its vocab.txt used
+FIX=$(cd "$(dirname "$0")/fixtures/bert_h40" && pwd)   # vocab 150, hidden 40, 20 positions
+mkdir -p "$T/hf"
+cp "$FIX/config.json" "$T/hf/"
+# a BertModel file as Hugging Face ships it: no classifier.* (the job's head is initialised)
+python3 - "$FIX/model.safetensors" "$T/hf/model.safetensors" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = json.loads(raw[8:8 + n]); data = raw[8 + n:]
+out, blobs, off = {}, [], 0
+for k, v in sorted(hdr.items(), key=lambda kv: kv[1]["data_offsets"][0] if kv[0] != "__metadata__" else -1):
+    if k == "__metadata__": out[k] = v; continue
+    if k.startswith("classifier."): continue
+    a, b = v["data_offsets"]; blobs.append(data[a:b])
+    out[k] = dict(v, data_offsets=[off, off + b - a]); off += b - a
+h = json.dumps(out).encode(); h += b" " * (-len(h) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+PY
+out=$(hb c submit --train "$T/good.jsonl" --model "$T/hf" --vocab "$VOCAB" --seq 16 2>&1) && fail "vocab larger than the model accepted"
+[[ $out == *"vocabulary (150) is smaller than the dataset's (349)"* ]] || fail "model/vocab mismatch message: $out"
+{ grep -x '\[PAD\]\|\[UNK\]\|\[CLS\]\|\[SEP\]' "$VOCAB"; grep -vx '\[PAD\]\|\[UNK\]\|\[CLS\]\|\[SEP\]' "$VOCAB" | head -146; } > "$T/hf/vocab.txt"
+jm=$(hb c submit --train "$T/good.jsonl" --model "$T/hf" --val-fraction 0.2 --seq 16 --batch 8 --lr 1e-3 2>"$T/submit.err")
+[[ $jm =~ ^[0-9]+$ ]] || fail "--model submit: $(cat "$T/submit.err")"
+wait_for 60 '[[ $(job_state c $jm) == DONE ]]' "--model job DONE"
+grep -q "job $jm: TRAIN bert" "$T/c.log" || fail "no TRAIN line for the --model job"
+ok "a Hugging Face directory as --model: vocab mismatch refused ('$out'); with its own vocab.txt job $jm ran to DONE"
+
+# --- ingest runs beside the loop: the coordinator answers while it ingests --
+python3 - "$T/big.jsonl" <<'PY'
+import random, sys
+r = random.Random(5)
+w = "mail user playing quick german hello rock world example brown fox lazy dog family jumps running".split()
+with open(sys.argv[1], "w") as f:
+    for i in range(40000):
+        f.write('{"id": "b%d", "text": "%s", "label": "%s"}\n' % (i, " ".join(r.choice(w) for _ in range(60)), "xyz"[i % 3]))
+PY
+hb c submit --train "$T/big.jsonl" --vocab "$VOCAB" --val-fraction 0.1 --seq 32 >"$T/big.id" 2>"$T/big.err" &
+sub=$!
+wait_for 10 'hb c list | grep -q " INGEST "' "the big job listed as INGEST"
+t0=$(date +%s%N)
+hb c list --timeout 1 >/dev/null || fail "list during ingest"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+big=$(hb c list | awk '/ INGEST /{print $1}')
+out=$(hb c cancel "$big")
+wait "$sub" && fail "a submit cancelled during ingest succeeded" || true
+grep -q "cancelled during ingest" "$T/big.err" || fail "submitter not told: $(cat "$T/big.err")"
+[[ $(job_state c "$big") == CANCELLED ]] || fail "job $big not CANCELLED"
+"$CLI" store stats "$T/c-data/store" | grep -q "^job:$big .*docs:0 " || fail "cancelled ingest left documents"
+ok "during a long ingest the coordinator answered list in ${ms} ms; '$out': the submitter was told, no documents kept"
+
 # --- cancel a running job --------------------------------------------------------
 job2=$(hb c submit --synthetic 400 --optimizer sgd --seq 32 --batch 2 --epochs 50 2>/dev/null)
 wait_for 20 '[[ $(job_state c $job2) == TRAIN ]]' "job $job2 training"

@@ -42,6 +42,7 @@ except socket.timeout: pass
 PY
 PID[notify]=$!
 for _ in $(seq 50); do [[ -S $T/notify ]] && break; sleep 0.05; done
+exec 9>"$T/held.lock"   # a descriptor the daemons must not keep (as `flock FILE ctest` hands down)
 NOTIFY_SOCKET=$T/notify start_coord c --heartbeat-ms 200 --expiry-ms 1000
 grep -q "READY=1" "$T/notify.out" || { sleep 0.5; grep -q "READY=1" "$T/notify.out"; } || fail "no READY=1"
 ok "coordinator started, answers the CLI, sent READY=1 to NOTIFY_SOCKET"
@@ -51,6 +52,11 @@ start_worker w2 c --heartbeat-ms 200 --timeout-ms 1500
 wait_for 10 '[[ $(workers_live c) == 2 ]]' "2 workers registered"
 grep -q "w1 joined" "$T/c.log" || fail "no join log"
 ok "two workers said Hello and are registered"
+for p in "${PID[c]}" "${PID[w1]}"; do
+  ls -l "/proc/$p/fd" | grep -q held.lock && fail "daemon $p kept an inherited descriptor"
+done
+exec 9>&-
+ok "the daemons closed the descriptors they inherited (a leaked daemon cannot hold a lock file)"
 sleep 1.2
 ages=$(status_json c | json_get 'max(w["last_heartbeat_ms"] for w in d["workers"])')
 (( ages < 1000 )) || fail "heartbeats stale: $ages ms"

@@ -3,11 +3,13 @@
  * Reads the config file (--config, $HIERBERT_CONF or /etc/hierbert/hierbert.conf),
  * then flags override it; runs until SIGINT/SIGTERM.
  */
+#define _GNU_SOURCE /* close_range */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hb_error.h"
 #include "worker.h"
@@ -31,11 +33,16 @@ static void s_usage(FILE *f) {
                "      --heartbeat-ms MS      heartbeat period (1000)\n"
                "      --timeout-ms MS        coordinator silence before reconnecting (5000)\n"
                "      --reconnect-max-ms MS  back-off cap (8000)\n"
+               "      --curve-server-public FILE  CurveZMQ: the coordinator's .pub (hierbert keygen)\n"
+               "      --curve-key FILE       ... and this worker's own .key\n"
                "  -v, --verbose              more logging\n"
                "  -h, --help                 this text\n");
 }
 
 int main(int argc, char **argv) {
+    /* a daemon keeps no descriptor it inherited (e.g. a lock file a
+     * `flock FILE cmd` parent holds): stdin/out/err only */
+    close_range(3, ~0U, 0);
     worker_config cfg;
     worker_config_defaults(&cfg);
     conf_entry table[WORKER_CONF_ENTRIES];
@@ -49,6 +56,8 @@ int main(int argc, char **argv) {
                                          {"timeout-ms", required_argument, 0, 2},
                                          {"reconnect-max-ms", required_argument, 0, 3},
                                          {"x-protocol-version", required_argument, 0, 4},
+                                         {"curve-server-public", required_argument, 0, 5},
+                                         {"curve-key", required_argument, 0, 6},
                                          {"verbose", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -90,6 +99,12 @@ int main(int argc, char **argv) {
         case 4:
             cfg.proto_version = (unsigned)atoi(optarg);
             break; /* testing: speak another version */
+        case 5:
+            rc = conf_set(table, "endpoints", "curve_server_public", optarg, "--curve-server-public", err);
+            break;
+        case 6:
+            rc = conf_set(table, "worker", "curve_key", optarg, "--curve-key", err);
+            break;
         case 'v':
             cfg.verbose = 1;
             break;

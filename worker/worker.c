@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "frame.h"
 #include "hb_error.h"
 #include "hb_log.h"
@@ -38,6 +39,9 @@ void worker_config_table(worker_config *c, conf_entry *t) {
         {"worker", "reconnect_min_ms", CONF_INT, &c->reconnect_min_ms, 0, 10, 600000, "first back-off"},
         {"worker", "reconnect_max_ms", CONF_INT, &c->reconnect_max_ms, 0, 10, 3600000, "back-off cap"},
         {"worker", "max_frame_mb", CONF_INT, &c->max_frame_mb, 0, 1, 4096, "largest frame accepted"},
+        {"endpoints", "curve_server_public", CONF_STR, c->curve_server_public, sizeof c->curve_server_public, 0, 0,
+         "the coordinator's CurveZMQ .pub"},
+        {"worker", "curve_key", CONF_STR, c->curve_key, sizeof c->curve_key, 0, 0, "this worker's CurveZMQ .key"},
         {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
     };
     memcpy(t, tmp, sizeof tmp);
@@ -108,6 +112,12 @@ static int s_connect(worker *w, char *err) {
      * while the coordinator is away is dropped, not replayed later */
     zmq_setsockopt(w->sock, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
     zmq_setsockopt(w->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (w->cfg->curve_server_public[0] &&
+        curve_client_setup(w->sock, w->cfg->curve_server_public, w->cfg->curve_key, err)) {
+        zmq_close(w->sock);
+        w->sock = NULL;
+        return -1;
+    }
     if (zmq_connect(w->sock, w->cfg->work) != 0) {
         int e = zmq_errno();
         zmq_close(w->sock);

@@ -30,6 +30,8 @@ typedef struct {
     int coordinator_timeout_ms;
     int reconnect_min_ms, reconnect_max_ms;
     int max_frame_mb;
+    char curve_server_public[1024]; /* CurveZMQ: the coordinator's .pub ... */
+    char curve_key[1024];           /* ... and this worker's own .key */
     int verbose;
     unsigned proto_version; /* 0: PROTO_VERSION; tests set another to see it refused */
 } worker_config;
@@ -37,7 +39,7 @@ typedef struct {
 void worker_config_defaults(worker_config *c);
 /* Fills t (WORKER_CONF_ENTRIES entries, NULL-terminated) with the table
  * conf_load/conf_set use for c; the entries point into c. */
-#define WORKER_CONF_ENTRIES 9
+#define WORKER_CONF_ENTRIES 11
 void worker_config_table(worker_config *c, conf_entry *t);
 
 typedef struct worker worker;

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# CurveZMQ on the work and control endpoints (over TCP on loopback): keys
+# from `hierbert keygen`; a worker and a CLI user whose public keys are in the
+# coordinator's allow directory get in and run a job; a worker with a key
+# not in it, a plain-text worker and a CLI without keys are refused (the CLI
+# with a clear message, no hang) and the coordinator keeps serving.
+source "$(dirname "$0")/daemon_lib.sh" "$1"
+
+K=$T/keys; mkdir -p "$K/allow"
+for n in server w1 rogue me; do "$CLI" keygen "$K/$n" >/dev/null || fail "keygen $n"; done
+[[ $(stat -c %a "$K/server.key") == 600 ]] || fail "secret key file not 0600"
+out=$("$CLI" keygen "$K/server" 2>&1) && fail "keygen overwrote a key"
+cp "$K/w1.pub" "$K/me.pub" "$K/allow/"
+ok "keygen: pairs for the coordinator, two workers and a CLI user; .key files 0600; never overwritten ($out)"
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PW=$(port) PC=$(port) PS=$(port) PE=$(port)
+"$COORD" --work "tcp://127.0.0.1:$PW" --control "tcp://127.0.0.1:$PC" --status "tcp://127.0.0.1:$PS" \
+  --events "tcp://127.0.0.1:$PE" --data-dir "$T/c-data" --heartbeat-ms 200 \
+  --curve-secret "$K/server.key" --curve-allow "$K/allow" >>"$T/c.log" 2>&1 &
+PID[c]=$!
+cli() { "$CLI" "$@" --control "tcp://127.0.0.1:$PC" --curve-server-public "$K/server.pub" --curve-key "$K/me.key" --timeout 2; }
+wait_for 10 'cli list' "coordinator answering an allowed CLI over CURVE"
+grep -q "CurveZMQ on work and control" "$T/c.log" || fail "coordinator did not say CURVE is on"
+ok "an allowed CLI user talks to the CURVE coordinator"
+
+out=$("$CLI" list --control "tcp://127.0.0.1:$PC" --timeout 1 2>&1) && fail "a CLI without keys got in"
+[[ $out == *"no answer from the coordinator"* || $out == *"cannot reach"* ]] || fail "keyless CLI message: $out"
+out2=$("$CLI" list --control "tcp://127.0.0.1:$PC" --curve-server-public "$K/server.pub" --curve-key "$K/rogue.key" --timeout 1 2>&1) \
+  && fail "a CLI with an unlisted key got in"
+ok "CLI without keys refused ('$out'); with an unlisted key refused too"
+
+"$WORKER" --work "tcp://127.0.0.1:$PW" --id w1 --threads 1 --heartbeat-ms 200 \
+  --curve-server-public "$K/server.pub" --curve-key "$K/w1.key" >>"$T/w1.log" 2>&1 &
+PID[w1]=$!
+"$WORKER" --work "tcp://127.0.0.1:$PW" --id rogue --threads 1 --heartbeat-ms 200 \
+  --curve-server-public "$K/server.pub" --curve-key "$K/rogue.key" >>"$T/rogue.log" 2>&1 &
+PID[rogue]=$!
+"$WORKER" --work "tcp://127.0.0.1:$PW" --id plain --threads 1 --heartbeat-ms 200 >>"$T/plain.log" 2>&1 &
+PID[plain]=$!
+wait_for 10 '[[ $(cli status --json | json_get "[w[\"id\"] for w in d[\"workers\"]]") == "['"'"'w1'"'"']" ]]' "w1 registered"
+sleep 2
+ids=$(cli status --json | json_get '[w["id"] for w in d["workers"]]')
+[[ $ids == "['w1']" ]] || fail "registered workers: $ids"
+grep -q "CURVE: refused a client whose key" "$T/c.log" || fail "no refusal logged"
+ok "worker w1 (allowed key) registered; rogue (unlisted key) and plain (no CURVE) never were: $ids"
+
+job=$(cli submit --synthetic 40 --seq 16 --batch 8 --lr 1e-3 2>/dev/null)
+wait_for 60 '[[ $(cli status '"$job"' --json | json_get "d[\"jobs\"][0][\"state\"]") == DONE ]]' "job over CURVE DONE"
+ok "job $job ran to DONE over encrypted work and control endpoints"
