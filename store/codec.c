@@ -65,7 +65,8 @@ void store_emb_encode(void *out, int32_t label, int32_t split, uint32_t n_chunks
     memcpy(p + STORE_EMB_HEADER_BYTES, data, (size_t)n_chunks * dim * sizeof(float));
 }
 
-int store_emb_decode(const void *val, size_t len, store_emb *out, const char *what, char *err) {
+/* Validation shared by the full and the header-only decoder; copy: data too. */
+static int s_emb_decode(const void *val, size_t len, store_emb *out, int copy, const char *what, char *err) {
     const unsigned char *p = val;
     if (len < STORE_EMB_HEADER_BYTES)
         return hb_fail(err, "%s: embedding value of %zu bytes is shorter than its %d-byte header", what, len,
@@ -90,14 +91,24 @@ int store_emb_decode(const void *val, size_t len, store_emb *out, const char *wh
         return hb_fail(err, "%s: %u chunks x %u floats need %llu bytes, value has %zu", what, n, d,
                        (unsigned long long)want, len);
     if (out) {
-        out->data = s_reserve(out->data, &out->cap, (size_t)n * d, sizeof(float));
-        memcpy(out->data, p + STORE_EMB_HEADER_BYTES, (size_t)n * d * sizeof(float));
+        if (copy) {
+            out->data = s_reserve(out->data, &out->cap, (size_t)n * d, sizeof(float));
+            memcpy(out->data, p + STORE_EMB_HEADER_BYTES, (size_t)n * d * sizeof(float));
+        }
         out->label = label;
         out->split = split;
         out->n_chunks = n;
         out->dim = d;
     }
     return 0;
+}
+
+int store_emb_decode(const void *val, size_t len, store_emb *out, const char *what, char *err) {
+    return s_emb_decode(val, len, out, 1, what, err);
+}
+
+int store_emb_decode_header(const void *val, size_t len, store_emb *hdr, const char *what, char *err) {
+    return s_emb_decode(val, len, hdr, 0, what, err);
 }
 
 size_t store_doc_encoded_size(uint32_t n_chunks, uint32_t n_tokens) {

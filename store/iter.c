@@ -134,6 +134,12 @@ int store_iter_emb(const store_iter *it, store_emb *out, char *err) {
     return store_emb_decode(it->val, it->vlen, out, what, err);
 }
 
+int store_iter_emb_header(const store_iter *it, store_emb *hdr, char *err) {
+    char what[PATH_MAX + STORE_KEY_MAX + 16];
+    s_what(it, what, sizeof what);
+    return store_emb_decode_header(it->val, it->vlen, hdr, what, err);
+}
+
 int store_iter_doc(const store_iter *it, store_doc *out, char *err) {
     char what[PATH_MAX + STORE_KEY_MAX + 16];
     s_what(it, what, sizeof what);

@@ -136,6 +136,9 @@ void store_doc_free(store_doc *d);
 size_t store_emb_encoded_size(uint32_t n_chunks, uint32_t dim);
 void store_emb_encode(void *out, int32_t label, int32_t split, uint32_t n_chunks, uint32_t dim, const float *data);
 int store_emb_decode(const void *val, size_t len, store_emb *out, const char *what, char *err);
+/* Validates like store_emb_decode but fills only label, split, n_chunks and
+ * dim (data untouched): filter a job's documents by split without copying. */
+int store_emb_decode_header(const void *val, size_t len, store_emb *hdr, const char *what, char *err);
 size_t store_doc_encoded_size(uint32_t n_chunks, uint32_t n_tokens);
 void store_doc_encode(void *out, int32_t label, int32_t split, uint32_t n_chunks, const uint32_t *chunk_len,
                       const int32_t *token_ids);
@@ -220,6 +223,7 @@ const char *store_iter_key(const store_iter *it, size_t *klen);
 const void *store_iter_value(const store_iter *it, size_t *vlen);
 const char *store_iter_doc_id(const store_iter *it);
 int store_iter_emb(const store_iter *it, store_emb *out, char *err);
+int store_iter_emb_header(const store_iter *it, store_emb *hdr, char *err);
 int store_iter_doc(const store_iter *it, store_doc *out, char *err);
 
 /* ------------------------------------------------------------------------ */

@@ -96,7 +96,18 @@ int main(void) {
     }
     CHECK(rc == 0 && n == 250, "streamed %d entries: %s", n, err);
     store_iter_destroy(&it);
-    t_ok("an iterator streamed 250 entries in key order while a writer committed 50 more mid-way");
+    CHECK_OK(store_iter_open(&it, s, STORE_DB_EMB, "j1", err), err);
+    int val_split = 0;
+    store_emb hdr = {0};
+    while ((rc = store_iter_next(it, err)) == 1) {
+        CHECK_OK(store_iter_emb_header(it, &hdr, err), err);
+        CHECK(hdr.data == NULL && hdr.n_chunks == 16 && hdr.dim == DIM, "header-only decode copies nothing");
+        val_split += hdr.split == 1;
+    }
+    store_iter_destroy(&it);
+    CHECK(val_split == 100, "split 1 documents by header: %d", val_split);
+    t_ok("an iterator streamed 250 entries in key order while a writer committed 50 more mid-way; a header-only "
+         "pass counted the 100 of split 1 without copying matrices");
 
     /* --- corrupt values: clear errors naming the key --- */
     unsigned char bad[200];
