@@ -1,7 +1,8 @@
 /* cli_result.c - `hierbert result JOB [--json]`: a finished job's result
  * (coordinator/results.c): validation chunk accuracy, document accuracy of
  * the LSTM head, the mean-chunk-probability vote baseline, the head's
- * per-epoch history and its per-class table and confusion matrix. */
+ * per-epoch history and its per-class table and confusion matrix; the same
+ * figures on the test documents when the job has some. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +13,18 @@
 #include "hb_error.h"
 #include "metrics.h"
 
-static void s_pct(const char *what, json_t *v) {
-    if (json_is_number(v))
-        printf("  %-34s %6.2f%%\n", what, 100 * json_number_value(v));
-    else
-        printf("  %-34s %7s\n", what, "-");
+/* one figure: the validation value, and the test value when there is a test object */
+static void s_pct(const char *what, json_t *v, json_t *test, const char *key) {
+    printf("  %-34s", what);
+    json_t *vals[2] = {v, test ? json_object_get(test, key) : NULL};
+    for (int k = 0; k < (test ? 2 : 1); k++) {
+        int w = test ? 10 : 7; /* one column: the table's look before test splits */
+        if (json_is_number(vals[k]))
+            printf(" %*.2f%%", w - 1, 100 * json_number_value(vals[k]));
+        else
+            printf(" %*s", w, "-");
+    }
+    putchar('\n');
 }
 
 /* the head's table through metrics_print, from the stored confusion matrix */
@@ -62,16 +70,18 @@ int cli_result(int argc, char **argv) {
             continue;
         }
         if (o == 'h') {
-            printf(
-                "usage: hierbert result JOB [--json] [options]\n"
-                "A job's result on its validation documents: chunk accuracy (the fine-tuned chunk classifier),\n"
-                "document accuracy (the LSTM head, best validation epoch), the mean-chunk-probability vote\n"
-                "baseline, the head's epochs, per-class precision/recall/F1 and the confusion matrix.\n"
-                "Exit 1 if the job is not DONE (its state is printed).\n\n"
-                "  -j, --json           one JSON object: state, chunk_accuracy, doc_accuracy, vote_accuracy,\n"
-                "                       best_epoch, head_epochs, metrics, vote_metrics, predictions (the\n"
-                "                       head's label and probabilities for every validation document)\n" CLI_COMMON_HELP
-                "  -h, --help\n");
+            printf("usage: hierbert result JOB [--json] [options]\n"
+                   "A job's result on its validation documents: chunk accuracy (the fine-tuned chunk classifier),\n"
+                   "document accuracy (the LSTM head, best validation epoch), the mean-chunk-probability vote\n"
+                   "baseline, the head's epochs, per-class precision/recall/F1 and the confusion matrix;\n"
+                   "the same on the test documents (submit --test) when there are some: a second column and\n"
+                   "table (test documents are only scored, never used for a choice).\n"
+                   "Exit 1 if the job is not DONE (its state is printed).\n\n"
+                   "  -j, --json           one JSON object: state, chunk_accuracy, doc_accuracy, vote_accuracy,\n"
+                   "                       best_epoch, head_epochs, metrics, vote_metrics, predictions (the\n"
+                   "                       head's label and probabilities for every validation document),\n"
+                   "                       test (when present: docs, labelled, chunks, the three accuracies,\n"
+                   "                       metrics, vote_metrics, predictions)\n" CLI_COMMON_HELP "  -h, --help\n");
             return 0;
         }
         fprintf(stderr, "hierbert result: see --help\n");
@@ -116,18 +126,30 @@ int cli_result(int argc, char **argv) {
         fprintf(stderr, "hierbert result: job %llu is %s%s%s: no result yet\n", (unsigned long long)id,
                 state ? state : "?", e ? ": " : "", e ? e : "");
     } else {
+        json_t *test = json_object_get(o2, "test");
+        if (!json_is_object(test)) test = NULL;
         printf("job %llu (%s): %lld validation documents, %lld chunks\n", (unsigned long long)id,
                json_string_value(json_object_get(o2, "name")),
                (long long)json_integer_value(json_object_get(o2, "val_docs")),
                (long long)json_integer_value(json_object_get(o2, "val_chunks")));
-        s_pct("chunk accuracy (chunk classifier)", json_object_get(o2, "chunk_accuracy"));
-        s_pct("vote accuracy (mean chunk probs)", json_object_get(o2, "vote_accuracy"));
-        s_pct("document accuracy (LSTM head)", json_object_get(o2, "doc_accuracy"));
+        if (test)
+            printf("  test: %lld documents (%lld labelled, %lld chunks); never used for a choice\n\n  %-34s %10s "
+                   "%10s\n",
+                   (long long)json_integer_value(json_object_get(test, "docs")),
+                   (long long)json_integer_value(json_object_get(test, "labelled")),
+                   (long long)json_integer_value(json_object_get(test, "chunks")), "", "validation", "test");
+        s_pct("chunk accuracy (chunk classifier)", json_object_get(o2, "chunk_accuracy"), test, "chunk_accuracy");
+        s_pct("vote accuracy (mean chunk probs)", json_object_get(o2, "vote_accuracy"), test, "vote_accuracy");
+        s_pct("document accuracy (LSTM head)", json_object_get(o2, "doc_accuracy"), test, "doc_accuracy");
         json_t *ep2 = json_object_get(o2, "head_epochs");
         printf("  head: best epoch %lld of %zu\n", (long long)json_integer_value(json_object_get(o2, "best_epoch")),
                json_array_size(ep2));
         printf("\nLSTM head on the validation documents:\n");
         s_table(json_object_get(o2, "metrics"));
+        if (test && json_integer_value(json_object_get(test, "labelled")) > 0) {
+            printf("\nLSTM head on the test documents:\n");
+            s_table(json_object_get(test, "metrics"));
+        }
     }
     json_decref(o2);
     proto_free(&r);

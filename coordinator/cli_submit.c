@@ -10,15 +10,20 @@
 #include "hb_error.h"
 
 static void s_usage(FILE *f) {
-    fprintf(f, "usage: hierbert submit --train FILE [--val FILE | --val-fraction F] [options]\n"
+    fprintf(f, "usage: hierbert submit --train FILE [--val FILE | --val-fraction F] [--test FILE] [options]\n"
                "Submits a fine-tuning job; prints its id. Datasets: JSONL, CSV or one folder per class\n"
                "(as the coordinator's host sees them).\n\n"
                "  -t, --train PATH       training documents\n"
                "  -V, --val PATH         validation documents\n"
                "      --val-fraction F   or hold out a stratified fraction of --train (0..1)\n"
+               "      --test PATH        test documents: embedded and scored at the end (`hierbert result`),\n"
+               "                         never used for a choice; labels optional, from the training labels\n"
                "  -m, --model DIR        start from a Hugging Face BERT directory (config.json, model.safetensors)\n"
                "  -p, --preset NAME      or a random-init preset: tiny, mini, small, medium, base (default tiny)\n"
                "      --vocab FILE       vocab.txt (default: the model directory's)\n"
+               "      --cased            cased vocabulary: no lowercasing, no accent stripping (default: uncased)\n"
+               "      --skip-bad         skip bad documents (invalid UTF-8, empty, duplicate id, a val/test label\n"
+               "                         outside the training labels) instead of refusing the job; reported\n"
                "  -L, --seq L            chunk length in tokens incl. [CLS]/[SEP] (128)\n"
                "      --stride S         overlap between chunks (0)\n"
                "  -e, --epochs N         (1)\n"
@@ -80,10 +85,14 @@ int cli_submit(int argc, char **argv) {
                                          {"max-chunks", required_argument, 0, 15},
                                          {"head-epochs", required_argument, 0, 16},
                                          {"head-batch", required_argument, 0, 17},
+                                         {"test", required_argument, 0, 18},
+                                         {"cased", no_argument, 0, 19},
+                                         {"skip-bad", no_argument, 0, 20},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_COMMON_LONGOPTS,
                                          {0, 0, 0, 0}};
-    char train[PATH_MAX] = "", val[PATH_MAX] = "", model[PATH_MAX] = "", vocab[PATH_MAX] = "";
+    char train[PATH_MAX] = "", val[PATH_MAX] = "", test[PATH_MAX] = "", model[PATH_MAX] = "", vocab[PATH_MAX] = "";
+    int cased = 0, skip_bad = 0;
     char preset[64] = "", optimizer[16] = "adamw", name[256] = "";
     double val_fraction = 0, seq = 128, stride = 0, epochs = 1, batch = 32, lr = 0, warmup = 0.1, sync = 1, seed = 1,
            dropout = -1, min_workers = 1, max_steps = 0, synthetic = 0;
@@ -169,6 +178,15 @@ int cli_submit(int argc, char **argv) {
         case 17:
             rc = s_num(optarg, "--head-batch", 1, 1 << 20, &head_batch, err);
             break;
+        case 18:
+            rc = s_abs(optarg, test, sizeof test, "--test", err);
+            break;
+        case 19:
+            cased = 1;
+            break;
+        case 20:
+            skip_bad = 1;
+            break;
         case 'h':
             s_usage(stdout);
             return 0;
@@ -202,6 +220,9 @@ int cli_submit(int argc, char **argv) {
     Hierbert__Submit s = HIERBERT__SUBMIT__INIT;
     s.train_path = train;
     s.val_path = val;
+    s.test_path = test;
+    s.cased = cased;
+    s.skip_bad = skip_bad;
     s.val_fraction = (float)val_fraction;
     s.model_dir = model;
     s.preset = preset[0] || model[0] ? preset : "tiny";
@@ -238,10 +259,14 @@ int cli_submit(int argc, char **argv) {
     }
     const Hierbert__SubmitReply *sr = r->submit_reply;
     fprintf(stderr,
-            "hierbert submit: job %llu queued: %u train documents (%u chunks), %u validation documents (%u chunks), %u "
-            "classes\n",
-            (unsigned long long)sr->job_id, sr->n_train_docs, sr->n_train_chunks, sr->n_val_docs, sr->n_val_chunks,
-            sr->num_classes);
+            "hierbert submit: job %llu queued: %u train documents (%u chunks), %u validation documents (%u chunks), ",
+            (unsigned long long)sr->job_id, sr->n_train_docs, sr->n_train_chunks, sr->n_val_docs, sr->n_val_chunks);
+    if (sr->n_test_docs) fprintf(stderr, "%u test documents (%u chunks), ", sr->n_test_docs, sr->n_test_chunks);
+    fprintf(stderr, "%u classes\n", sr->num_classes);
+    if (sr->skipped_docs) {
+        fprintf(stderr, "hierbert submit: skipped %u bad document(s) (--skip-bad):\n", sr->skipped_docs);
+        for (size_t k = 0; k < sr->n_skipped_first; k++) fprintf(stderr, "  %s\n", sr->skipped_first[k]);
+    }
     printf("%llu\n", (unsigned long long)sr->job_id);
     proto_free(&r);
     return 0;

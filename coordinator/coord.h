@@ -29,6 +29,7 @@
 
 #include "bert.h"
 #include "conf.h"
+#include "dataset.h"
 #include "frame.h"
 #include "hb_error.h"
 #include "labels.h"
@@ -45,7 +46,7 @@ typedef struct {
     int checkpoint_every; /* rounds between checkpoints */
     int max_frame_mb;     /* work frames */
     int control_max_frame_kb;
-    int max_jobs; /* records kept */
+    int max_jobs;               /* records kept */
     char curve_secret[1024];    /* CurveZMQ on work + control: the coordinator's .key */
     char curve_allow_dir[1024]; /* *.pub of the workers and CLI users let in */
     int verbose;
@@ -88,30 +89,43 @@ typedef struct {
     char **doc_ids;      /* [n_docs] */
 } coord_split;
 
+/* Test documents are held like validation ones (EMBED embeds them; DONE
+ * evaluates the head on them); TRAIN and HEAD never read them. A test
+ * document may have no label: its chunks' label is -1. */
 typedef struct {
     int L, vocab_size, num_classes;
     label_map labels;
-    coord_split train, val;
-    long n_test_docs;
+    coord_split train, val, test;
 } coord_corpus;
 
 void coord_corpus_free(coord_corpus *c);
 
-/* Ingest: reads the Submit's dataset files (train, val, or val_fraction of
- * train) with the job's vocabulary (dataset_ingest: validate everything,
- * then emit), writes every document into the store under job, and saves
- * the label map as labels.json in job_dir. Bad input is refused with
- * file:line before anything is written; if writing fails midway the job's
- * documents are deleted again: nothing half-ingested remains. With
- * s->synthetic > 0, a seeded synthetic corpus (3 classes carried by
- * class-specific tokens, 256-token vocabulary) is written instead.
- * *vocab_size receives the vocabulary's size. */
-int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s, int *vocab_size,
-                        char *err);
+/* What an ingest found out, kept in the job (record: vocab_size, pad_id). */
+typedef struct {
+    int vocab_size, pad_id;                        /* of the job's tokenizer (synthetic: 256 and 0) */
+    long skipped;                                  /* documents skipped (Submit.skip_bad) */
+    char skipped_first[DATASET_BAD_N][HB_ERR_LEN]; /* per reason: "reason (N): file:line: ..." or "" */
+} coord_ingest_info;
+
+/* Ingest: reads the Submit's dataset files (train, val or val_fraction of
+ * train, test) with the job's vocabulary (cased or not: s->cased) through
+ * dataset_ingest (validate everything, then emit), writes every document
+ * into the store under job (split TRAIN, VAL, TEST; a record's own "split"
+ * field wins), and saves the label map (from the training documents) as
+ * labels.json in job_dir. Bad input is refused with file:line before
+ * anything is written - a val/test label outside the training labels
+ * included - unless s->skip_bad, which skips bad documents and counts them
+ * in info; if writing fails midway the job's documents are deleted again:
+ * nothing half-ingested remains. With s->synthetic > 0, a seeded synthetic
+ * corpus (3 classes carried by class-specific tokens, 256-token vocabulary)
+ * is written instead. */
+int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s,
+                        coord_ingest_info *info, char *err);
 /* Loads a job's ingested documents from the store (key order: the same
- * corpus whether just ingested or reloaded after a restart). */
+ * corpus whether just ingested or reloaded after a restart); chunks are
+ * padded to L with pad_id (the tokenizer's [PAD], recorded at ingest). */
 int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const char *job_dir, int L, int vocab_size,
-                      char *err);
+                      int pad_id, char *err);
 
 /* ------------------------------------------------------------- jobs ---- */
 
@@ -174,6 +188,7 @@ typedef struct {
     coord_corpus corpus;
     int have_corpus;
     int vocab_size;              /* of the job's tokenizer (or synthetic vocabulary) */
+    int pad_id;                  /* its [PAD] id (job record; 0 in records older than it) */
     bert_model *model;           /* the coordinator's parameters (batch-1 arena: it never computes) */
     bert_config cfg;             /* the encoder's shape, as sent to workers */
     size_t numel;                /* its parameter floats */
@@ -212,6 +227,7 @@ typedef struct {
     pthread_t ingest_tid;
     int ingest_running, ingest_rc;
     char ingest_err[HB_ERR_LEN];
+    coord_ingest_info ingest_info;
     void *ingest_zctx;
     char ingest_ep[64];
     char ingest_dir[1100];
@@ -238,8 +254,8 @@ typedef struct coord {
     int active; /* index of the job being run, -1 none */
     long long started_ms, last_hb_ms, last_notify_ms;
     double started_unix;
-    store_env *store; /* data_dir/store: job records, documents (embeddings, results: issue 6) */
-    void *ingest;     /* PULL: ingest threads report "job id" here */
+    store_env *store;      /* data_dir/store: job records, documents (embeddings, results: issue 6) */
+    void *ingest;          /* PULL: ingest threads report "job id" here */
     struct curve_zap *zap; /* CurveZMQ allowlist (NULL: no CURVE) */
     char ingest_ep[64];
     volatile sig_atomic_t *stop;

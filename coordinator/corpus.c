@@ -1,6 +1,6 @@
 /* corpus.c - a job's documents: ingest into the store (dataset_ingest), and
- * the in-memory chunk arrays TRAIN reads, loaded back from the store (see
- * coord.h). */
+ * the in-memory chunk arrays TRAIN and EMBED read, loaded back from the
+ * store (see coord.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +23,7 @@ static void s_split_free(coord_split *s) {
 void coord_corpus_free(coord_corpus *c) {
     s_split_free(&c->train);
     s_split_free(&c->val);
+    s_split_free(&c->test);
     labels_free(&c->labels);
     memset(c, 0, sizeof *c);
 }
@@ -88,15 +89,16 @@ static int s_synthetic(store_writer *w, const char *job, label_map *labels, cons
     return 0;
 }
 
-int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s, int *vocab_size,
-                        char *err) {
+int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s,
+                        coord_ingest_info *info, char *err) {
+    memset(info, 0, sizeof *info);
     label_map labels;
     labels_init(&labels);
     store_writer *w = store_writer_new(st, 256);
     int rc;
     if (s->synthetic) {
         rc = s_synthetic(w, job, &labels, s, err);
-        *vocab_size = 256;
+        info->vocab_size = 256; /* ids 0 and 1 unused: 0 pads */
     } else {
         char vocab[PROTO_MAX_STRING + 32];
         if (s->vocab_path[0])
@@ -109,16 +111,18 @@ int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, con
             return hb_fail(err, "no vocabulary: give --vocab FILE (or --model DIR with a vocab.txt)");
         }
         wp_tokenizer *tok = NULL;
-        if (wp_load(&tok, vocab, 1, err)) {
+        if (wp_load(&tok, vocab, !s->cased, err)) {
             store_writer_destroy(&w);
             labels_free(&labels);
             return -1;
         }
-        *vocab_size = tok->n_tokens;
-        dataset_input in[2];
+        info->vocab_size = tok->n_tokens;
+        info->pad_id = tok->pad_id;
+        dataset_input in[3];
         int n_in = 0;
         in[n_in++] = (dataset_input){s->train_path, DATASET_AUTO, DATASET_TRAIN};
         if (s->val_path[0]) in[n_in++] = (dataset_input){s->val_path, DATASET_AUTO, DATASET_VAL};
+        if (s->test_path[0]) in[n_in++] = (dataset_input){s->test_path, DATASET_AUTO, DATASET_TEST};
         dataset_options o;
         memset(&o, 0, sizeof o);
         o.chunk.seq_len = s->seq_len ? (int)s->seq_len : 128;
@@ -126,10 +130,17 @@ int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, con
         o.chunk.max_chunks = (int)s->max_chunks;
         o.val_fraction = s->val_fraction;
         o.seed = s->seed;
+        o.skip_bad = s->skip_bad;
         s_emit_ctx e = {w, job};
         dataset_report rep;
         rc = dataset_ingest(in, n_in, tok, &o, &labels, s_emit, &e, &rep, err);
         wp_destroy(&tok);
+        for (int b = 0; rc == 0 && b < DATASET_BAD_N; b++) {
+            info->skipped += rep.bad[b];
+            if (rep.bad[b])
+                snprintf(info->skipped_first[b], HB_ERR_LEN, "%s (%ld): %.400s", dataset_bad_name((dataset_bad)b),
+                         rep.bad[b], rep.first_bad[b]);
+        }
     }
     if (rc == 0) rc = store_writer_commit(w, err);
     if (rc == 0) {
@@ -150,7 +161,8 @@ int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, con
 /* ------------------------------------------------------------------------ */
 /* load */
 
-static void s_append(coord_split *sp, int L, const char *id, const store_doc *d, size_t *cap_ch, size_t *cap_doc) {
+static void s_append(coord_split *sp, int L, int32_t pad_id, const char *id, const store_doc *d, size_t *cap_ch,
+                     size_t *cap_doc) {
     if (sp->n_docs == *cap_doc) {
         *cap_doc = *cap_doc ? 2 * *cap_doc : 64;
         sp->doc_start = hb_realloc(sp->doc_start, *cap_doc * sizeof *sp->doc_start);
@@ -172,7 +184,7 @@ static void s_append(coord_split *sp, int L, const char *id, const store_doc *d,
         int32_t *row = sp->ids + sp->n * (size_t)L;
         uint32_t len = d->chunk_len[k] < (uint32_t)L ? d->chunk_len[k] : (uint32_t)L;
         memcpy(row, t, len * sizeof(int32_t));
-        memset(row + len, 0, ((size_t)L - len) * sizeof(int32_t)); /* [PAD] is id 0 in BERT vocabularies */
+        for (size_t q = len; q < (size_t)L; q++) row[q] = pad_id;
         sp->lengths[sp->n] = (int32_t)len;
         sp->labels[sp->n] = d->label;
         sp->n++;
@@ -181,7 +193,7 @@ static void s_append(coord_split *sp, int L, const char *id, const store_doc *d,
 }
 
 int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const char *job_dir, int L, int vocab_size,
-                      char *err) {
+                      int pad_id, char *err) {
     memset(c, 0, sizeof *c);
     c->L = L;
     c->vocab_size = vocab_size;
@@ -196,24 +208,25 @@ int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const cha
     }
     store_doc d;
     memset(&d, 0, sizeof d);
-    size_t cap_ch[2] = {0, 0}, cap_doc[2] = {0, 0};
+    coord_split *sp[3] = {&c->train, &c->val, &c->test}; /* indexed by STORE_SPLIT_* */
+    size_t cap_ch[3] = {0, 0, 0}, cap_doc[3] = {0, 0, 0};
     int rc;
     while ((rc = store_iter_next(it, err)) == 1) {
         if (store_iter_doc(it, &d, err)) {
             rc = -1;
             break;
         }
-        if (d.split == STORE_SPLIT_TEST) {
-            c->n_test_docs++;
-            continue;
+        if (d.split < STORE_SPLIT_TRAIN || d.split > STORE_SPLIT_TEST) {
+            rc = hb_fail(err, "store: %s/%s: split %d is not train, val or test", job, store_iter_doc_id(it), d.split);
+            break;
         }
-        if (d.label < 0 || d.label >= c->num_classes) {
+        /* an unlabelled test document is fine (-1): it is predicted, not scored */
+        if (d.label < (d.split == STORE_SPLIT_TEST ? -1 : 0) || d.label >= c->num_classes) {
             rc = hb_fail(err, "store: %s/%s: label %d outside the job's %d classes", job, store_iter_doc_id(it),
                          d.label, c->num_classes);
             break;
         }
-        int v = d.split == STORE_SPLIT_VAL;
-        s_append(v ? &c->val : &c->train, L, store_iter_doc_id(it), &d, &cap_ch[v], &cap_doc[v]);
+        s_append(sp[d.split], L, pad_id, store_iter_doc_id(it), &d, &cap_ch[d.split], &cap_doc[d.split]);
     }
     store_doc_free(&d);
     store_iter_destroy(&it);
@@ -221,14 +234,12 @@ int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const cha
         coord_corpus_free(c);
         return -1;
     }
-    for (int v = 0; v < 2; v++) {
-        const coord_split *sp = v ? &c->val : &c->train;
-        for (size_t i = 0; i < sp->n * (size_t)L; i++)
-            if (sp->ids[i] < 0 || sp->ids[i] >= vocab_size) {
+    for (int v = 0; v < 3; v++)
+        for (size_t i = 0; i < sp[v]->n * (size_t)L; i++)
+            if (sp[v]->ids[i] < 0 || sp[v]->ids[i] >= vocab_size) {
+                int32_t bad = sp[v]->ids[i];
                 coord_corpus_free(c);
-                return hb_fail(err, "store: job %s: token id %d outside the vocabulary of %d", job, sp->ids[i],
-                               vocab_size);
+                return hb_fail(err, "store: job %s: token id %d outside the vocabulary of %d", job, bad, vocab_size);
             }
-    }
     return 0;
 }

@@ -2,7 +2,7 @@
  * embed.c - EMBED: every document's final-layer [CLS] vectors into the
  * store (DESIGN.md, step 2).
  *
- * Documents (training then validation) are handed out in tasks of whole
+ * Documents (training, then validation, then test) are handed out in tasks of whole
  * documents to every live worker, two tasks in flight per worker so its
  * compute never waits for the wire. The worker sends one DocEmbeddings per
  * document (vectors and the chunk classifier's logits). The coordinator puts
@@ -33,14 +33,13 @@
 #define EMB_COMMIT_DOCS 64 /* a commit after this many documents... */
 #define EMB_COMMIT_MS 100  /* ...or this long after the first uncommitted one */
 
+/* EMBED index i -> its split and index there: train, then val, then test */
 static void s_doc(const coord_job *j, size_t i, const coord_split **sp, size_t *di) {
-    if (i < j->corpus.train.n_docs) {
-        *sp = &j->corpus.train;
-        *di = i;
-    } else {
-        *sp = &j->corpus.val;
-        *di = i - j->corpus.train.n_docs;
-    }
+    const coord_split *order[3] = {&j->corpus.train, &j->corpus.val, &j->corpus.test};
+    int k = 0;
+    while (k < 2 && i >= order[k]->n_docs) i -= order[k++]->n_docs;
+    *sp = order[k];
+    *di = i;
 }
 
 static void s_key(const coord_job *j, char *out, size_t n) {
@@ -50,7 +49,7 @@ static void s_key(const coord_job *j, char *out, size_t n) {
 static int s_start(coord *c, coord_job *j, char *err) {
     struct coord_embed *e = hb_calloc(1, sizeof *e);
     j->embed = e;
-    e->n = j->corpus.train.n_docs + j->corpus.val.n_docs;
+    e->n = j->corpus.train.n_docs + j->corpus.val.n_docs + j->corpus.test.n_docs;
     e->state = hb_calloc(e->n + 1, 1);
     e->task_of = hb_calloc(e->n + 1, sizeof(uint32_t));
     e->batch = j->G > 0 ? j->G : 32;
@@ -275,7 +274,7 @@ void coord_on_doc_embeddings(coord *c, int w, const proto_msg *m) {
     }
     char err[HB_ERR_LEN], job[32], key[STORE_KEY_MAX + 1];
     s_key(j, job, sizeof job);
-    int split = sp == &j->corpus.val ? STORE_SPLIT_VAL : STORE_SPLIT_TRAIN;
+    int split = sp == &j->corpus.test ? STORE_SPLIT_TEST : sp == &j->corpus.val ? STORE_SPLIT_VAL : STORE_SPLIT_TRAIN;
     /* the logits as JSON [[...] per chunk] (small: C numbers a chunk; every
      * results value stays JSON for `hierbert store verify`) */
     size_t cap = 16 + (size_t)d->n_chunks * C * 18, len = 0;

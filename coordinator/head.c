@@ -141,6 +141,11 @@ static int s_start(coord *c, coord_job *j, char *err) {
     h->val_labels = hb_realloc(h->val_labels, cap_val * sizeof(int));
     int rc, sent = 0, dim = j->cfg.hidden_size;
     while ((rc = store_iter_next(it, err)) == 1) {
+        if (store_iter_emb_header(it, &e, err)) {
+            rc = -1;
+            break;
+        }
+        if (e.split == STORE_SPLIT_TEST) continue; /* never HEAD's: results.c scores them at DONE */
         if (store_iter_emb(it, &e, err)) {
             rc = -1;
             break;

@@ -90,9 +90,10 @@ int coord_job_save(coord *c, coord_job *j, char *err) {
     for (size_t i = 0; i < n; i++) snprintf(hex + 2 * i, 3, "%02x", buf[i]);
     hex[2 * n] = 0;
     free(buf);
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:f, s:f, s:f, s:i, s:s}", "id", (json_int_t)j->id, "state",
-                          job_state_name(j->state), "name", j->name, "error", j->error, "submitted", j->submitted,
-                          "started", j->started, "finished", j->finished, "vocab_size", j->vocab_size, "submit", hex);
+    json_t *o =
+        json_pack("{s:I, s:s, s:s, s:s, s:f, s:f, s:f, s:i, s:i, s:s}", "id", (json_int_t)j->id, "state",
+                  job_state_name(j->state), "name", j->name, "error", j->error, "submitted", j->submitted, "started",
+                  j->started, "finished", j->finished, "vocab_size", j->vocab_size, "pad_id", j->pad_id, "submit", hex);
     free(hex);
     json_t *acc = json_array();
     for (int e = 0; j->val_acc && e < j->epochs; e++) json_array_append_new(acc, json_real(j->val_acc[e]));
@@ -167,7 +168,7 @@ static int s_load_corpus(coord *c, coord_job *j, char *err) {
     coord_job_dir(c, j->id, dir, sizeof dir);
     s_job_key(j->id, key, sizeof key);
     int L = j->submit->seq_len ? (int)j->submit->seq_len : 128;
-    if (coord_corpus_load(&j->corpus, c->store, key, dir, L, j->vocab_size, err)) return -1;
+    if (coord_corpus_load(&j->corpus, c->store, key, dir, L, j->vocab_size, j->pad_id, err)) return -1;
     if (j->corpus.train.n == 0) {
         coord_corpus_free(&j->corpus);
         return hb_fail(err, "%s: no training documents", j->submit->train_path[0] ? j->submit->train_path : "dataset");
@@ -218,11 +219,11 @@ int coord_jobs_load(coord *c, char *err) {
         free(rec);
         const char *st = "QUEUED", *er = "", *nm = NULL, *hex = NULL;
         double sub = 0, sta = 0, fin = 0, loss = 0;
-        int vocab = 0;
+        int vocab = 0, pad = 0; /* records older than pad_id: 0, what they padded with */
         json_t *acc = NULL;
-        if (!o || json_unpack(o, "{s?s, s?s, s?s, s?F, s?F, s?F, s?F, s?o, s?i, s:s}", "state", &st, "error", &er,
+        if (!o || json_unpack(o, "{s?s, s?s, s?s, s?F, s?F, s?F, s?F, s?o, s?i, s?i, s:s}", "state", &st, "error", &er,
                               "name", &nm, "submitted", &sub, "started", &sta, "finished", &fin, "last_loss", &loss,
-                              "val_acc", &acc, "vocab_size", &vocab, "submit", &hex)) {
+                              "val_acc", &acc, "vocab_size", &vocab, "pad_id", &pad, "submit", &hex)) {
             hb_log(c->who, "warn", "store: job %s: unreadable record: skipped", key);
             if (o) json_decref(o);
             continue;
@@ -253,6 +254,7 @@ int coord_jobs_load(coord *c, char *err) {
         j->finished = fin;
         j->last_loss = loss;
         j->vocab_size = vocab;
+        j->pad_id = pad;
         if (acc && json_is_array(acc) && json_array_size(acc) > 0) {
             j->epochs = (int)json_array_size(acc);
             j->val_acc = hb_calloc((size_t)j->epochs, sizeof(double));
@@ -308,9 +310,9 @@ static void *s_ingest_main(void *arg) {
     char dir[1100], key[32];
     snprintf(dir, sizeof dir, "%s", j->ingest_dir);
     s_job_key(j->id, key, sizeof key);
-    int vocab = 0;
-    j->ingest_rc = coord_corpus_ingest(j->ingest_store, key, dir, j->submit, &vocab, j->ingest_err);
-    j->vocab_size = vocab;
+    j->ingest_rc = coord_corpus_ingest(j->ingest_store, key, dir, j->submit, &j->ingest_info, j->ingest_err);
+    j->vocab_size = j->ingest_info.vocab_size;
+    j->pad_id = j->ingest_info.pad_id;
     void *push = zmq_socket(j->ingest_zctx, ZMQ_PUSH);
     zmq_connect(push, j->ingest_ep);
     uint64_t id = j->id;
@@ -407,6 +409,14 @@ void coord_on_ingest_done(coord *c, uint64_t id) {
         s_remove_job(c, j);
         return;
     }
+    const coord_ingest_info *in = &j->ingest_info;
+    char *skipped[DATASET_BAD_N];
+    size_t n_skipped = 0;
+    for (int b = 0; b < DATASET_BAD_N; b++)
+        if (in->skipped_first[b][0]) {
+            skipped[n_skipped++] = (char *)in->skipped_first[b];
+            hb_log(c->who, "warn", "job %llu: skipped %s", (unsigned long long)id, in->skipped_first[b]);
+        }
     coord_job_set_state(c, j, JOB_QUEUED, NULL);
     proto_msg r;
     proto_env_init(&r, id);
@@ -416,7 +426,12 @@ void coord_on_ingest_done(coord *c, uint64_t id) {
     sr.n_train_chunks = (uint32_t)j->corpus.train.n;
     sr.n_val_docs = (uint32_t)j->corpus.val.n_docs;
     sr.n_val_chunks = (uint32_t)j->corpus.val.n;
+    sr.n_test_docs = (uint32_t)j->corpus.test.n_docs;
+    sr.n_test_chunks = (uint32_t)j->corpus.test.n;
     sr.num_classes = (uint32_t)j->corpus.num_classes;
+    sr.skipped_docs = (uint32_t)in->skipped;
+    sr.n_skipped_first = n_skipped;
+    sr.skipped_first = skipped;
     r.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY;
     r.submit_reply = &sr;
     coord_reply(c, &p, &r);

@@ -18,8 +18,8 @@ typedef struct {
     uint32_t got;    /* documents received */
 } coord_embed_task;
 
-/* EMBED: documents are indexed 0..n-1, training documents then validation
- * documents (coord_corpus order). */
+/* EMBED: documents are indexed 0..n-1, training documents, then validation,
+ * then test documents (coord_corpus order). */
 struct coord_embed {
     size_t n;
     uint8_t *state;    /* [n] EMB_* */

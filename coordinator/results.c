@@ -39,6 +39,182 @@ static void s_softmax(const float *z, int C, float *p) {
     for (int k = 0; k < C; k++) p[k] = (float)(p[k] / s);
 }
 
+/* One split's figures (validation or test), the same code for both:
+ * documents ids[n] in store key order with labels[n] (-1: unlabelled, only
+ * predicted) and the head's probabilities probs[n][C]. The chunk
+ * classifier's logits come from the store (results "JOB/DOC", written by
+ * EMBED): both lists are in key order, so one merge pass. Returns
+ * {"docs", "labelled", "chunks" (of labelled documents), "chunk_accuracy",
+ * "doc_accuracy", "vote_accuracy", "metrics", "vote_metrics" (confusion,
+ * per-class precision/recall/F1: metrics_to_json), "predictions"}, or NULL
+ * (err) on a store error. Accuracies are null without labelled documents. */
+static json_t *s_evaluate(coord *c, const char *key, int n, char *const *ids, const int *labels, const float *probs,
+                          int C, const char *const *names, char *err) {
+    metrics_confusion mh, mv;
+    if (metrics_init(&mh, C, err) || metrics_init(&mv, C, err)) return NULL;
+    json_t *preds = json_array();
+    long labelled = 0;
+    for (int i = 0; i < n; i++) {
+        const float *p = probs + (size_t)i * C;
+        int pred = metrics_argmax(p, C);
+        json_t *pp = json_array();
+        for (int k = 0; k < C; k++) json_array_append_new(pp, json_real(p[k]));
+        json_t *o = json_pack("{s:s, s:s, s:o}", "id", ids[i], "label", names[pred], "probs", pp);
+        if (labels[i] >= 0) {
+            metrics_add(&mh, labels[i], pred, err);
+            json_object_set_new(o, "true_label", json_string(names[labels[i]]));
+            labelled++;
+        }
+        json_array_append_new(preds, o);
+    }
+    long chunks = 0, chunk_ok = 0;
+    store_iter *it = NULL;
+    int rc = store_iter_open(&it, c->store, STORE_DB_RESULTS, key, err);
+    float *cp = NULL, *z = NULL;
+    size_t cap = 0, zcap = 0;
+    int vi = 0;
+    while (rc == 0 && (rc = store_iter_next(it, err)) == 1) {
+        rc = 0;
+        const char *doc = store_iter_doc_id(it);
+        while (vi < n && strcmp(ids[vi], doc) < 0) vi++;
+        if (vi >= n || strcmp(ids[vi], doc)) continue;
+        if (labels[vi] < 0) {
+            vi++;
+            continue;
+        }
+        size_t len;
+        const char *txt = store_iter_value(it, &len);
+        json_error_t je;
+        json_t *a = json_loadb(txt, len, 0, &je);
+        size_t nc = json_array_size(a);
+        int bad = nc < 1;
+        if (nc * C > zcap) z = hb_realloc(z, (zcap = nc * C) * sizeof(float));
+        for (size_t k = 0; k < nc; k++) {
+            json_t *row = json_array_get(a, k);
+            bad |= json_array_size(row) != (size_t)C;
+            for (int q = 0; q < C; q++) {
+                json_t *v = json_array_get(row, (size_t)q);
+                bad |= !json_is_number(v);
+                z[k * C + q] = json_is_number(v) ? (float)json_number_value(v) : 0;
+            }
+        }
+        json_decref(a);
+        if (bad) {
+            rc = hb_fail(err, "store: results %s/%s: chunk logits not [n_chunks][%d]", key, doc, C);
+            break;
+        }
+        if (nc * C > cap) cp = hb_realloc(cp, (cap = nc * C) * sizeof(float));
+        for (size_t k = 0; k < nc; k++) {
+            s_softmax(z + k * C, C, cp + k * C);
+            chunk_ok += metrics_argmax(z + k * C, C) == labels[vi];
+        }
+        chunks += (long)nc;
+        metrics_add(&mv, labels[vi], metrics_vote_mean(cp, (int)nc, C, NULL), err);
+        vi++;
+    }
+    store_iter_destroy(&it);
+    free(cp);
+    free(z);
+    json_t *o = NULL;
+    if (rc == 0) {
+        metrics_report rh, rv;
+        metrics_compute(&mh, &rh);
+        metrics_compute(&mv, &rv);
+        o = json_object();
+        json_object_set_new(o, "docs", json_integer(n));
+        json_object_set_new(o, "labelled", json_integer(labelled));
+        json_object_set_new(o, "chunks", json_integer(chunks));
+        json_object_set_new(o, "chunk_accuracy", chunks ? json_real((double)chunk_ok / chunks) : json_null());
+        json_object_set_new(o, "doc_accuracy", mh.total ? json_real(rh.accuracy) : json_null());
+        json_object_set_new(o, "vote_accuracy", mv.total ? json_real(rv.accuracy) : json_null());
+        json_object_set_new(o, "metrics", metrics_to_json(&mh, names));
+        json_object_set_new(o, "vote_metrics", metrics_to_json(&mv, names));
+        json_object_set_new(o, "predictions", json_incref(preds));
+        metrics_report_free(&rh);
+        metrics_report_free(&rv);
+    }
+    json_decref(preds);
+    metrics_free(&mh);
+    metrics_free(&mv);
+    return o;
+}
+
+/* The test documents (split TEST in the emb database, key order): the
+ * head's probabilities, computed here (the head is small: a forward over
+ * the stored sequences, read in batches of a few MB). Nothing is chosen on
+ * these numbers: HEAD picked its epoch on validation before this runs, and
+ * the test figures are only reported. *n = 0 when the job has none. */
+#define TEST_BATCH_BYTES ((size_t)4 << 20)
+static int s_test_probs(coord *c, const char *key, lstm_model *head, int C, int *n, char ***ids, int **labels,
+                        float **probs, char *err) {
+    *n = 0;
+    *ids = NULL;
+    *labels = NULL;
+    *probs = NULL;
+    store_iter *it = NULL;
+    if (store_iter_open(&it, c->store, STORE_DB_EMB, key, err)) return -1;
+    const int D = head->cfg.input_dim;
+    int cap = 0, nb = 0, cap_b = 0, rc;
+    size_t rows = 0, cap_rows = 0;
+    float *data = NULL;
+    int *lens = NULL;
+    const float **x = NULL;
+    store_emb e;
+    memset(&e, 0, sizeof e);
+    for (;;) {
+        rc = store_iter_next(it, err);
+        if (rc == 1 && store_iter_emb_header(it, &e, err)) rc = -1;
+        if (rc == 1 && e.split != STORE_SPLIT_TEST) continue;
+        if (rc == 1 && store_iter_emb(it, &e, err)) rc = -1;
+        if (rc == 1 && (e.dim != (uint32_t)D || e.label < -1 || e.label >= C || e.n_chunks < 1))
+            rc = hb_fail(err, "store: %s/%s: embeddings of dim %u, label %d, %u chunks: not this job's", key,
+                         store_iter_doc_id(it), e.dim, e.label, e.n_chunks);
+        if (rc < 0) break;
+        /* the batch so far goes through the head when full or at the end */
+        if (nb && (rc == 0 || (rows + e.n_chunks) * (size_t)D * sizeof(float) > TEST_BATCH_BYTES)) {
+            size_t off = 0;
+            for (int b = 0; b < nb; b++) {
+                x[b] = data + off * (size_t)D;
+                off += (size_t)lens[b];
+            }
+            lstm_batch lb = {.n_docs = nb, .lens = lens, .x = x, .labels = NULL};
+            if (lstm_predict(head, &lb, *probs + (size_t)(*n - nb) * C, err)) {
+                rc = -1;
+                break;
+            }
+            nb = 0;
+            rows = 0;
+        }
+        if (rc == 0) break;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            *ids = hb_realloc(*ids, (size_t)cap * sizeof(char *));
+            *labels = hb_realloc(*labels, (size_t)cap * sizeof(int));
+            *probs = hb_realloc(*probs, (size_t)cap * C * sizeof(float));
+        }
+        if (nb == cap_b) {
+            cap_b = cap_b ? 2 * cap_b : 64;
+            lens = hb_realloc(lens, (size_t)cap_b * sizeof(int));
+            x = hb_realloc(x, (size_t)cap_b * sizeof(float *));
+        }
+        if (rows + e.n_chunks > cap_rows) {
+            while (rows + e.n_chunks > cap_rows) cap_rows = cap_rows ? 2 * cap_rows : 256;
+            data = hb_realloc(data, cap_rows * (size_t)D * sizeof(float));
+        }
+        memcpy(data + rows * (size_t)D, e.data, (size_t)e.n_chunks * D * sizeof(float));
+        rows += e.n_chunks;
+        lens[nb++] = (int)e.n_chunks;
+        (*ids)[*n] = strdup(store_iter_doc_id(it));
+        (*labels)[(*n)++] = e.label;
+    }
+    store_emb_free(&e);
+    store_iter_destroy(&it);
+    free(data);
+    free(lens);
+    free(x);
+    return rc < 0 ? -1 : 0;
+}
+
 int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_t head_numel, char *err) {
     struct coord_head *h = j->head;
     const int C = j->corpus.num_classes;
@@ -60,87 +236,38 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
         return -1;
     }
 
-    /* the metrics over the validation documents */
+    /* validation: the head's probabilities of its best epoch (the worker's);
+     * test: computed here with that same head */
     const char **names = hb_malloc((size_t)C * sizeof(char *));
     for (int k = 0; k < C; k++) names[k] = labels_name(&j->corpus.labels, k);
-    metrics_confusion mh, mv;
-    metrics_init(&mh, C, err);
-    metrics_init(&mv, C, err);
-    json_t *preds = json_array();
-    for (int i = 0; i < h->n_val; i++) {
-        const float *p = h->best_probs + (size_t)i * C;
-        int pred = metrics_argmax(p, C);
-        metrics_add(&mh, h->val_labels[i], pred, err);
-        json_t *pp = json_array();
-        for (int k = 0; k < C; k++) json_array_append_new(pp, json_real(p[k]));
-        json_array_append_new(preds, json_pack("{s:s, s:s, s:s, s:o}", "id", h->val_ids[i], "label", names[pred],
-                                               "true_label", names[h->val_labels[i]], "probs", pp));
+    json_t *val = s_evaluate(c, key, h->n_val, h->val_ids, h->val_labels, h->best_probs, C, names, err), *test = NULL;
+    int n_test = 0, *test_labels = NULL;
+    char **test_ids = NULL;
+    float *test_probs = NULL;
+    int rc = val ? s_test_probs(c, key, head, C, &n_test, &test_ids, &test_labels, &test_probs, err) : -1;
+    if (rc == 0 && n_test) {
+        test = s_evaluate(c, key, n_test, test_ids, test_labels, test_probs, C, names, err);
+        if (!test) rc = -1;
     }
-    /* chunk logits (results "JOB/DOC", EMBED) of the validation documents:
-     * both lists are in key order, so one merge pass */
-    long chunks = 0, chunk_ok = 0;
-    store_iter *it = NULL;
-    int rc = store_iter_open(&it, c->store, STORE_DB_RESULTS, key, err);
-    float *probs = NULL, *z = NULL, vote[1024];
-    size_t cap = 0, zcap = 0;
-    int vi = 0;
-    while (rc == 0 && (rc = store_iter_next(it, err)) == 1) {
-        rc = 0;
-        const char *doc = store_iter_doc_id(it);
-        while (vi < h->n_val && strcmp(h->val_ids[vi], doc) < 0) vi++;
-        if (vi >= h->n_val || strcmp(h->val_ids[vi], doc)) continue;
-        size_t len;
-        const char *txt = store_iter_value(it, &len);
-        json_error_t je;
-        json_t *a = json_loadb(txt, len, 0, &je);
-        size_t n = json_array_size(a);
-        int bad = n < 1;
-        if (n * C > zcap) z = hb_realloc(z, (zcap = n * C) * sizeof(float));
-        for (size_t k = 0; k < n; k++) {
-            json_t *row = json_array_get(a, k);
-            bad |= json_array_size(row) != (size_t)C;
-            for (int q = 0; q < C; q++) {
-                json_t *v = json_array_get(row, (size_t)q);
-                bad |= !json_is_number(v);
-                z[k * C + q] = json_is_number(v) ? (float)json_number_value(v) : 0;
-            }
-        }
-        json_decref(a);
-        if (bad) {
-            rc = hb_fail(err, "store: results %s/%s: chunk logits not [n_chunks][%d]", key, doc, C);
-            break;
-        }
-        if (n * C > cap) probs = hb_realloc(probs, (cap = n * C) * sizeof(float));
-        for (size_t k = 0; k < n; k++) {
-            s_softmax(z + k * C, C, probs + k * C);
-            chunk_ok += metrics_argmax(z + k * C, C) == h->val_labels[vi];
-        }
-        chunks += (long)n;
-        int vp = metrics_vote_mean(probs, (int)n, C, C <= 1024 ? vote : NULL);
-        metrics_add(&mv, h->val_labels[vi], vp, err);
-        vi++;
-    }
-    store_iter_destroy(&it);
-    free(probs);
-    free(z);
+    for (int i = 0; i < n_test; i++) free(test_ids[i]);
+    free(test_ids);
+    free(test_labels);
+    free(test_probs);
     if (rc < 0) {
-        json_decref(preds);
-        metrics_free(&mh);
-        metrics_free(&mv);
+        json_decref(val);
         free(names);
         lstm_destroy(&head);
         return -1;
     }
+    /* the validation figures stay at the top level (the result's keys before
+     * there was a test split); the test figures go under "test" */
     json_t *o = json_object();
     json_object_set_new(o, "job", json_integer((json_int_t)j->id));
     json_object_set_new(o, "name", json_string(j->name));
-    json_object_set_new(o, "val_docs", json_integer(h->n_val));
-    json_object_set_new(o, "val_chunks", json_integer(chunks));
-    json_object_set_new(o, "chunk_accuracy", chunks ? json_real((double)chunk_ok / chunks) : json_null());
-    json_object_set_new(o, "doc_accuracy", mh.total ? json_real((double)h->val_acc[h->best_epoch]) : json_null());
-    long vote_ok = 0;
-    for (int k = 0; k < C; k++) vote_ok += mv.confusion[k * C + k];
-    json_object_set_new(o, "vote_accuracy", mv.total ? json_real((double)vote_ok / mv.total) : json_null());
+    json_object_set(o, "val_docs", json_object_get(val, "docs"));
+    json_object_set(o, "val_chunks", json_object_get(val, "chunks"));
+    static const char *const same[] = {"chunk_accuracy", "doc_accuracy", "vote_accuracy"};
+    for (int k = 0; k < 3; k++) json_object_set(o, same[k], json_object_get(val, same[k]));
     json_object_set_new(o, "best_epoch", json_integer(h->best_epoch + 1));
     json_t *ep = json_array();
     for (int e = 0; e < h->epochs_done; e++)
@@ -151,8 +278,9 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
     for (int e = 0; j->val_acc && e < j->epochs; e++)
         json_array_append_new(acc, j->val_acc[e] >= 0 ? json_real(j->val_acc[e]) : json_null());
     json_object_set_new(o, "train_val_chunk_accuracy", acc);
-    json_object_set_new(o, "metrics", metrics_to_json(&mh, names));
-    json_object_set_new(o, "vote_metrics", metrics_to_json(&mv, names));
+    json_object_set(o, "metrics", json_object_get(val, "metrics"));
+    json_object_set(o, "vote_metrics", json_object_get(val, "vote_metrics"));
+    if (test) json_object_set_new(o, "test", test);
     if (j->embed) {
         const struct coord_embed *e = j->embed;
         double s = (double)((e->t_last_ms ? e->t_last_ms : hb_now_ms()) - e->t0_ms) / 1000.0;
@@ -176,7 +304,7 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
                               .stride = s->stride ? (int)s->stride : j->L - 2,
                               .max_chunks = (int)s->max_chunks,
                               .policy = CHUNK_KEEP_FIRST,
-                              .lowercase = 1};
+                              .lowercase = !s->cased};
         char e2[HB_ERR_LEN];
         snprintf(path, sizeof path, "%s/model", dir);
         if (clfdir_write(path, j->model, head, vocab, NULL, &j->corpus.labels, &ch, e2))
@@ -186,17 +314,24 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
             exportable = 1;
     }
     json_object_set_new(o, "exportable", json_boolean(exportable));
-    json_object_set_new(o, "predictions", preds);
+    json_object_set(o, "predictions", json_object_get(val, "predictions"));
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
-    json_decref(o);
     rc = store_result_put(c->store, key, text, err);
-    hb_log(c->who, "info", "job %llu: chunk accuracy %.4f, document accuracy %.4f, vote %.4f (%d validation documents)",
-           (unsigned long long)j->id, chunks ? (double)chunk_ok / chunks : 0,
-           h->best_epoch >= 0 && h->n_val ? h->val_acc[h->best_epoch] : 0, mv.total ? (double)vote_ok / mv.total : 0,
-           h->n_val);
+    for (int t = 0; t < 2; t++) {
+        json_t *x = t ? test : val;
+        if (!x) continue;
+        hb_log(c->who, "info",
+               "job %llu: %s: chunk accuracy %.4f, document accuracy %.4f, vote %.4f (%lld documents, %lld labelled)",
+               (unsigned long long)j->id, t ? "test" : "validation",
+               json_number_value(json_object_get(x, "chunk_accuracy")),
+               json_number_value(json_object_get(x, "doc_accuracy")),
+               json_number_value(json_object_get(x, "vote_accuracy")),
+               (long long)json_integer_value(json_object_get(x, "docs")),
+               (long long)json_integer_value(json_object_get(x, "labelled")));
+    }
+    json_decref(o);
+    json_decref(val);
     free(text);
-    metrics_free(&mh);
-    metrics_free(&mv);
     free(names);
     lstm_destroy(&head);
     return rc;

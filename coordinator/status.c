@@ -56,6 +56,8 @@ static json_t *s_job_json(coord *c, coord_job *j) {
         json_object_set_new(o, "train_chunks", json_integer((json_int_t)j->corpus.train.n));
         json_object_set_new(o, "val_docs", json_integer((json_int_t)j->corpus.val.n_docs));
         json_object_set_new(o, "val_chunks", json_integer((json_int_t)j->corpus.val.n));
+        json_object_set_new(o, "test_docs", json_integer((json_int_t)j->corpus.test.n_docs));
+        json_object_set_new(o, "test_chunks", json_integer((json_int_t)j->corpus.test.n));
         json_object_set_new(o, "num_classes", json_integer(j->corpus.num_classes));
     }
     json_object_set_new(o, "parameters", json_integer((json_int_t)j->numel));

@@ -286,6 +286,7 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
     const char *t = "Submit";
     if (s_str(t, "train_path", s->train_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "val_path", s->val_path, PROTO_MAX_STRING, 0, code, err) ||
+        s_str(t, "test_path", s->test_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "model_dir", s->model_dir, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "vocab_path", s->vocab_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "preset", s->preset, 64, 0, code, err) || s_str(t, "optimizer", s->optimizer, 64, 0, code, err) ||
