@@ -17,7 +17,7 @@ static void s_usage(FILE *f) {
                "  -V, --val PATH         validation documents\n"
                "      --val-fraction F   or hold out a stratified fraction of --train (0..1)\n"
                "      --test PATH        test documents: embedded and scored at the end (`hierbert result`),\n"
-               "                         never used for a choice; labels optional, from the training labels\n"
+               "                         never used for a choice; labels optional (training labels only)\n"
                "  -m, --model DIR        start from a Hugging Face BERT directory (config.json, model.safetensors)\n"
                "  -p, --preset NAME      or a random-init preset: tiny, mini, small, medium, base (default tiny)\n"
                "      --vocab FILE       vocab.txt (default: the model directory's)\n"
