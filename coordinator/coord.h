@@ -45,7 +45,7 @@ typedef struct {
     int checkpoint_every; /* rounds between checkpoints */
     int max_frame_mb;     /* work frames */
     int control_max_frame_kb;
-    int max_jobs; /* records kept */
+    int max_jobs;               /* records kept */
     char curve_secret[1024];    /* CurveZMQ on work + control: the coordinator's .key */
     char curve_allow_dir[1024]; /* *.pub of the workers and CLI users let in */
     int verbose;
@@ -185,14 +185,13 @@ typedef struct {
     long steps_per_epoch, total_steps, warmup_steps, max_steps;
     uint64_t seed;
     /* progress */
-    int epoch;           /* 0-based, current */
-    long step;           /* global optimizer steps done */
-    long step_in_epoch;  /* steps done in the current epoch */
-    uint64_t round;      /* parameter version */
-    uint32_t *order;     /* [train.n] chunk order of the current epoch */
-    uint32_t *order_doc; /* [train.n] the document of each position */
-    int order_epoch;     /* epoch `order` belongs to, -1 none */
-    int need_eval;       /* the epoch ended: eval round due */
+    int epoch;          /* 0-based, current */
+    long step;          /* global optimizer steps done */
+    long step_in_epoch; /* steps done in the current epoch */
+    uint64_t round;     /* parameter version */
+    uint32_t *order;    /* [train.n] chunk order of the current epoch */
+    int order_epoch;    /* epoch `order` belongs to, -1 none */
+    int need_eval;      /* the epoch ended: eval round due */
     double last_loss, last_train_acc;
     double *val_acc; /* [epochs], -1 not yet */
     double samples_per_s;
@@ -238,8 +237,8 @@ typedef struct coord {
     int active; /* index of the job being run, -1 none */
     long long started_ms, last_hb_ms, last_notify_ms;
     double started_unix;
-    store_env *store; /* data_dir/store: job records, documents (embeddings, results: issue 6) */
-    void *ingest;     /* PULL: ingest threads report "job id" here */
+    store_env *store;      /* data_dir/store: job records, documents (embeddings, results: issue 6) */
+    void *ingest;          /* PULL: ingest threads report "job id" here */
     struct curve_zap *zap; /* CurveZMQ allowlist (NULL: no CURVE) */
     char ingest_ep[64];
     volatile sig_atomic_t *stop;
