@@ -193,7 +193,8 @@ typedef struct {
     int order_epoch;    /* epoch `order` belongs to, -1 none */
     int need_eval;      /* the epoch ended: eval round due */
     double last_loss, last_train_acc;
-    double *val_acc; /* [epochs], -1 not yet */
+    double epoch_loss_sum, epoch_loss_n; /* the running epoch's training loss (status: a mean, not one batch) */
+    double *val_acc;                     /* [epochs], -1 not yet */
     double samples_per_s;
     long long train_started_ms;
     long long train_ms;     /* wall time inside train rounds (this run of the coordinator) */

@@ -503,6 +503,9 @@ static void s_finish_train(coord *c, coord_job *j) {
     j->step_in_epoch += r->steps;
     j->samples_done += r->n_samples;
     j->last_loss = r->loss_sum / (double)r->n_samples;
+    if (j->step_in_epoch == r->steps) j->epoch_loss_sum = j->epoch_loss_n = 0; /* the epoch's first round */
+    j->epoch_loss_sum += r->loss_sum;
+    j->epoch_loss_n += (double)r->n_samples;
     j->last_train_acc = (double)r->n_correct / (double)r->n_samples;
     j->last_round_s = dt;
     j->last_round_compute_s = r->compute_s_max;
