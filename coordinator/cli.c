@@ -34,7 +34,8 @@ const cli_command cli_commands[] = {
     {"store", cli_store, "inspect a data directory's store: stats, dump, verify"},
     {"tokenize", cli_tokenize, "print the WordPiece token ids of each line of standard input"},
     {"result", cli_result, "a finished job's result: chunk, document and vote accuracy, per-class table"},
-    {"export", cli_export, "write a finished job's classifier directory (Hugging Face style) on the coordinator's host"},
+    {"export", cli_export,
+     "write a finished job's classifier directory (Hugging Face style) on the coordinator's host"},
     {"predict", cli_predict, "classify documents with an exported model directory (label + class probabilities)"},
     {NULL, NULL, NULL},
 };

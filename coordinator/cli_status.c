@@ -105,7 +105,8 @@ int cli_status(int argc, char **argv) {
             break;
         case 'h':
             printf("usage: hierbert status [JOB] [--watch] [--json] [options]\n"
-                   "Progress of the jobs (or one): phase, epoch and step, chunks done of total, loss,\n"
+                   "Progress of the jobs (or one): phase, epoch and step, chunks done of total, loss (mean over the "
+                   "epoch so far),\n"
                    "sequences/s, ETA, validation chunk accuracy; the live workers.\n\n"
                    "  -w, --watch          refresh until the job ends (Ctrl-C to leave)\n"
                    "  -i, --interval S     refresh period (1)\n"

@@ -200,16 +200,16 @@ typedef struct {
     long steps_per_epoch, total_steps, warmup_steps, max_steps;
     uint64_t seed;
     /* progress */
-    int epoch;           /* 0-based, current */
-    long step;           /* global optimizer steps done */
-    long step_in_epoch;  /* steps done in the current epoch */
-    uint64_t round;      /* parameter version */
-    uint32_t *order;     /* [train.n] chunk order of the current epoch */
-    uint32_t *order_doc; /* [train.n] the document of each position */
-    int order_epoch;     /* epoch `order` belongs to, -1 none */
-    int need_eval;       /* the epoch ended: eval round due */
+    int epoch;          /* 0-based, current */
+    long step;          /* global optimizer steps done */
+    long step_in_epoch; /* steps done in the current epoch */
+    uint64_t round;     /* parameter version */
+    uint32_t *order;    /* [train.n] chunk order of the current epoch */
+    int order_epoch;    /* epoch `order` belongs to, -1 none */
+    int need_eval;      /* the epoch ended: eval round due */
     double last_loss, last_train_acc;
-    double *val_acc; /* [epochs], -1 not yet */
+    double epoch_loss_sum, epoch_loss_n; /* the running epoch's training loss (status: a mean, not one batch) */
+    double *val_acc;                     /* [epochs], -1 not yet */
     double samples_per_s;
     long long train_started_ms;
     long long train_ms;     /* wall time inside train rounds (this run of the coordinator) */

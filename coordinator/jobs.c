@@ -51,9 +51,7 @@ static void s_release(coord_job *j) {
     free(j->adam_v);
     j->adam_m = j->adam_v = NULL;
     free(j->order);
-    free(j->order_doc);
     j->order = NULL;
-    j->order_doc = NULL;
     free(j->acc);
     free(j->acc_m);
     free(j->acc_v);

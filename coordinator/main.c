@@ -5,7 +5,6 @@
  * /etc/hierbert/hierbert.conf), then flags override it.
  */
 #define _GNU_SOURCE /* close_range */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,15 @@ static volatile sig_atomic_t s_stop; /* the one thing a signal handler may touch
 static void s_on_signal(int sig) {
     (void)sig;
     s_stop = 1;
+}
+
+/* the flags that set no config entry (conf_args) */
+static int s_on_flag(void *ctx, const conf_flag *f, const char *arg, char *err) {
+    (void)arg;
+    (void)err;
+    coord_config *cfg = ctx;
+    if (!strcmp(f->flag, "verbose")) cfg->verbose = 1;
+    return 0;
 }
 
 static void s_usage(FILE *f) {
@@ -49,85 +57,21 @@ int main(int argc, char **argv) {
     conf_entry table[COORD_CONF_ENTRIES];
     coord_config_table(&cfg, table);
     char err[HB_ERR_LEN];
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"data-dir", required_argument, 0, 'd'},
-                                         {"work", required_argument, 0, 1},
-                                         {"control", required_argument, 0, 2},
-                                         {"status", required_argument, 0, 3},
-                                         {"events", required_argument, 0, 4},
-                                         {"expiry-ms", required_argument, 0, 5},
-                                         {"heartbeat-ms", required_argument, 0, 6},
-                                         {"checkpoint-every", required_argument, 0, 7},
-                                         {"curve-secret", required_argument, 0, 8},
-                                         {"curve-allow", required_argument, 0, 9},
-                                         {"verbose", no_argument, 0, 'v'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *path = conf_default_path();
-    int o;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "c:d:vh", opts, NULL)) != -1)
-        if (o == 'c') path = optarg;
-    if (path && conf_load(table, path, err)) {
-        fprintf(stderr, "hierbert-coordinator: %s\n", err);
-        return 2;
-    }
-    optind = 1;
-    opterr = 1;
-    while ((o = getopt_long(argc, argv, "c:d:vh", opts, NULL)) != -1) {
-        int rc = 0;
-        switch (o) {
-        case 'c':
-            break;
-        case 'd':
-            rc = conf_set(table, "coordinator", "data_dir", optarg, "--data-dir", err);
-            break;
-        case 1:
-            rc = conf_set(table, "endpoints", "work", optarg, "--work", err);
-            break;
-        case 2:
-            rc = conf_set(table, "endpoints", "control", optarg, "--control", err);
-            break;
-        case 3:
-            rc = conf_set(table, "endpoints", "status", optarg, "--status", err);
-            break;
-        case 4:
-            rc = conf_set(table, "endpoints", "events", optarg, "--events", err);
-            break;
-        case 5:
-            rc = conf_set(table, "coordinator", "worker_expiry_ms", optarg, "--expiry-ms", err);
-            break;
-        case 6:
-            rc = conf_set(table, "coordinator", "heartbeat_ms", optarg, "--heartbeat-ms", err);
-            break;
-        case 7:
-            rc = conf_set(table, "coordinator", "checkpoint_every", optarg, "--checkpoint-every", err);
-            break;
-        case 8:
-            rc = conf_set(table, "coordinator", "curve_secret", optarg, "--curve-secret", err);
-            break;
-        case 9:
-            rc = conf_set(table, "coordinator", "curve_allow_dir", optarg, "--curve-allow", err);
-            break;
-        case 'v':
-            cfg.verbose = 1;
-            break;
-        case 'h':
-            s_usage(stdout);
-            return 0;
-        default:
-            s_usage(stderr);
-            return 2;
-        }
-        if (rc) {
-            fprintf(stderr, "hierbert-coordinator: %s\n", err);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "hierbert-coordinator: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return 2;
-    }
+    static const conf_flag flags[] = {{"data-dir", 'd', 1, "coordinator", "data_dir"},
+                                      {"work", 0, 1, "endpoints", "work"},
+                                      {"control", 0, 1, "endpoints", "control"},
+                                      {"status", 0, 1, "endpoints", "status"},
+                                      {"events", 0, 1, "endpoints", "events"},
+                                      {"expiry-ms", 0, 1, "coordinator", "worker_expiry_ms"},
+                                      {"heartbeat-ms", 0, 1, "coordinator", "heartbeat_ms"},
+                                      {"checkpoint-every", 0, 1, "coordinator", "checkpoint_every"},
+                                      {"curve-secret", 0, 1, "coordinator", "curve_secret"},
+                                      {"curve-allow", 0, 1, "coordinator", "curve_allow_dir"},
+                                      {"verbose", 'v', 0, NULL, NULL}};
+    int status;
+    if (conf_args(table, flags, (int)(sizeof flags / sizeof flags[0]), s_on_flag, &cfg, argc, argv,
+                  "hierbert-coordinator", s_usage, &status))
+        return status;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;

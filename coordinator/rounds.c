@@ -1,17 +1,27 @@
 /*
  * rounds.c - TRAIN by rounds of parameter averaging.
  *
- * Data order. Epoch e visits the training documents in a permutation drawn
- * from (seed, e); their chunks, in document order, form the epoch's stream.
- * Optimizer step s of the epoch takes the global batch stream[s*G, s*G+G).
- * With W workers in a round, each step's batch is cut into W contiguous
- * slices at document boundaries (whole documents per worker, sizes as even
- * as the documents allow; s_cut); worker w gets slice w of every step of the
- * round. The union of what the workers see at each step is therefore
- * exactly the global batch, whatever W: with SGD and sync_every = 1,
- * averaging the workers' parameters weighted by their sample counts equals
- * one SGD step on the mean gradient of the global batch - the same update a
- * single worker with batch G computes (the distributed equivalence test).
+ * Data order. Epoch e visits the training CHUNKS in a permutation drawn
+ * from (seed, e): the epoch's stream. Optimizer step s of the epoch takes
+ * the global batch stream[s*G, s*G+G). With W workers in a round, each
+ * step's batch is cut into W contiguous, even slices; worker w gets slice w
+ * of every step of the round. The union of what the workers see at each
+ * step is therefore exactly the global batch, whatever W: with SGD and
+ * sync_every = 1, averaging the workers' parameters weighted by their
+ * sample counts equals one SGD step on the mean gradient of the global
+ * batch - the same update a single worker with batch G computes (the
+ * distributed equivalence test).
+ *
+ * Why chunks and not whole documents (DESIGN.md's "a document's chunks
+ * stay together"): the chunk classifier's samples are chunks, each with its
+ * document's label; a batch of one document's consecutive chunks carries
+ * one label, and with G = 16 and long documents (Brown: 16 chunks a
+ * document) every step pulled the classifier toward one class - it
+ * collapsed to the majority class where the chunk-shuffling PyTorch
+ * reference (tests/reference/pipeline_ref.py) learned. The rows travel with
+ * each Assign anyway, so keeping a document on one worker bought nothing in
+ * TRAIN; documents stay whole where it matters: EMBED (one message per
+ * document) and HEAD (one sequence per document).
  *
  * Round r: every worker gets Params version r (plus AdamW moments) and an
  * Assign of up to sync_every steps; it sends back an Update (its parameters,
@@ -144,9 +154,7 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     j->need_eval = 0;
     j->order_epoch = -1;
     free(j->order);
-    free(j->order_doc);
-    j->order = hb_malloc(j->corpus.train.n * sizeof(uint32_t));
-    j->order_doc = hb_malloc(j->corpus.train.n * sizeof(uint32_t));
+    j->order = hb_malloc((j->corpus.train.n + 1) * sizeof(uint32_t));
     memset(&j->r, 0, sizeof j->r);
 
     /* resume from the checkpoint if there is one */
@@ -188,43 +196,24 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
 }
 
 /* Where worker w's slice of the step batch stream[begin, begin+total)
- * starts (w = W: the end). Cuts fall on document boundaries, nearest to an
- * even split, so each worker gets whole documents (a document that straddles
- * two steps is cut there only). Every row goes to exactly one worker: the
- * union is the global batch, which is all the equivalence needs. */
-static size_t s_cut(const coord_job *j, size_t begin, size_t total, int W, int w) {
-    if (w <= 0) return begin;
-    if (w >= W) return begin + total;
-    size_t target = begin + total * (size_t)w / (size_t)W, end = begin + total;
-    if (target <= begin) return begin;
-    size_t lo = target, hi = target;
-    while (lo > begin && j->order_doc[lo] == j->order_doc[lo - 1]) lo--;
-    while (hi < end && j->order_doc[hi] == j->order_doc[hi - 1]) hi++;
-    size_t cut = target - lo <= hi - target ? lo : hi;
-    size_t prev = s_cut(j, begin, total, W, w - 1);
-    return cut < prev ? prev : cut;
+ * starts (w = W: the end): an even split, every row to exactly one worker.
+ * The union is the global batch, which is all the equivalence needs. */
+static size_t s_cut(size_t begin, size_t total, int W, int w) {
+    return begin + total * (size_t)w / (size_t)W;
 }
 
-/* the epoch's chunk order: documents permuted by (seed, epoch) */
+/* the epoch's chunk order: the training chunks permuted by (seed, epoch) */
 static void s_epoch_order(coord_job *j) {
     if (j->order_epoch == j->epoch) return;
-    const coord_split *tr = &j->corpus.train;
-    uint32_t *perm = hb_malloc(tr->n_docs * sizeof(uint32_t));
-    for (size_t d = 0; d < tr->n_docs; d++) perm[d] = (uint32_t)d;
+    size_t n = j->corpus.train.n;
+    for (size_t i = 0; i < n; i++) j->order[i] = (uint32_t)i;
     uint64_t s = j->seed * 0x9E3779B97F4A7C15ull + (uint64_t)j->epoch + 1;
-    for (size_t d = tr->n_docs; d > 1; d--) {
-        size_t k = (size_t)(s_mix(&s) % d);
-        uint32_t t = perm[d - 1];
-        perm[d - 1] = perm[k];
-        perm[k] = t;
+    for (size_t i = n; i > 1; i--) {
+        size_t k = (size_t)(s_mix(&s) % i);
+        uint32_t t = j->order[i - 1];
+        j->order[i - 1] = j->order[k];
+        j->order[k] = t;
     }
-    size_t o = 0;
-    for (size_t d = 0; d < tr->n_docs; d++)
-        for (uint32_t k = 0; k < tr->doc_count[perm[d]]; k++) {
-            j->order_doc[o] = perm[d];
-            j->order[o++] = tr->doc_start[perm[d]] + k;
-        }
-    free(perm);
     j->order_epoch = j->epoch;
 }
 
@@ -390,7 +379,7 @@ static void s_start_train_round(coord *c, coord_job *j) {
     r->round = j->round;
     r->step0 = j->step;
     r->steps = (int)k;
-    /* whole documents make slices uneven: any worker may take up to G rows */
+    /* G, not ceil(G/W): a worker's model keeps one shape when W changes */
     r->per_worker_batch = j->G;
     r->started_ms = hb_now_ms();
     size_t numel = j->model->params.numel;
@@ -412,7 +401,7 @@ static void s_start_train_round(coord *c, coord_job *j) {
         for (long s = 0; s < k; s++) {
             size_t begin = (size_t)(j->step_in_epoch + s) * (size_t)j->G;
             size_t total = n - begin < (size_t)j->G ? n - begin : (size_t)j->G;
-            size_t start = s_cut(j, begin, total, W, w), size = s_cut(j, begin, total, W, w + 1) - start;
+            size_t start = s_cut(begin, total, W, w), size = s_cut(begin, total, W, w + 1) - start;
             sizes[s] = (int32_t)size;
             for (size_t i = 0; i < size; i++) idx[cnt++] = j->order[start + i];
         }
@@ -514,6 +503,9 @@ static void s_finish_train(coord *c, coord_job *j) {
     j->step_in_epoch += r->steps;
     j->samples_done += r->n_samples;
     j->last_loss = r->loss_sum / (double)r->n_samples;
+    if (j->step_in_epoch == r->steps) j->epoch_loss_sum = j->epoch_loss_n = 0; /* the epoch's first round */
+    j->epoch_loss_sum += r->loss_sum;
+    j->epoch_loss_n += (double)r->n_samples;
     j->last_train_acc = (double)r->n_correct / (double)r->n_samples;
     j->last_round_s = dt;
     j->last_round_compute_s = r->compute_s_max;

@@ -61,7 +61,10 @@ static json_t *s_job_json(coord *c, coord_job *j) {
         json_object_set_new(o, "num_classes", json_integer(j->corpus.num_classes));
     }
     json_object_set_new(o, "parameters", json_integer((json_int_t)j->numel));
-    json_object_set_new(o, "loss", json_real(j->last_loss));
+    /* loss: the mean over the epoch so far (one round's batch is too noisy
+     * to read); last_round_loss: that one round */
+    json_object_set_new(o, "loss", json_real(j->epoch_loss_n > 0 ? j->epoch_loss_sum / j->epoch_loss_n : j->last_loss));
+    json_object_set_new(o, "last_round_loss", json_real(j->last_loss));
     json_object_set_new(o, "train_accuracy", json_real(j->last_train_acc));
     json_object_set_new(o, "samples_per_s", json_real(j->samples_per_s));
     json_object_set_new(o, "train_s", json_real((double)j->train_ms / 1000.0));

@@ -54,16 +54,31 @@ while :; do
 done
 [[ $st == DONE ]] || { tail "$T/c.log" >&2; exit 1; }
 embed=$("$B/coordinator/hierbert" result "$job" --json $C | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["embed"]))')
+# the coordinator's CPU seconds so far (user+system: TRAIN's one step, EMBED, HEAD) and
+# the workers' per-task compute lines ("embed task N: C chunks ..., S s compute")
+coord_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/${pids[0]}/stat")
+compute=$(cat "$T"/w*.log | python3 -c '
+import re, sys, collections
+ch, s = collections.Counter(), collections.Counter()
+for line in sys.stdin:
+    m = re.search(r"\[(\S+)\].*embed task \d+: (\d+) chunks of \d+ documents, ([0-9.]+) s compute", line)
+    if m: ch[m.group(1)] += int(m.group(2)); s[m.group(1)] += float(m.group(3))
+print(round(sum(ch[w] / s[w] for w in ch if s[w] > 0), 2))')
 bench=$("$B/tests/hierbert-bench" bert --preset "$preset" --seq "$seq" --batch "$batch" --threads $((workers * threads)) \
   --iters 10 --json)
-python3 - "$embed" "$bench" "$workers" "$threads" <<'PY'
+python3 - "$embed" "$bench" "$workers" "$threads" "$compute" "$coord_cpu" <<'PY'
 import json, sys
 e, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+compute, coord_cpu = float(sys.argv[5]), float(sys.argv[6])
 out = dict(preset=b["preset"], seq=b["seq"], batch=b["batch"], workers=int(sys.argv[3]), threads_per_worker=int(sys.argv[4]),
            embed_chunks=e["chunks"], embed_seconds=round(e["seconds"], 3), embed_commits=e["commits"],
            embed_seq_per_s=round(e["chunks_per_s"], 2), fwd_seq_per_s_fastest=b["fwd_seq_per_s"],
            fwd_seq_per_s_median=b["fwd_seq_per_s_median"],
            ratio_vs_fastest=round(e["chunks_per_s"] / b["fwd_seq_per_s"], 3),
-           ratio_vs_median=round(e["chunks_per_s"] / b["fwd_seq_per_s_median"], 3))
+           ratio_vs_median=round(e["chunks_per_s"] / b["fwd_seq_per_s_median"], 3),
+           # the workers' compute alone (sum over workers of chunks / compute seconds) and what
+           # the end-to-end rate keeps of it; the coordinator's CPU seconds (whole job)
+           worker_compute_seq_per_s=compute, e2e_vs_worker_compute=round(e["chunks_per_s"] / compute, 3) if compute else None,
+           coordinator_cpu_s=round(coord_cpu, 2))
 print(json.dumps(out))
 PY

@@ -2,6 +2,7 @@
 #include "conf.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <ini.h>
 #include <math.h>
 #include <stdio.h>
@@ -163,4 +164,76 @@ const char *conf_default_path(void) {
     if (env && *env) return env;
     if (access("/etc/hierbert/hierbert.conf", R_OK) == 0) return "/etc/hierbert/hierbert.conf";
     return NULL;
+}
+
+#define CONF_MAX_FLAGS 40
+
+static int s_args(const conf_entry *table, const conf_flag *flags, int n_flags, conf_flag_fn on_flag, void *ctx,
+                  int argc, char **argv, char *err) {
+    if (n_flags > CONF_MAX_FLAGS - 3)
+        return hb_fail(err, "conf_args: %d flags, at most %d", n_flags, CONF_MAX_FLAGS - 3);
+    /* getopt tables: long options return 256 + index; short letters map back through the flags */
+    struct option opts[CONF_MAX_FLAGS];
+    char shorts[3 * CONF_MAX_FLAGS + 8] = ":c:h";
+    size_t ns = strlen(shorts);
+    int n = 0;
+    opts[n++] = (struct option){"config", required_argument, 0, 'c'};
+    opts[n++] = (struct option){"help", no_argument, 0, 'h'};
+    for (int i = 0; i < n_flags; i++) {
+        opts[n++] = (struct option){flags[i].flag, flags[i].has_arg ? required_argument : no_argument, 0, 256 + i};
+        if (flags[i].short_opt) {
+            shorts[ns++] = (char)flags[i].short_opt;
+            if (flags[i].has_arg) shorts[ns++] = ':';
+        }
+    }
+    shorts[ns] = 0;
+    opts[n] = (struct option){0, 0, 0, 0};
+    /* pass 1: the config file (and --help), so the flags of pass 2 override the file */
+    const char *path = conf_default_path();
+    int o;
+    opterr = 0;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+        if (o == 'h') return 1;
+        if (o == 'c') path = optarg;
+    }
+    if (path && conf_load(table, path, err)) return -1;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+        if (o == 'c') continue;
+        if (o == '?') {
+            if (optopt) return hb_fail(err, "unknown option -%c (see --help)", optopt);
+            return hb_fail(err, "unknown option %s (see --help)", argv[optind - 1]);
+        }
+        if (o == ':') return hb_fail(err, "%s needs a value (see --help)", argv[optind - 1]);
+        const conf_flag *f = NULL;
+        if (o >= 256)
+            f = &flags[o - 256];
+        else
+            for (int i = 0; i < n_flags && !f; i++)
+                if (flags[i].short_opt == o) f = &flags[i];
+        if (!f) return hb_fail(err, "unknown option -%c (see --help)", o);
+        char where[80];
+        snprintf(where, sizeof where, "--%s", f->flag);
+        int rc = f->section ? conf_set(table, f->section, f->name, optarg, where, err)
+                            : on_flag(ctx, f, f->has_arg ? optarg : NULL, err);
+        if (rc) return -1;
+    }
+    if (optind < argc) return hb_fail(err, "unexpected argument '%s' (see --help)", argv[optind]);
+    return 0;
+}
+
+int conf_args(const conf_entry *table, const conf_flag *flags, int n_flags, conf_flag_fn on_flag, void *ctx, int argc,
+              char **argv, const char *prog, void (*usage)(FILE *), int *status) {
+    char err[HB_ERR_LEN];
+    int rc = s_args(table, flags, n_flags, on_flag, ctx, argc, argv, err);
+    if (rc == 0) return 0;
+    if (rc == 1) {
+        usage(stdout);
+        *status = 0;
+    } else {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        *status = 2;
+    }
+    return 1;
 }

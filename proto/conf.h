@@ -16,6 +16,7 @@
 #define HB_PROTO_CONF_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum { CONF_STR, CONF_INT, CONF_DOUBLE } conf_type;
 
@@ -41,5 +42,27 @@ int conf_set(const conf_entry *table, const char *section, const char *name, con
 /* The config file to read when none is given: $HIERBERT_CONF, else
  * /etc/hierbert/hierbert.conf if readable, else NULL (built-in defaults). */
 const char *conf_default_path(void);
+
+/* A daemon's command line: every flag either sets a config entry (section
+ * and name given: applied with conf_set after the file, so flags win) or is
+ * the caller's (section NULL: handed to on_flag with its argument, NULL for
+ * a flag without one). -c/--config FILE and -h/--help are built in. */
+typedef struct {
+    const char *flag;           /* long name, e.g. "data-dir" */
+    int short_opt;              /* e.g. 'd', or 0 */
+    int has_arg;                /* 1: takes a value */
+    const char *section, *name; /* the entry it sets, or NULL */
+} conf_flag;
+
+typedef int (*conf_flag_fn)(void *ctx, const conf_flag *f, const char *arg, char *err);
+
+/* Reads the config file (--config, else conf_default_path()) into table,
+ * then applies the flags (n_flags of them) in order. Returns 0: run the
+ * program. Returns 1: the program ends now with exit status *status - 0
+ * after --help (usage(stdout) printed), 2 after a bad file, flag or value
+ * ("prog: reason" printed on stderr: unknown option, a missing value, a
+ * stray argument, the file's path:line). */
+int conf_args(const conf_entry *table, const conf_flag *flags, int n_flags, conf_flag_fn on_flag, void *ctx, int argc,
+              char **argv, const char *prog, void (*usage)(FILE *), int *status);
 
 #endif

@@ -11,6 +11,20 @@ done
 "$CLI" submit --help | grep -q -- "--sync-every" || fail "submit --help"
 ok "--help of hierbert-coordinator, hierbert-worker, hierbert, hierbert submit"
 
+# bad command lines: one line naming the flag, exit 2, for both daemons
+for p in "$COORD" "$WORKER"; do
+  n=$(basename "$p")
+  for args in "--bogus|unknown option --bogus" "--heartbeat-ms|--heartbeat-ms needs a value" \
+              "--heartbeat-ms 5|heartbeat_ms" "stray|unexpected argument 'stray'"; do
+    a=${args%%|*} want=${args#*|}
+    rc=0; out=$(HIERBERT_CONF=/dev/null "$p" $a 2>&1) || rc=$?
+    [[ $rc == 2 && $(wc -l <<<"$out") == 1 && $out == "$n: "*"$want"* ]] || fail "$n $a: rc $rc, '$out'"
+  done
+done
+out=$(HIERBERT_CONF=/dev/null "$WORKER" --x-protocol-version 1x 2>&1) && fail "worker took version '1x'"
+[[ $out == *"--x-protocol-version: '1x'"* ]] || fail "version message: $out"
+ok "unknown flags, a flag without its value, an out-of-range value, a stray argument: one line each, exit 2"
+
 printf '[worker]\nthreads = many\n' > "$T/bad.conf"
 out=$("$WORKER" --config "$T/bad.conf" 2>&1) && fail "worker accepted a bad config"
 [[ $(wc -l <<<"$out") == 1 && $out == *"bad.conf:2"*"threads"* ]] || fail "worker bad config message: $out"

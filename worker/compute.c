@@ -29,7 +29,7 @@ typedef struct {
     proto_msg *task;   /* pending Assign */
     proto_msg *params; /* pending Params */
     uint64_t params_round;
-    int params_valid; /* m's weights are version params_round */
+    int params_valid;  /* m's weights are version params_round */
     worker_head *head; /* HEAD: the documents received so far (head.c) */
 } s_comp;
 
@@ -273,7 +273,15 @@ static void s_try(s_comp *c) {
             snprintf(text, sizeof text, "%s", err);
             s_error(c, job, PROTO_E_BAD_REQUEST, text);
         }
-        if (rate > 0) atomic_store(&c->wc->samples_x1000_per_s, (long long)(1000.0 * rate));
+        if (rate > 0) {
+            atomic_store(&c->wc->samples_x1000_per_s, (long long)(1000.0 * rate));
+            /* one line a task: its compute rate beside the coordinator's end-to-end one
+             * (ops/bench-embed.sh reads these to split the cost of the wire and the store) */
+            hb_log(c->wc->who, "info",
+                   "job %llu: embed task %u: %u chunks of %zu documents, %.3f s compute (%.1f chunks/s)",
+                   (unsigned long long)job, a->embed->task_id, a->embed->n_samples, a->embed->n_doc_ids,
+                   a->embed->n_samples / rate, rate);
+        }
         atomic_store(&c->wc->busy, 0);
         proto_free(&c->task);
         return;

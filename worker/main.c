@@ -4,7 +4,6 @@
  * then flags override it; runs until SIGINT/SIGTERM.
  */
 #define _GNU_SOURCE /* close_range */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,21 @@ static volatile sig_atomic_t s_stop; /* the one thing a signal handler may touch
 static void s_on_signal(int sig) {
     (void)sig;
     s_stop = 1;
+}
+
+/* the flags that set no config entry (conf_args) */
+static int s_on_flag(void *ctx, const conf_flag *f, const char *arg, char *err) {
+    worker_config *cfg = ctx;
+    if (!strcmp(f->flag, "verbose")) {
+        cfg->verbose = 1;
+    } else if (!strcmp(f->flag, "x-protocol-version")) {
+        char *end;
+        unsigned long v = strtoul(arg, &end, 10);
+        if (*arg == 0 || *end || v > 0xffffffffu)
+            return hb_fail(err, "--x-protocol-version: '%s' is not a version", arg);
+        cfg->proto_version = (unsigned)v;
+    }
+    return 0;
 }
 
 static void s_usage(FILE *f) {
@@ -48,82 +62,20 @@ int main(int argc, char **argv) {
     conf_entry table[WORKER_CONF_ENTRIES];
     worker_config_table(&cfg, table);
     char err[HB_ERR_LEN];
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"work", required_argument, 0, 'w'},
-                                         {"id", required_argument, 0, 'i'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"heartbeat-ms", required_argument, 0, 1},
-                                         {"timeout-ms", required_argument, 0, 2},
-                                         {"reconnect-max-ms", required_argument, 0, 3},
-                                         {"x-protocol-version", required_argument, 0, 4},
-                                         {"curve-server-public", required_argument, 0, 5},
-                                         {"curve-key", required_argument, 0, 6},
-                                         {"verbose", no_argument, 0, 'v'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    /* pass 1: the config file, so flags (pass 2) override it */
-    const char *path = conf_default_path();
-    int o;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "c:w:i:t:vh", opts, NULL)) != -1)
-        if (o == 'c') path = optarg;
-    if (path && conf_load(table, path, err)) {
-        fprintf(stderr, "hierbert-worker: %s\n", err);
-        return 2;
-    }
-    optind = 1;
-    opterr = 1;
-    while ((o = getopt_long(argc, argv, "c:w:i:t:vh", opts, NULL)) != -1) {
-        int rc = 0;
-        switch (o) {
-        case 'c':
-            break;
-        case 'w':
-            rc = conf_set(table, "endpoints", "work", optarg, "--work", err);
-            break;
-        case 'i':
-            rc = conf_set(table, "worker", "id", optarg, "--id", err);
-            break;
-        case 't':
-            rc = conf_set(table, "worker", "threads", optarg, "--threads", err);
-            break;
-        case 1:
-            rc = conf_set(table, "worker", "heartbeat_ms", optarg, "--heartbeat-ms", err);
-            break;
-        case 2:
-            rc = conf_set(table, "worker", "coordinator_timeout_ms", optarg, "--timeout-ms", err);
-            break;
-        case 3:
-            rc = conf_set(table, "worker", "reconnect_max_ms", optarg, "--reconnect-max-ms", err);
-            break;
-        case 4:
-            cfg.proto_version = (unsigned)atoi(optarg);
-            break; /* testing: speak another version */
-        case 5:
-            rc = conf_set(table, "endpoints", "curve_server_public", optarg, "--curve-server-public", err);
-            break;
-        case 6:
-            rc = conf_set(table, "worker", "curve_key", optarg, "--curve-key", err);
-            break;
-        case 'v':
-            cfg.verbose = 1;
-            break;
-        case 'h':
-            s_usage(stdout);
-            return 0;
-        default:
-            s_usage(stderr);
-            return 2;
-        }
-        if (rc) {
-            fprintf(stderr, "hierbert-worker: %s\n", err);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "hierbert-worker: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return 2;
-    }
+    static const conf_flag flags[] = {{"work", 'w', 1, "endpoints", "work"},
+                                      {"id", 'i', 1, "worker", "id"},
+                                      {"threads", 't', 1, "worker", "threads"},
+                                      {"heartbeat-ms", 0, 1, "worker", "heartbeat_ms"},
+                                      {"timeout-ms", 0, 1, "worker", "coordinator_timeout_ms"},
+                                      {"reconnect-max-ms", 0, 1, "worker", "reconnect_max_ms"},
+                                      {"x-protocol-version", 0, 1, NULL, NULL}, /* testing: speak another version */
+                                      {"curve-server-public", 0, 1, "endpoints", "curve_server_public"},
+                                      {"curve-key", 0, 1, "worker", "curve_key"},
+                                      {"verbose", 'v', 0, NULL, NULL}};
+    int status;
+    if (conf_args(table, flags, (int)(sizeof flags / sizeof flags[0]), s_on_flag, &cfg, argc, argv, "hierbert-worker",
+                  s_usage, &status))
+        return status;
     if (cfg.reconnect_min_ms > cfg.reconnect_max_ms) {
         fprintf(stderr, "hierbert-worker: reconnect_min_ms %d above reconnect_max_ms %d\n", cfg.reconnect_min_ms,
                 cfg.reconnect_max_ms);
