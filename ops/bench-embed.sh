@@ -47,11 +47,10 @@ done
 for _ in $(seq 100); do "$B/coordinator/hierbert" list $C --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
 job=$("$B/coordinator/hierbert" submit $C --synthetic "$docs" --val-fraction 0.05 --preset "$preset" --seq "$seq" \
   --batch "$batch" --max-steps 1 --head-epochs 1 --min-workers "$workers" 2>/dev/null)
-while :; do
-  st=$("$B/coordinator/hierbert" status "$job" --json $C | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["state"])')
-  [[ $st == DONE || $st == FAILED ]] && break
-  sleep 0.5
-done
+# wait quietly: one C client polling every 2 s (a python3 start every 0.5 s took
+# CPU from the workers on this 2-core machine, inside the measured time)
+"$B/coordinator/hierbert" status "$job" --watch --interval 2 $C >/dev/null || true
+st=$("$B/coordinator/hierbert" status "$job" --json $C | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["state"])')
 [[ $st == DONE ]] || { tail "$T/c.log" >&2; exit 1; }
 embed=$("$B/coordinator/hierbert" result "$job" --json $C | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["embed"]))')
 # the coordinator's CPU seconds so far (user+system: TRAIN's one step, EMBED, HEAD) and
@@ -64,6 +63,9 @@ for line in sys.stdin:
     m = re.search(r"\[(\S+)\].*embed task \d+: (\d+) chunks of \d+ documents, ([0-9.]+) s compute", line)
     if m: ch[m.group(1)] += int(m.group(2)); s[m.group(1)] += float(m.group(3))
 print(round(sum(ch[w] / s[w] for w in ch if s[w] > 0), 2))')
+# the spread of the per-task compute rates (a slow first task, a slow tail, or uniform)
+grep -h "embed task" "$T"/w*.log | sed -E 's/.*\(([0-9.]+) chunks\/s\).*/\1/' | sort -n |
+  awk '{r[NR]=$1} END {if (NR) printf "bench-embed: %d tasks, compute chunks/s min %s median %s max %s\n", NR, r[1], r[int((NR+1)/2)], r[NR] > "/dev/stderr"}'
 bench=$("$B/tests/hierbert-bench" bert --preset "$preset" --seq "$seq" --batch "$batch" --threads $((workers * threads)) \
   --iters 10 --json)
 python3 - "$embed" "$bench" "$workers" "$threads" "$compute" "$coord_cpu" <<'PY'
