@@ -46,7 +46,9 @@ as hierbert does it:
 Measured here (2 threads, torch 1.13, mini, L 128, the defaults): spam --limit
 200 (2216 + 562 chunks) 167 s; the whole Brown corpus (6400 + 1600 chunks)
 639 s, its --json in tests/reference/results/pipeline_ref_brown.json. The
-whole spam corpus (about 54k + 13.5k chunks) needs about 70-80 minutes.
+demo's spam recipe (--max-chunks 4: 19276 + 4824 chunks) 1733 s, its --json
+in tests/reference/results/pipeline_ref_spam.json. The whole spam corpus
+without a chunk cap (about 54k + 13.5k chunks) needs about 70-80 minutes.
 The chunks are those of hierbert's ingest, id for id (checked on Brown val
 and spam val at several L / stride / max-chunks / policy settings).
 
