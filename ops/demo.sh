@@ -27,7 +27,7 @@ while (($#)); do
     --keep) keep=1; shift ;;
     --seed) seed=${2:?--seed N}; shift 2 ;;
     --json) json=${2:?--json FILE}; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "ops/demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
