@@ -293,6 +293,10 @@ void coord_train_tick(coord *c, coord_job *j);
 void coord_on_update(coord *c, int w, const proto_msg *m);
 void coord_on_worker_lost(coord *c, int w);
 void coord_train_abort(coord *c, coord_job *j);
+/* TRAIN's data order for an epoch: order[0..n) becomes a permutation of
+ * the n training chunks drawn from (seed, epoch) alone (the same whatever
+ * the number of workers: rounds.c). Chunks, not documents: see rounds.c. */
+void coord_epoch_order(uint32_t *order, size_t n, uint64_t seed, int epoch);
 double coord_job_progress(const coord_job *j);
 
 /* checkpoint.c */

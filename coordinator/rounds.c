@@ -202,18 +202,20 @@ static size_t s_cut(size_t begin, size_t total, int W, int w) {
     return begin + total * (size_t)w / (size_t)W;
 }
 
-/* the epoch's chunk order: the training chunks permuted by (seed, epoch) */
+void coord_epoch_order(uint32_t *order, size_t n, uint64_t seed, int epoch) {
+    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + (uint64_t)epoch + 1;
+    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
+        size_t k = (size_t)(s_mix(&s) % i);
+        uint32_t t = order[i - 1];
+        order[i - 1] = order[k];
+        order[k] = t;
+    }
+}
+
 static void s_epoch_order(coord_job *j) {
     if (j->order_epoch == j->epoch) return;
-    size_t n = j->corpus.train.n;
-    for (size_t i = 0; i < n; i++) j->order[i] = (uint32_t)i;
-    uint64_t s = j->seed * 0x9E3779B97F4A7C15ull + (uint64_t)j->epoch + 1;
-    for (size_t i = n; i > 1; i--) {
-        size_t k = (size_t)(s_mix(&s) % i);
-        uint32_t t = j->order[i - 1];
-        j->order[i - 1] = j->order[k];
-        j->order[k] = t;
-    }
+    coord_epoch_order(j->order, j->corpus.train.n, j->seed, j->epoch);
     j->order_epoch = j->epoch;
 }
 
