@@ -36,27 +36,20 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-C="--control ipc://$T/c"
-"$B/coordinator/hierbert-coordinator" --work "ipc://$T/w" --control "ipc://$T/c" --status "ipc://$T/s" \
-  --events "ipc://$T/e" --data-dir "$T/data" >"$T/c.log" 2>&1 &
-pids+=($!)
-for i in $(seq "$workers"); do
-  "$B/worker/hierbert-worker" --work "ipc://$T/w" --id "w$i" --threads "$threads" >"$T/w$i.log" 2>&1 &
-  pids+=($!)
-done
-for _ in $(seq 100); do "$B/coordinator/hierbert" list $C --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
+source ops/local-cluster.sh
+local_cluster_start "$workers" "$threads"
 job=$("$B/coordinator/hierbert" submit $C --synthetic "$docs" --val-fraction 0.05 --preset "$preset" --seq "$seq" \
   --batch "$batch" --max-steps 1 --head-epochs 1 --min-workers "$workers" 2>/dev/null)
 # wait quietly: one C client polling every 2 s (a python3 start every 0.5 s took
 # CPU from the workers on this 2-core machine, inside the measured time)
 "$B/coordinator/hierbert" status "$job" --watch --interval 2 $C >/dev/null || true
 st=$("$B/coordinator/hierbert" status "$job" --json $C | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["state"])')
-[[ $st == DONE ]] || { tail "$T/c.log" >&2; exit 1; }
+[[ $st == DONE ]] || { tail "$T/coordinator.log" >&2; exit 1; }
 embed=$("$B/coordinator/hierbert" result "$job" --json $C | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["embed"]))')
 # the coordinator's CPU seconds so far (user+system: TRAIN's one step, EMBED, HEAD) and
 # the workers' per-task compute lines ("embed task N: C chunks ..., S s compute")
 coord_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/${pids[0]}/stat")
-compute=$(cat "$T"/w*.log | python3 -c '
+compute=$(cat "$T"/worker*.log | python3 -c '
 import re, sys, collections
 ch, s = collections.Counter(), collections.Counter()
 for line in sys.stdin:
@@ -64,7 +57,7 @@ for line in sys.stdin:
     if m: ch[m.group(1)] += int(m.group(2)); s[m.group(1)] += float(m.group(3))
 print(round(sum(ch[w] / s[w] for w in ch if s[w] > 0), 2))')
 # the spread of the per-task compute rates (a slow first task, a slow tail, or uniform)
-grep -h "embed task" "$T"/w*.log | sed -E 's/.*\(([0-9.]+) chunks\/s\).*/\1/' | sort -n |
+grep -h "embed task" "$T"/worker*.log | sed -E 's/.*\(([0-9.]+) chunks\/s\).*/\1/' | sort -n |
   awk '{r[NR]=$1} END {if (NR) printf "bench-embed: %d tasks, compute chunks/s min %s median %s max %s\n", NR, r[1], r[int((NR+1)/2)], r[NR] > "/dev/stderr"}'
 bench=$("$B/tests/hierbert-bench" bert --preset "$preset" --seq "$seq" --batch "$batch" --threads $((workers * threads)) \
   --iters 10 --json)

@@ -77,15 +77,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "demo: interrupted: stopping the daemons"; exit 130' INT TERM
 
-C="--control ipc://$T/c"
-"$B/coordinator/hierbert-coordinator" --work "ipc://$T/w" --control "ipc://$T/c" --status "ipc://$T/s" \
-  --events "ipc://$T/e" --data-dir "$T/data" >"$T/coordinator.log" 2>&1 &
-pids+=($!)
-for i in $(seq "$workers"); do
-  "$B/worker/hierbert-worker" --work "ipc://$T/w" --id "worker$i" --threads "$threads" >"$T/worker$i.log" 2>&1 &
-  pids+=($!)
-done
-for _ in $(seq 100); do "$B/coordinator/hierbert" list $C --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
+source ops/local-cluster.sh
+local_cluster_start "$workers" "$threads"
 
 echo "demo: corpus $corpus ($(wc -l <"$D/$corpus/train.jsonl") train, $(wc -l <"$D/$corpus/val.jsonl") val documents);" \
      "preset $R_preset, L=$R_seq, max $R_max_chunks chunks, $R_epochs epochs, batch $R_batch, lr $R_lr;" \

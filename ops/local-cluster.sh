@@ -1,0 +1,17 @@
+# ops/local-cluster.sh - sourced by ops/demo.sh and ops/bench-embed.sh: a
+# coordinator and W workers of T threads on ipc:// sockets in the temp dir
+# $T, binaries from $B; appends their pids to the caller's pids array and
+# sets C (the CLI's --control flag). Logs: $T/coordinator.log, $T/worker<i>.log.
+#   local_cluster_start W T
+local_cluster_start() {
+  local w=$1 t=$2 i
+  C="--control ipc://$T/c"
+  "$B/coordinator/hierbert-coordinator" --work "ipc://$T/w" --control "ipc://$T/c" --status "ipc://$T/s" \
+    --events "ipc://$T/e" --data-dir "$T/data" >"$T/coordinator.log" 2>&1 &
+  pids+=($!)
+  for i in $(seq "$w"); do
+    "$B/worker/hierbert-worker" --work "ipc://$T/w" --id "worker$i" --threads "$t" >"$T/worker$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for _ in $(seq 100); do "$B/coordinator/hierbert" list $C --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
+}
