@@ -192,8 +192,11 @@ typedef struct {
     bert_model *model;           /* the coordinator's parameters (batch-1 arena: it never computes) */
     bert_config cfg;             /* the encoder's shape, as sent to workers */
     size_t numel;                /* its parameter floats */
-    float *adam_m, *adam_v;      /* averaged at checkpoint rounds (see hierbert.proto, Params) */
+    float *adam_m, *adam_v;      /* parameter averaging: averaged at checkpoint rounds (hierbert.proto, Params);
+                                    gradient averaging: the coordinator's own, the only ones */
     double *acc, *acc_m, *acc_v; /* weighted sums [numel] of a round's Updates (kept: no page faults per round) */
+    float *grad;                 /* gradient averaging: the round's mean gradient [numel] */
+    int avg_grads;               /* 1: workers send gradients, the coordinator steps (sync_every 1) */
 
     /* training plan */
     int L, G, sync_every, epochs, min_workers;

@@ -53,6 +53,8 @@ static void s_release(coord_job *j) {
     free(j->order);
     j->order = NULL;
     free(j->acc);
+    free(j->grad);
+    j->grad = NULL;
     free(j->acc_m);
     free(j->acc_v);
     j->acc = j->acc_m = j->acc_v = NULL;

@@ -252,6 +252,8 @@ static int s_assign(const Hierbert__Assign *a, const proto_expect *ex, int *code
         if (t->eval) return 0;
         if (t->steps < 1 || t->steps > PROTO_MAX_SAMPLES)
             return FAIL(PROTO_E_SHAPE, "Assign(train): steps %u outside 1..%u", t->steps, PROTO_MAX_SAMPLES);
+        if (t->send_grad && t->steps != 1)
+            return FAIL(PROTO_E_SHAPE, "Assign(train): send_grad with %u steps (one step a round)", t->steps);
         if (s_bulk(ty, "step_sizes", t->step_sizes, t->steps, code, err) ||
             s_range(ty, "step_sizes", t->step_sizes, 0, ms->batch, code, err))
             return -1;
@@ -290,7 +292,7 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
         s_str(t, "model_dir", s->model_dir, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "vocab_path", s->vocab_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "preset", s->preset, 64, 0, code, err) || s_str(t, "optimizer", s->optimizer, 64, 0, code, err) ||
-        s_str(t, "name", s->name, 256, 0, code, err))
+        s_str(t, "name", s->name, 256, 0, code, err) || s_str(t, "average", s->average, 64, 0, code, err))
         return -1;
     if (!s->train_path[0] && !s->synthetic) return FAIL(PROTO_E_BAD_REQUEST, "Submit: no training data (--train)");
     if (!(s->val_fraction >= 0 && s->val_fraction < 1))
@@ -308,6 +310,11 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
     if (s->optimizer[0] && strcmp(s->optimizer, "adamw") && strcmp(s->optimizer, "sgd"))
         return FAIL(PROTO_E_BAD_REQUEST, "Submit: optimizer '%s' (adamw or sgd)", s->optimizer);
     if (s->sync_every > 100000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: sync_every %u too large", s->sync_every);
+    if (s->average[0] && strcmp(s->average, "grads") && strcmp(s->average, "params"))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: average '%s' (grads or params)", s->average);
+    if (!strcmp(s->average, "grads") && s->sync_every > 1)
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: average grads takes one optimizer step a round: sync_every %u",
+                    s->sync_every);
     if (s->synthetic > 1000000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: synthetic %u too large", s->synthetic);
     return 0;
 }
@@ -339,12 +346,15 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
         if (u->n_correct > u->n_samples)
             return FAIL(PROTO_E_SHAPE, "Update: n_correct %u above n_samples %u", u->n_correct, u->n_samples);
         if (u->eval) {
-            if (u->params.len || u->adam_m.len || u->adam_v.len)
+            if (u->params.len || u->grads.len || u->adam_m.len || u->adam_v.len)
                 return FAIL(PROTO_E_SHAPE, "Update(eval): carries parameters");
             return 0;
         }
         if (u->n_samples < 1) return FAIL(PROTO_E_SHAPE, "Update: n_samples is 0");
-        if (s_numel("Update", u->numel, ex, code, err) || s_bulk("Update", "params", u->params, u->numel, code, err) ||
+        if (u->params.len && u->grads.len) return FAIL(PROTO_E_SHAPE, "Update: carries both params and grads");
+        if (s_numel("Update", u->numel, ex, code, err) ||
+            s_bulk("Update", u->grads.len ? "grads" : "params", u->grads.len ? u->grads : u->params, u->numel, code,
+                   err) ||
             s_moments("Update", u->adam_m, u->adam_v, u->numel, code, err))
             return -1;
         return 0;

@@ -7,18 +7,28 @@
 # data order holds by construction: each step's global batch is cut into
 # contiguous per-worker slices (coordinator/rounds.c). A third run, one step
 # shorter, shows the comparison is sensitive: it must differ by far more.
+#
+# Then AdamW (lr 1e-3, clipping at 1): with gradient averaging (the default
+# at sync_every 1: workers send gradients, the coordinator takes the step)
+# 2 workers x 4 == 1 worker x 8 to 1e-5 likewise; with --average params
+# (each worker an AdamW step on its half, parameters averaged) it is a
+# different, measurably different step - the reason gradient averaging is
+# the default.
 source "$(dirname "$0")/daemon_lib.sh" "$1"
 PY="python3 $(dirname "$0")/ckpt.py"
 
-job_args=(--synthetic 100 --seq 32 --batch 8 --optimizer sgd --lr 0.05 --dropout 0 --epochs 5 --seed 7)
+job_args=(--synthetic 100 --seq 32 --batch 8 --dropout 0 --epochs 5 --seed 7)
+sgd=(--optimizer sgd --lr 0.05)
+adamw=(--optimizer adamw --lr 1e-3)
 
 CK=
-run() { # name nworkers max_steps -> CK (no $(...): daemons must stay in this shell, under its trap)
+run() { # name nworkers max_steps submit-args... -> CK (no $(...): daemons must stay in this shell, under its trap)
   local n=$1 w=$2 steps=$3
+  shift 3
   start_coord "$n" --heartbeat-ms 200
   for i in $(seq "$w"); do start_worker "$n-w$i" "$n" --heartbeat-ms 200; done
   local job
-  job=$(hb "$n" submit "${job_args[@]}" --max-steps "$steps" --min-workers "$w" 2>>"$T/$n.log")
+  job=$(hb "$n" submit "${job_args[@]}" "$@" --max-steps "$steps" --min-workers "$w" 2>>"$T/$n.log")
   wait_for 120 '[[ $(job_state '"$n"' '"$job"') == DONE ]]' "job of $n done"
   for i in $(seq "$w"); do stop "$n-w$i"; done
   stop "$n"
@@ -26,15 +36,33 @@ run() { # name nworkers max_steps -> CK (no $(...): daemons must stay in this sh
   CK="$T/$n-data/jobs/$(printf %06d "$job")/checkpoint.bin"
 }
 
-run one 1 20; one=$CK
-run two 2 20; two=$CK
-run short 1 19; short=$CK
-read -r r d s1 s2 n <<<"$($PY "$two" "$one")"
-[[ $s1 == 20 && $s2 == 20 ]] || fail "steps $s1 / $s2, expected 20"
-python3 -c "import sys; sys.exit(0 if $r <= 1e-5 else 1)" \
-  || fail "2 workers x batch 4 vs 1 worker x batch 8: relative difference $r (max abs $d) > 1e-5"
-ok "2 workers x batch 4 == 1 worker x batch 8 after 20 SGD steps: max rel diff $r (max abs $d) over $n parameters"
-read -r r3 d3 _ _ _ <<<"$($PY "$short" "$one")"
-python3 -c "import sys; sys.exit(0 if $r3 > 100 * max($r, 1e-9) else 1)" \
-  || fail "19 vs 20 steps differ by only $r3: the comparison cannot tell runs apart"
-ok "sensitivity: 19 vs 20 steps differ by $r3 relative (>100x the tolerance gap)"
+R=
+same() { # A B what -> R: A and B both 20 steps in, within 1e-5 relative
+  local r d s1 s2 n
+  read -r r d s1 s2 n <<<"$($PY "$1" "$2")"
+  [[ $s1 == 20 && $s2 == 20 ]] || fail "$3: steps $s1 / $s2, expected 20"
+  python3 -c "import sys; sys.exit(0 if $r <= 1e-5 else 1)" || fail "$3: relative difference $r (max abs $d) > 1e-5"
+  ok "$3: max rel diff $r (max abs $d) over $n parameters"
+  R=$r
+}
+apart() { # A B gap what: A and B differ by more than 100x the gap
+  local r
+  read -r r _ _ _ _ <<<"$($PY "$1" "$2")"
+  python3 -c "import sys; sys.exit(0 if $r > 100 * max($3, 1e-9) else 1)" \
+    || fail "$4 differ by only $r: the comparison cannot tell them apart"
+  ok "$4 differ by $r relative (>100x the tolerance gap)"
+}
+
+run one 1 20 "${sgd[@]}"; one=$CK
+run two 2 20 "${sgd[@]}"; two=$CK
+run short 1 19 "${sgd[@]}"; short=$CK
+same "$two" "$one" "SGD: 2 workers x batch 4 == 1 worker x batch 8 after 20 steps"
+apart "$short" "$one" "$R" "sensitivity: 19 and 20 SGD steps"
+
+run aone 1 20 "${adamw[@]}"; aone=$CK
+run atwo 2 20 "${adamw[@]}"; atwo=$CK
+run aparams 2 20 "${adamw[@]}" --average params; aparams=$CK
+grep -q "gradient averaging" "$T/atwo.log" || fail "atwo: the coordinator did not log gradient averaging"
+grep -q "parameter averaging" "$T/aparams.log" || fail "aparams: --average params did not reach the coordinator"
+same "$atwo" "$aone" "AdamW, gradient averaging: 2 workers x batch 4 == 1 worker x batch 8 after 20 steps"
+apart "$aparams" "$aone" "$R" "AdamW: parameter averaging of per-worker steps and one worker's steps"

@@ -174,6 +174,15 @@ int main(void) {
     sb.val_fraction = 2;
     s_expect_error(s_ask(control, &m), PROTO_E_BAD_REQUEST, "val_fraction 2 outside", "Submit val_fraction 2");
     sb.val_fraction = 0;
+    sb.average = "grads";
+    sb.sync_every = 4;
+    s_expect_error(s_ask(control, &m), PROTO_E_BAD_REQUEST, "average grads takes one optimizer step a round",
+                   "Submit average grads with sync_every 4");
+    sb.average = "mean";
+    s_expect_error(s_ask(control, &m), PROTO_E_BAD_REQUEST, "average 'mean' (grads or params)",
+                   "Submit average mean");
+    sb.average = "";
+    sb.sync_every = 0;
     sb.synthetic = 0;
     s_expect_error(s_ask(control, &m), PROTO_E_BAD_REQUEST, "/nonexistent/train.jsonl", "Submit of a missing dataset");
     s_still_serving(control);
@@ -269,6 +278,14 @@ int main(void) {
                    "Update with 9 floats for numel 10");
     u.params = proto_bytes(p, 10 * 4 - 1);
     s_expect_error(s_ask(work, &m), PROTO_E_SHAPE, "not a multiple of 4", "Update with 39 bytes of floats");
+    u.params = proto_bytes(p, 10 * 4);
+    u.grads = proto_bytes(p, 10 * 4);
+    s_expect_error(s_ask(work, &m), PROTO_E_SHAPE, "Update: carries both params and grads",
+                   "Update with parameters and a gradient");
+    u.params = proto_bytes(NULL, 0);
+    u.grads = proto_bytes(p, 8 * 4);
+    s_expect_error(s_ask(work, &m), PROTO_E_SHAPE, "Update: grads has 32 bytes, expected 10 x 4",
+                   "Update with 8 gradient floats for numel 10");
     proto_env_init(&m, 0);
     m.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT;
     m.submit = &sb;

@@ -1,6 +1,7 @@
 /* compute.c - the worker's compute thread: builds the job's BERT chunk
- * classifier (model/bert.h), takes Params, runs TrainTasks (optimizer steps)
- * and eval tasks, and sends Updates through the pipe. It never touches the
+ * classifier (model/bert.h), takes Params, runs TrainTasks (optimizer steps,
+ * or with send_grad one gradient the coordinator steps with) and eval tasks,
+ * and sends Updates through the pipe. It never touches the
  * DEALER socket. OpenMP and OpenBLAS inside use `threads` threads. */
 #include <math.h>
 #include <omp.h>
@@ -198,7 +199,9 @@ static void s_run(s_comp *c) {
                 return;
             }
             long step = (long)(t->step0 + j + 1); /* global step, 1-based: the schedule's clock */
-            if (c->have_opt) {
+            if (t->send_grad) {
+                /* gradient averaging: the coordinator takes the step */
+            } else if (c->have_opt) {
                 c->opt.step = step - 1;
                 adamw_step(&c->opt, pt, pt->data, c->m->grads);
             } else {
@@ -209,7 +212,7 @@ static void s_run(s_comp *c) {
             correct += hit;
             off += b;
         }
-        c->params_valid = 0; /* weights moved past version `round` */
+        if (!t->send_grad) c->params_valid = 0; /* weights moved past version `round` */
     }
     double dt = s_now_s() - t0;
     if (dt > 0) atomic_store(&c->wc->samples_x1000_per_s, (long long)(1000.0 * n / dt));
@@ -225,8 +228,11 @@ static void s_run(s_comp *c) {
     u.eval = t->eval;
     if (!t->eval) {
         u.numel = pt->numel;
-        u.params = proto_bytes(pt->data, pt->numel * sizeof(float));
-        if (c->have_opt && t->want_moments) {
+        if (t->send_grad)
+            u.grads = proto_bytes(c->m->grads, pt->numel * sizeof(float));
+        else
+            u.params = proto_bytes(pt->data, pt->numel * sizeof(float));
+        if (c->have_opt && t->want_moments && !t->send_grad) {
             u.adam_m = proto_bytes(c->opt.m, pt->numel * sizeof(float));
             u.adam_v = proto_bytes(c->opt.v, pt->numel * sizeof(float));
         }
