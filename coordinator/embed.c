@@ -79,11 +79,23 @@ static int s_start(coord *c, coord_job *j, char *err) {
 static void s_commit(coord *c, coord_job *j) {
     struct coord_embed *e = j->embed;
     if (!e->n_unc) return;
+    if (e->commit_fails && hb_now_ms() < e->retry_at_ms) return;
     char err[HB_ERR_LEN];
-    if (store_writer_commit(e->w, err)) { /* kept pending: retried at the next tick */
-        hb_log(c->who, "error", "job %llu: EMBED commit: %s (retrying)", (unsigned long long)j->id, err);
+    if (store_writer_commit(e->w, err)) {
+        /* kept pending in the writer and retried: 0.1 s, doubling up to 30 s
+         * (a full disk must not flood the log with a line every tick) */
+        long long wait = EMB_COMMIT_MS << (e->commit_fails < 9 ? e->commit_fails : 9);
+        if (wait > 30000) wait = 30000;
+        e->commit_fails++;
+        e->retry_at_ms = hb_now_ms() + wait;
+        hb_log(c->who, "error", "job %llu: EMBED commit of %zu documents failed (%d in a row): %s; retrying in %.1f s",
+               (unsigned long long)j->id, e->n_unc, e->commit_fails, err, (double)wait / 1000.0);
         return;
     }
+    if (e->commit_fails)
+        hb_log(c->who, "info", "job %llu: EMBED commit succeeded after %d failed attempts", (unsigned long long)j->id,
+               e->commit_fails);
+    e->commit_fails = 0;
     e->commits++;
     for (size_t k = 0; k < e->n_unc; k++) {
         uint32_t i = e->unc[k];

@@ -30,6 +30,8 @@ struct coord_embed {
     uint32_t *unc; /* documents received, in the writer, not yet committed */
     size_t n_unc, cap_unc;
     long long unc_since_ms;
+    long long retry_at_ms; /* a failed commit waits until then (doubling back-off) */
+    int commit_fails;      /* consecutive failed commits */
     size_t stored, skipped, scan;
     size_t chunks_total, chunks_stored, chunks_run; /* chunks_run: embedded by this run */
     int inflight[COORD_MAX_WORKERS];

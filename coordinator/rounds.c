@@ -696,7 +696,7 @@ void coord_train_tick(coord *c, coord_job *j) {
         return;
     }
     if (j->step >= j->total_steps) {
-        s_checkpoint(c, j);
+        if (j->rounds_since_ckpt) s_checkpoint(c, j); /* the last eval wrote it (unless that failed) */
         hb_log(c->who, "info", "job %llu: TRAIN done: %ld steps, %llu rounds, last loss %.4f",
                (unsigned long long)j->id, j->step, (unsigned long long)j->round, j->last_loss);
         coord_job_set_state(c, j, JOB_EMBED, NULL);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 static const char *const s_db_names[STORE_DB_COUNT] = {"meta", "jobs", "docs", "emb", "results"};
 
@@ -203,11 +204,18 @@ int store_write(store_env *s, int (*apply)(MDB_txn *txn, void *ctx, char *err), 
         } else {
             rc = store_txn_commit(s, txn);
             if (rc == 0) return 0;
-            if (rc != MDB_MAP_FULL)
+            if (rc != MDB_MAP_FULL) {
+                /* LMDB reports a short write (a full disk) as EIO: say how much room is left */
+                char room[96] = "";
+                struct statvfs fs;
+                if ((rc == EIO || rc == ENOSPC || rc == EDQUOT) && statvfs(s->dir, &fs) == 0)
+                    snprintf(room, sizeof room, " (its file system has %llu bytes free: disk full?)",
+                             (unsigned long long)fs.f_bavail * (unsigned long long)fs.f_frsize);
                 return hb_fail(err,
-                               "store %s: commit (%s) failed: %s; nothing of this batch was written, "
+                               "store %s: commit (%s) failed: %s%s; nothing of this batch was written, "
                                "earlier commits are intact",
-                               s->dir, what, mdb_strerror(rc));
+                               s->dir, what, mdb_strerror(rc), room);
+            }
         }
         if (s_grow(s, err) != 0) return -1;
         if (grows) (*grows)++;

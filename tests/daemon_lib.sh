@@ -84,3 +84,30 @@ wait_for() {
 
 workers_live() { status_json "$1" | json_get 'len(d["workers"])'; }
 job_state() { status_json "$1" "$2" | json_get 'd["jobs"][0]["state"]'; }
+
+# store_check DATA_DIR JOB [N_DOCS]: every ingested document of JOB is in the
+# store's emb database exactly once, with its ingested chunk count, split and
+# label (`hierbert store dump`); N_DOCS: and there are exactly that many
+store_check() {
+  "$CLI" store dump "$1/store" --job "$2" > "$T/dump-$2.txt" || fail "store dump $1/store"
+  python3 - "$T/dump-$2.txt" "${3:-0}" <<'EOF2' || fail "store contents ($1/store, job $2)"
+import re, sys
+docs, emb = {}, {}
+for line in open(sys.argv[1]):
+    m = re.match(r"(docs|emb)/(\S+)\s+(.*)", line)
+    if not m: continue
+    db, key, rest = m.groups()
+    f = dict(kv.split(":", 1) for kv in rest.split() if ":" in kv)
+    d = docs if db == "docs" else emb
+    assert key not in d, f"{db} {key} twice"
+    d[key] = (f.get("label"), f.get("split"), f.get("chunks"))
+assert docs, "no documents in the dump"
+want = int(sys.argv[2])
+assert not want or len(docs) == want, f"{len(docs)} documents ingested, expected {want}"
+missing, extra = set(docs) - set(emb), set(emb) - set(docs)
+assert not missing and not extra, f"missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
+for k in docs:
+    assert docs[k] == emb[k], f"{k}: doc {docs[k]} emb {emb[k]}"
+print(f"ok - store: all {len(emb)} documents embedded exactly once (chunks, split and label as ingested)")
+EOF2
+}

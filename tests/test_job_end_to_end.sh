@@ -41,24 +41,7 @@ wait_for 90 '[[ $(job_state c '"$job"') =~ DONE|FAILED ]]' "job $job finished"
 ok "job $job went TRAIN -> EMBED -> HEAD -> DONE on 2 workers"
 
 # --- the store: each document embedded exactly once, right chunks and label
-"$CLI" store dump "$T/c-data/store" --job "$job" > "$T/dump.txt" || fail "store dump"
-python3 - "$T/dump.txt" "$job" <<'EOF2' || fail "store contents"
-import re, sys
-docs, emb = {}, {}
-for line in open(sys.argv[1]):
-    m = re.match(r"(docs|emb)/(\S+)\s+(.*)", line)
-    if not m: continue
-    db, key, rest = m.groups()
-    f = dict(kv.split(":", 1) for kv in rest.split() if ":" in kv)
-    d = docs if db == "docs" else emb
-    assert key not in d, f"{db} {key} twice"
-    d[key] = (f.get("label"), f.get("split"), f.get("chunks"))
-assert docs, "no documents in the dump"
-assert set(docs) == set(emb), f"documents {len(docs)}, embedded {len(emb)}: {sorted(set(docs) ^ set(emb))[:5]}"
-for k in docs:
-    assert docs[k] == emb[k], f"{k}: doc {docs[k]} emb {emb[k]}"
-print(f"ok - store: {len(emb)} documents embedded exactly once, chunk counts and labels as ingested")
-EOF2
+store_check "$T/c-data" "$job"
 
 "$CLI" store verify "$T/c-data/store" > "$T/verify.txt" || fail "store verify: $(tail -3 "$T/verify.txt")"
 ok "store verify: $(tail -n 1 "$T/verify.txt")"

@@ -34,24 +34,6 @@ skipped=$(sed -n "s/.*job $job: EMBED [0-9]* documents ([0-9]* chunks), \([0-9]*
 (( skipped > 0 )) || fail "the restarted coordinator did not skip stored documents"
 ok "coordinator killed (-9) mid-EMBED and restarted: $skipped documents already stored were skipped; job DONE"
 
-"$CLI" store dump "$T/c-data/store" --job "$job" > "$T/dump.txt" || fail "store dump"
-python3 - "$T/dump.txt" <<'EOF2' || fail "store contents"
-import re, sys
-docs, emb = {}, {}
-for line in open(sys.argv[1]):
-    m = re.match(r"(docs|emb)/(\S+)\s+(.*)", line)
-    if not m: continue
-    db, key, rest = m.groups()
-    f = dict(kv.split(":", 1) for kv in rest.split() if ":" in kv)
-    d = docs if db == "docs" else emb
-    assert key not in d, f"{db} {key} twice"
-    d[key] = (f.get("label"), f.get("split"), f.get("chunks"))
-assert len(docs) == 1200, len(docs)
-missing, extra = set(docs) - set(emb), set(emb) - set(docs)
-assert not missing and not extra, f"missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
-for k in docs:
-    assert docs[k] == emb[k], f"{k}: doc {docs[k]} emb {emb[k]}"
-print(f"ok - store: all {len(emb)} documents embedded exactly once (chunks and labels as ingested)")
-EOF2
+store_check "$T/c-data" "$job" 1200
 hb c result "$job" --json | json_get '"%.3f" % d["doc_accuracy"]' >/dev/null || fail "no result"
 ok "job $job has its result"
