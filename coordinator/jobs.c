@@ -354,6 +354,22 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
     coord_job *j = s_job_new(c, id, s);
     j->submitted = s_unix_now();
     j->state = JOB_INGEST;
+    if (s->model_dir[0]) { /* a Hugging Face directory says whether its vocabulary is cased */
+        int lc = bert_dir_lowercase(s->model_dir, err);
+        if (lc < 0) {
+            coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit: %s", err);
+            coord_job_free(&j);
+            return;
+        }
+        if (lc == 0 && !s->cased) {
+            j->submit->cased = 1;
+            hb_log(c->who, "info", "job %llu: %s/tokenizer_config.json says do_lower_case false: cased tokenization",
+                   (unsigned long long)id, s->model_dir);
+        } else if (lc == 1 && s->cased) {
+            hb_log(c->who, "warn", "job %llu: --cased, but %s/tokenizer_config.json says do_lower_case true",
+                   (unsigned long long)id, s->model_dir);
+        }
+    }
     char dir[1100];
     coord_job_dir(c, id, dir, sizeof dir);
     if (mkdir(dir, 0750) && errno != EEXIST) {

@@ -2,6 +2,7 @@
 #include "bert_config.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hb_error.h"
@@ -125,4 +126,25 @@ int bert_config_write(const bert_config *c, const char *path, char *err) {
     int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_REAL_PRECISION(9));
     json_decref(o);
     return rc == 0 ? 0 : hb_fail(err, "%s: cannot write config.json", path);
+}
+
+int bert_dir_lowercase(const char *dir, char *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return 2;
+    json_error_t je;
+    json_t *root = json_loadf(f, 0, &je);
+    fclose(f);
+    if (!root) return hb_fail(err, "%s:%d: %s", path, je.line, je.text);
+    json_t *v = json_is_object(root) ? json_object_get(root, "do_lower_case") : NULL;
+    int rc = 2;
+    if (!json_is_object(root))
+        rc = hb_fail(err, "%s: not a JSON object", path);
+    else if (v && !json_is_boolean(v))
+        rc = hb_fail(err, "%s: \"do_lower_case\": expected true or false", path);
+    else if (v)
+        rc = json_is_true(v);
+    json_decref(root);
+    return rc;
 }

@@ -37,6 +37,12 @@ int bert_config_validate(const bert_config *c, const char *what, char *err);
  * file and the key. */
 int bert_config_read(bert_config *c, const char *path, char *err);
 
+/* What a Hugging Face model directory says about lowercasing: its
+ * tokenizer_config.json's "do_lower_case". Returns 1 (true), 0 (false),
+ * 2 when the directory does not say (no such file or key), -1 with err
+ * naming the file when the file is not JSON or the key not a boolean. */
+int bert_dir_lowercase(const char *dir, char *err);
+
 /* Writes config.json in HF's format (model_type "bert", BertModel). */
 int bert_config_write(const bert_config *c, const char *path, char *err);
 

@@ -109,10 +109,17 @@ PY
 out=$(hb c submit --train "$T/good.jsonl" --model "$T/hf" --vocab "$VOCAB" --seq 16 2>&1) && fail "vocab larger than the model accepted"
 [[ $out == *"vocabulary (150) is smaller than the dataset's (349)"* ]] || fail "model/vocab mismatch message: $out"
 { grep -x '\[PAD\]\|\[UNK\]\|\[CLS\]\|\[SEP\]' "$VOCAB"; grep -vx '\[PAD\]\|\[UNK\]\|\[CLS\]\|\[SEP\]' "$VOCAB" | head -146; } > "$T/hf/vocab.txt"
+# its tokenizer_config.json decides the casing (unless --cased); a bad one is refused by name
+echo '{"do_lower_case": "no"}' > "$T/hf/tokenizer_config.json"
+out=$(hb c submit --train "$T/good.jsonl" --model "$T/hf" --val-fraction 0.2 --seq 16 2>&1) && fail "bad tokenizer_config.json accepted"
+[[ $out == *"tokenizer_config.json: \"do_lower_case\": expected true or false"* ]] || fail "tokenizer_config message: $out"
+echo '{"do_lower_case": false, "model_max_length": 512}' > "$T/hf/tokenizer_config.json"
 jm=$(hb c submit --train "$T/good.jsonl" --model "$T/hf" --val-fraction 0.2 --seq 16 --batch 8 --lr 1e-3 2>"$T/submit.err")
 [[ $jm =~ ^[0-9]+$ ]] || fail "--model submit: $(cat "$T/submit.err")"
 wait_for 60 '[[ $(job_state c $jm) == DONE ]]' "--model job DONE"
 grep -q "job $jm: TRAIN bert" "$T/c.log" || fail "no TRAIN line for the --model job"
+grep -q "job $jm: .*do_lower_case false: cased tokenization" "$T/c.log" || fail "do_lower_case false not taken"
+ok "tokenizer_config.json: a non-boolean do_lower_case refused ('$out'); false gives cased tokenization"
 ok "a Hugging Face directory as --model: vocab mismatch refused ('$out'); with its own vocab.txt job $jm ran to DONE"
 
 # --- ingest runs beside the loop: the coordinator answers while it ingests --
