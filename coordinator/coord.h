@@ -187,6 +187,9 @@ typedef struct {
 
     coord_corpus corpus;
     int have_corpus;
+    /* the corpus's sizes, kept in the job record: status shows them after
+     * the corpus is freed (DONE) and across restarts; -1: not known yet */
+    long long n_counts[7]; /* train docs/chunks, val docs/chunks, test docs/chunks, classes */
     int vocab_size;              /* of the job's tokenizer (or synthetic vocabulary) */
     int pad_id;                  /* its [PAD] id (job record; 0 in records older than it) */
     bert_model *model;           /* the coordinator's parameters (batch-1 arena: it never computes) */

@@ -51,15 +51,12 @@ static json_t *s_job_json(coord *c, coord_job *j) {
         total = (long long)j->corpus.train.n * j->epochs;
     json_object_set_new(o, "chunks_done", json_integer(j->samples_done));
     json_object_set_new(o, "chunks_total", json_integer(total));
-    if (j->have_corpus) {
-        json_object_set_new(o, "train_docs", json_integer((json_int_t)j->corpus.train.n_docs));
-        json_object_set_new(o, "train_chunks", json_integer((json_int_t)j->corpus.train.n));
-        json_object_set_new(o, "val_docs", json_integer((json_int_t)j->corpus.val.n_docs));
-        json_object_set_new(o, "val_chunks", json_integer((json_int_t)j->corpus.val.n));
-        json_object_set_new(o, "test_docs", json_integer((json_int_t)j->corpus.test.n_docs));
-        json_object_set_new(o, "test_chunks", json_integer((json_int_t)j->corpus.test.n));
-        json_object_set_new(o, "num_classes", json_integer(j->corpus.num_classes));
+    if (j->n_counts[0] >= 0) { /* the corpus's sizes, also once it is freed */
+        static const char *const names[7] = {"train_docs", "train_chunks", "val_docs",   "val_chunks",
+                                             "test_docs",  "test_chunks",  "num_classes"};
+        for (int k = 0; k < 7; k++) json_object_set_new(o, names[k], json_integer((json_int_t)j->n_counts[k]));
     }
+    if (j->numel) json_object_set_new(o, "average", json_string(j->avg_grads ? "grads" : "params"));
     json_object_set_new(o, "parameters", json_integer((json_int_t)j->numel));
     /* loss: the mean over the epoch so far (one round's batch is too noisy
      * to read); last_round_loss: that one round */

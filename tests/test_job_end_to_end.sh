@@ -40,6 +40,15 @@ wait_for 90 '[[ $(job_state c '"$job"') =~ DONE|FAILED ]]' "job $job finished"
 [[ $(job_state c "$job") == DONE ]] || fail "job $job: $(status_json c "$job")"
 ok "job $job went TRAIN -> EMBED -> HEAD -> DONE on 2 workers"
 
+# the finished job's status still gives the corpus's sizes (from the job
+# record: the corpus itself is freed at DONE), and so after a restart
+counts() { status_json c "$job" | json_get '"%s %s %s %s" % tuple(d["jobs"][0].get(k) for k in ("train_docs", "val_docs", "num_classes", "average"))'; }
+[[ $(counts) == "60 24 3 grads" ]] || fail "finished job's status: train/val docs, classes, averaging = $(counts)"
+stop c
+start_coord c --heartbeat-ms 200 --expiry-ms 2000
+[[ $(counts) == "60 24 3 None" ]] || fail "after a restart: train/val docs, classes = $(counts)"
+ok "a finished job's status gives 60 train / 24 val documents and 3 classes, also after a coordinator restart"
+
 # --- the store: each document embedded exactly once, right chunks and label
 store_check "$T/c-data" "$job"
 
