@@ -39,6 +39,7 @@
 
 typedef struct {
     char work[256], control[256], status[256], events[256]; /* bind endpoints */
+    char metrics[256]; /* HTTP /metrics on HOST:PORT; empty: off */
     char data_dir[1024];
     int heartbeat_ms;     /* coordinator -> worker heartbeats */
     int worker_expiry_ms; /* a worker silent this long is dropped */
@@ -51,6 +52,12 @@ typedef struct {
     char curve_allow_dir[1024]; /* *.pub of the workers and CLI users let in */
     int verbose;
 } coord_config;
+
+/* metrics.c: HTTP /metrics on spec (HOST:PORT) in Prometheus text format,
+ * rendered from what the status endpoint status_ep answers */
+typedef struct coord_metrics coord_metrics;
+int coord_metrics_start(coord_metrics **out, const char *spec, void *zctx, const char *status_ep, char *err);
+void coord_metrics_stop(coord_metrics **m);
 
 #define COORD_CONF_ENTRIES 16
 void coord_config_defaults(coord_config *c);
@@ -253,6 +260,7 @@ typedef struct coord {
     coord_config cfg;
     const char *who;
     void *zctx, *work, *control, *status, *events;
+    struct coord_metrics *metrics; /* HTTP /metrics (metrics.c), or NULL */
     coord_worker workers[COORD_MAX_WORKERS];
     coord_job *jobs[COORD_MAX_JOBS]; /* in submission order */
     int n_jobs;

@@ -37,6 +37,8 @@ void coord_config_table(coord_config *c, conf_entry *t) {
         {"endpoints", "control", CONF_STR, c->control, sizeof c->control, 0, 0, "control endpoint (CLI)"},
         {"endpoints", "status", CONF_STR, c->status, sizeof c->status, 0, 0, "status endpoint (REP, JSON)"},
         {"endpoints", "events", CONF_STR, c->events, sizeof c->events, 0, 0, "events endpoint (PUB)"},
+        {"endpoints", "metrics", CONF_STR, c->metrics, sizeof c->metrics, 0, 0,
+         "HTTP /metrics (Prometheus) on HOST:PORT; empty: off"},
         {"coordinator", "data_dir", CONF_STR, c->data_dir, sizeof c->data_dir, 0, 0, "jobs, store, checkpoints"},
         {"coordinator", "heartbeat_ms", CONF_INT, &c->heartbeat_ms, 0, 50, 60000, "heartbeat period"},
         {"coordinator", "worker_expiry_ms", CONF_INT, &c->worker_expiry_ms, 0, 200, 3600000,
@@ -51,7 +53,6 @@ void coord_config_table(coord_config *c, conf_entry *t) {
         {"coordinator", "curve_secret", CONF_STR, c->curve_secret, sizeof c->curve_secret, 0, 0, "CurveZMQ .key"},
         {"coordinator", "curve_allow_dir", CONF_STR, c->curve_allow_dir, sizeof c->curve_allow_dir, 0, 0,
          "allowed client .pub files"},
-        {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
         {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
     };
     memcpy(t, tmp, sizeof tmp);
@@ -152,6 +153,10 @@ int coord_new(coord **out, const coord_config *cfg, char *err) {
     zmq_setsockopt(c->status, ZMQ_MAXMSGSIZE, &cmax, sizeof cmax);
     c->started_ms = hb_now_ms();
     c->started_unix = s_unix_now();
+    if (cfg->metrics[0] && coord_metrics_start(&c->metrics, cfg->metrics, c->zctx, cfg->status, err)) {
+        coord_destroy(&c);
+        return -1;
+    }
     if (coord_jobs_load(c, err)) {
         coord_destroy(&c);
         return -1;
@@ -164,6 +169,7 @@ void coord_destroy(coord **cp) {
     coord *c = *cp;
     if (!c) return;
     coord_jobs_join_ingest(c);
+    coord_metrics_stop(&c->metrics); /* its thread's sockets close before the context ends */
     for (int i = 0; i < c->n_jobs; i++) coord_job_free(&c->jobs[i]);
     if (c->work) zmq_close(c->work);
     if (c->control) zmq_close(c->control);

@@ -32,13 +32,15 @@ static int s_on_flag(void *ctx, const conf_flag *f, const char *arg, char *err) 
 static void s_usage(FILE *f) {
     fprintf(f, "usage: hierbert-coordinator [options]\n"
                "Runs hierbert jobs over the workers that connect to it: ingest, TRAIN by rounds of\n"
-               "parameter averaging, checkpoints; serves the CLI and a JSON status endpoint.\n\n"
+               "gradient (or parameter) averaging, checkpoints, EMBED into LMDB, HEAD; serves the CLI,\n"
+               "a JSON status endpoint, events and optionally HTTP /metrics.\n\n"
                "  -c, --config FILE        config file (default $HIERBERT_CONF, else /etc/hierbert/hierbert.conf)\n"
                "  -d, --data-dir DIR       jobs, checkpoints, store ([coordinator] data_dir; /var/lib/hierbert)\n"
                "      --work EP            bind the work endpoint here (tcp://127.0.0.1:5555)\n"
                "      --control EP         bind the control endpoint here (tcp://127.0.0.1:5556)\n"
                "      --status EP          bind the status endpoint here (tcp://127.0.0.1:5557)\n"
                "      --events EP          bind the events endpoint here (tcp://127.0.0.1:5558)\n"
+               "      --metrics HOST:PORT  serve HTTP /metrics (Prometheus text) there (off)\n"
                "      --expiry-ms MS       drop a worker silent this long (5000)\n"
                "      --heartbeat-ms MS    heartbeat period (1000)\n"
                "      --checkpoint-every N rounds between checkpoints (10)\n"
@@ -62,6 +64,7 @@ int main(int argc, char **argv) {
                                       {"control", 0, 1, "endpoints", "control"},
                                       {"status", 0, 1, "endpoints", "status"},
                                       {"events", 0, 1, "endpoints", "events"},
+                                      {"metrics", 0, 1, "endpoints", "metrics"},
                                       {"expiry-ms", 0, 1, "coordinator", "worker_expiry_ms"},
                                       {"heartbeat-ms", 0, 1, "coordinator", "heartbeat_ms"},
                                       {"checkpoint-every", 0, 1, "coordinator", "checkpoint_every"},
