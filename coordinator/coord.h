@@ -53,7 +53,7 @@ typedef struct {
     int verbose;
 } coord_config;
 
-/* metrics.c: HTTP /metrics on spec (HOST:PORT) in Prometheus text format,
+/* http_metrics.c: HTTP /metrics on spec (HOST:PORT) in Prometheus text format,
  * rendered from what the status endpoint status_ep answers */
 typedef struct coord_metrics coord_metrics;
 int coord_metrics_start(coord_metrics **out, const char *spec, void *zctx, const char *status_ep, char *err);
@@ -260,7 +260,7 @@ typedef struct coord {
     coord_config cfg;
     const char *who;
     void *zctx, *work, *control, *status, *events;
-    struct coord_metrics *metrics; /* HTTP /metrics (metrics.c), or NULL */
+    struct coord_metrics *metrics; /* HTTP /metrics (http_metrics.c), or NULL */
     coord_worker workers[COORD_MAX_WORKERS];
     coord_job *jobs[COORD_MAX_JOBS]; /* in submission order */
     int n_jobs;

@@ -1,5 +1,5 @@
 /*
- * metrics.c - the optional HTTP /metrics endpoint (Prometheus text format,
+ * http_metrics.c - the optional HTTP /metrics endpoint (Prometheus text format,
  * version 0.0.4), served by libmicrohttpd on its own thread.
  *
  * The thread never touches the coordinator's state: each scrape asks the
