@@ -9,19 +9,20 @@
 # --epochs, both runs' validation chunk accuracy (AdamW: within 2 points).
 #   ops/bench-cluster.sh [--corpus brown|synthetic] [--preset tiny] [--seq 128]
 #                        [--batch 32] [--sync-every 4] [--steps 40 | --epochs N]
-#                        [--optimizer adamw|sgd] [--lr 1e-4] [--build DIR]
+#                        [--optimizer adamw|sgd] [--lr 1e-4] [--average grads|params]
+#                        [--build DIR]
 # brown needs ops/fetch-corpus.sh brown vocab (data/corpora). Runs under
 # flock /tmp/hb-heavy.lock so it never overlaps another heavy run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-corpus=brown preset=tiny seq=128 batch=32 sync=4 steps=40 epochs=0 opt=adamw lr=1e-4 build=$root/build
+corpus=brown preset=tiny seq=128 batch=32 sync=4 steps=40 epochs=0 opt=adamw lr=1e-4 avg= build=$root/build
 while (($#)); do
   case "$1" in
     --corpus) corpus=$2; shift ;; --preset) preset=$2; shift ;; --seq) seq=$2; shift ;;
     --batch) batch=$2; shift ;; --sync-every) sync=$2; shift ;; --steps) steps=$2; shift ;;
     --epochs) epochs=$2; steps=0; shift ;; --optimizer) opt=$2; shift ;; --lr) lr=$2; shift ;;
-    --build) build=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --build) build=$2; shift ;; --average) avg=$2; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench-cluster: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -29,7 +30,7 @@ done
 if [[ -z "${HB_BENCH_LOCKED:-}" ]]; then
   exec env HB_BENCH_LOCKED=1 flock /tmp/hb-heavy.lock "$0" --corpus "$corpus" --preset "$preset" --seq "$seq" \
     --batch "$batch" --sync-every "$sync" $( ((epochs)) && echo --epochs "$epochs" || echo --steps "$steps") \
-    --optimizer "$opt" --lr "$lr" --build "$build"
+    --optimizer "$opt" --lr "$lr" ${avg:+--average "$avg"} --build "$build"
 fi
 COORD=$build/coordinator/hierbert-coordinator WORKER=$build/worker/hierbert-worker CLI=$build/coordinator/hierbert
 T=$(mktemp -d /tmp/hbbench.XXXXXX)
@@ -58,7 +59,7 @@ run() { # name workers threads
   local job
   for i in $(seq 50); do "$CLI" list --control "ipc://$T/$n-c" --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
   job=$("$CLI" submit --control "ipc://$T/$n-c" "${data[@]}" --preset "$preset" --seq "$seq" --batch "$batch" \
-        --sync-every "$sync" --epochs "$epochs" "${limit[@]}" --optimizer "$opt" --lr "$lr" --min-workers "$w" --seed 1 2>>"$T/$n.log")
+        --sync-every "$sync" --epochs "$epochs" "${limit[@]}" --optimizer "$opt" --lr "$lr" ${avg:+--average "$avg"} --min-workers "$w" --seed 1 2>>"$T/$n.log")
   while :; do
     s=$("$CLI" status "$job" --json --control "ipc://$T/$n-c")
     st=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["state"])' <<<"$s")
@@ -74,7 +75,7 @@ j = json.load(open(sys.argv[4]))["jobs"][0]
 r = max(j["train_rounds"], 1)
 rate = j["chunks_done"] / j["train_s"] if j["train_s"] > 0 else 0
 acc = [a for a in j["val_chunk_accuracy"] if a is not None]
-print(f"{n:>4}: {w} worker(s) x {th} thread(s): {rate:8.1f} seq/s  {j['chunks_done']} chunks in {j['train_s']:.1f} s, "
+print(f"{n:>4}: {w} worker(s) x {th} thread(s), {j.get('average', '?')} averaging: {rate:8.1f} seq/s  {j['chunks_done']} chunks in {j['train_s']:.1f} s, "
       f"{r} rounds of {j['total_steps']/r:.1f} steps; per round {j['train_bytes']/r/1e6:.1f} MB, "
       f"{j['train_s']/r*1000:.0f} ms = compute {j['train_compute_s']/r*1000:.0f} ms + comm "
       f"{(j['train_s']-j['train_compute_s'])/r*1000:.0f} ms; {j['parameters']} params; val chunk acc {acc}")
