@@ -85,9 +85,12 @@ typedef struct {
 
 /* ----------------------------------------------------------- corpus ---- */
 
+/* A split's chunks in memory: lengths, labels and the document index. The
+ * token ids stay in the store (the docs database, LMDB's page cache): they
+ * are read per task with coord_corpus_rows, so the coordinator's memory is
+ * ~8 bytes a chunk (plus the document ids) however long L is - not 4L. */
 typedef struct {
     size_t n;         /* chunks */
-    int32_t *ids;     /* [n][L] */
     int32_t *lengths; /* [n] */
     int32_t *labels;  /* [n] */
     size_t n_docs;
@@ -101,9 +104,21 @@ typedef struct {
  * document may have no label: its chunks' label is -1. */
 typedef struct {
     int L, vocab_size, num_classes;
+    int32_t pad_id;
     label_map labels;
     coord_split train, val, test;
+    store_env *st; /* where the token ids are read from */
+    char job[32];  /* the job's key in it */
+    store_doc doc; /* the last document read (rows of one document come together) */
+    const coord_split *doc_sp;
+    size_t doc_di;
 } coord_corpus;
+
+/* Rows rows[0..n) of split sp (chunk indices) as [n][L] token ids padded
+ * with [PAD], read from the store. A document that is missing, changed
+ * (chunk count) or holds an id outside the vocabulary is an error naming
+ * it: the job cannot go on. */
+int coord_corpus_rows(coord_corpus *c, const coord_split *sp, const uint32_t *rows, size_t n, int32_t *out, char *err);
 
 void coord_corpus_free(coord_corpus *c);
 
@@ -128,9 +143,10 @@ typedef struct {
  * is written instead. */
 int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s,
                         coord_ingest_info *info, char *err);
-/* Loads a job's ingested documents from the store (key order: the same
- * corpus whether just ingested or reloaded after a restart); chunks are
- * padded to L with pad_id (the tokenizer's [PAD], recorded at ingest). */
+/* Loads a job's ingested documents' index from the store (key order: the
+ * same corpus whether just ingested or reloaded after a restart), checking
+ * every token id against the vocabulary; coord_corpus_rows then pads chunks
+ * to L with pad_id (the tokenizer's [PAD], recorded at ingest). */
 int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const char *job_dir, int L, int vocab_size,
                       int pad_id, char *err);
 
@@ -189,6 +205,7 @@ typedef struct {
     job_state state;
     char name[256];
     char error[HB_ERR_LEN];
+    char fatal[HB_ERR_LEN]; /* set mid-phase (a store read failed): coord_jobs_tick fails the job */
     Hierbert__Submit *submit; /* owned (unpacked copy) */
     double submitted, started, finished;
 

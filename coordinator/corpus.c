@@ -1,6 +1,7 @@
-/* corpus.c - a job's documents: ingest into the store (dataset_ingest), and
- * the in-memory chunk arrays TRAIN and EMBED read, loaded back from the
- * store (see coord.h). */
+/* corpus.c - a job's documents: ingest into the store (dataset_ingest), the
+ * in-memory chunk index TRAIN and EMBED use (lengths, labels, documents),
+ * loaded back from the store, and the rows' token ids read from the store
+ * on demand (see coord.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,6 @@
 #include "wordpiece.h"
 
 static void s_split_free(coord_split *s) {
-    free(s->ids);
     free(s->lengths);
     free(s->labels);
     free(s->doc_start);
@@ -25,7 +25,54 @@ void coord_corpus_free(coord_corpus *c) {
     s_split_free(&c->val);
     s_split_free(&c->test);
     labels_free(&c->labels);
+    store_doc_free(&c->doc);
     memset(c, 0, sizeof *c);
+}
+
+/* the document of chunk `row`: the last one whose first chunk is <= row */
+static size_t s_doc_of(const coord_split *sp, size_t row) {
+    size_t lo = 0, hi = sp->n_docs; /* doc_start[lo] <= row < doc_start[hi] */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sp->doc_start[mid] <= row)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int coord_corpus_rows(coord_corpus *c, const coord_split *sp, const uint32_t *rows, size_t n, int32_t *out,
+                      char *err) {
+    const int L = c->L;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i] >= sp->n) return hb_fail(err, "corpus: chunk %u of a split of %zu", rows[i], sp->n);
+        size_t di = s_doc_of(sp, rows[i]);
+        const char *doc = sp->doc_ids[di];
+        if (c->doc_sp != sp || c->doc_di != di) {
+            c->doc_sp = NULL;
+            int rc = store_doc_get(c->st, c->job, doc, &c->doc, err);
+            if (rc == 1) return hb_fail(err, "store: job %s: document %s is gone from the docs database", c->job, doc);
+            if (rc) return -1;
+            if (c->doc.n_chunks != sp->doc_count[di])
+                return hb_fail(err, "store: job %s: document %s has %u chunks, %u when the job loaded it", c->job, doc,
+                               c->doc.n_chunks, sp->doc_count[di]);
+            for (uint32_t q = 0; q < c->doc.n_tokens; q++)
+                if (c->doc.token_ids[q] < 0 || c->doc.token_ids[q] >= c->vocab_size)
+                    return hb_fail(err, "store: job %s: document %s: token id %d outside the vocabulary of %d", c->job,
+                                   doc, c->doc.token_ids[q], c->vocab_size);
+            c->doc_sp = sp;
+            c->doc_di = di;
+        }
+        uint32_t k = rows[i] - sp->doc_start[di];
+        const int32_t *t = c->doc.token_ids;
+        for (uint32_t q = 0; q < k; q++) t += c->doc.chunk_len[q];
+        int32_t *row = out + i * (size_t)L;
+        uint32_t len = (uint32_t)sp->lengths[rows[i]];
+        memcpy(row, t, len * sizeof(int32_t));
+        for (size_t q = len; q < (size_t)L; q++) row[q] = c->pad_id;
+    }
+    return 0;
 }
 
 static uint64_t s_mix(uint64_t *s) {
@@ -161,8 +208,7 @@ int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, con
 /* ------------------------------------------------------------------------ */
 /* load */
 
-static void s_append(coord_split *sp, int L, int32_t pad_id, const char *id, const store_doc *d, size_t *cap_ch,
-                     size_t *cap_doc) {
+static void s_append(coord_split *sp, int L, const char *id, const store_doc *d, size_t *cap_ch, size_t *cap_doc) {
     if (sp->n_docs == *cap_doc) {
         *cap_doc = *cap_doc ? 2 * *cap_doc : 64;
         sp->doc_start = hb_realloc(sp->doc_start, *cap_doc * sizeof *sp->doc_start);
@@ -171,7 +217,6 @@ static void s_append(coord_split *sp, int L, int32_t pad_id, const char *id, con
     }
     while (sp->n + d->n_chunks > *cap_ch) {
         *cap_ch = *cap_ch ? 2 * *cap_ch : 256;
-        sp->ids = hb_realloc(sp->ids, *cap_ch * (size_t)L * sizeof(int32_t));
         sp->lengths = hb_realloc(sp->lengths, *cap_ch * sizeof(int32_t));
         sp->labels = hb_realloc(sp->labels, *cap_ch * sizeof(int32_t));
     }
@@ -179,16 +224,11 @@ static void s_append(coord_split *sp, int L, int32_t pad_id, const char *id, con
     sp->doc_count[sp->n_docs] = d->n_chunks;
     sp->doc_ids[sp->n_docs] = strdup(id);
     sp->n_docs++;
-    const int32_t *t = d->token_ids;
     for (uint32_t k = 0; k < d->n_chunks; k++) {
-        int32_t *row = sp->ids + sp->n * (size_t)L;
         uint32_t len = d->chunk_len[k] < (uint32_t)L ? d->chunk_len[k] : (uint32_t)L;
-        memcpy(row, t, len * sizeof(int32_t));
-        for (size_t q = len; q < (size_t)L; q++) row[q] = pad_id;
         sp->lengths[sp->n] = (int32_t)len;
         sp->labels[sp->n] = d->label;
         sp->n++;
-        t += d->chunk_len[k];
     }
 }
 
@@ -197,6 +237,9 @@ int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const cha
     memset(c, 0, sizeof *c);
     c->L = L;
     c->vocab_size = vocab_size;
+    c->pad_id = pad_id;
+    c->st = st;
+    snprintf(c->job, sizeof c->job, "%s", job);
     char path[1200];
     snprintf(path, sizeof path, "%s/labels.json", job_dir);
     if (labels_load(&c->labels, path, err)) return -1;
@@ -226,7 +269,14 @@ int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const cha
                          d.label, c->num_classes);
             break;
         }
-        s_append(sp[d.split], L, pad_id, store_iter_doc_id(it), &d, &cap_ch[d.split], &cap_doc[d.split]);
+        for (uint32_t q = 0; q < d.n_tokens; q++)
+            if (d.token_ids[q] < 0 || d.token_ids[q] >= vocab_size) {
+                rc = hb_fail(err, "store: %s/%s: token id %d outside the vocabulary of %d", job, store_iter_doc_id(it),
+                             d.token_ids[q], vocab_size);
+                break;
+            }
+        if (rc < 0) break;
+        s_append(sp[d.split], L, store_iter_doc_id(it), &d, &cap_ch[d.split], &cap_doc[d.split]);
     }
     store_doc_free(&d);
     store_iter_destroy(&it);
@@ -234,12 +284,5 @@ int coord_corpus_load(coord_corpus *c, store_env *st, const char *job, const cha
         coord_corpus_free(c);
         return -1;
     }
-    for (int v = 0; v < 3; v++)
-        for (size_t i = 0; i < sp[v]->n * (size_t)L; i++)
-            if (sp[v]->ids[i] < 0 || sp[v]->ids[i] >= vocab_size) {
-                int32_t bad = sp[v]->ids[i];
-                coord_corpus_free(c);
-                return hb_fail(err, "store: job %s: token id %d outside the vocabulary of %d", job, bad, vocab_size);
-            }
     return 0;
 }

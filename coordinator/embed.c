@@ -150,12 +150,20 @@ static int s_send_task(coord *c, coord_job *j, int w) {
             *counts = hb_malloc(t->n_docs * sizeof(int32_t));
     char **doc_ids = hb_malloc(t->n_docs * sizeof(char *));
     size_t row = 0;
-    for (uint32_t k = 0; k < t->n_docs; k++) {
+    uint32_t *rows = hb_malloc((chunks + 1) * sizeof(uint32_t));
+    char err[HB_ERR_LEN];
+    int rc = 0;
+    for (uint32_t k = 0; k < t->n_docs && !rc; k++) {
         const coord_split *sp;
         size_t di;
         s_doc(j, t->docs[k], &sp, &di);
         uint32_t s0 = sp->doc_start[di], n = sp->doc_count[di];
-        memcpy(ids + row * L, sp->ids + (size_t)s0 * L, (size_t)n * L * sizeof(int32_t));
+        for (uint32_t q = 0; q < n; q++) rows[q] = s0 + q;
+        if (coord_corpus_rows(&j->corpus, sp, rows, n, ids + row * L, err)) {
+            /* the store lost or changed a document: the job cannot go on (coord_jobs_tick fails it) */
+            snprintf(j->fatal, sizeof j->fatal, "%s", err);
+            rc = -1;
+        }
         memcpy(lens + row, sp->lengths + s0, n * sizeof(int32_t));
         counts[k] = (int32_t)n;
         doc_ids[k] = sp->doc_ids[di];
@@ -181,9 +189,9 @@ static int s_send_task(coord *c, coord_job *j, int w) {
     proto_env_init(&m, j->id);
     m.body_case = HIERBERT__ENVELOPE__BODY_ASSIGN;
     m.assign = &a;
-    int rc = 0;
     coord_worker *k = &c->workers[w];
-    if (e->params_to[w] != k->joined) { /* the final parameters, once per worker */
+    free(rows);
+    if (rc == 0 && e->params_to[w] != k->joined) { /* the final parameters, once per worker */
         zmq_msg_t pm;
         coord_params_frame(j, &pm);
         size_t len = zmq_msg_size(&pm);

@@ -548,6 +548,11 @@ void coord_jobs_tick(coord *c) {
         coord_job_set_state(c, j, JOB_TRAIN, NULL);
     }
     coord_job *j = c->jobs[c->active];
+    if (j->fatal[0]) {
+        coord_train_abort(c, j);
+        coord_job_set_state(c, j, JOB_FAILED, j->fatal);
+        return;
+    }
     switch (j->state) {
     case JOB_TRAIN:
         coord_train_tick(c, j);

@@ -341,9 +341,17 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     int32_t *ids = hb_malloc((size_t)n * L * sizeof(int32_t)), *lens = hb_malloc((size_t)n * sizeof(int32_t)),
             *labels = hb_malloc((size_t)n * sizeof(int32_t));
     for (uint32_t i = 0; i < n; i++) {
-        memcpy(ids + (size_t)i * L, sp->ids + (size_t)idx[i] * L, (size_t)L * sizeof(int32_t));
         lens[i] = sp->lengths[idx[i]];
         labels[i] = sp->labels[idx[i]];
+    }
+    char err[HB_ERR_LEN];
+    if (coord_corpus_rows(&j->corpus, sp, idx, n, ids, err)) {
+        /* the store lost or changed a document: the job cannot go on (coord_jobs_tick fails it) */
+        snprintf(j->fatal, sizeof j->fatal, "%s", err);
+        free(ids);
+        free(lens);
+        free(labels);
+        return -1;
     }
     Hierbert__ModelSpec ms;
     Hierbert__BertConfig wc;

@@ -119,15 +119,45 @@ int main(void) {
             int split = sp == &c.test ? STORE_SPLIT_TEST : sp == &c.val ? STORE_SPLIT_VAL : STORE_SPLIT_TRAIN;
             CHECK(sd.split == split && sd.label == lab && sd.n_chunks == sp->doc_count[di], "%s: stored split %d",
                   names[d], sd.split);
-            store_doc_free(&sd);
+            /* the rows, read back from the store: the stored tokens, padded */
+            const int32_t *tok = sd.token_ids;
             for (uint32_t k = 0; k < sp->doc_count[di]; k++) {
-                size_t row = sp->doc_start[di] + k;
-                const int32_t *ids = sp->ids + row * 8;
+                uint32_t row = sp->doc_start[di] + k;
+                int32_t ids[8];
+                CHECK_OK(coord_corpus_rows(&c, sp, &row, 1, ids, err), err);
+                CHECK(sp->lengths[row] == (int32_t)sd.chunk_len[k] &&
+                          !memcmp(ids, tok, sd.chunk_len[k] * sizeof(int32_t)),
+                      "%s: chunk %u differs from the stored tokens", names[d], k);
+                tok += sd.chunk_len[k];
                 for (int q = sp->lengths[row]; q < 8; q++, padded++)
                     CHECK(ids[q] == pad, "%s: position %d is %d, not [PAD] %d", names[d], q, ids[q], pad);
                 if (!strcmp(names[d], "x1"))
                     CHECK(ids[1] == (cased ? up : low), "x1: 'Hello' is id %d (cased %d)", ids[1], cased);
             }
+            store_doc_free(&sd);
+        }
+        /* rows from several documents in one call, out of order (TRAIN's shuffled batches) */
+        uint32_t mix[3] = {(uint32_t)c.train.n - 1, 0, (uint32_t)c.train.n / 2};
+        int32_t got[3][8], one[8];
+        CHECK_OK(coord_corpus_rows(&c, &c.train, mix, 3, &got[0][0], err), err);
+        for (int r = 0; r < 3; r++) {
+            CHECK_OK(coord_corpus_rows(&c, &c.train, &mix[r], 1, one, err), err);
+            CHECK(!memcmp(one, got[r], sizeof one), "row %u read alone differs from in a batch", mix[r]);
+        }
+        /* a document the store lost: the read fails naming it */
+        if (!cased) {
+            store_writer *w = store_writer_new(st, 0);
+            char key[STORE_KEY_MAX + 1];
+            CHECK_OK(store_make_key(key, job, "t2", err), err);
+            CHECK_OK(store_writer_del(w, STORE_DB_DOCS, key, strlen(key), err), err);
+            CHECK_OK(store_writer_commit(w, err), err);
+            store_writer_destroy(&w);
+            size_t di = 0;
+            const coord_split *sp = s_find(&c, "t2", &di);
+            uint32_t row = sp->doc_start[di];
+            CHECK(coord_corpus_rows(&c, sp, &row, 1, one, err) == -1 && strstr(err, "t2") && strstr(err, "gone"),
+                  "a lost document: %s", err);
+            t_ok("a document gone from the store: its rows are refused: %s", err);
         }
         CHECK(padded > 0, "some chunks are padded");
         t_ok("%s ingest: 4 train, 2 val, 3 test documents in their splits with their labels (unlabelled test: -1); "
