@@ -35,17 +35,18 @@
  *    worker with the whole batch takes, for AdamW as for SGD: AdamW's
  *    second moment is not linear in the gradient, so averaging the
  *    parameters of W AdamW steps on 1/W of the batch each is a different,
- *    smaller step (each worker's v sees a noisier gradient), and it cost
- *    the spam and Brown jobs accuracy against the PyTorch reference.
+ *    smaller step (each worker's v sees a noisier gradient): with it the
+ *    spam and Brown demos trailed the PyTorch reference's accuracy.
  *  - parameter averaging (sync_every > 1, or average params): each worker
  *    runs up to sync_every optimizer steps with its own AdamW moments and
  *    sends its parameters (and, on checkpoint rounds, its moments); the
  *    coordinator averages them weighted by samples (local SGD).
  *
  * When all Updates are in - or the workers that did not answer have expired
- * - the result is version r+1. A round never spans two epochs. After an epoch's last round, an eval round splits the
- * validation documents over the workers (forward only) and records the
- * epoch's validation chunk accuracy; a lost eval task is reassigned.
+ * - the result is version r+1. A round never spans two epochs. After an
+ * epoch's last round, an eval round splits the validation documents over
+ * the workers (forward only) and records the epoch's validation chunk
+ * accuracy; a lost eval task is reassigned.
  * Checkpoint every checkpoint_every rounds and at each epoch's end.
  */
 #include <math.h>
