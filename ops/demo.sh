@@ -94,6 +94,23 @@ echo
 echo "demo: job $job finished in $((SECONDS - t0)) s"
 "$B/coordinator/hierbert" result "$job" $C
 if [[ -n $json ]]; then "$B/coordinator/hierbert" result "$job" --json $C >"$json"; fi
+# the PyTorch reference of the same recipe, split and seed, when one is on record
+python3 - "$corpus" "$R_seed" "$R_preset" "$R_epochs" "$R_max_chunks" tests/reference/results/pipeline_ref_*.json <<'PY' || true
+import json, sys
+corpus, seed, preset, epochs, maxc = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+for p in sys.argv[6:]:
+    try:
+        d = json.load(open(p))
+    except (OSError, ValueError):
+        continue
+    s = d.get("settings", {})
+    if (f"/{corpus}/" in s.get("train", "") and s.get("seed") == seed and s.get("preset") == preset
+            and s.get("epochs") == epochs and s.get("max_chunks") == maxc):
+        print(f"demo: the PyTorch reference (tests/reference/pipeline_ref.py; same recipe, split and seed; {p}):\n"
+              f"  chunk {100 * d['chunk_accuracy']:.2f}%, vote {100 * d['vote_accuracy']:.2f}%, "
+              f"document {100 * d['doc_accuracy']:.2f}%")
+        break
+PY
 "$B/coordinator/hierbert" export "$job" "$T/model" $C >/dev/null &&
   if ((keep)); then
     echo "demo: exported to $T/model (build/coordinator/hierbert predict --model $T/model FILE...)"
