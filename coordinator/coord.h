@@ -286,11 +286,33 @@ typedef struct coord {
     long long started_ms, last_hb_ms, last_notify_ms;
     double started_unix;
     store_env *store;      /* data_dir/store: job records, documents (embeddings, results: issue 6) */
-    void *ingest;          /* PULL: ingest threads report "job id" here */
+    void *ingest;          /* PULL: background threads report a coord_bg_done here */
     struct curve_zap *zap; /* CurveZMQ allowlist (NULL: no CURVE) */
     char ingest_ep[64];
+    struct coord_export *exports; /* export threads running */
     volatile sig_atomic_t *stop;
 } coord;
+
+/* What a background thread (ingest, export) sends the loop when it ends. */
+typedef struct {
+    enum { COORD_BG_INGEST = 1, COORD_BG_EXPORT } kind;
+    uint64_t job;                /* INGEST: the job */
+    struct coord_export *export; /* EXPORT: the export */
+} coord_bg_done;
+
+/* results.c: `hierbert export` runs on a thread of its own */
+typedef struct coord_export {
+    struct coord_export *next;
+    pthread_t tid;
+    coord_peer peer; /* answered when it ends */
+    uint64_t job;
+    char src[1200], vocab[1300], dst[1024], ep[64];
+    void *zctx;
+    int rc;
+    char err[HB_ERR_LEN];
+} coord_export;
+void coord_on_export_done(coord *c, coord_export *x);
+void coord_exports_join(coord *c); /* at shutdown */
 
 int coord_new(coord **out, const coord_config *cfg, char *err);
 void coord_destroy(coord **c);

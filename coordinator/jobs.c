@@ -328,8 +328,8 @@ static void *s_ingest_main(void *arg) {
     j->pad_id = j->ingest_info.pad_id;
     void *push = zmq_socket(j->ingest_zctx, ZMQ_PUSH);
     zmq_connect(push, j->ingest_ep);
-    uint64_t id = j->id;
-    zmq_send(push, &id, sizeof id, 0); /* the loop reads the results after this */
+    coord_bg_done msg = {.kind = COORD_BG_INGEST, .job = j->id};
+    zmq_send(push, &msg, sizeof msg, 0); /* the loop reads the results after this */
     zmq_close(push);
     return NULL;
 }

@@ -169,6 +169,7 @@ void coord_destroy(coord **cp) {
     coord *c = *cp;
     if (!c) return;
     coord_jobs_join_ingest(c);
+    coord_exports_join(c);
     coord_metrics_stop(&c->metrics); /* its thread's sockets close before the context ends */
     for (int i = 0; i < c->n_jobs; i++) coord_job_free(&c->jobs[i]);
     if (c->work) zmq_close(c->work);
@@ -580,8 +581,11 @@ int coord_run(coord *c, volatile sig_atomic_t *stop, char *err) {
                        c->cfg.curve_allow_dir);
         }
         if (items[3].revents & ZMQ_POLLIN) {
-            uint64_t id = 0;
-            if (zmq_recv(c->ingest, &id, sizeof id, 0) == (int)sizeof id) coord_on_ingest_done(c, id);
+            coord_bg_done msg;
+            if (zmq_recv(c->ingest, &msg, sizeof msg, 0) == (int)sizeof msg) {
+                if (msg.kind == COORD_BG_INGEST) coord_on_ingest_done(c, msg.job);
+                if (msg.kind == COORD_BG_EXPORT) coord_on_export_done(c, msg.export);
+            }
         }
         if (hb_now_ms() >= next_tick) {
             s_tick(c);

@@ -25,6 +25,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <pthread.h>
+#include <zmq.h>
+
 #include "clfdir.h"
 #include "hb_log.h"
 #include "metrics.h"
@@ -375,6 +378,22 @@ void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m) {
     free(text);
 }
 
+/* the export thread: load the job's classifier directory, write it to dst
+ * (clfdir_write: a temporary directory renamed into place), tell the loop */
+static void *s_export_main(void *arg) {
+    coord_export *x = arg;
+    clfdir *d = NULL;
+    x->rc = clfdir_load(&d, x->src, 1, x->err) ||
+            clfdir_write(x->dst, d->bert, d->head, x->vocab, NULL, &d->labels, &d->chunking, x->err);
+    clfdir_destroy(&d);
+    void *push = zmq_socket(x->zctx, ZMQ_PUSH);
+    zmq_connect(push, x->ep);
+    coord_bg_done msg = {.kind = COORD_BG_EXPORT, .export = x};
+    zmq_send(push, &msg, sizeof msg, 0);
+    zmq_close(push);
+    return NULL;
+}
+
 void coord_on_export(coord *c, const coord_peer *p, const proto_msg *m) {
     coord_job *j = coord_job_find(c, m->job_id);
     if (!j) {
@@ -391,7 +410,7 @@ void coord_on_export(coord *c, const coord_peer *p, const proto_msg *m) {
         coord_reply_error(c, p, j->id, PROTO_E_BAD_REQUEST, "Export: '%s' is not an absolute path", m->export->dir);
         return;
     }
-    char dir[1100], src[1200], vocab[1300], err[HB_ERR_LEN];
+    char dir[1100], src[1200], vocab[1300];
     coord_job_dir(c, j->id, dir, sizeof dir);
     snprintf(src, sizeof src, "%s/model", dir);
     snprintf(vocab, sizeof vocab, "%s/vocab.txt", src);
@@ -402,20 +421,52 @@ void coord_on_export(coord *c, const coord_peer *p, const proto_msg *m) {
                           (unsigned long long)j->id);
         return;
     }
-    clfdir *d = NULL;
-    if (clfdir_load(&d, src, 1, err) ||
-        clfdir_write(m->export->dir, d->bert, d->head, vocab, NULL, &d->labels, &d->chunking, err)) {
-        clfdir_destroy(&d);
-        coord_reply_error(c, p, j->id, PROTO_E_BAD_REQUEST, "Export: %s", err);
+    /* reading and writing a model is seconds of I/O for a big one: on a
+     * thread of its own, so heartbeats and rounds go on; the loop answers
+     * when it is done (coord_on_export_done) */
+    coord_export *x = hb_calloc(1, sizeof *x);
+    x->peer = *p;
+    x->job = j->id;
+    snprintf(x->src, sizeof x->src, "%s", src);
+    snprintf(x->vocab, sizeof x->vocab, "%s", vocab);
+    snprintf(x->dst, sizeof x->dst, "%s", m->export->dir);
+    snprintf(x->ep, sizeof x->ep, "%s", c->ingest_ep);
+    x->zctx = c->zctx;
+    if (pthread_create(&x->tid, NULL, s_export_main, x) != 0) {
+        free(x);
+        coord_reply_error(c, p, j->id, PROTO_E_INTERNAL, "Export: cannot start a thread");
         return;
     }
-    clfdir_destroy(&d);
-    hb_log(c->who, "info", "job %llu: exported to %s", (unsigned long long)j->id, m->export->dir);
-    proto_msg r;
-    proto_env_init(&r, j->id);
-    Hierbert__ExportReply er = HIERBERT__EXPORT_REPLY__INIT;
-    er.dir = m->export->dir;
-    r.body_case = HIERBERT__ENVELOPE__BODY_EXPORT_REPLY;
-    r.export_reply = &er;
-    coord_reply(c, p, &r);
+    x->next = c->exports;
+    c->exports = x;
+}
+
+void coord_on_export_done(coord *c, coord_export *x) {
+    coord_export **pp = &c->exports;
+    while (*pp && *pp != x) pp = &(*pp)->next;
+    if (!*pp) return; /* not ours */
+    *pp = x->next;
+    pthread_join(x->tid, NULL);
+    if (x->rc) {
+        coord_reply_error(c, &x->peer, x->job, PROTO_E_BAD_REQUEST, "Export: %s", x->err);
+    } else {
+        hb_log(c->who, "info", "job %llu: exported to %s", (unsigned long long)x->job, x->dst);
+        proto_msg r;
+        proto_env_init(&r, x->job);
+        Hierbert__ExportReply er = HIERBERT__EXPORT_REPLY__INIT;
+        er.dir = x->dst;
+        r.body_case = HIERBERT__ENVELOPE__BODY_EXPORT_REPLY;
+        r.export_reply = &er;
+        coord_reply(c, &x->peer, &r);
+    }
+    free(x);
+}
+
+void coord_exports_join(coord *c) {
+    while (c->exports) {
+        coord_export *x = c->exports;
+        c->exports = x->next;
+        pthread_join(x->tid, NULL); /* its done-message is dropped with the socket */
+        free(x);
+    }
 }

@@ -75,6 +75,19 @@ hb c export "$job" "$T/model" > /dev/null || fail "export"
 for f in config.json vocab.txt model.safetensors head.safetensors labels.json; do
   [[ -s $T/model/$f ]] || fail "export: no $f"
 done
+# exports run on a thread of their own: two at once both land, and a refused
+# one (a directory that is not an export) answers with the reason while the
+# coordinator goes on serving
+hb c export "$job" "$T/model2" > /dev/null & e1=$!
+hb c export "$job" "$T/model3" > /dev/null & e2=$!
+wait "$e1" || fail "concurrent export 1"
+wait "$e2" || fail "concurrent export 2"
+cmp -s "$T/model2/model.safetensors" "$T/model3/model.safetensors" || fail "two concurrent exports differ"
+mkdir -p "$T/notanexport" && echo keep > "$T/notanexport/mine.txt"
+out=$(hb c export "$job" "$T/notanexport" 2>&1) && fail "export over a foreign directory accepted"
+[[ $out == *"Export:"* && -f $T/notanexport/mine.txt ]] || fail "foreign-directory export: $out"
+[[ $(job_state c "$job") == DONE ]] || fail "coordinator not serving after a refused export"
+ok "exports on their own thread: two at once identical; a foreign directory refused (${out#*: }) and left alone"
 "$CLI" predict --model "$T/model" --json "$T/val.jsonl" --threads 1 > "$T/pred.jsonl" || fail "predict"
 python3 - "$T/result.json" "$T/pred.jsonl" <<'EOF2' || fail "predict differs from the job's validation predictions"
 import json, sys
