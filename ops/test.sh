@@ -27,6 +27,7 @@ if ((sanitize)); then
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DHB_SANITIZE=ON >/dev/null
   export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export HB_TIME_SCALE=${HB_TIME_SCALE:-4} # ASan computes ~5x slower: the daemon tests' waits stretch
 else
   dir=build
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

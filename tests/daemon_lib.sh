@@ -73,9 +73,10 @@ status_json() { local c=$1; shift; "$CLI" status "$@" --json --control "ipc://$T
 # json_get 'python expression on d' < json
 json_get() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-# wait_for SECONDS 'shell condition' message
+# wait_for SECONDS 'shell condition' message; HB_TIME_SCALE=K stretches every
+# wait K times (ops/test.sh --sanitize: the ASan build computes ~5x slower)
 wait_for() {
-  local s=$1 cond=$2 msg=$3 t0=$SECONDS
+  local s=$(( $1 * ${HB_TIME_SCALE:-1} )) cond=$2 msg=$3 t0=$SECONDS
   while ! eval "$cond" >/dev/null 2>&1; do
     (( SECONDS - t0 > s )) && fail "timed out after ${s}s waiting for: $msg"
     sleep 0.1
