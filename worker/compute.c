@@ -25,8 +25,9 @@ typedef struct {
     bert_config cfg;          /* the config m was built from */
     Hierbert__ModelSpec spec; /* the spec m was built from (pointers not kept) */
     uint8_t *mask;            /* [batch][L] */
-    adamw_state opt;
+    adamw_state opt; /* AdamW moments: made on first need (gradient averaging never needs them) */
     int have_opt;
+    int adamw;       /* the job's optimizer is AdamW */
     proto_msg *task;   /* pending Assign */
     proto_msg *params; /* pending Params */
     uint64_t params_round;
@@ -84,7 +85,7 @@ static int s_ensure_model(s_comp *c, uint64_t job, const Hierbert__ModelSpec *ms
     s_config_from_wire(&cfg, ms->config);
     if (c->m && c->job_id == job && !memcmp(&cfg, &c->cfg, sizeof cfg) && c->spec.num_classes == ms->num_classes &&
         c->spec.seq_len == ms->seq_len && c->spec.batch >= ms->batch && c->spec.numel == ms->numel &&
-        !strcmp(c->have_opt ? "adamw" : "sgd", ms->optimizer))
+        c->adamw == !strcmp(ms->optimizer, "adamw"))
         return 0;
     s_drop_model(c);
     /* the AdamW moments outlive a rebuild for another batch size: they are
@@ -103,10 +104,7 @@ static int s_ensure_model(s_comp *c, uint64_t job, const Hierbert__ModelSpec *ms
     c->job_id = job;
     c->cfg = cfg;
     c->spec = *ms;
-    if (!keep_opt && !strcmp(ms->optimizer, "adamw")) {
-        adamw_init(&c->opt, &c->m->params, optim_default_config());
-        c->have_opt = 1;
-    }
+    c->adamw = !strcmp(ms->optimizer, "adamw");
     hb_log(c->wc->who, "info", "job %llu: built the encoder (%d layers, hidden %d), %zu parameters, batch %u x L %u",
            (unsigned long long)job, cfg.num_hidden_layers, cfg.hidden_size, c->m->params.numel, ms->batch, ms->seq_len);
     return 0;
@@ -130,11 +128,19 @@ static float s_forward(s_comp *c, const int32_t *ids, const int32_t *lens, const
     return loss;
 }
 
+/* the AdamW moments, zero, the first time this worker steps with AdamW */
+static void s_need_opt(s_comp *c) {
+    if (c->have_opt) return;
+    adamw_init(&c->opt, &c->m->params, optim_default_config());
+    c->have_opt = 1;
+}
+
 static void s_apply_params(s_comp *c) {
     const Hierbert__Params *p = c->params->params;
     size_t n = c->m->params.numel;
     memcpy(c->m->params.data, p->params.data, n * sizeof(float));
-    if (c->have_opt && p->adam_m.len) { /* else this worker's own moments go on */
+    if (c->adamw && p->adam_m.len) { /* else this worker's own moments go on */
+        s_need_opt(c);
         memcpy(c->opt.m, p->adam_m.data, n * sizeof(float));
         memcpy(c->opt.v, p->adam_v.data, n * sizeof(float));
     }
@@ -180,6 +186,7 @@ static void s_run(s_comp *c) {
         oc.total_steps = (long)ms->total_steps;
         oc.weight_decay = ms->weight_decay;
         oc.clip_norm = ms->clip_norm;
+        if (c->adamw && !t->send_grad) s_need_opt(c);
         if (c->have_opt) c->opt.cfg = oc;
         const int32_t *sizes = (const int32_t *)t->step_sizes.data;
         int off = 0;
@@ -201,7 +208,7 @@ static void s_run(s_comp *c) {
             long step = (long)(t->step0 + j + 1); /* global step, 1-based: the schedule's clock */
             if (t->send_grad) {
                 /* gradient averaging: the coordinator takes the step */
-            } else if (c->have_opt) {
+            } else if (c->adamw) {
                 c->opt.step = step - 1;
                 adamw_step(&c->opt, pt, pt->data, c->m->grads);
             } else {
