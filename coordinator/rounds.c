@@ -164,8 +164,9 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     j->acc = hb_calloc(numel, sizeof(double));
     free(j->grad);
     j->grad = j->avg_grads ? hb_calloc(numel, sizeof(float)) : NULL;
-    j->acc_m = j->adam_m ? hb_calloc(numel, sizeof(double)) : NULL;
-    j->acc_v = j->adam_m ? hb_calloc(numel, sizeof(double)) : NULL;
+    /* the workers' moments are averaged under parameter averaging only */
+    j->acc_m = j->adam_m && !j->avg_grads ? hb_calloc(numel, sizeof(double)) : NULL;
+    j->acc_v = j->adam_m && !j->avg_grads ? hb_calloc(numel, sizeof(double)) : NULL;
     for (int i = 0; i < COORD_MAX_WORKERS; i++) c->workers[i].moments_job = 0; /* moments of a fresh start */
     free(j->val_acc);
     j->val_acc = hb_malloc((size_t)j->epochs * sizeof(double));
