@@ -547,10 +547,24 @@ typedef struct {
     chunk_config cc;
     uint64_t *fp; /* per input: fingerprint of its records, pass 1 */
     long *fp_n;
+    s_loc cur;                    /* the record being decided */
+    int have_first;               /* strict, pass 1: a bad document was seen ... */
+    s_loc first_loc;              /* ... here, the earliest ... */
+    char first_msg[HB_ERR_LEN];   /* ... with this reason (reported after pass 1 if nothing is earlier) */
 } s_ingest;
 
 /* A bad document: error (strict) or skip (counted and reported in pass 2). */
 static int s_bad(s_ingest *g, dataset_bad why, const char *msg, char *err) {
+    if (!g->o->skip_bad && g->pass == 1) {
+        /* strict: the refusal names the EARLIEST bad document, and an unseen
+         * label is known only after pass 1 - note the first one, go on */
+        if (!g->have_first) {
+            g->have_first = 1;
+            g->first_loc = g->cur;
+            snprintf(g->first_msg, sizeof g->first_msg, "%s (--skip-bad counts and skips such documents)", msg);
+        }
+        return 1;
+    }
     if (!g->o->skip_bad) return hb_fail(err, "%s (--skip-bad counts and skips such documents)", msg);
     if (g->pass == 2 && g->rep) {
         if (!g->rep->bad[why]++) snprintf(g->rep->first_bad[why], HB_ERR_LEN, "%s", msg);
@@ -570,6 +584,7 @@ static uint64_t s_fp(uint64_t h, const dataset_record *rec) {
  * 1 skip, -1 error. On keep, g->toks (and g->offs for chunks) hold tokens. */
 static int s_doc(s_ingest *g, int input, const dataset_record *rec, dataset_split *split, int *label, char *err) {
     char msg[HB_ERR_LEN];
+    g->cur = (s_loc){input, rec->line};
     if (rec->bad_utf8) return s_bad(g, DATASET_BAD_UTF8, rec->msg, err);
     if (strlen(rec->id) > DATASET_ID_MAX)
         return hb_fail(err, "%s:%ld: document id '%.40s...' is %zu bytes, at most %d", rec->file, rec->line, rec->id,
@@ -667,12 +682,14 @@ static int s_doc(s_ingest *g, int input, const dataset_record *rec, dataset_spli
 
 /* After pass 1: the label map, unseen labels (strict), the val_fraction split. */
 static int s_between(s_ingest *g, long n_docs, char *err) {
+    if (n_docs == 0 && g->have_first) return hb_fail(err, "%s", g->first_msg);
     if (n_docs == 0) return hb_fail(err, "%s: no documents in the input", g->in[0].path);
     if (!g->o->fixed) {
         if (g->labels->n == 0 && g->o->labels_from_all == 2)
             for (size_t i = 0; i < g->other.cap; i++)
                 if (g->other.slots[i].used && labels_add(g->labels, g->other.arena + g->other.slots[i].off, err))
                     return -1;
+        if (g->labels->n == 0 && g->n_other && g->have_first) return hb_fail(err, "%s", g->first_msg);
         if (g->labels->n == 0 && g->n_other)
             return hb_fail(err, "%s: no labelled training documents: the label map comes from the train split",
                            g->in[0].path);
@@ -691,6 +708,9 @@ static int s_between(s_ingest *g, long n_docs, char *err) {
             wl = l;
         }
     }
+    if (g->have_first && (!worst || g->first_loc.file < wl.file ||
+                          (g->first_loc.file == wl.file && g->first_loc.line <= wl.line)))
+        return hb_fail(err, "%s", g->first_msg);
     if (worst)
         return hb_fail(err,
                        "%s:%ld: label '%s' is not among the %d %s labels (--skip-bad counts and skips such documents)",
@@ -771,7 +791,11 @@ static int s_pass(s_ingest *g, int n_inputs, dataset_emit_fn emit, void *ctx, lo
             }
         }
         dataset_close(&r);
-        if (rc < 0) return -1;
+        if (rc < 0) {
+            /* a bad document noted earlier in this pass comes first */
+            if (g->have_first) snprintf(err, HB_ERR_LEN, "%s", g->first_msg);
+            return -1;
+        }
         if (g->pass == 1) {
             g->fp[i] = fp;
             g->fp_n[i] = n;

@@ -169,6 +169,23 @@ int main(void) {
               s_write("v2.jsonl", "{\"id\": \"v1\", \"text\": \"hi\", \"label\": \"a\"}\n"
                                   "{\"id\": \"v2\", \"text\": \"hi\", \"label\": \"zzz\"}\n"),
               s_at("v2.jsonl", 2), "'zzz'");
+    /* the refusal names the EARLIEST bad document, whatever kind: an unseen
+     * label (known only after the whole first pass) before an empty one */
+    s_refused("earliest bad document: unseen label before an empty one", s_write("t3.jsonl", good2),
+              s_write("v3.jsonl", "{\"id\": \"v1\", \"text\": \"hi\", \"label\": \"zzz\"}\n"
+                                  "{\"id\": \"v2\", \"text\": \"\\u0001\", \"label\": \"a\"}\n"),
+              s_at("v3.jsonl", 1), "'zzz'");
+    s_refused("earliest bad document: empty one before an unseen label", s_write("t4.jsonl", good2),
+              s_write("v4.jsonl", "{\"id\": \"v1\", \"text\": \"\\u0001\", \"label\": \"a\"}\n"
+                                  "{\"id\": \"v2\", \"text\": \"hi\", \"label\": \"zzz\"}\n"),
+              s_at("v4.jsonl", 1), "empty");
+    /* ... and before a malformed line further on (refused at once) */
+    snprintf(buf, sizeof buf, "%s{\"id\": \"d1\", \"text\": \"again\", \"label\": \"a\"}\n{\"id\": \"d4\"\n", good2);
+    s_refused("earliest bad document: a duplicate before a malformed line", s_write("dupmal.jsonl", buf), NULL,
+              s_at("dupmal.jsonl", 3), "duplicate");
+    /* a training set whose only documents are bad: their reason, not "no documents" */
+    s_refused("every document bad", s_write("allbad.jsonl", "{\"id\": \"e1\", \"text\": \"\\u0001\", \"label\": \"a\"}\n"),
+              NULL, s_at("allbad.jsonl", 1), "empty");
 
     /* --- skip policy: one of each, counted and reported ------------------ */
     const char *mixed = s_write("mixed.jsonl", "{\"id\": \"g1\", \"text\": \"hello world\", \"label\": \"a\"}\n"
