@@ -224,6 +224,11 @@ typedef struct {
     double *acc, *acc_m, *acc_v; /* weighted sums [numel] of a round's Updates (kept: no page faults per round) */
     float *grad;                 /* gradient averaging: the round's mean gradient [numel] */
     int avg_grads;               /* 1: workers send gradients, the coordinator steps (sync_every 1) */
+    int we_view;                 /* the word-embedding view (row-sparse in Updates), -1 none */
+    uint8_t *row_mark;           /* [vocab] rows of grad written this round ... */
+    int32_t *rows_touched;       /* ... their list */
+    size_t n_touched;
+    int grad_dense;              /* a dense Update was added: zero all of grad next round */
 
     /* training plan */
     int L, G, sync_every, epochs, min_workers;

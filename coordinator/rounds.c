@@ -59,6 +59,8 @@
 #include "hb_log.h"
 #include "optim.h"
 
+static int s_task_lost(coord *c, coord_job *j, int ti, int w);
+
 static uint64_t s_mix(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -161,9 +163,26 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     free(j->acc);
     free(j->acc_m);
     free(j->acc_v);
-    j->acc = hb_calloc(numel, sizeof(double));
     free(j->grad);
-    j->grad = j->avg_grads ? hb_calloc(numel, sizeof(float)) : NULL;
+    free(j->row_mark);
+    free(j->rows_touched);
+    j->grad = NULL;
+    j->row_mark = NULL;
+    j->rows_touched = NULL;
+    j->n_touched = 0;
+    j->grad_dense = 0;
+    j->we_view = params_find(&j->model->params, "embeddings.word_embeddings.weight");
+    if (j->avg_grads) { /* float accumulation of the workers' (mostly row-sparse) gradients */
+        j->acc = NULL;
+        j->grad = hb_calloc(numel, sizeof(float));
+        if (j->we_view >= 0) {
+            size_t V = (size_t)j->model->params.views[j->we_view].shape[0];
+            j->row_mark = hb_calloc(V, 1);
+            j->rows_touched = hb_malloc(V * sizeof(int32_t));
+        }
+    } else {
+        j->acc = hb_calloc(numel, sizeof(double));
+    }
     /* the workers' moments are averaged under parameter averaging only */
     j->acc_m = j->adam_m && !j->avg_grads ? hb_calloc(numel, sizeof(double)) : NULL;
     j->acc_v = j->adam_m && !j->avg_grads ? hb_calloc(numel, sizeof(double)) : NULL;
@@ -418,6 +437,76 @@ void coord_train_abort(coord *c, coord_job *j) {
     if (j->r.active) s_round_reset(c, j);
 }
 
+/* Gradient averaging keeps j->grad zero between rounds where nothing was
+ * written: the dense part and the word-embedding rows of the last round. */
+static void s_grad_zero(coord_job *j) {
+    const params_table *pt = &j->model->params;
+    if (j->we_view < 0 || j->grad_dense) {
+        memset(j->grad, 0, pt->numel * sizeof(float));
+    } else {
+        const params_view *v = &pt->views[j->we_view];
+        size_t dim = (size_t)v->shape[1], end = v->offset + v->numel;
+        memset(j->grad, 0, v->offset * sizeof(float));
+        memset(j->grad + end, 0, (pt->numel - end) * sizeof(float));
+        for (size_t k = 0; k < j->n_touched; k++)
+            memset(j->grad + v->offset + (size_t)j->rows_touched[k] * dim, 0, dim * sizeof(float));
+    }
+    if (j->row_mark)
+        for (size_t k = 0; k < j->n_touched; k++) j->row_mark[j->rows_touched[k]] = 0;
+    j->n_touched = 0;
+    j->grad_dense = 0;
+}
+
+/* j->grad *= s where it may be nonzero */
+static void s_grad_scale(coord_job *j, float s) {
+    const params_table *pt = &j->model->params;
+    float *g = j->grad;
+    if (j->we_view < 0 || j->grad_dense) {
+        for (size_t i = 0; i < pt->numel; i++) g[i] *= s;
+        return;
+    }
+    const params_view *v = &pt->views[j->we_view];
+    size_t dim = (size_t)v->shape[1], end = v->offset + v->numel;
+    for (size_t i = 0; i < v->offset; i++) g[i] *= s;
+    for (size_t i = end; i < pt->numel; i++) g[i] *= s;
+    for (size_t k = 0; k < j->n_touched; k++) {
+        float *row = g + v->offset + (size_t)j->rows_touched[k] * dim;
+        for (size_t q = 0; q < dim; q++) row[q] *= s;
+    }
+}
+
+/* adds one Update's gradient, weighted, into j->grad; -1 (err) if its rows
+ * do not fit the model */
+static int s_grad_add(coord_job *j, const Hierbert__Update *u, double wt, char *err) {
+    const params_table *pt = &j->model->params;
+    const float *g = (const float *)u->grads.data;
+    if (!u->grad_rows.len) {
+        if (u->grads.len != pt->numel * sizeof(float))
+            return hb_fail(err, "grads has %zu floats, the model %zu", u->grads.len / 4, pt->numel);
+        for (size_t i = 0; i < pt->numel; i++) j->grad[i] += (float)wt * g[i];
+        j->grad_dense = 1;
+        return 0;
+    }
+    if (j->we_view < 0) return hb_fail(err, "grad_rows, but the model has no word-embedding matrix");
+    size_t n = u->grad_rows.len / 4, V = (size_t)pt->views[j->we_view].shape[0];
+    const int32_t *rows = (const int32_t *)u->grad_rows.data;
+    if (n > V) return hb_fail(err, "%zu word-embedding rows, the vocabulary has %zu", n, V);
+    for (size_t k = 0; k < n; k++)
+        if (rows[k] < 0 || (size_t)rows[k] >= V || (k && rows[k] <= rows[k - 1]))
+            return hb_fail(err, "grad_rows[%zu] = %d: not a row after %d below %zu", k, rows[k], k ? rows[k - 1] : -1,
+                           V);
+    if (u->grads.len != params_sparse_len(pt, j->we_view, n) * sizeof(float))
+        return hb_fail(err, "grads has %zu floats, %zu rows of the word embeddings need %zu", u->grads.len / 4, n,
+                       params_sparse_len(pt, j->we_view, n));
+    params_sparse_axpy(pt, j->we_view, g, rows, n, (float)wt, j->grad);
+    for (size_t k = 0; k < n; k++)
+        if (!j->row_mark[rows[k]]) {
+            j->row_mark[rows[k]] = 1;
+            j->rows_touched[j->n_touched++] = rows[k];
+        }
+    return 0;
+}
+
 static void s_start_train_round(coord *c, coord_job *j) {
     int wl[COORD_MAX_TASKS];
     int W = s_workers(c, wl);
@@ -438,7 +527,10 @@ static void s_start_train_round(coord *c, coord_job *j) {
     /* moments come back (and are averaged) when this round ends with a checkpoint */
     r->want_moments = j->adam_m && !j->avg_grads && (j->rounds_since_ckpt + 1 >= c->cfg.checkpoint_every ||
                                     j->step_in_epoch + k >= j->steps_per_epoch || j->step + k >= j->total_steps);
-    memset(j->acc, 0, numel * sizeof(double));
+    if (j->avg_grads)
+        s_grad_zero(j);
+    else
+        memset(j->acc, 0, numel * sizeof(double));
     if (r->want_moments) {
         memset(j->acc_m, 0, numel * sizeof(double));
         memset(j->acc_v, 0, numel * sizeof(double));
@@ -558,7 +650,7 @@ static void s_finish_train(coord *c, coord_job *j) {
     float *p = j->model->params.data;
     double inv = 1.0 / r->weight;
     if (j->avg_grads) {
-        for (size_t i = 0; i < numel; i++) j->grad[i] = (float)(j->acc[i] * inv);
+        s_grad_scale(j, (float)inv);
         s_step(j);
     } else {
         for (size_t i = 0; i < numel; i++) p[i] = (float)(j->acc[i] * inv);
@@ -612,25 +704,27 @@ void coord_on_update(coord *c, int w, const proto_msg *m) {
         return;
     }
     coord_task *t = &r->task[u->task_id];
-    if (u->n_samples != t->count) {
-        hb_log(c->who, "warn", "Update from %s: %u samples, task had %u: ignored", c->workers[w].id, u->n_samples,
-               t->count);
+    /* an unusable Update: its task counts as lost (the round must not wait
+     * for a worker that answered) */
+    char err[HB_ERR_LEN] = "";
+    if (u->n_samples != t->count)
+        snprintf(err, sizeof err, "%u samples, the task had %u", u->n_samples, t->count);
+    else if (!r->eval && r->want_moments && !u->adam_m.len)
+        snprintf(err, sizeof err, "optimizer moments missing");
+    else if (!r->eval && (j->avg_grads ? !u->grads.len : !u->params.len))
+        snprintf(err, sizeof err, "%s missing", j->avg_grads ? "gradient" : "parameters");
+    int bad = err[0] || (!r->eval && j->avg_grads && s_grad_add(j, u, (double)u->n_samples, err));
+    if (bad) {
+        hb_log(c->who, "warn", "Update from %s (task %u): %s: dropped, as if the worker were lost", c->workers[w].id,
+               u->task_id, err);
+        s_task_lost(c, j, (int)u->task_id, w);
         return;
     }
     if (!r->eval) {
-        if (r->want_moments && !u->adam_m.len) {
-            hb_log(c->who, "warn", "Update from %s: optimizer moments missing: ignored", c->workers[w].id);
-            return;
-        }
-        if (j->avg_grads ? !u->grads.len : !u->params.len) {
-            hb_log(c->who, "warn", "Update from %s: %s missing: ignored", c->workers[w].id,
-                   j->avg_grads ? "gradient" : "parameters");
-            return;
-        }
         size_t numel = j->model->params.numel;
         double wt = (double)u->n_samples;
-        const float *p = (const float *)(j->avg_grads ? u->grads.data : u->params.data);
-        for (size_t i = 0; i < numel; i++) j->acc[i] += wt * p[i];
+        const float *p = (const float *)u->params.data;
+        for (size_t i = 0; !j->avg_grads && i < numel; i++) j->acc[i] += wt * p[i];
         if (r->want_moments) {
             const float *mm = (const float *)u->adam_m.data, *vv = (const float *)u->adam_v.data;
             for (size_t i = 0; i < numel; i++) {
@@ -656,6 +750,35 @@ void coord_on_update(coord *c, int w, const proto_msg *m) {
     }
 }
 
+/* Task ti of the round will not come back from worker w (lost, or its
+ * Update was unusable): an eval task goes to another live worker; a train
+ * round completes with the updates that arrive. 1 if the round ended. */
+static int s_task_lost(coord *c, coord_job *j, int ti, int w) {
+    coord_round *r = &j->r;
+    coord_task *t = &r->task[ti];
+    t->worker = -1;
+    if (c->workers[w].task == ti) c->workers[w].task = -1;
+    if (r->eval) {
+        /* reassign to another live worker (it queues behind its own task) */
+        for (int k = 0; k < COORD_MAX_WORKERS; k++)
+            if (k != w && c->workers[k].in_use && s_send_eval(c, j, ti, k) == 0) {
+                hb_log(c->who, "info", "job %llu: eval task %d reassigned to %s", (unsigned long long)j->id, ti,
+                       c->workers[k].id);
+                break;
+            }
+        if (t->worker >= 0) return 0;
+    }
+    t->done = 1;
+    if (--r->pending == 0) {
+        if (r->eval) /* nobody left to evaluate: try again later */
+            s_round_reset(c, j);
+        else
+            s_finish_train(c, j);
+        return 1;
+    }
+    return 0;
+}
+
 void coord_on_worker_lost(coord *c, int w) {
     if (c->active < 0) return;
     coord_job *j = c->jobs[c->active];
@@ -664,27 +787,7 @@ void coord_on_worker_lost(coord *c, int w) {
     for (int ti = 0; ti < r->n_tasks; ti++) {
         coord_task *t = &r->task[ti];
         if (t->worker != w || t->done) continue;
-        t->worker = -1;
-        if (r->eval) {
-            /* reassign to another live worker (it queues behind its own task) */
-            for (int k = 0; k < COORD_MAX_WORKERS; k++)
-                if (k != w && c->workers[k].in_use && s_send_eval(c, j, ti, k) == 0) {
-                    hb_log(c->who, "info", "job %llu: eval task %d reassigned to %s", (unsigned long long)j->id, ti,
-                           c->workers[k].id);
-                    break;
-                }
-            if (t->worker >= 0) continue;
-        }
-        /* a train round completes with the updates that arrive */
-        t->done = 1;
-        if (--r->pending == 0) {
-            if (r->eval) { /* nobody left to evaluate: try again later */
-                s_round_reset(c, j);
-            } else {
-                s_finish_train(c, j);
-            }
-            return;
-        }
+        if (s_task_lost(c, j, ti, w)) return;
     }
 }
 

@@ -68,3 +68,35 @@ size_t params_count(const params_table *t) {
     for (int i = 0; i < t->nviews; i++) n += t->views[i].numel;
     return n;
 }
+
+size_t params_sparse_len(const params_table *t, int v, size_t n_rows) {
+    const params_view *pv = &t->views[v];
+    size_t dim = (size_t)pv->shape[pv->ndim - 1];
+    return t->numel - pv->numel + n_rows * dim;
+}
+
+void params_sparse_gather(const params_table *t, int v, const float *dense, const int32_t *rows, size_t n_rows,
+                          float *out) {
+    const params_view *pv = &t->views[v];
+    size_t dim = (size_t)pv->shape[pv->ndim - 1], off = pv->offset, end = off + pv->numel;
+    memcpy(out, dense, off * sizeof(float));
+    float *o = out + off;
+    for (size_t r = 0; r < n_rows; r++, o += dim) memcpy(o, dense + off + (size_t)rows[r] * dim, dim * sizeof(float));
+    memcpy(o, dense + end, (t->numel - end) * sizeof(float));
+}
+
+void params_sparse_axpy(const params_table *t, int v, const float *sparse, const int32_t *rows, size_t n_rows, float w,
+                        float *dense) {
+    const params_view *pv = &t->views[v];
+    size_t dim = (size_t)pv->shape[pv->ndim - 1], off = pv->offset, end = off + pv->numel, tail = t->numel - end;
+    const float *s_rows = sparse + off, *s_tail = s_rows + n_rows * dim;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < off; i++) dense[i] += w * sparse[i];
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < tail; i++) dense[end + i] += w * s_tail[i];
+    for (size_t r = 0; r < n_rows; r++) {
+        float *d = dense + off + (size_t)rows[r] * dim;
+        const float *s = s_rows + r * dim;
+        for (size_t k = 0; k < dim; k++) d[k] += w * s[k];
+    }
+}

@@ -57,4 +57,16 @@ static inline float *params_at(const params_table *t, float *buf, int i) {
 /* Floats that carry data (padding excluded): what a checkpoint or a message holds. */
 size_t params_count(const params_table *t);
 
+/* Row-sparse gradients. A gradient whose view v (a matrix [rows][dim], e.g.
+ * the word embeddings) is zero outside rows[0..n) (strictly increasing)
+ * travels as "the buffer with view v cut out and those rows put in its
+ * place": params_sparse_len floats. The gather/axpy pair is exact: scattering
+ * back gives the dense buffer bit for bit. */
+size_t params_sparse_len(const params_table *t, int v, size_t n_rows);
+void params_sparse_gather(const params_table *t, int v, const float *dense, const int32_t *rows, size_t n_rows,
+                          float *out);
+/* dense += w * sparse (rows already checked against the view). */
+void params_sparse_axpy(const params_table *t, int v, const float *sparse, const int32_t *rows, size_t n_rows, float w,
+                        float *dense);
+
 #endif

@@ -346,12 +346,21 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
         if (u->n_correct > u->n_samples)
             return FAIL(PROTO_E_SHAPE, "Update: n_correct %u above n_samples %u", u->n_correct, u->n_samples);
         if (u->eval) {
-            if (u->params.len || u->grads.len || u->adam_m.len || u->adam_v.len)
+            if (u->params.len || u->grads.len || u->grad_rows.len || u->adam_m.len || u->adam_v.len)
                 return FAIL(PROTO_E_SHAPE, "Update(eval): carries parameters");
             return 0;
         }
         if (u->n_samples < 1) return FAIL(PROTO_E_SHAPE, "Update: n_samples is 0");
         if (u->params.len && u->grads.len) return FAIL(PROTO_E_SHAPE, "Update: carries both params and grads");
+        if (u->grad_rows.len) { /* sparse word-embedding rows: the receiver checks them against its model */
+            if (!u->grads.len) return FAIL(PROTO_E_SHAPE, "Update: grad_rows without grads");
+            if (u->grad_rows.len % 4 || u->grads.len % 4 || u->grads.len / 4 > u->numel)
+                return FAIL(PROTO_E_SHAPE, "Update: grads %zu / grad_rows %zu bytes do not fit numel %llu",
+                            u->grads.len, u->grad_rows.len, (unsigned long long)u->numel);
+            if (s_numel("Update", u->numel, ex, code, err) || s_moments("Update", u->adam_m, u->adam_v, u->numel, code, err))
+                return -1;
+            return 0;
+        }
         if (s_numel("Update", u->numel, ex, code, err) ||
             s_bulk("Update", u->grads.len ? "grads" : "params", u->grads.len ? u->grads : u->params, u->numel, code,
                    err) ||

@@ -286,6 +286,15 @@ int main(void) {
     u.grads = proto_bytes(p, 8 * 4);
     s_expect_error(s_ask(work, &m), PROTO_E_SHAPE, "Update: grads has 32 bytes, expected 10 x 4",
                    "Update with 8 gradient floats for numel 10");
+    int32_t rows[2] = {1, 3};
+    u.grads = proto_bytes(NULL, 0);
+    u.grad_rows = proto_bytes(rows, sizeof rows);
+    s_expect_error(s_ask(work, &m), PROTO_E_SHAPE, "Update: grad_rows without grads",
+                   "Update with word-embedding rows but no gradient");
+    u.grads = proto_bytes(p, 10 * 4);
+    u.grad_rows = proto_bytes(rows, 7);
+    s_expect_error(s_ask(work, &m), PROTO_E_SHAPE, "do not fit numel", "Update with 7 bytes of row ids");
+    u.grad_rows = proto_bytes(NULL, 0);
     proto_env_init(&m, 0);
     m.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT;
     m.submit = &sb;

@@ -78,6 +78,45 @@ int main(void) {
     CHECK(fabsf(t.data[0] - (before - 0.5f)) < 1e-6f, "sgd %g vs %g", t.data[0], before - 0.5f);
     t_ok("SGD: p -= lr * g");
 
+    /* row-sparse gradients (what a worker sends under gradient averaging):
+     * a table with a [10][6] embedding between two dense views; rows 2, 5, 9
+     * nonzero. gather -> axpy(w=1) into zeros gives the dense buffer bit for
+     * bit, and a second axpy adds the same gradient again. */
+    {
+        params_table e;
+        params_init(&e);
+        int64_t s3[1] = {3}, s_emb[2] = {10, 6}, s5[1] = {5};
+        params_add(&e, "a.bias", 1, s3, 0);
+        int ve = params_add(&e, "embeddings.word_embeddings.weight", 2, s_emb, 1);
+        params_add(&e, "b.bias", 1, s5, 0);
+        params_alloc(&e);
+        float *dense = params_new_buffer(&e), *back = params_new_buffer(&e), *sp = params_new_buffer(&e);
+        int32_t rows[3] = {2, 5, 9};
+        for (size_t i = 0; i < e.numel; i++) dense[i] = 0;
+        for (int v = 0; v < e.nviews; v++)
+            for (size_t i = 0; i < e.views[v].numel; i++) {
+                size_t at = e.views[v].offset + i;
+                int row = (int)(i / 6);
+                if (v == ve && row != 2 && row != 5 && row != 9) continue;
+                dense[at] = 0.1f * (float)(at + 1) - 1.3f;
+            }
+        size_t len = params_sparse_len(&e, ve, 3);
+        CHECK(len == e.numel - 60 + 18, "sparse length %zu", len);
+        params_sparse_gather(&e, ve, dense, rows, 3, sp);
+        params_sparse_axpy(&e, ve, sp, rows, 3, 1.0f, back);
+        CHECK(!memcmp(dense, back, e.numel * sizeof(float)), "gather + axpy differs from the dense buffer");
+        params_sparse_axpy(&e, ve, sp, rows, 3, 1.0f, back);
+        int twice = 1;
+        for (size_t i = 0; i < e.numel; i++) twice &= back[i] == 2 * dense[i];
+        CHECK(twice, "a second axpy does not add the same gradient again");
+        t_ok("row-sparse gradient: %zu floats instead of %zu; gather + axpy rebuild the dense buffer bit for bit",
+             len, e.numel);
+        params_free_buffer(dense);
+        params_free_buffer(back);
+        params_free_buffer(sp);
+        params_free(&e);
+    }
+
     adamw_free(&s);
     params_free_buffer(g);
     params_free(&t);
