@@ -351,6 +351,8 @@ void coord_train_tick(coord *c, coord_job *j);
 void coord_on_update(coord *c, int w, const proto_msg *m);
 void coord_on_worker_lost(coord *c, int w);
 void coord_train_abort(coord *c, coord_job *j);
+/* frees the round buffers (accumulators, the averaged gradient) */
+void coord_train_free_buffers(coord_job *j);
 /* TRAIN's data order for an epoch: order[0..n) becomes a permutation of
  * the n training chunks drawn from (seed, epoch) alone (the same whatever
  * the number of workers: rounds.c). Chunks, not documents: see rounds.c. */

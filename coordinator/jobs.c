@@ -52,16 +52,7 @@ static void s_release(coord_job *j) {
     j->adam_m = j->adam_v = NULL;
     free(j->order);
     j->order = NULL;
-    free(j->acc);
-    free(j->grad);
-    free(j->row_mark);
-    free(j->rows_touched);
-    j->grad = NULL;
-    j->row_mark = NULL;
-    j->rows_touched = NULL;
-    free(j->acc_m);
-    free(j->acc_v);
-    j->acc = j->acc_m = j->acc_v = NULL;
+    coord_train_free_buffers(j);
 }
 
 void coord_job_free(coord_job **jp) {

@@ -160,17 +160,7 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
         j->adam_m = hb_calloc(numel, sizeof(float));
         j->adam_v = hb_calloc(numel, sizeof(float));
     }
-    free(j->acc);
-    free(j->acc_m);
-    free(j->acc_v);
-    free(j->grad);
-    free(j->row_mark);
-    free(j->rows_touched);
-    j->grad = NULL;
-    j->row_mark = NULL;
-    j->rows_touched = NULL;
-    j->n_touched = 0;
-    j->grad_dense = 0;
+    coord_train_free_buffers(j);
     j->we_view = params_find(&j->model->params, "embeddings.word_embeddings.weight");
     if (j->avg_grads) { /* float accumulation of the workers' (mostly row-sparse) gradients */
         j->acc = NULL;
@@ -431,6 +421,21 @@ static void s_round_reset(coord *c, coord_job *j) {
         if (w >= 0 && c->workers[w].task == t) c->workers[w].task = -1;
     }
     memset(&j->r, 0, sizeof j->r);
+}
+
+void coord_train_free_buffers(coord_job *j) {
+    free(j->acc);
+    free(j->acc_m);
+    free(j->acc_v);
+    free(j->grad);
+    free(j->row_mark);
+    free(j->rows_touched);
+    j->acc = j->acc_m = j->acc_v = NULL;
+    j->grad = NULL;
+    j->row_mark = NULL;
+    j->rows_touched = NULL;
+    j->n_touched = 0;
+    j->grad_dense = 0;
 }
 
 void coord_train_abort(coord *c, coord_job *j) {
