@@ -318,6 +318,84 @@ int main(void) {
     s_still_serving(control);
     CHECK(kill(s_pid, 0) == 0 && waitpid(s_pid, NULL, WNOHANG) == 0, "coordinator still running");
     t_ok("after every malformed or misplaced frame the coordinator is alive and serving");
+
+    /* ---- an Update the coordinator cannot use drops its task ------------- */
+    /* the raw worker takes a real job's first train task and answers with a
+     * well-formed Update whose sample count is wrong: the round must not
+     * wait for it - the task counts as lost, the round (with no update
+     * left) runs again and the same round is assigned anew */
+    Hierbert__Submit js = HIERBERT__SUBMIT__INIT;
+    js.synthetic = 40;
+    js.preset = "tiny";
+    js.seq_len = 16;
+    js.batch = 4;
+    js.max_steps = 2;
+    js.min_workers = 1;
+    proto_env_init(&m, 0);
+    m.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT;
+    m.submit = &js;
+    r = s_ask(control, &m);
+    CHECK(r && r->body_case == HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY, "synthetic Submit answered with %s",
+          proto_type_name(r));
+    proto_free(&r);
+    long long round = -1;
+    int assigns = 0;
+    float *g = NULL;
+    for (int tries = 0; tries < 100 && assigns < 2; tries++) {
+        zmq_pollitem_t wi = {work, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&wi, 1, 100) <= 0) {
+            Hierbert__Heartbeat beat = HIERBERT__HEARTBEAT__INIT;
+            proto_env_init(&m, 0);
+            m.body_case = HIERBERT__ENVELOPE__BODY_HEARTBEAT;
+            m.heartbeat = &beat;
+            size_t blen;
+            uint8_t *bbuf = proto_pack(&m, &blen);
+            zmq_send(work, bbuf, blen, 0);
+            free(bbuf);
+            continue;
+        }
+        zmq_msg_t f;
+        zmq_msg_init(&f);
+        zmq_msg_recv(&f, work, 0);
+        proto_msg *a = NULL;
+        char derr[HB_ERR_LEN];
+        int ok = proto_decode(zmq_msg_data(&f), zmq_msg_size(&f), NULL, &a, NULL, derr) == 0;
+        zmq_msg_close(&f);
+        if (!ok || a->body_case != HIERBERT__ENVELOPE__BODY_ASSIGN || a->assign->task_case != HIERBERT__ASSIGN__TASK_TRAIN ||
+            a->assign->train->eval) {
+            proto_free(&a);
+            continue;
+        }
+        const Hierbert__TrainTask *tt = a->assign->train;
+        if (assigns++ == 0) {
+            round = (long long)tt->round;
+            size_t numel = a->assign->model->numel;
+            g = calloc(numel, sizeof(float));
+            Hierbert__Update bad = HIERBERT__UPDATE__INIT;
+            bad.round = tt->round;
+            bad.task_id = tt->task_id;
+            bad.n_samples = tt->n_samples + 1; /* not what was assigned */
+            bad.numel = numel;
+            bad.grads = proto_bytes(g, numel * sizeof(float));
+            proto_env_init(&m, a->job_id);
+            m.body_case = HIERBERT__ENVELOPE__BODY_UPDATE;
+            m.update = &bad;
+            size_t ulen;
+            uint8_t *ubuf = proto_pack(&m, &ulen);
+            zmq_send(work, ubuf, ulen, 0);
+            free(ubuf);
+        } else {
+            CHECK((long long)tt->round == round, "the second Assign is for round %llu, the dropped one was %lld",
+                  (unsigned long long)tt->round, round);
+        }
+        proto_free(&a);
+    }
+    free(g);
+    CHECK(assigns == 2, "after the unusable Update no new Assign came (%d Assigns seen)", assigns);
+    char grep[300];
+    snprintf(grep, sizeof grep, "grep -q 'the task had .*dropped, as if the worker were lost' %s", log);
+    CHECK(system(grep) == 0, "no 'dropped' line in %s", log);
+    t_ok("an Update with the wrong sample count drops its task: round %lld ran again and was assigned anew", round);
     zmq_close(status);
     zmq_close(control);
     zmq_close(work);
