@@ -37,7 +37,9 @@
 #error "hierbert's wire format is little-endian raw floats; big-endian hosts are not supported"
 #endif
 
-#define PROTO_VERSION 1u
+/* 2: gradient averaging (TrainTask.send_grad, Update.grads/grad_rows): a
+ * version-1 worker would ignore send_grad and send parameters */
+#define PROTO_VERSION 2u
 
 /* Caps that hold whatever the receiver expects (sanity, not policy). */
 #define PROTO_DEFAULT_MAX_FRAME ((size_t)1 << 30) /* 1 GiB */

@@ -53,16 +53,16 @@ st=$("$CLI" store stats "$T/c-data/store")
 grep -qx "entries_docs:0" <<<"$st" && grep -qx "entries_jobs:0" <<<"$st" || fail "refused submits left data in the store: $st"
 ok "bad datasets refused with file:line, nothing left behind: '$out' / '$out2'"
 
-# --- a worker of another protocol version --------------------------------------
-start_worker old c --x-protocol-version 2 --heartbeat-ms 200
+# --- a worker of another protocol version (1: before gradient averaging) -----
+start_worker old c --x-protocol-version 1 --heartbeat-ms 200
 for _ in $(seq 100); do kill -0 "${PID[old]}" 2>/dev/null || break; sleep 0.05; done
-kill -0 "${PID[old]}" 2>/dev/null && fail "worker of protocol 2 still running"
-wait "${PID[old]}" && fail "worker of protocol 2 exited 0" || true
+kill -0 "${PID[old]}" 2>/dev/null && fail "worker of protocol 1 still running"
+wait "${PID[old]}" && fail "worker of protocol 1 exited 0" || true
 unset 'PID[old]'
-grep -q "refused this worker: Hello: protocol version 2, this side speaks version 1" "$T/old.log" \
+grep -q "refused this worker: Hello: protocol version 1, this side speaks version 2" "$T/old.log" \
   || fail "worker log: $(cat "$T/old.log")"
-grep -q "Hello: protocol version 2" "$T/c.log" || fail "coordinator did not log the refusal"
-ok "a worker speaking protocol 2 is refused and exits non-zero: $(tail -1 "$T/old.log")"
+grep -q "Hello: protocol version 1" "$T/c.log" || fail "coordinator did not log the refusal"
+ok "a worker speaking protocol 1 is refused and exits non-zero: $(tail -1 "$T/old.log")"
 
 # --- the coordinator keeps serving: a real job runs to DONE ------------------
 start_worker w1 c --heartbeat-ms 200

@@ -151,10 +151,10 @@ int main(void) {
     sb.synthetic = 10;
     proto_msg m;
     proto_env_init(&m, 0);
-    m.version = 2;
+    m.version = 1;
     m.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT;
     m.submit = &sb;
-    s_expect_error(s_ask(control, &m), PROTO_E_VERSION, "Submit: protocol version 2", "Submit of version 2");
+    s_expect_error(s_ask(control, &m), PROTO_E_VERSION, "Submit: protocol version 1", "Submit of version 1");
     s_still_serving(control);
 
     /* a valid Submit truncated by 3 bytes */
@@ -230,7 +230,7 @@ int main(void) {
     m.version = 7;
     m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
     m.hello = &h;
-    s_expect_error(s_ask(work, &m), PROTO_E_VERSION, "Hello: protocol version 7, this side speaks version 1",
+    s_expect_error(s_ask(work, &m), PROTO_E_VERSION, "Hello: protocol version 7, this side speaks version 2",
                    "Hello of a version-7 worker");
     s_expect_error(s_ask_raw(work, garbage, sizeof garbage), PROTO_E_MALFORMED, "not a hierbert Envelope",
                    "garbage on work");

@@ -169,12 +169,12 @@ int main(void) {
 
     /* another protocol version: the type is named */
     proto_env_init(&m, 0);
-    m.version = 2;
+    m.version = 1;
     m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
     m.hello = &h;
     size_t vlen;
     uint8_t *vbuf = proto_pack(&m, &vlen);
-    s_refused(vbuf, vlen, NULL, PROTO_E_VERSION, "Hello: protocol version 2");
+    s_refused(vbuf, vlen, NULL, PROTO_E_VERSION, "Hello: protocol version 1");
     free(vbuf);
 
     /* an Envelope without body */
