@@ -13,7 +13,6 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,40 +31,20 @@ struct coord_metrics {
 
 /* ------------------------------------------------------------ text ---- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} s_text;
-
-static void s_put(s_text *t, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        t->cap = t->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
-        t->buf = hb_realloc(t->buf, t->cap);
-    }
-}
-
 /* a label value, escaped as the exposition format wants (\\, \", \n) */
-static void s_label(s_text *t, const char *v) {
+static void s_label(FILE *t, const char *v) {
     for (; v && *v; v++) {
         if (*v == '\\' || *v == '"')
-            s_put(t, "\\%c", *v);
+            fprintf(t, "\\%c", *v);
         else if (*v == '\n')
-            s_put(t, "\\n");
+            fprintf(t, "\\n");
         else
-            s_put(t, "%c", *v);
+            fputc(*v, t);
     }
 }
 
-static void s_family(s_text *t, const char *name, const char *type, const char *help) {
-    s_put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+static void s_family(FILE *t, const char *name, const char *type, const char *help) {
+    fprintf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static double s_num(json_t *o, const char *key, int *ok) {
@@ -107,19 +86,19 @@ static const s_metric s_job_metrics[] = {
     {"hierbert_job_test_docs", "gauge", "test_docs", "test documents", 1},
 };
 
-static void s_job_labels(s_text *t, json_t *j) {
-    s_put(t, "job=\"%lld\"", (long long)json_integer_value(json_object_get(j, "id")));
+static void s_job_labels(FILE *t, json_t *j) {
+    fprintf(t, "job=\"%lld\"", (long long)json_integer_value(json_object_get(j, "id")));
 }
 
-static void s_worker_labels(s_text *t, json_t *w) {
-    s_put(t, "worker=\"");
+static void s_worker_labels(FILE *t, json_t *w) {
+    fprintf(t, "worker=\"");
     s_label(t, json_string_value(json_object_get(w, "id")));
-    s_put(t, "\",host=\"");
+    fprintf(t, "\",host=\"");
     s_label(t, json_string_value(json_object_get(w, "host")));
-    s_put(t, "\"");
+    fprintf(t, "\"");
 }
 
-static void s_samples(s_text *t, const s_metric *m, json_t *arr, void (*labels)(s_text *, json_t *)) {
+static void s_samples(FILE *t, const s_metric *m, json_t *arr, void (*labels)(FILE *, json_t *)) {
     size_t i;
     json_t *o;
     int any = 0, ok;
@@ -127,14 +106,14 @@ static void s_samples(s_text *t, const s_metric *m, json_t *arr, void (*labels)(
         double v = s_num(o, m->key, &ok);
         if (!ok) continue;
         if (!any++) s_family(t, m->name, m->type, m->help);
-        s_put(t, "%s{", m->name);
+        fprintf(t, "%s{", m->name);
         labels(t, o);
-        s_put(t, "} %.17g\n", v * m->scale);
+        fprintf(t, "} %.17g\n", v * m->scale);
     }
 }
 
 /* renders the status JSON; 0, or -1 when it is not the status document */
-static int s_render(s_text *t, const char *json) {
+static int s_render(FILE *t, const char *json) {
     json_error_t je;
     json_t *root = json_loads(json, 0, &je);
     json_t *co = root ? json_object_get(root, "coordinator") : NULL, *ws = root ? json_object_get(root, "workers") : NULL,
@@ -145,13 +124,13 @@ static int s_render(s_text *t, const char *json) {
     }
     int ok;
     s_family(t, "hierbert_up", "gauge", "1 when the coordinator answered its status endpoint");
-    s_put(t, "hierbert_up 1\n");
+    fprintf(t, "hierbert_up 1\n");
     s_family(t, "hierbert_uptime_seconds", "gauge", "seconds since the coordinator started");
-    s_put(t, "hierbert_uptime_seconds %.17g\n", s_num(co, "uptime_s", &ok));
+    fprintf(t, "hierbert_uptime_seconds %.17g\n", s_num(co, "uptime_s", &ok));
     s_family(t, "hierbert_store_bytes", "gauge", "bytes in the coordinator's data directory");
-    s_put(t, "hierbert_store_bytes %.17g\n", s_num(co, "store_bytes", &ok));
+    fprintf(t, "hierbert_store_bytes %.17g\n", s_num(co, "store_bytes", &ok));
     s_family(t, "hierbert_workers", "gauge", "live workers");
-    s_put(t, "hierbert_workers %zu\n", json_array_size(ws));
+    fprintf(t, "hierbert_workers %zu\n", json_array_size(ws));
     for (size_t k = 0; k < sizeof s_worker_metrics / sizeof s_worker_metrics[0]; k++)
         s_samples(t, &s_worker_metrics[k], ws, s_worker_labels);
 
@@ -160,13 +139,13 @@ static int s_render(s_text *t, const char *json) {
     json_t *j;
     if (json_array_size(js)) s_family(t, "hierbert_job_info", "gauge", "1 per job; its name and state as labels");
     json_array_foreach(js, i, j) {
-        s_put(t, "hierbert_job_info{");
+        fprintf(t, "hierbert_job_info{");
         s_job_labels(t, j);
-        s_put(t, ",name=\"");
+        fprintf(t, ",name=\"");
         s_label(t, json_string_value(json_object_get(j, "name")));
-        s_put(t, "\",state=\"");
+        fprintf(t, "\",state=\"");
         s_label(t, json_string_value(json_object_get(j, "state")));
-        s_put(t, "\"} 1\n");
+        fprintf(t, "\"} 1\n");
     }
     for (size_t k = 0; k < sizeof s_job_metrics / sizeof s_job_metrics[0]; k++)
         s_samples(t, &s_job_metrics[k], js, s_job_labels);
@@ -178,9 +157,9 @@ static int s_render(s_text *t, const char *json) {
             if (!json_is_number(a)) continue;
             if (!fam++)
                 s_family(t, "hierbert_job_val_chunk_accuracy", "gauge", "validation chunk accuracy after each epoch");
-            s_put(t, "hierbert_job_val_chunk_accuracy{");
+            fprintf(t, "hierbert_job_val_chunk_accuracy{");
             s_job_labels(t, j);
-            s_put(t, ",epoch=\"%zu\"} %.17g\n", e + 1, json_number_value(a));
+            fprintf(t, ",epoch=\"%zu\"} %.17g\n", e + 1, json_number_value(a));
         }
     }
     json_decref(root);
@@ -238,17 +217,27 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
         static const char msg[] = "not found: this endpoint serves /metrics\n";
         return s_reply(conn, MHD_HTTP_NOT_FOUND, strdup(msg), sizeof msg - 1);
     }
-    s_text t = {0};
-    t.cap = 4096;
-    t.buf = hb_malloc(t.cap);
-    char *json = s_ask_status(m);
-    if (!json || s_render(&t, json)) {
-        t.len = 0;
-        s_family(&t, "hierbert_up", "gauge", "1 when the coordinator answered its status endpoint");
-        s_put(&t, "hierbert_up 0\n");
+    char *json = s_ask_status(m), *body = NULL;
+    size_t len = 0;
+    FILE *t = open_memstream(&body, &len);
+    if (!t) {
+        free(json);
+        return MHD_NO;
+    }
+    if (!json || s_render(t, json)) { /* start again: only "down" */
+        fclose(t);
+        free(body);
+        t = open_memstream(&body, &len);
+        if (!t) {
+            free(json);
+            return MHD_NO;
+        }
+        s_family(t, "hierbert_up", "gauge", "1 when the coordinator answered its status endpoint");
+        fprintf(t, "hierbert_up 0\n");
     }
     free(json);
-    return s_reply(conn, 200, t.buf, t.len);
+    fclose(t);
+    return s_reply(conn, 200, body, len);
 }
 
 /* ------------------------------------------------------------ setup ---- */

@@ -163,7 +163,6 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     coord_train_free_buffers(j);
     j->we_view = params_find(&j->model->params, "embeddings.word_embeddings.weight");
     if (j->avg_grads) { /* float accumulation of the workers' (mostly row-sparse) gradients */
-        j->acc = NULL;
         j->grad = hb_calloc(numel, sizeof(float));
         if (j->we_view >= 0) {
             size_t V = (size_t)j->model->params.views[j->we_view].shape[0];
@@ -442,42 +441,38 @@ void coord_train_abort(coord *c, coord_job *j) {
     if (j->r.active) s_round_reset(c, j);
 }
 
-/* Gradient averaging keeps j->grad zero between rounds where nothing was
- * written: the dense part and the word-embedding rows of the last round. */
-static void s_grad_zero(coord_job *j) {
-    const params_table *pt = &j->model->params;
-    if (j->we_view < 0 || j->grad_dense) {
-        memset(j->grad, 0, pt->numel * sizeof(float));
-    } else {
-        const params_view *v = &pt->views[j->we_view];
-        size_t dim = (size_t)v->shape[1], end = v->offset + v->numel;
-        memset(j->grad, 0, v->offset * sizeof(float));
-        memset(j->grad + end, 0, (pt->numel - end) * sizeof(float));
-        for (size_t k = 0; k < j->n_touched; k++)
-            memset(j->grad + v->offset + (size_t)j->rows_touched[k] * dim, 0, dim * sizeof(float));
+/* x[0..n) *= s, or = 0 when s is 0 */
+static void s_scale(float *x, size_t n, float s) {
+    if (s == 0) {
+        memset(x, 0, n * sizeof(float));
+        return;
     }
-    if (j->row_mark)
-        for (size_t k = 0; k < j->n_touched; k++) j->row_mark[j->rows_touched[k]] = 0;
-    j->n_touched = 0;
-    j->grad_dense = 0;
+    for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
-/* j->grad *= s where it may be nonzero */
+/* j->grad *= s (0: cleared) over where it can be nonzero: everything but
+ * the word-embedding matrix, and of that the rows written this round (all
+ * of it after a dense Update). */
 static void s_grad_scale(coord_job *j, float s) {
     const params_table *pt = &j->model->params;
-    float *g = j->grad;
     if (j->we_view < 0 || j->grad_dense) {
-        for (size_t i = 0; i < pt->numel; i++) g[i] *= s;
+        s_scale(j->grad, pt->numel, s);
         return;
     }
     const params_view *v = &pt->views[j->we_view];
     size_t dim = (size_t)v->shape[1], end = v->offset + v->numel;
-    for (size_t i = 0; i < v->offset; i++) g[i] *= s;
-    for (size_t i = end; i < pt->numel; i++) g[i] *= s;
-    for (size_t k = 0; k < j->n_touched; k++) {
-        float *row = g + v->offset + (size_t)j->rows_touched[k] * dim;
-        for (size_t q = 0; q < dim; q++) row[q] *= s;
-    }
+    s_scale(j->grad, v->offset, s);
+    s_scale(j->grad + end, pt->numel - end, s);
+    for (size_t k = 0; k < j->n_touched; k++) s_scale(j->grad + v->offset + (size_t)j->rows_touched[k] * dim, dim, s);
+}
+
+/* Gradient averaging keeps j->grad zero between rounds where nothing was written. */
+static void s_grad_zero(coord_job *j) {
+    s_grad_scale(j, 0);
+    if (j->row_mark)
+        for (size_t k = 0; k < j->n_touched; k++) j->row_mark[j->rows_touched[k]] = 0;
+    j->n_touched = 0;
+    j->grad_dense = 0;
 }
 
 /* adds one Update's gradient, weighted, into j->grad; -1 (err) if its rows
@@ -728,8 +723,10 @@ void coord_on_update(coord *c, int w, const proto_msg *m) {
     if (!r->eval) {
         size_t numel = j->model->params.numel;
         double wt = (double)u->n_samples;
-        const float *p = (const float *)u->params.data;
-        for (size_t i = 0; !j->avg_grads && i < numel; i++) j->acc[i] += wt * p[i];
+        if (!j->avg_grads) { /* (gradients were added by s_grad_add above) */
+            const float *p = (const float *)u->params.data;
+            for (size_t i = 0; i < numel; i++) j->acc[i] += wt * p[i];
+        }
         if (r->want_moments) {
             const float *mm = (const float *)u->adam_m.data, *vv = (const float *)u->adam_v.data;
             for (size_t i = 0; i < numel; i++) {

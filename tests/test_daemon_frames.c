@@ -52,6 +52,14 @@ static proto_msg *s_ask_raw(void *sock, const void *buf, size_t len) {
     return m;
 }
 
+/* packs and sends m, no answer awaited */
+static void s_tell(void *sock, const proto_msg *m) {
+    size_t len;
+    uint8_t *buf = proto_pack(m, &len);
+    CHECK(zmq_send(sock, buf, len, 0) == (int)len, "send: %s", zmq_strerror(zmq_errno()));
+    free(buf);
+}
+
 static proto_msg *s_ask(void *sock, const proto_msg *m) {
     size_t len;
     uint8_t *buf = proto_pack(m, &len);
@@ -348,10 +356,7 @@ int main(void) {
             proto_env_init(&m, 0);
             m.body_case = HIERBERT__ENVELOPE__BODY_HEARTBEAT;
             m.heartbeat = &beat;
-            size_t blen;
-            uint8_t *bbuf = proto_pack(&m, &blen);
-            zmq_send(work, bbuf, blen, 0);
-            free(bbuf);
+            s_tell(work, &m);
             continue;
         }
         zmq_msg_t f;
@@ -380,10 +385,7 @@ int main(void) {
             proto_env_init(&m, a->job_id);
             m.body_case = HIERBERT__ENVELOPE__BODY_UPDATE;
             m.update = &bad;
-            size_t ulen;
-            uint8_t *ubuf = proto_pack(&m, &ulen);
-            zmq_send(work, ubuf, ulen, 0);
-            free(ubuf);
+            s_tell(work, &m);
         } else {
             CHECK((long long)tt->round == round, "the second Assign is for round %llu, the dropped one was %lld",
                   (unsigned long long)tt->round, round);

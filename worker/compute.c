@@ -36,6 +36,7 @@ typedef struct {
     float *sparse;     /* gradient averaging: the row-sparse gradient sent ([numel]) */
     uint8_t *row_seen; /* [vocab]: token ids of the task */
     int32_t *rows;     /* [vocab]: their list */
+    int we;            /* the word-embedding view of m, -1 none */
 } s_comp;
 
 static void s_send(s_comp *c, const proto_msg *m) {
@@ -114,6 +115,7 @@ static int s_ensure_model(s_comp *c, uint64_t job, const Hierbert__ModelSpec *ms
     c->cfg = cfg;
     c->spec = *ms;
     c->adamw = !strcmp(ms->optimizer, "adamw");
+    c->we = params_find(&c->m->params, "embeddings.word_embeddings.weight");
     hb_log(c->wc->who, "info", "job %llu: built the encoder (%d layers, hidden %d), %zu parameters, batch %u x L %u",
            (unsigned long long)job, cfg.num_hidden_layers, cfg.hidden_size, c->m->params.numel, ms->batch, ms->seq_len);
     return 0;
@@ -244,7 +246,7 @@ static void s_run(s_comp *c) {
     u.eval = t->eval;
     if (!t->eval) {
         u.numel = pt->numel;
-        int we = params_find(pt, "embeddings.word_embeddings.weight");
+        int we = c->we;
         if (t->send_grad && we >= 0) {
             /* the word-embedding gradient is zero outside the task's token
              * ids (70% of mini's parameters, ~3% of its rows a step): only
