@@ -85,6 +85,9 @@ typedef struct {
 
 /* ----------------------------------------------------------- corpus ---- */
 
+/* a job's corpus sizes, in status and the job record (coord_job.n_counts) */
+#define COORD_N_COUNTS 7 /* train docs/chunks, val docs/chunks, test docs/chunks, classes */
+
 /* A split's chunks in memory: lengths, labels and the document index. The
  * token ids stay in the store (the docs database, LMDB's page cache): they
  * are read per task with coord_corpus_rows, so the coordinator's memory is
@@ -213,7 +216,7 @@ typedef struct {
     int have_corpus;
     /* the corpus's sizes, kept in the job record: status shows them after
      * the corpus is freed (DONE) and across restarts; -1: not known yet */
-    long long n_counts[7]; /* train docs/chunks, val docs/chunks, test docs/chunks, classes */
+    long long n_counts[COORD_N_COUNTS]; /* train docs/chunks, val docs/chunks, test docs/chunks, classes */
     int vocab_size;              /* of the job's tokenizer (or synthetic vocabulary) */
     int pad_id;                  /* its [PAD] id (job record; 0 in records older than it) */
     bert_model *model;           /* the coordinator's parameters (batch-1 arena: it never computes) */

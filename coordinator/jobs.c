@@ -96,7 +96,7 @@ int coord_job_save(coord *c, coord_job *j, char *err) {
     json_object_set_new(o, "last_loss", json_real(j->last_loss));
     if (j->n_counts[0] >= 0) {
         json_t *cn = json_array();
-        for (int k = 0; k < 7; k++) json_array_append_new(cn, json_integer(j->n_counts[k]));
+        for (int k = 0; k < COORD_N_COUNTS; k++) json_array_append_new(cn, json_integer(j->n_counts[k]));
         json_object_set_new(o, "counts", cn);
     }
     char *s = json_dumps(o, JSON_COMPACT);
@@ -127,7 +127,7 @@ void coord_job_set_state(coord *c, coord_job *j, job_state s, const char *error)
 static coord_job *s_job_new(coord *c, uint64_t id, const Hierbert__Submit *s) {
     coord_job *j = hb_calloc(1, sizeof *j);
     j->id = id;
-    for (int k = 0; k < 7; k++) j->n_counts[k] = -1;
+    for (int k = 0; k < COORD_N_COUNTS; k++) j->n_counts[k] = -1;
     /* own a copy of the request: pack and unpack */
     size_t n = hierbert__submit__get_packed_size(s);
     uint8_t *buf = hb_malloc(n);
@@ -176,7 +176,7 @@ static int s_load_corpus(coord *c, coord_job *j, char *err) {
     }
     j->have_corpus = 1;
     const coord_corpus *k = &j->corpus;
-    long long n[7] = {(long long)k->train.n_docs, (long long)k->train.n, (long long)k->val.n_docs, (long long)k->val.n,
+    long long n[COORD_N_COUNTS] = {(long long)k->train.n_docs, (long long)k->train.n, (long long)k->val.n_docs, (long long)k->val.n,
                       (long long)k->test.n_docs, (long long)k->test.n, k->num_classes};
     memcpy(j->n_counts, n, sizeof n);
     return 0;
@@ -266,8 +266,8 @@ int coord_jobs_load(coord *c, char *err) {
             for (int k = 0; k < j->epochs; k++) j->val_acc[k] = json_real_value(json_array_get(acc, (size_t)k));
         }
         json_t *cn = json_object_get(o, "counts"); /* records before it have none */
-        if (json_is_array(cn) && json_array_size(cn) == 7)
-            for (int k = 0; k < 7; k++) j->n_counts[k] = json_integer_value(json_array_get(cn, (size_t)k));
+        if (json_is_array(cn) && json_array_size(cn) == COORD_N_COUNTS)
+            for (int k = 0; k < COORD_N_COUNTS; k++) j->n_counts[k] = json_integer_value(json_array_get(cn, (size_t)k));
         json_decref(o);
         if (j->state == JOB_INGEST) { /* stopped mid-ingest: its documents are incomplete */
             hb_log(c->who, "warn", "job %llu was ingesting when the coordinator stopped: dropped; submit it again",

@@ -52,9 +52,9 @@ static json_t *s_job_json(coord *c, coord_job *j) {
     json_object_set_new(o, "chunks_done", json_integer(j->samples_done));
     json_object_set_new(o, "chunks_total", json_integer(total));
     if (j->n_counts[0] >= 0) { /* the corpus's sizes, also once it is freed */
-        static const char *const names[7] = {"train_docs", "train_chunks", "val_docs",   "val_chunks",
+        static const char *const names[COORD_N_COUNTS] = {"train_docs", "train_chunks", "val_docs",   "val_chunks",
                                              "test_docs",  "test_chunks",  "num_classes"};
-        for (int k = 0; k < 7; k++) json_object_set_new(o, names[k], json_integer((json_int_t)j->n_counts[k]));
+        for (int k = 0; k < COORD_N_COUNTS; k++) json_object_set_new(o, names[k], json_integer((json_int_t)j->n_counts[k]));
     }
     if (j->numel) json_object_set_new(o, "average", json_string(j->avg_grads ? "grads" : "params"));
     json_object_set_new(o, "parameters", json_integer((json_int_t)j->numel));
