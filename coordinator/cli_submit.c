@@ -35,6 +35,10 @@ static void s_usage(FILE *f) {
                "                         same step as one worker with the whole batch (sync-every 1 only);\n"
                "                         params: each worker steps, the coordinator averages parameters\n"
                "                         (grads when --sync-every is 1, else params)\n"
+               "      --reduce HOW       with grads: sharded - the workers sum and step one shard of the\n"
+               "                         parameters each and send it to each other (traffic per host\n"
+               "                         ~2P(W-1)/W, whatever W); coordinator - every gradient to the\n"
+               "                         coordinator, which steps and sends the parameters (sharded)\n"
                "      --seed N           data order, init and dropout seed (1)\n"
                "      --optimizer NAME   adamw | sgd (adamw)\n"
                "      --dropout P        every dropout of the model set to P (default: the model's)\n"
@@ -93,12 +97,13 @@ int cli_submit(int argc, char **argv) {
                                          {"cased", no_argument, 0, 19},
                                          {"skip-bad", no_argument, 0, 20},
                                          {"average", required_argument, 0, 21},
+                                         {"reduce", required_argument, 0, 22},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_COMMON_LONGOPTS,
                                          {0, 0, 0, 0}};
     char train[PATH_MAX] = "", val[PATH_MAX] = "", test[PATH_MAX] = "", model[PATH_MAX] = "", vocab[PATH_MAX] = "";
     int cased = 0, skip_bad = 0;
-    char preset[64] = "", optimizer[16] = "adamw", name[256] = "", average[16] = "";
+    char preset[64] = "", optimizer[16] = "adamw", name[256] = "", average[16] = "", reduce[16] = "";
     double val_fraction = 0, seq = 128, stride = 0, epochs = 1, batch = 32, lr = 0, warmup = 0.1, sync = 1, seed = 1,
            dropout = -1, min_workers = 1, max_steps = 0, synthetic = 0;
     double max_chunks = 0, head_epochs = 0, head_batch = 0;
@@ -163,6 +168,11 @@ int cli_submit(int argc, char **argv) {
             if (strcmp(optarg, "grads") && strcmp(optarg, "params"))
                 rc = hb_fail(err, "--average %s: grads or params", optarg);
             snprintf(average, sizeof average, "%s", optarg);
+            break;
+        case 22:
+            if (strcmp(optarg, "sharded") && strcmp(optarg, "coordinator"))
+                rc = hb_fail(err, "--reduce %s: sharded or coordinator", optarg);
+            snprintf(reduce, sizeof reduce, "%s", optarg);
             break;
         case 9:
             rc = s_num(optarg, "--dropout", 0, 0.99, &dropout, err);
@@ -247,6 +257,7 @@ int cli_submit(int argc, char **argv) {
     s.seed = (uint64_t)seed;
     s.optimizer = optimizer;
     s.average = average;
+    s.reduce = reduce;
     s.dropout = (float)dropout;
     s.synthetic = (uint32_t)synthetic;
     s.max_steps = (uint32_t)max_steps;

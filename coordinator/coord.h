@@ -39,7 +39,7 @@
 
 typedef struct {
     char work[256], control[256], status[256], events[256]; /* bind endpoints */
-    char metrics[256]; /* HTTP /metrics on HOST:PORT; empty: off */
+    char metrics[256];                                      /* HTTP /metrics on HOST:PORT; empty: off */
     char data_dir[1024];
     int heartbeat_ms;     /* coordinator -> worker heartbeats */
     int worker_expiry_ms; /* a worker silent this long is dropped */
@@ -81,6 +81,11 @@ typedef struct {
     int task;             /* index in the current round, -1 none */
     uint64_t moments_job; /* job whose AdamW moments it was sent (0: none yet) */
     uint64_t tasks_done;
+    char peer[256]; /* its peer endpoint (Hello): sharded reduction; "" none */
+    /* TRAIN bytes: on the coordinator's link (down: Params + Assign + plans, up:
+     * Updates) and with its peers (its Updates' figures) */
+    double bytes_down, bytes_up, peer_bytes_out, peer_bytes_in;
+    double last_wait_s; /* its last sharded round: seconds waiting for peers */
 } coord_worker;
 
 /* ----------------------------------------------------------- corpus ---- */
@@ -201,14 +206,40 @@ typedef struct {
     long long started_ms;
     size_t bytes_out, bytes_in;
     int per_worker_batch;
+    int sharded;                      /* under plan j->plan.gen: the workers reduce among themselves */
+    uint32_t step_total;              /* sharded: samples of the round's step (the mean's denominator) */
+    double wait_s_max;                /* sharded: the longest a worker waited for its peers */
+    double peer_bytes_max;            /* sharded: the busiest worker's peer bytes (in + out) */
+    proto_msg *held[COORD_MAX_TASKS]; /* sharded gather: each owner's Update, applied when all are in */
 } coord_round;
+
+/* Where the coordinator last held the whole training state (parameters and
+ * moments of version `round`): TRAIN's start, each checkpoint round's
+ * gather, each eval. A sharded round that cannot complete rolls back here. */
+typedef struct {
+    uint64_t round;
+    long step, step_in_epoch, samples_done;
+    int epoch, need_eval, rounds_since_ckpt;
+    double epoch_loss_sum, epoch_loss_n, last_loss;
+} coord_mark;
+
+/* The sharded reduction's plan (rounds.c, DESIGN.md "Sharded reduction"). */
+typedef struct {
+    uint64_t gen;                           /* 0: none yet */
+    int state;                              /* 0 none, 1 sent (waiting for ShardReady), 2 ready */
+    int W;                                  /* members */
+    int member[COORD_MAX_WORKERS];          /* registry index of shard k's owner */
+    uint64_t bounds[COORD_MAX_WORKERS + 1]; /* shard k: floats [bounds[k], bounds[k+1]) */
+    int ready;                              /* ShardReady ok so far */
+    long long sent_ms;
+} coord_plan;
 
 typedef struct {
     uint64_t id;
     job_state state;
     char name[256];
     char error[HB_ERR_LEN];
-    char fatal[HB_ERR_LEN]; /* set mid-phase (a store read failed): coord_jobs_tick fails the job */
+    char fatal[HB_ERR_LEN];   /* set mid-phase (a store read failed): coord_jobs_tick fails the job */
     Hierbert__Submit *submit; /* owned (unpacked copy) */
     double submitted, started, finished;
 
@@ -217,13 +248,13 @@ typedef struct {
     /* the corpus's sizes, kept in the job record: status shows them after
      * the corpus is freed (DONE) and across restarts; -1: not known yet */
     long long n_counts[COORD_N_COUNTS]; /* train docs/chunks, val docs/chunks, test docs/chunks, classes */
-    int vocab_size;              /* of the job's tokenizer (or synthetic vocabulary) */
-    int pad_id;                  /* its [PAD] id (job record; 0 in records older than it) */
-    bert_model *model;           /* the coordinator's parameters (batch-1 arena: it never computes) */
-    bert_config cfg;             /* the encoder's shape, as sent to workers */
-    size_t numel;                /* its parameter floats */
-    float *adam_m, *adam_v;      /* parameter averaging: averaged at checkpoint rounds (hierbert.proto, Params);
-                                    gradient averaging: the coordinator's own, the only ones */
+    int vocab_size;                     /* of the job's tokenizer (or synthetic vocabulary) */
+    int pad_id;                         /* its [PAD] id (job record; 0 in records older than it) */
+    bert_model *model;                  /* the coordinator's parameters (batch-1 arena: it never computes) */
+    bert_config cfg;                    /* the encoder's shape, as sent to workers */
+    size_t numel;                       /* its parameter floats */
+    float *adam_m, *adam_v;             /* parameter averaging: averaged at checkpoint rounds (hierbert.proto, Params);
+                                           gradient averaging: the coordinator's own, the only ones */
     double *acc, *acc_m, *acc_v; /* weighted sums [numel] of a round's Updates (kept: no page faults per round) */
     float *grad;                 /* gradient averaging: the round's mean gradient [numel] */
     int avg_grads;               /* 1: workers send gradients, the coordinator steps (sync_every 1) */
@@ -231,7 +262,15 @@ typedef struct {
     uint8_t *row_mark;           /* [vocab] rows of grad written this round ... */
     int32_t *rows_touched;       /* ... their list */
     size_t n_touched;
-    int grad_dense;              /* a dense Update was added: zero all of grad next round */
+    int grad_dense;               /* a dense Update was added: zero all of grad next round */
+    int sharded;                  /* gradient averaging reduced by the workers (Submit.reduce) ... */
+    char reduce_note[HB_ERR_LEN]; /* ... or why not (fallback to the coordinator) */
+    coord_plan plan;
+    int state_valid;                         /* model->params / adam_m / adam_v are version `round` */
+    coord_mark mark;                         /* the last such point */
+    long train_rollbacks;                    /* sharded rounds rolled back to the mark */
+    double train_wait_s;                     /* sum over sharded rounds of the longest peer wait */
+    double train_bytes_down, train_bytes_up; /* the coordinator's TRAIN bytes, each way */
 
     /* training plan */
     int L, G, sync_every, epochs, min_workers;
@@ -351,8 +390,11 @@ void coord_job_free(coord_job **j);
 /* rounds.c */
 int coord_train_prepare(coord *c, coord_job *j, char *err);
 void coord_train_tick(coord *c, coord_job *j);
-void coord_on_update(coord *c, int w, const proto_msg *m);
+/* an Update from worker w; may take ownership of *m (a gathered shard kept until its round ends: *m = NULL) */
+void coord_on_update(coord *c, int w, proto_msg **m);
 void coord_on_worker_lost(coord *c, int w);
+void coord_on_shard_ready(coord *c, int w, const proto_msg *m);
+void coord_on_worker_error(coord *c, int w, const proto_msg *m); /* an Error about the active job */
 void coord_train_abort(coord *c, coord_job *j);
 /* frees the round buffers (accumulators, the averaged gradient) */
 void coord_train_free_buffers(coord_job *j);

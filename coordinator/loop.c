@@ -262,6 +262,7 @@ static void s_on_hello(coord *c, const uint8_t *rid, size_t len, const Hierbert_
     k->cores = h->cores;
     k->threads = h->threads;
     k->pid = h->pid;
+    snprintf(k->peer, sizeof k->peer, "%s", h->peer_endpoint);
     k->last_seen_ms = hb_now_ms();
     if (fresh) {
         hb_log(c->who, "info", "worker %s joined (host %s, %u threads, pid %u); %d live", k->id, k->host, k->threads,
@@ -335,7 +336,11 @@ static void s_on_work(coord *c) {
             break;
         case HIERBERT__ENVELOPE__BODY_UPDATE:
             if (c->active >= 0) c->jobs[c->active]->r.bytes_in += fsize;
-            coord_on_update(c, w, m);
+            c->workers[w].bytes_up += (double)fsize;
+            coord_on_update(c, w, &m);
+            break;
+        case HIERBERT__ENVELOPE__BODY_SHARD_READY:
+            coord_on_shard_ready(c, w, m);
             break;
         case HIERBERT__ENVELOPE__BODY_DOC_EMBEDDINGS:
             coord_on_doc_embeddings(c, w, m);
@@ -348,6 +353,7 @@ static void s_on_work(coord *c) {
             break;
         case HIERBERT__ENVELOPE__BODY_ERROR:
             hb_log(c->who, "warn", "worker %s reports: %s", c->workers[w].id, m->error->message);
+            if (c->active >= 0 && m->job_id == c->jobs[c->active]->id) coord_on_worker_error(c, w, m);
             if (c->active >= 0 && m->job_id == c->jobs[c->active]->id && m->error->code == PROTO_E_BAD_REQUEST) {
                 coord_job *j = c->jobs[c->active];
                 char why[HB_ERR_LEN];

@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "coord.h"
@@ -60,6 +61,63 @@
 #include "optim.h"
 
 static int s_task_lost(coord *c, coord_job *j, int ti, int w);
+static void s_round_reset(coord *c, coord_job *j);
+
+/* ------------------------------------------------------------------------ */
+/* the coordinator's state marks (sharded reduction's rollback points) */
+
+static void s_mark(coord_job *j) {
+    coord_mark *k = &j->mark;
+    k->round = j->round;
+    k->step = j->step;
+    k->step_in_epoch = j->step_in_epoch;
+    k->samples_done = j->samples_done;
+    k->epoch = j->epoch;
+    k->need_eval = j->need_eval;
+    k->rounds_since_ckpt = j->rounds_since_ckpt;
+    k->epoch_loss_sum = j->epoch_loss_sum;
+    k->epoch_loss_n = j->epoch_loss_n;
+    k->last_loss = j->last_loss;
+}
+
+/* A sharded round that cannot complete (an owner lost, an unusable
+ * exchange, a timeout): the shards' moments since the mark are gone with
+ * it, so training goes back to the mark - the last version whose whole
+ * state the coordinator holds - and the plan is made anew among whoever is
+ * alive. The rounds since the mark run again with the same data (the epoch
+ * order is a function of seed and epoch); no step is applied twice: the
+ * step counter goes back with the parameters. */
+static void s_rollback(coord *c, coord_job *j, const char *why) {
+    const coord_mark *k = &j->mark;
+    hb_log(c->who, "warn",
+           "job %llu: %s: back to version %llu (step %ld, the last state the coordinator holds; %llu round(s) "
+           "run again), shards re-split among the live workers",
+           (unsigned long long)j->id, why, (unsigned long long)k->round, k->step,
+           (unsigned long long)(j->round - k->round + (j->r.active ? 1 : 0)));
+    s_round_reset(c, j);
+    j->round = k->round;
+    j->step = k->step;
+    j->step_in_epoch = k->step_in_epoch;
+    j->samples_done = k->samples_done;
+    j->epoch = k->epoch;
+    j->need_eval = k->need_eval;
+    j->rounds_since_ckpt = k->rounds_since_ckpt;
+    j->epoch_loss_sum = k->epoch_loss_sum;
+    j->epoch_loss_n = k->epoch_loss_n;
+    j->last_loss = k->last_loss;
+    j->state_valid = 1;
+    j->plan.state = 0;
+    j->train_rollbacks++;
+}
+
+/* Sharded reduction off for the rest of the job (the coordinator reduces). */
+static void s_fallback(coord *c, coord_job *j, const char *why) {
+    hb_log(c->who, "warn", "job %llu: sharded reduction off: %s: the coordinator reduces the gradients",
+           (unsigned long long)j->id, why);
+    snprintf(j->reduce_note, sizeof j->reduce_note, "%s", why);
+    j->sharded = 0;
+    j->plan.state = 0;
+}
 
 static uint64_t s_mix(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -144,6 +202,13 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     if (!strcmp(s->average, "grads") && j->sync_every > 1)
         return hb_fail(err, "average grads takes one optimizer step a round: sync_every %d", j->sync_every);
     j->avg_grads = s->average[0] ? !strcmp(s->average, "grads") : j->sync_every == 1;
+    /* sharded reduction: gradient averaging only (parameter averaging's
+     * rounds are K local steps; the coordinator averages them) */
+    j->sharded = j->avg_grads && strcmp(s->reduce, "coordinator") != 0;
+    snprintf(j->reduce_note, sizeof j->reduce_note, "%s",
+             j->avg_grads ? (j->sharded ? "" : "submitted with reduce coordinator")
+                          : "parameter averaging: the coordinator averages");
+    memset(&j->plan, 0, sizeof j->plan);
     j->epochs = s->epochs ? (int)s->epochs : 1;
     j->min_workers = s->min_workers ? (int)s->min_workers : 1;
     j->steps_per_epoch = (long)((j->corpus.train.n + (size_t)j->G - 1) / (size_t)j->G);
@@ -218,12 +283,16 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
         hb_log(c->who, "info", "job %llu: resumed from %s: round %llu, step %ld of %ld, epoch %d",
                (unsigned long long)j->id, path, (unsigned long long)j->round, j->step, j->total_steps, j->epoch + 1);
     }
+    j->state_valid = 1; /* initialized or resumed: the coordinator holds version `round` */
+    s_mark(j);
     hb_log(c->who, "info",
            "job %llu: TRAIN %s, %zu parameters, %zu train chunks (%zu docs), %zu val chunks, L %d, global batch %d, "
-           "%ld steps/epoch x %d epochs (%ld steps), %s, %s",
+           "%ld steps/epoch x %d epochs (%ld steps), %s%s, %s",
            (unsigned long long)j->id, "bert", numel, j->corpus.train.n, j->corpus.train.n_docs, j->corpus.val.n, j->L,
            j->G, j->steps_per_epoch, j->epochs, j->total_steps,
-           j->avg_grads ? "gradient averaging (one step a round)" : "parameter averaging", j->adam_m ? "adamw" : "sgd");
+           j->avg_grads ? "gradient averaging (one step a round)" : "parameter averaging",
+           j->sharded ? ", sharded reduction" : (j->avg_grads ? ", reduced by the coordinator" : ""),
+           j->adam_m ? "adamw" : "sgd");
     if (!j->avg_grads && j->sync_every > 1)
         hb_log(c->who, "info", "job %llu: workers take %d steps between averagings", (unsigned long long)j->id,
                j->sync_every);
@@ -340,6 +409,7 @@ static int s_send_params(coord *c, coord_job *j, int w, zmq_msg_t *packed) {
         return -1;
     }
     j->r.bytes_out += len;
+    k->bytes_down += (double)len;
     return 0;
 }
 
@@ -348,8 +418,9 @@ static int s_send_params(coord *c, coord_job *j, int w, zmq_msg_t *packed) {
 static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split *sp, const uint32_t *idx, uint32_t n,
                        const int32_t *step_sizes, int steps, int eval, zmq_msg_t *params, zmq_msg_t *params_m) {
     int L = j->L;
-    int32_t *ids = hb_malloc((size_t)n * L * sizeof(int32_t)), *lens = hb_malloc((size_t)n * sizeof(int32_t)),
-            *labels = hb_malloc((size_t)n * sizeof(int32_t));
+    int32_t *ids = hb_malloc(((size_t)n * L + 1) * sizeof(int32_t)),
+            *lens = hb_malloc(((size_t)n + 1) * sizeof(int32_t)),
+            *labels = hb_malloc(((size_t)n + 1) * sizeof(int32_t));
     for (uint32_t i = 0; i < n; i++) {
         lens[i] = sp->lengths[idx[i]];
         labels[i] = sp->labels[idx[i]];
@@ -380,6 +451,10 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     if (!eval) tt.step_sizes = proto_bytes(step_sizes, (size_t)steps * sizeof(int32_t));
     tt.want_moments = !eval && j->r.want_moments;
     tt.send_grad = !eval && j->avg_grads;
+    if (!eval && j->r.sharded) {
+        tt.shard_gen = j->plan.gen;
+        tt.total_samples = j->r.step_total;
+    }
     Hierbert__Assign a = HIERBERT__ASSIGN__INIT;
     a.model = &ms;
     a.task_case = HIERBERT__ASSIGN__TASK_TRAIN;
@@ -394,10 +469,12 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
         zmq_msg_close(params_m);
         s_params_msg(j, 1, params_m);
     }
-    int rc = s_send_params(c, j, w, moments && params_m ? params_m : params);
+    int rc = params ? s_send_params(c, j, w, moments && params_m ? params_m : params) : 0;
     if (rc == 0 && moments && params_m) c->workers[w].moments_job = j->id;
     if (rc == 0) {
-        j->r.bytes_out += hierbert__envelope__get_packed_size(&m);
+        size_t len = hierbert__envelope__get_packed_size(&m);
+        j->r.bytes_out += len;
+        c->workers[w].bytes_down += (double)len;
         rc = coord_send_worker(c, w, &m);
     }
     free(ids);
@@ -418,6 +495,7 @@ static void s_round_reset(coord *c, coord_job *j) {
     for (int t = 0; t < j->r.n_tasks; t++) {
         int w = j->r.task[t].worker;
         if (w >= 0 && c->workers[w].task == t) c->workers[w].task = -1;
+        proto_free(&j->r.held[t]);
     }
     memset(&j->r, 0, sizeof j->r);
 }
@@ -507,9 +585,169 @@ static int s_grad_add(coord_job *j, const Hierbert__Update *u, double wt, char *
     return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* sharded reduction: the plan (DESIGN.md "Sharded reduction") */
+
+#define S_PLAN_PING_MS 3000       /* a member must hear from every peer within this */
+#define S_PLAN_TIMEOUT_MS 30000   /* ShardReady from every member within this, or fall back */
+#define S_ROUND_TIMEOUT_MS 120000 /* a sharded round longer than this is abandoned (a peer link that died) */
+
+/* W contiguous, near-even shards of the flat buffer; inside the word
+ * embeddings a bound falls on a row (the rows travel row-sparse), elsewhere
+ * on 16 floats. -1 when the model is too small for W shards. */
+static int s_bounds(const coord_job *j, int W, uint64_t *b) {
+    const params_table *pt = &j->model->params;
+    size_t n = pt->numel;
+    b[0] = 0;
+    b[W] = n;
+    for (int k = 1; k < W; k++) {
+        size_t x = n * (size_t)k / (size_t)W;
+        const params_view *v = j->we_view >= 0 ? &pt->views[j->we_view] : NULL;
+        if (v && x > v->offset && x < v->offset + v->numel) {
+            size_t dim = (size_t)v->shape[1];
+            x = v->offset + (x - v->offset + dim / 2) / dim * dim;
+        } else {
+            x &= ~(size_t)15;
+        }
+        b[k] = x;
+        if (b[k] <= b[k - 1]) return -1;
+    }
+    return b[W] > b[W - 1] ? 0 : -1;
+}
+
+static int s_send_plan(coord *c, coord_job *j, int k) {
+    coord_plan *p = &j->plan;
+    int w = p->member[k];
+    char *peers[COORD_MAX_WORKERS];
+    for (int i = 0; i < p->W; i++) peers[i] = c->workers[p->member[i]].peer;
+    Hierbert__ModelSpec ms;
+    Hierbert__BertConfig wc;
+    s_model_spec(j, &ms, &wc, j->G);
+    Hierbert__ShardPlan sp = HIERBERT__SHARD_PLAN__INIT;
+    sp.gen = p->gen;
+    sp.index = (uint32_t)k;
+    sp.n_peers = (size_t)p->W;
+    sp.peers = peers;
+    sp.bounds = proto_bytes(p->bounds, ((size_t)p->W + 1) * sizeof(uint64_t));
+    sp.round = j->round;
+    sp.numel = j->model->params.numel;
+    sp.params = proto_bytes(j->model->params.data, sp.numel * sizeof(float));
+    size_t lo = p->bounds[k], hi = p->bounds[k + 1];
+    if (j->adam_m) {
+        sp.adam_m = proto_bytes(j->adam_m + lo, (hi - lo) * sizeof(float));
+        sp.adam_v = proto_bytes(j->adam_v + lo, (hi - lo) * sizeof(float));
+    }
+    sp.model = &ms;
+    sp.ping_ms = S_PLAN_PING_MS;
+    proto_msg m;
+    proto_env_init(&m, j->id);
+    m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_PLAN;
+    m.shard_plan = &sp;
+    c->workers[w].bytes_down += (double)hierbert__envelope__get_packed_size(&m);
+    return coord_send_worker(c, w, &m);
+}
+
+/* 1 when the plan fits the round about to start; else it is being made (0) */
+static int s_plan_tick(coord *c, coord_job *j) {
+    coord_plan *p = &j->plan;
+    long long now = hb_now_ms();
+    if (p->state == 1) {
+        if (now - p->sent_ms > S_PLAN_TIMEOUT_MS) {
+            char why[128];
+            snprintf(why, sizeof why, "%d of %d workers did not confirm the shard plan within %d ms", p->W - p->ready,
+                     p->W, S_PLAN_TIMEOUT_MS);
+            s_fallback(c, j, why);
+        }
+        return 0;
+    }
+    int wl[COORD_MAX_TASKS];
+    int W = s_workers(c, wl);
+    if (p->state == 2) {
+        /* members stay until the coordinator holds the whole state again:
+         * a worker that joined meanwhile waits for the next checkpoint */
+        if (!j->state_valid) return 1;
+        int same = W == p->W;
+        for (int k = 0; same && k < W; k++) same = p->member[k] == wl[k];
+        if (same) return 1;
+        hb_log(c->who, "info", "job %llu: workers changed (%d -> %d): a new shard plan", (unsigned long long)j->id,
+               p->W, W);
+    }
+    for (int k = 0; k < W; k++)
+        if (!c->workers[wl[k]].peer[0]) {
+            char why[300];
+            snprintf(why, sizeof why, "worker %.200s has no peer endpoint", c->workers[wl[k]].id);
+            s_fallback(c, j, why);
+            return 0;
+        }
+    if (s_bounds(j, W, p->bounds)) {
+        s_fallback(c, j, "the model is too small to cut into one shard per worker");
+        return 0;
+    }
+    /* generations grow across restarts too (time-based start): a peer's
+     * message from an older coordinator's plan is never taken for a new one */
+    p->gen = p->gen ? p->gen + 1 : ((uint64_t)time(NULL) << 16);
+    p->W = W;
+    memcpy(p->member, wl, (size_t)W * sizeof(int));
+    p->ready = 0;
+    p->state = 1;
+    p->sent_ms = now;
+    for (int k = 0; k < W; k++)
+        if (s_send_plan(c, j, k)) {
+            p->state = 0; /* a member went away: again next tick */
+            return 0;
+        }
+    hb_log(c->who, "info", "job %llu: shard plan %llu: %d shards of ~%.1f M floats, version %llu",
+           (unsigned long long)j->id, (unsigned long long)p->gen, W, (double)j->model->params.numel / W / 1e6,
+           (unsigned long long)j->round);
+    return 0;
+}
+
+void coord_on_shard_ready(coord *c, int w, const proto_msg *m) {
+    if (c->active < 0) return;
+    coord_job *j = c->jobs[c->active];
+    coord_plan *p = &j->plan;
+    const Hierbert__ShardReady *r = m->shard_ready;
+    int k = -1;
+    for (int i = 0; i < p->W; i++)
+        if (p->member[i] == w) k = i;
+    if (m->job_id != j->id || p->state != 1 || r->gen != p->gen || k < 0) return; /* a stale answer */
+    if (!r->ok) {
+        char why[HB_ERR_LEN];
+        snprintf(why, sizeof why, "worker %.100s cannot reach its peers: %.300s", c->workers[w].id, r->error);
+        s_fallback(c, j, why);
+        return;
+    }
+    if (++p->ready == p->W) {
+        p->state = 2;
+        hb_log(c->who, "info", "job %llu: shard plan %llu ready: every worker reaches every other",
+               (unsigned long long)j->id, (unsigned long long)p->gen);
+    }
+}
+
+static int s_plan_member(const coord_job *j, int w) {
+    for (int i = 0; i < j->plan.W; i++)
+        if (j->plan.member[i] == w) return i;
+    return -1;
+}
+
+void coord_on_worker_error(coord *c, int w, const proto_msg *m) {
+    coord_job *j = c->jobs[c->active];
+    if (j->r.active && j->r.sharded && s_plan_member(j, w) >= 0 && m->error->code != PROTO_E_BAD_REQUEST) {
+        char why[HB_ERR_LEN];
+        snprintf(why, sizeof why, "worker %.100s failed its sharded round: %.300s", c->workers[w].id,
+                 m->error->message);
+        s_rollback(c, j, why);
+    }
+}
+
 static void s_start_train_round(coord *c, coord_job *j) {
     int wl[COORD_MAX_TASKS];
     int W = s_workers(c, wl);
+    int sharded = j->sharded;
+    if (sharded) { /* the plan's members, in shard order */
+        W = j->plan.W;
+        memcpy(wl, j->plan.member, (size_t)W * sizeof(int));
+    }
     s_epoch_order(j);
     size_t n = j->corpus.train.n;
     long k = j->sync_every;
@@ -523,21 +761,32 @@ static void s_start_train_round(coord *c, coord_job *j) {
     /* G, not ceil(G/W): a worker's model keeps one shape when W changes */
     r->per_worker_batch = j->G;
     r->started_ms = hb_now_ms();
+    r->sharded = sharded;
     size_t numel = j->model->params.numel;
-    /* moments come back (and are averaged) when this round ends with a checkpoint */
-    r->want_moments = j->adam_m && !j->avg_grads && (j->rounds_since_ckpt + 1 >= c->cfg.checkpoint_every ||
-                                    j->step_in_epoch + k >= j->steps_per_epoch || j->step + k >= j->total_steps);
-    if (j->avg_grads)
+    /* moments come back (and are averaged) when this round ends with a
+     * checkpoint; sharded, the owners send their shards' whole state then */
+    int ckpt = j->rounds_since_ckpt + 1 >= c->cfg.checkpoint_every || j->step_in_epoch + k >= j->steps_per_epoch ||
+               j->step + k >= j->total_steps;
+    r->want_moments = ckpt && (sharded || (j->adam_m && !j->avg_grads));
+    if (sharded) {
+        /* the workers hold version `round`: no Params */
+    } else if (j->avg_grads)
         s_grad_zero(j);
     else
         memset(j->acc, 0, numel * sizeof(double));
-    if (r->want_moments) {
+    if (r->want_moments && !sharded) {
         memset(j->acc_m, 0, numel * sizeof(double));
         memset(j->acc_v, 0, numel * sizeof(double));
     }
     zmq_msg_t params, params_m;
-    s_params_msg(j, 0, &params);
-    zmq_msg_init(&params_m); /* built on first need */
+    if (sharded)
+        zmq_msg_init(&params);
+    else
+        s_params_msg(j, 0, &params);
+    zmq_msg_init(&params_m);                                         /* built on first need */
+    size_t step_total = n - (size_t)j->step_in_epoch * (size_t)j->G; /* sharded: the step's samples */
+    if (step_total > (size_t)j->G) step_total = (size_t)j->G;
+    r->step_total = (uint32_t)step_total;
     uint32_t *idx = hb_malloc(((size_t)j->G * (size_t)k + 1) * sizeof(uint32_t));
     int32_t *sizes = hb_malloc((size_t)k * sizeof(int32_t));
     for (int w = 0; w < W; w++) {
@@ -549,15 +798,24 @@ static void s_start_train_round(coord *c, coord_job *j) {
             sizes[s] = (int32_t)size;
             for (size_t i = 0; i < size; i++) idx[cnt++] = j->order[start + i];
         }
-        if (cnt == 0) continue;
+        if (cnt == 0 && !sharded) continue; /* (a shard owner takes part with no samples) */
         int ti = r->n_tasks++;
         r->task[ti].worker = wl[w];
         r->task[ti].start = (uint32_t)w;
         r->task[ti].count = cnt;
-        if (s_send_task(c, j, wl[w], ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, &params, &params_m) == 0)
+        if (s_send_task(c, j, wl[w], ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, sharded ? NULL : &params,
+                        &params_m) == 0)
             r->pending++;
         else
             r->task[ti].worker = -1;
+    }
+    if (sharded && r->pending < r->n_tasks) { /* a member went away: the plan no longer holds */
+        zmq_msg_close(&params);
+        zmq_msg_close(&params_m);
+        free(idx);
+        free(sizes);
+        s_rollback(c, j, "a shard owner could not be sent its task");
+        return;
     }
     zmq_msg_close(&params);
     zmq_msg_close(&params_m);
@@ -620,6 +878,7 @@ static void s_finish_eval(coord *c, coord_job *j) {
         j->step_in_epoch = 0;
     }
     s_checkpoint(c, j);
+    s_mark(j);
     coord_publish_job(c, j, "epoch");
 }
 
@@ -649,13 +908,27 @@ static void s_finish_train(coord *c, coord_job *j) {
     size_t numel = j->model->params.numel;
     float *p = j->model->params.data;
     double inv = 1.0 / r->weight;
-    if (j->avg_grads) {
+    if (r->sharded) {
+        /* the owners stepped; on a checkpoint round their shards come
+         * together here: the coordinator holds version round+1 */
+        for (int t = 0; t < r->n_tasks; t++) {
+            const Hierbert__Update *u = r->held[t] ? r->held[t]->update : NULL;
+            if (!u) continue;
+            size_t lo = u->shard_lo, len = u->shard_hi - u->shard_lo;
+            memcpy(p + lo, u->shard_params.data, len * sizeof(float));
+            if (j->adam_m) {
+                memcpy(j->adam_m + lo, u->shard_m.data, len * sizeof(float));
+                memcpy(j->adam_v + lo, u->shard_v.data, len * sizeof(float));
+            }
+        }
+        j->state_valid = r->want_moments;
+    } else if (j->avg_grads) {
         s_grad_scale(j, (float)inv);
         s_step(j);
     } else {
         for (size_t i = 0; i < numel; i++) p[i] = (float)(j->acc[i] * inv);
     }
-    if (r->want_moments)
+    if (r->want_moments && !r->sharded)
         for (size_t i = 0; i < numel; i++) {
             j->adam_m[i] = (float)(j->acc_m[i] * inv);
             j->adam_v[i] = (float)(j->acc_v[i] * inv);
@@ -677,6 +950,9 @@ static void s_finish_train(coord *c, coord_job *j) {
     j->train_ms += now - r->started_ms;
     j->train_compute_s += r->compute_s_max;
     j->train_bytes += r->bytes_out + r->bytes_in;
+    j->train_bytes_down += r->bytes_out;
+    j->train_bytes_up += r->bytes_in;
+    j->train_wait_s += r->wait_s_max;
     j->train_rounds++;
     if (!j->train_started_ms) j->train_started_ms = r->started_ms;
     double inst = dt > 0 ? r->n_samples / dt : 0;
@@ -688,11 +964,13 @@ static void s_finish_train(coord *c, coord_job *j) {
                r->compute_s_max, j->last_round_bytes);
     s_round_reset(c, j);
     if (j->step_in_epoch >= j->steps_per_epoch || j->step >= j->total_steps) j->need_eval = 1;
-    if (++j->rounds_since_ckpt >= c->cfg.checkpoint_every) s_checkpoint(c, j);
+    if (++j->rounds_since_ckpt >= c->cfg.checkpoint_every && j->state_valid) s_checkpoint(c, j);
+    if (j->state_valid) s_mark(j);
     coord_publish_job(c, j, "progress");
 }
 
-void coord_on_update(coord *c, int w, const proto_msg *m) {
+void coord_on_update(coord *c, int w, proto_msg **mp) {
+    const proto_msg *m = *mp;
     if (c->active < 0) return;
     coord_job *j = c->jobs[c->active];
     const Hierbert__Update *u = m->update;
@@ -709,18 +987,38 @@ void coord_on_update(coord *c, int w, const proto_msg *m) {
     char err[HB_ERR_LEN] = "";
     if (u->n_samples != t->count)
         snprintf(err, sizeof err, "%u samples, the task had %u", u->n_samples, t->count);
-    else if (!r->eval && r->want_moments && !u->adam_m.len)
+    else if (r->sharded && !r->eval) {
+        int k = (int)t->start; /* the task's slot is the worker's shard */
+        if (u->shard_lo != j->plan.bounds[k] || u->shard_hi != j->plan.bounds[k + 1])
+            snprintf(err, sizeof err, "shard [%llu, %llu), the plan's shard %d is [%llu, %llu)",
+                     (unsigned long long)u->shard_lo, (unsigned long long)u->shard_hi, k,
+                     (unsigned long long)j->plan.bounds[k], (unsigned long long)j->plan.bounds[k + 1]);
+        else if (r->want_moments && (!u->shard_params.len || (j->adam_m && !u->shard_m.len)))
+            snprintf(err, sizeof err, "the checkpoint round's shard state missing");
+    } else if (!r->eval && r->want_moments && !u->adam_m.len)
         snprintf(err, sizeof err, "optimizer moments missing");
     else if (!r->eval && (j->avg_grads ? !u->grads.len : !u->params.len))
         snprintf(err, sizeof err, "%s missing", j->avg_grads ? "gradient" : "parameters");
-    int bad = err[0] || (!r->eval && j->avg_grads && s_grad_add(j, u, (double)u->n_samples, err));
+    int bad = err[0] || (!r->eval && j->avg_grads && !r->sharded && s_grad_add(j, u, (double)u->n_samples, err));
     if (bad) {
         hb_log(c->who, "warn", "Update from %s (task %u): %s: dropped, as if the worker were lost", c->workers[w].id,
                u->task_id, err);
         s_task_lost(c, j, (int)u->task_id, w);
         return;
     }
-    if (!r->eval) {
+    if (r->sharded && !r->eval) {
+        r->weight += (double)u->n_samples;
+        if (u->wait_s > r->wait_s_max) r->wait_s_max = u->wait_s;
+        double pb = (double)(u->peer_bytes_out + u->peer_bytes_in);
+        if (pb > r->peer_bytes_max) r->peer_bytes_max = pb;
+        c->workers[w].peer_bytes_out += (double)u->peer_bytes_out;
+        c->workers[w].peer_bytes_in += (double)u->peer_bytes_in;
+        c->workers[w].last_wait_s = u->wait_s;
+        if (r->want_moments) { /* applied when every shard is in (a lost owner rolls the round back) */
+            r->held[u->task_id] = *mp;
+            *mp = NULL;
+        }
+    } else if (!r->eval) {
         size_t numel = j->model->params.numel;
         double wt = (double)u->n_samples;
         if (!j->avg_grads) { /* (gradients were added by s_grad_add above) */
@@ -758,6 +1056,12 @@ void coord_on_update(coord *c, int w, const proto_msg *m) {
 static int s_task_lost(coord *c, coord_job *j, int ti, int w) {
     coord_round *r = &j->r;
     coord_task *t = &r->task[ti];
+    if (r->sharded) { /* its peers wait for its shards: the round cannot complete */
+        char why[300];
+        snprintf(why, sizeof why, "shard owner %.200s lost mid-round", c->workers[w].id);
+        s_rollback(c, j, why);
+        return 1;
+    }
     t->worker = -1;
     if (c->workers[w].task == ti) c->workers[w].task = -1;
     if (r->eval) {
@@ -785,6 +1089,17 @@ void coord_on_worker_lost(coord *c, int w) {
     if (c->active < 0) return;
     coord_job *j = c->jobs[c->active];
     coord_round *r = &j->r;
+    if (j->sharded && j->plan.state && s_plan_member(j, w) >= 0 && !(r->active && r->sharded)) {
+        /* a member lost between rounds: the plan is void; its shard's
+         * moments since the last mark are gone unless the coordinator holds them */
+        if (j->state_valid)
+            j->plan.state = 0;
+        else {
+            char why[300];
+            snprintf(why, sizeof why, "shard owner %.200s lost", c->workers[w].id);
+            s_rollback(c, j, why);
+        }
+    }
     if (!r->active) return;
     for (int ti = 0; ti < r->n_tasks; ti++) {
         coord_task *t = &r->task[ti];
@@ -794,7 +1109,13 @@ void coord_on_worker_lost(coord *c, int w) {
 }
 
 void coord_train_tick(coord *c, coord_job *j) {
-    if (j->r.active) return;
+    if (j->r.active) {
+        if (j->r.sharded && hb_now_ms() - j->r.started_ms > S_ROUND_TIMEOUT_MS) {
+            s_rollback(c, j, "a sharded round took longer than 120 s (a peer link down?)");
+            s_fallback(c, j, "a sharded round timed out");
+        }
+        return;
+    }
     int live = coord_live_workers(c);
     if (j->need_eval) {
         if (j->corpus.val.n == 0) {
@@ -819,7 +1140,9 @@ void coord_train_tick(coord *c, coord_job *j) {
     }
     /* min_workers holds the start only: once running, a job goes on with
      * whoever is alive (a lost worker must not stall it) */
-    if (live >= (j->round == 0 ? j->min_workers : 1)) s_start_train_round(c, j);
+    if (live < (j->round == 0 ? j->min_workers : 1)) return;
+    if (j->sharded && !s_plan_tick(c, j)) return;
+    s_start_train_round(c, j);
 }
 
 /* ------------------------------------------------------------------------ */

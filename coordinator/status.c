@@ -53,10 +53,16 @@ static json_t *s_job_json(coord *c, coord_job *j) {
     json_object_set_new(o, "chunks_total", json_integer(total));
     if (j->n_counts[0] >= 0) { /* the corpus's sizes, also once it is freed */
         static const char *const names[COORD_N_COUNTS] = {"train_docs", "train_chunks", "val_docs",   "val_chunks",
-                                             "test_docs",  "test_chunks",  "num_classes"};
-        for (int k = 0; k < COORD_N_COUNTS; k++) json_object_set_new(o, names[k], json_integer((json_int_t)j->n_counts[k]));
+                                                          "test_docs",  "test_chunks",  "num_classes"};
+        for (int k = 0; k < COORD_N_COUNTS; k++)
+            json_object_set_new(o, names[k], json_integer((json_int_t)j->n_counts[k]));
     }
-    if (j->numel) json_object_set_new(o, "average", json_string(j->avg_grads ? "grads" : "params"));
+    if (j->numel) {
+        json_object_set_new(o, "average", json_string(j->avg_grads ? "grads" : "params"));
+        json_object_set_new(o, "reduce", json_string(j->sharded ? "sharded" : "coordinator"));
+        if (j->reduce_note[0]) json_object_set_new(o, "reduce_note", json_string(j->reduce_note));
+        json_object_set_new(o, "train_rollbacks", json_integer(j->train_rollbacks));
+    }
     json_object_set_new(o, "parameters", json_integer((json_int_t)j->numel));
     /* loss: the mean over the epoch so far (one round's batch is too noisy
      * to read); last_round_loss: that one round */
@@ -67,6 +73,10 @@ static json_t *s_job_json(coord *c, coord_job *j) {
     json_object_set_new(o, "train_s", json_real((double)j->train_ms / 1000.0));
     json_object_set_new(o, "train_compute_s", json_real(j->train_compute_s));
     json_object_set_new(o, "train_bytes", json_real(j->train_bytes));
+    /* the coordinator's own TRAIN bytes each way; the workers' are under "workers" */
+    json_object_set_new(o, "train_bytes_down", json_real(j->train_bytes_down));
+    json_object_set_new(o, "train_bytes_up", json_real(j->train_bytes_up));
+    json_object_set_new(o, "train_wait_s", json_real(j->train_wait_s));
     json_object_set_new(o, "train_rounds", json_integer(j->train_rounds));
     json_object_set_new(o, "rounds_per_epoch",
                         json_integer(j->sync_every ? (j->steps_per_epoch + j->sync_every - 1) / j->sync_every : 0));
@@ -117,6 +127,13 @@ char *coord_status_json(coord *c, uint64_t job_id) {
         json_object_set_new(w, "busy", json_boolean(k->busy || k->task >= 0));
         json_object_set_new(w, "samples_per_s", json_real(k->rate));
         json_object_set_new(w, "tasks_done", json_integer((json_int_t)k->tasks_done));
+        json_object_set_new(w, "peer", json_string(k->peer));
+        /* bytes since it joined: from/to the coordinator, to/from its peers */
+        json_object_set_new(w, "bytes_from_coordinator", json_real(k->bytes_down));
+        json_object_set_new(w, "bytes_to_coordinator", json_real(k->bytes_up));
+        json_object_set_new(w, "peer_bytes_out", json_real(k->peer_bytes_out));
+        json_object_set_new(w, "peer_bytes_in", json_real(k->peer_bytes_in));
+        json_object_set_new(w, "last_wait_s", json_real(k->last_wait_s));
         json_array_append_new(ws, w);
     }
     json_object_set_new(o, "workers", ws);

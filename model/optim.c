@@ -46,11 +46,15 @@ double optim_global_norm(const params_table *t, const float *grad) {
     return sqrt(ss);
 }
 
+float optim_clip_coef(double norm, double max_norm) {
+    /* torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6) */
+    return max_norm > 0 && norm > max_norm ? (float)(max_norm / (norm + 1e-6)) : 1.0f;
+}
+
 double optim_clip_global_norm(const params_table *t, float *grad, double max_norm) {
     double norm = optim_global_norm(t, grad);
-    if (max_norm > 0 && norm > max_norm) {
-        /* torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6) */
-        float coef = (float)(max_norm / (norm + 1e-6));
+    float coef = optim_clip_coef(norm, max_norm);
+    if (coef != 1.0f) {
         size_t n = t->numel;
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n; i++) grad[i] *= coef;
@@ -58,32 +62,40 @@ double optim_clip_global_norm(const params_table *t, float *grad, double max_nor
     return norm;
 }
 
-float adamw_step(adamw_state *s, const params_table *t, float *params, float *grad) {
-    const optim_config *c = &s->cfg;
-    double norm = c->clip_norm > 0 ? optim_clip_global_norm(t, grad, c->clip_norm) : -1.0;
-    s->step++;
-    const float lr = optim_lr_at(c, s->step);
+void adamw_step_range(const optim_config *c, long step, const params_table *t, float *params, const float *grad,
+                      float clip, float *m, float *v, size_t lo, size_t hi) {
+    const float lr = optim_lr_at(c, step);
     const float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
     /* torch.optim.AdamW (non-amsgrad, single tensor path), in float32 */
-    const float bc1 = 1.0f - powf(b1, (float)s->step);
-    const float bc2_sqrt = sqrtf(1.0f - powf(b2, (float)s->step));
+    const float bc1 = 1.0f - powf(b1, (float)step);
+    const float bc2_sqrt = sqrtf(1.0f - powf(b2, (float)step));
     const float step_size = lr / bc1;
     for (int vi = 0; vi < t->nviews; vi++) {
-        const params_view *v = &t->views[vi];
-        float *p = params + v->offset, *g = grad + v->offset;
-        float *m = s->m + v->offset, *vv = s->v + v->offset;
-        const float decay = v->decay ? 1.0f - lr * c->weight_decay : 1.0f;
-        const size_t n = v->numel;
+        const params_view *pv = &t->views[vi];
+        size_t a = pv->offset > lo ? pv->offset : lo, b = pv->offset + pv->numel < hi ? pv->offset + pv->numel : hi;
+        if (a >= b) continue;
+        float *p = params + a, *mm = m + (a - lo), *vv = v + (a - lo);
+        const float *g = grad + (a - lo);
+        const float decay = pv->decay ? 1.0f - lr * c->weight_decay : 1.0f;
+        const size_t n = b - a;
 #pragma omp parallel for schedule(static) if (n > 4096)
         for (size_t i = 0; i < n; i++) {
+            float gi = clip == 1.0f ? g[i] : g[i] * clip; /* = the clipped gradient adamw_step sees */
             float pi = p[i] * decay;
-            float mi = m[i] * b1 + (1.0f - b1) * g[i];
-            float vi2 = vv[i] * b2 + (1.0f - b2) * g[i] * g[i];
-            m[i] = mi;
+            float mi = mm[i] * b1 + (1.0f - b1) * gi;
+            float vi2 = vv[i] * b2 + (1.0f - b2) * gi * gi;
+            mm[i] = mi;
             vv[i] = vi2;
             p[i] = pi - step_size * mi / (sqrtf(vi2) / bc2_sqrt + eps);
         }
     }
+}
+
+float adamw_step(adamw_state *s, const params_table *t, float *params, float *grad) {
+    const optim_config *c = &s->cfg;
+    double norm = c->clip_norm > 0 ? optim_clip_global_norm(t, grad, c->clip_norm) : -1.0;
+    s->step++;
+    adamw_step_range(c, s->step, t, params, grad, 1.0f, s->m, s->v, 0, t->numel);
     if (norm < 0) norm = 0; /* not computed when clipping is off */
     return (float)norm;
 }

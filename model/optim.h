@@ -42,6 +42,16 @@ float optim_lr_at(const optim_config *cfg, long step);
  * updates params in place. Returns the pre-clip global gradient norm. */
 float adamw_step(adamw_state *s, const params_table *t, float *params, float *grad);
 
+/* AdamW on floats [lo, hi) of the buffer only (one shard of a sharded
+ * reduction): grad, m and v hold just that range (m[0] is float lo's);
+ * grad is the mean gradient, multiplied by clip on the fly (1: unclipped),
+ * step 1-based. Element for element the arithmetic of adamw_step, which is
+ * this over [0, numel) after clipping grad in place. */
+void adamw_step_range(const optim_config *c, long step, const params_table *t, float *params, const float *grad,
+                      float clip, float *m, float *v, size_t lo, size_t hi);
+/* The factor clip_grad_norm_ scales by for a global norm (1: no clipping). */
+float optim_clip_coef(double norm, double max_norm);
+
 /* params -= lr * grad over the whole buffer. */
 void sgd_step(const params_table *t, float *params, const float *grad, float lr);
 

@@ -69,4 +69,19 @@ void params_sparse_gather(const params_table *t, int v, const float *dense, cons
 void params_sparse_axpy(const params_table *t, int v, const float *sparse, const int32_t *rows, size_t n_rows, float w,
                         float *dense);
 
+/* The same restricted to floats [lo, hi) of the buffer (one shard of a
+ * sharded reduction): the shard with view v's part cut down to rows (view
+ * rows inside the shard, strictly increasing). params_sparse_range_ok: view
+ * v's part of [lo, hi) starts and ends on row boundaries (required);
+ * _rows: the view rows inside [lo, hi) are [*r0, *r1). In _axpy, dense is
+ * the shard: dense[0] is float lo. The whole-buffer functions above are
+ * these over [0, numel). */
+int params_sparse_range_ok(const params_table *t, int v, size_t lo, size_t hi);
+void params_sparse_range_rows(const params_table *t, int v, size_t lo, size_t hi, int32_t *r0, int32_t *r1);
+size_t params_sparse_range_len(const params_table *t, int v, size_t lo, size_t hi, size_t n_rows);
+void params_sparse_range_gather(const params_table *t, int v, const float *dense, size_t lo, size_t hi,
+                                const int32_t *rows, size_t n_rows, float *out);
+void params_sparse_range_axpy(const params_table *t, int v, const float *sparse, size_t lo, size_t hi,
+                              const int32_t *rows, size_t n_rows, float w, float *dense);
+
 #endif

@@ -58,6 +58,12 @@ const char *proto_case_name(Hierbert__Envelope__BodyCase c) {
         return "ExportReply";
     case HIERBERT__ENVELOPE__BODY_ERROR:
         return "Error";
+    case HIERBERT__ENVELOPE__BODY_SHARD_PLAN:
+        return "ShardPlan";
+    case HIERBERT__ENVELOPE__BODY_SHARD_READY:
+        return "ShardReady";
+    case HIERBERT__ENVELOPE__BODY_PEER_SHARD:
+        return "PeerShard";
     default:
         return "none";
     }
@@ -246,6 +252,12 @@ static int s_assign(const Hierbert__Assign *a, const proto_expect *ex, int *code
     if (a->task_case == HIERBERT__ASSIGN__TASK_TRAIN) {
         const Hierbert__TrainTask *t = a->train;
         const char *ty = "Assign(train)";
+        if (t->shard_gen && t->n_samples == 0 && !t->eval) { /* a shard owner whose slice of the step is empty */
+            if (t->ids.len || t->lengths.len || t->labels.len || t->steps != 1 || t->step_sizes.len != 4 ||
+                s_i32(t->step_sizes.data, 0) != 0)
+                return FAIL(PROTO_E_SHAPE, "Assign(train): an empty sharded slice with rows or %u steps", t->steps);
+            return t->send_grad ? 0 : FAIL(PROTO_E_SHAPE, "Assign(train): sharded without send_grad");
+        }
         if (s_tokens(ty, t->n_samples, t->ids, t->lengths, ms, code, err)) return -1;
         if (s_bulk(ty, "labels", t->labels, t->n_samples, code, err)) return -1;
         if (s_range(ty, "labels", t->labels, 0, (int64_t)ms->num_classes - 1, code, err)) return -1;
@@ -254,6 +266,9 @@ static int s_assign(const Hierbert__Assign *a, const proto_expect *ex, int *code
             return FAIL(PROTO_E_SHAPE, "Assign(train): steps %u outside 1..%u", t->steps, PROTO_MAX_SAMPLES);
         if (t->send_grad && t->steps != 1)
             return FAIL(PROTO_E_SHAPE, "Assign(train): send_grad with %u steps (one step a round)", t->steps);
+        if (t->shard_gen && (!t->send_grad || t->total_samples < t->n_samples))
+            return FAIL(PROTO_E_SHAPE, "Assign(train): sharded (gen %llu) needs send_grad and total_samples %u >= %u",
+                        (unsigned long long)t->shard_gen, t->total_samples, t->n_samples);
         if (s_bulk(ty, "step_sizes", t->step_sizes, t->steps, code, err) ||
             s_range(ty, "step_sizes", t->step_sizes, 0, ms->batch, code, err))
             return -1;
@@ -284,6 +299,32 @@ static int s_assign(const Hierbert__Assign *a, const proto_expect *ex, int *code
     return FAIL(PROTO_E_MALFORMED, "Assign: no task");
 }
 
+static int s_shard_plan(const Hierbert__ShardPlan *p, const proto_expect *ex, int *code, char *err) {
+    const char *t = "ShardPlan";
+    size_t W = p->n_peers;
+    if (!p->gen) return FAIL(PROTO_E_MALFORMED, "ShardPlan: generation 0");
+    if (W < 1 || W > PROTO_MAX_PEERS || p->index >= W)
+        return FAIL(PROTO_E_SHAPE, "ShardPlan: shard %u of %zu peers (1..%u)", p->index, W, PROTO_MAX_PEERS);
+    for (size_t i = 0; i < W; i++)
+        if (s_str(t, "peer", p->peers[i], 256, 1, code, err)) return -1;
+    if (s_model(p->model, ex, code, err) || s_numel(t, p->numel, ex, code, err)) return -1;
+    if (p->model->numel != p->numel)
+        return FAIL(PROTO_E_SHAPE, "ShardPlan: numel %llu, its model %llu", (unsigned long long)p->numel,
+                    (unsigned long long)p->model->numel);
+    if (p->bounds.len != (W + 1) * 8)
+        return FAIL(PROTO_E_SHAPE, "ShardPlan: bounds of %zu bytes for %zu peers (expected %zu)", p->bounds.len, W,
+                    (W + 1) * 8);
+    uint64_t b[PROTO_MAX_PEERS + 1];
+    memcpy(b, p->bounds.data, (W + 1) * 8);
+    if (b[0] != 0 || b[W] != p->numel)
+        return FAIL(PROTO_E_SHAPE, "ShardPlan: bounds run %llu..%llu, not 0..numel %llu", (unsigned long long)b[0],
+                    (unsigned long long)b[W], (unsigned long long)p->numel);
+    for (size_t k = 0; k < W; k++)
+        if (b[k + 1] <= b[k]) return FAIL(PROTO_E_SHAPE, "ShardPlan: shard %zu is empty or reversed", k);
+    if (s_bulk(t, "params", p->params, p->numel, code, err)) return -1;
+    return s_moments(t, p->adam_m, p->adam_v, b[p->index + 1] - b[p->index], code, err);
+}
+
 static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
     const char *t = "Submit";
     if (s_str(t, "train_path", s->train_path, PROTO_MAX_STRING, 0, code, err) ||
@@ -292,7 +333,8 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
         s_str(t, "model_dir", s->model_dir, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "vocab_path", s->vocab_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "preset", s->preset, 64, 0, code, err) || s_str(t, "optimizer", s->optimizer, 64, 0, code, err) ||
-        s_str(t, "name", s->name, 256, 0, code, err) || s_str(t, "average", s->average, 64, 0, code, err))
+        s_str(t, "name", s->name, 256, 0, code, err) || s_str(t, "average", s->average, 64, 0, code, err) ||
+        s_str(t, "reduce", s->reduce, 64, 0, code, err))
         return -1;
     if (!s->train_path[0] && !s->synthetic) return FAIL(PROTO_E_BAD_REQUEST, "Submit: no training data (--train)");
     if (!(s->val_fraction >= 0 && s->val_fraction < 1))
@@ -315,6 +357,8 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
     if (!strcmp(s->average, "grads") && s->sync_every > 1)
         return FAIL(PROTO_E_BAD_REQUEST, "Submit: average grads takes one optimizer step a round: sync_every %u",
                     s->sync_every);
+    if (s->reduce[0] && strcmp(s->reduce, "sharded") && strcmp(s->reduce, "coordinator"))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: reduce '%s' (sharded or coordinator)", s->reduce);
     if (s->synthetic > 1000000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: synthetic %u too large", s->synthetic);
     return 0;
 }
@@ -324,7 +368,8 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
     case HIERBERT__ENVELOPE__BODY_HELLO: {
         const Hierbert__Hello *h = m->hello;
         if (s_str("Hello", "worker_id", h->worker_id, 256, 1, code, err) ||
-            s_str("Hello", "host", h->host, 256, 0, code, err))
+            s_str("Hello", "host", h->host, 256, 0, code, err) ||
+            s_str("Hello", "peer_endpoint", h->peer_endpoint, 256, 0, code, err))
             return -1;
         if (h->threads < 1 || h->threads > 4096)
             return FAIL(PROTO_E_MALFORMED, "Hello: threads %u outside 1..4096", h->threads);
@@ -350,14 +395,29 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
                 return FAIL(PROTO_E_SHAPE, "Update(eval): carries parameters");
             return 0;
         }
-        if (u->n_samples < 1) return FAIL(PROTO_E_SHAPE, "Update: n_samples is 0");
+        if (u->n_samples < 1 && !u->shard_hi) return FAIL(PROTO_E_SHAPE, "Update: n_samples is 0");
+        if (u->shard_hi) { /* sharded reduction: figures, and on checkpoint rounds the shard's state */
+            if (u->shard_lo >= u->shard_hi || u->shard_hi > u->numel)
+                return FAIL(PROTO_E_SHAPE, "Update: shard [%llu, %llu) of %llu floats", (unsigned long long)u->shard_lo,
+                            (unsigned long long)u->shard_hi, (unsigned long long)u->numel);
+            if (u->params.len || u->grads.len || u->grad_rows.len || u->adam_m.len || u->adam_v.len)
+                return FAIL(PROTO_E_SHAPE, "Update(sharded): carries a whole buffer");
+            if (u->shard_params.len &&
+                (s_bulk("Update", "shard_params", u->shard_params, u->shard_hi - u->shard_lo, code, err) ||
+                 s_moments("Update", u->shard_m, u->shard_v, u->shard_hi - u->shard_lo, code, err)))
+                return -1;
+            if (!u->shard_params.len && (u->shard_m.len || u->shard_v.len))
+                return FAIL(PROTO_E_SHAPE, "Update(sharded): moments without parameters");
+            return s_numel("Update", u->numel, ex, code, err);
+        }
         if (u->params.len && u->grads.len) return FAIL(PROTO_E_SHAPE, "Update: carries both params and grads");
         if (u->grad_rows.len) { /* sparse word-embedding rows: the receiver checks them against its model */
             if (!u->grads.len) return FAIL(PROTO_E_SHAPE, "Update: grad_rows without grads");
             if (u->grad_rows.len % 4 || u->grads.len % 4 || u->grads.len / 4 > u->numel)
                 return FAIL(PROTO_E_SHAPE, "Update: grads %zu / grad_rows %zu bytes do not fit numel %llu",
                             u->grads.len, u->grad_rows.len, (unsigned long long)u->numel);
-            if (s_numel("Update", u->numel, ex, code, err) || s_moments("Update", u->adam_m, u->adam_v, u->numel, code, err))
+            if (s_numel("Update", u->numel, ex, code, err) ||
+                s_moments("Update", u->adam_m, u->adam_v, u->numel, code, err))
                 return -1;
             return 0;
         }
@@ -415,6 +475,21 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
         return s_str("Export", "dir", m->export->dir, PROTO_MAX_STRING, 1, code, err);
     case HIERBERT__ENVELOPE__BODY_ERROR:
         return s_str("Error", "message", m->error->message, PROTO_MAX_STRING, 0, code, err);
+    case HIERBERT__ENVELOPE__BODY_SHARD_PLAN:
+        return s_shard_plan(m->shard_plan, ex, code, err);
+    case HIERBERT__ENVELOPE__BODY_SHARD_READY:
+        return s_str("ShardReady", "error", m->shard_ready->error, PROTO_MAX_STRING, 0, code, err);
+    case HIERBERT__ENVELOPE__BODY_PEER_SHARD: {
+        const Hierbert__PeerShard *p = m->peer_shard;
+        if (!p->gen) return FAIL(PROTO_E_MALFORMED, "PeerShard: generation 0");
+        if (p->from >= PROTO_MAX_PEERS || p->shard >= PROTO_MAX_PEERS)
+            return FAIL(PROTO_E_SHAPE, "PeerShard: shard %u from %u (at most %u peers)", p->shard, p->from,
+                        PROTO_MAX_PEERS);
+        if (p->rows.len % 4) return FAIL(PROTO_E_SHAPE, "PeerShard: rows of %zu bytes", p->rows.len);
+        if (p->kind == HIERBERT__PEER_SHARD__KIND__NORM && !(p->sq_norm >= 0))
+            return FAIL(PROTO_E_MALFORMED, "PeerShard: squared norm %g", p->sq_norm);
+        return 0;
+    }
     case HIERBERT__ENVELOPE__BODY_HEARTBEAT:
     case HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY:
     case HIERBERT__ENVELOPE__BODY_CANCEL:

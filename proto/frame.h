@@ -38,8 +38,10 @@
 #endif
 
 /* 2: gradient averaging (TrainTask.send_grad, Update.grads/grad_rows): a
- * version-1 worker would ignore send_grad and send parameters */
-#define PROTO_VERSION 2u
+ * version-1 worker would ignore send_grad and send parameters.
+ * 3: sharded reduction (ShardPlan, TrainTask.shard_gen, PeerShard): a
+ * version-2 worker would ignore shard_gen and send its whole gradient */
+#define PROTO_VERSION 3u
 
 /* Caps that hold whatever the receiver expects (sanity, not policy). */
 #define PROTO_DEFAULT_MAX_FRAME ((size_t)1 << 30) /* 1 GiB */
@@ -49,6 +51,7 @@
 #define PROTO_MAX_CLASSES 100000u
 #define PROTO_MAX_DIM 65536u
 #define PROTO_MAX_STRING 4096u
+#define PROTO_MAX_PEERS 256u /* workers in one sharded reduction (COORD_MAX_WORKERS) */
 
 typedef Hierbert__Envelope proto_msg;
 

@@ -15,6 +15,7 @@
 #include "hb_error.h"
 #include "hb_log.h"
 #include "optim.h"
+#include "peers.h"
 #include "worker.h"
 
 typedef struct {
@@ -25,9 +26,9 @@ typedef struct {
     bert_config cfg;          /* the config m was built from */
     Hierbert__ModelSpec spec; /* the spec m was built from (pointers not kept) */
     uint8_t *mask;            /* [batch][L] */
-    adamw_state opt; /* AdamW moments: made on first need (gradient averaging never needs them) */
+    adamw_state opt;          /* AdamW moments: made on first need (gradient averaging never needs them) */
     int have_opt;
-    int adamw;       /* the job's optimizer is AdamW */
+    int adamw;         /* the job's optimizer is AdamW */
     proto_msg *task;   /* pending Assign */
     proto_msg *params; /* pending Params */
     uint64_t params_round;
@@ -37,6 +38,14 @@ typedef struct {
     uint8_t *row_seen; /* [vocab]: token ids of the task */
     int32_t *rows;     /* [vocab]: their list */
     int we;            /* the word-embedding view of m, -1 none */
+    /* sharded reduction (peers.h): this worker's shard's AdamW moments under
+     * the current plan (of job plan_job), and a coordinator frame that
+     * arrived mid-exchange, processed next */
+    worker_peers *peers;
+    uint64_t plan_job;
+    float *shard_m, *shard_v;
+    zmq_msg_t pending;
+    int has_pending;
 } s_comp;
 
 static void s_send(s_comp *c, const proto_msg *m) {
@@ -61,7 +70,15 @@ static void s_drop_opt(s_comp *c) {
     c->have_opt = 0;
 }
 
+static void s_drop_plan(s_comp *c) {
+    free(c->shard_m);
+    free(c->shard_v);
+    c->shard_m = c->shard_v = NULL;
+    c->plan_job = 0;
+}
+
 static void s_drop_model(s_comp *c) {
+    s_drop_plan(c);
     bert_destroy(&c->m);
     free(c->mask);
     c->mask = NULL;
@@ -232,11 +249,96 @@ static void s_run(s_comp *c) {
         }
         if (!t->send_grad) c->params_valid = 0; /* weights moved past version `round` */
     }
+    size_t n_rows = 0;
+    int we = c->we;
+    if (!t->eval && t->send_grad && we >= 0) {
+        /* the word-embedding gradient is zero outside the task's token ids
+         * (70% of mini's parameters, ~3% of its rows a step): only those
+         * rows travel (params.h, row-sparse gradients) */
+        int V = (int)pt->views[we].shape[0];
+        if (!c->sparse) {
+            c->sparse = hb_malloc(pt->numel * sizeof(float));
+            c->row_seen = hb_calloc((size_t)V, 1);
+            c->rows = hb_malloc((size_t)V * sizeof(int32_t));
+        }
+        for (size_t q = 0; q < (size_t)n * T; q++) c->row_seen[ids[q]] = 1; /* ids checked < V on receipt */
+        for (int r = 0; r < V; r++)
+            if (c->row_seen[r]) {
+                c->rows[n_rows++] = r;
+                c->row_seen[r] = 0;
+            }
+    }
     double dt = s_now_s() - t0;
-    if (dt > 0) atomic_store(&c->wc->samples_x1000_per_s, (long long)(1000.0 * n / dt));
     proto_msg m;
     proto_env_init(&m, job);
     Hierbert__Update u = HIERBERT__UPDATE__INIT;
+    if (!t->eval && t->shard_gen) {
+        /* sharded reduction: the gradient goes to the shard owners, this
+         * worker steps its own shard and assembles version round+1 */
+        if (!c->peers || worker_peers_gen(c->peers) != t->shard_gen || c->plan_job != job) {
+            snprintf(text, sizeof text, "job %llu: train task %u: sharded under plan %llu, this worker has plan %llu",
+                     (unsigned long long)job, t->task_id, (unsigned long long)t->shard_gen,
+                     (unsigned long long)worker_peers_gen(c->peers));
+            s_error(c, job, PROTO_E_STATE, text);
+            atomic_store(&c->wc->busy, 0);
+            return;
+        }
+        optim_config oc = optim_default_config();
+        oc.lr = ms->lr;
+        oc.warmup_steps = (long)ms->warmup_steps;
+        oc.total_steps = (long)ms->total_steps;
+        oc.weight_decay = ms->weight_decay;
+        oc.clip_norm = ms->clip_norm;
+        peers_round pr = {.round = t->round,
+                          .pt = pt,
+                          .grad = c->m->grads,
+                          .we = we,
+                          .rows = c->rows,
+                          .n_rows = n_rows,
+                          .n_samples = (uint32_t)n,
+                          .total_samples = t->total_samples,
+                          .oc = &oc,
+                          .step = (long)t->step0 + 1,
+                          .m = c->adamw ? c->shard_m : NULL,
+                          .v = c->adamw ? c->shard_v : NULL};
+        if (n == 0) bert_zero_grad(c->m); /* an empty slice adds nothing to the sum */
+        c->params_valid = 0;              /* until the exchange completes */
+        peers_rc rc = worker_peers_round(c->peers, &pr, c->pipe, &c->pending, text);
+        if (rc == PEERS_ABORTED) {
+            hb_log(c->wc->who, "info", "job %llu: round %llu: the coordinator moved on mid-exchange: round dropped",
+                   (unsigned long long)job, (unsigned long long)t->round);
+            c->has_pending = 1;
+            atomic_store(&c->wc->busy, 0);
+            return;
+        }
+        if (rc == PEERS_FAILED) {
+            char msg[HB_ERR_LEN + 64];
+            snprintf(msg, sizeof msg, "job %llu: round %llu: %s", (unsigned long long)job, (unsigned long long)t->round,
+                     text);
+            s_error(c, job, PROTO_E_SHAPE, msg);
+            atomic_store(&c->wc->busy, 0);
+            return;
+        }
+        c->params_valid = 1;
+        c->params_round = t->round + 1;
+        size_t lo, hi;
+        worker_peers_shard(c->peers, &lo, &hi);
+        dt = s_now_s() - t0 - pr.wait_s; /* compute: forward, backward, the shard's sum and step */
+        u.wait_s = pr.wait_s;
+        u.peer_bytes_out = pr.bytes_out;
+        u.peer_bytes_in = pr.bytes_in;
+        u.numel = pt->numel;
+        u.shard_lo = lo;
+        u.shard_hi = hi;
+        if (t->want_moments) { /* a checkpoint round: the coordinator gathers the state */
+            u.shard_params = proto_bytes(pt->data + lo, (hi - lo) * sizeof(float));
+            if (c->adamw) {
+                u.shard_m = proto_bytes(c->shard_m, (hi - lo) * sizeof(float));
+                u.shard_v = proto_bytes(c->shard_v, (hi - lo) * sizeof(float));
+            }
+        }
+    }
+    if (dt > 0) atomic_store(&c->wc->samples_x1000_per_s, (long long)(1000.0 * n / dt));
     u.round = t->round;
     u.task_id = t->task_id;
     u.n_samples = (uint32_t)n;
@@ -244,26 +346,9 @@ static void s_run(s_comp *c) {
     u.n_correct = (uint32_t)correct;
     u.compute_s = dt;
     u.eval = t->eval;
-    if (!t->eval) {
+    if (!t->eval && !t->shard_gen) {
         u.numel = pt->numel;
-        int we = c->we;
         if (t->send_grad && we >= 0) {
-            /* the word-embedding gradient is zero outside the task's token
-             * ids (70% of mini's parameters, ~3% of its rows a step): only
-             * those rows travel (params.h, row-sparse gradients) */
-            int V = (int)pt->views[we].shape[0];
-            if (!c->sparse) {
-                c->sparse = hb_malloc(pt->numel * sizeof(float));
-                c->row_seen = hb_calloc((size_t)V, 1);
-                c->rows = hb_malloc((size_t)V * sizeof(int32_t));
-            }
-            for (size_t q = 0; q < (size_t)n * T; q++) c->row_seen[ids[q]] = 1; /* ids checked < V on receipt */
-            size_t n_rows = 0;
-            for (int r = 0; r < V; r++)
-                if (c->row_seen[r]) {
-                    c->rows[n_rows++] = r;
-                    c->row_seen[r] = 0;
-                }
             params_sparse_gather(pt, we, c->m->grads, c->rows, n_rows, c->sparse);
             u.grads = proto_bytes(c->sparse, params_sparse_len(pt, we, n_rows) * sizeof(float));
             u.grad_rows = proto_bytes(c->rows, n_rows * sizeof(int32_t));
@@ -337,6 +422,60 @@ static void s_try(s_comp *c) {
     }
 }
 
+/* A ShardPlan: the job's model at the plan's version, this shard's
+ * moments, the peers pinged; answered with ShardReady. */
+static void s_on_plan(s_comp *c, const proto_msg *msg) {
+    const Hierbert__ShardPlan *p = msg->shard_plan;
+    uint64_t job = msg->job_id;
+    char err[HB_ERR_LEN] = "";
+    peers_rc rc = PEERS_FAILED;
+    if (!c->peers) {
+        snprintf(err, sizeof err, "this worker has no peer endpoint (--peer none)");
+    } else if (s_ensure_model(c, job, p->model, err) == 0) {
+        size_t n = c->m->params.numel;
+        memcpy(c->m->params.data, p->params.data, n * sizeof(float));
+        c->params_round = p->round;
+        c->params_valid = 1;
+        proto_free(&c->params); /* older than the plan */
+        s_drop_plan(c);
+        uint64_t b0, b1;
+        memcpy(&b0, p->bounds.data + 8 * (size_t)p->index, 8);
+        memcpy(&b1, p->bounds.data + 8 * (size_t)p->index + 8, 8);
+        size_t S = (size_t)(b1 - b0);
+        if (c->we >= 0 && !params_sparse_range_ok(&c->m->params, c->we, (size_t)b0, (size_t)b1)) {
+            snprintf(err, sizeof err, "plan %llu: shard [%llu, %llu) cuts a word-embedding row",
+                     (unsigned long long)p->gen, (unsigned long long)b0, (unsigned long long)b1);
+        } else {
+            if (c->adamw) {
+                c->shard_m = hb_calloc(S, sizeof(float));
+                c->shard_v = hb_calloc(S, sizeof(float));
+                if (p->adam_m.len) {
+                    memcpy(c->shard_m, p->adam_m.data, S * sizeof(float));
+                    memcpy(c->shard_v, p->adam_v.data, S * sizeof(float));
+                }
+            }
+            rc = worker_peers_plan(c->peers, job, p, c->pipe, &c->pending, err);
+            if (rc == PEERS_ABORTED) {
+                c->has_pending = 1;
+                return;
+            }
+            if (rc == PEERS_OK) c->plan_job = job;
+        }
+    }
+    hb_log(c->wc->who, rc == PEERS_OK ? "info" : "warn", "job %llu: shard plan %llu: shard %u of %zu%s%s",
+           (unsigned long long)job, (unsigned long long)p->gen, p->index, p->n_peers,
+           rc == PEERS_OK ? ", peers heard" : ": ", err);
+    proto_msg m;
+    proto_env_init(&m, job);
+    Hierbert__ShardReady r = HIERBERT__SHARD_READY__INIT;
+    r.gen = p->gen;
+    r.ok = rc == PEERS_OK;
+    r.error = err;
+    m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_READY;
+    m.shard_ready = &r;
+    s_send(c, &m);
+}
+
 void *worker_compute_main(void *arg) {
     worker_compute *wc = arg;
     s_comp c;
@@ -345,10 +484,19 @@ void *worker_compute_main(void *arg) {
     omp_set_num_threads(wc->threads);
     c.pipe = zmq_socket(wc->zctx, ZMQ_PAIR);
     zmq_connect(c.pipe, wc->pipe_endpoint);
+    c.peers = wc->peers;
+    zmq_msg_init(&c.pending);
     for (;;) {
         zmq_msg_t f;
         zmq_msg_init(&f);
-        if (zmq_msg_recv(&f, c.pipe, 0) < 0 || zmq_msg_size(&f) == 0) {
+        if (c.has_pending) { /* what arrived during a peer exchange */
+            zmq_msg_move(&f, &c.pending);
+            c.has_pending = 0;
+        } else if (zmq_msg_recv(&f, c.pipe, 0) < 0) {
+            zmq_msg_close(&f);
+            break;
+        }
+        if (zmq_msg_size(&f) == 0) {
             zmq_msg_close(&f);
             break;
         }
@@ -378,6 +526,11 @@ void *worker_compute_main(void *arg) {
         } else if (m->body_case == HIERBERT__ENVELOPE__BODY_ASSIGN) {
             proto_free(&c.task);
             c.task = m;
+        } else if (m->body_case == HIERBERT__ENVELOPE__BODY_SHARD_PLAN) { /* worker/peers.c */
+            atomic_store(&wc->busy, 1);
+            s_on_plan(&c, m);
+            atomic_store(&wc->busy, 0);
+            proto_free(&m);
         } else if (m->body_case == HIERBERT__ENVELOPE__BODY_HEAD_BATCH) { /* worker/head.c */
             atomic_store(&wc->busy, 1);
             if (worker_head_on_batch(&c.head, m, c.pipe, wc->who, err)) {
@@ -397,6 +550,8 @@ void *worker_compute_main(void *arg) {
     }
     proto_free(&c.task);
     proto_free(&c.params);
+    zmq_msg_close(&c.pending);
+    worker_peers_destroy(&c.peers); /* before the buffers its frames point into */
     s_drop_model(&c);
     s_drop_opt(&c);
     worker_head_destroy(&c.head);

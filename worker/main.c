@@ -49,6 +49,9 @@ static void s_usage(FILE *f) {
                "      --reconnect-max-ms MS  back-off cap (8000)\n"
                "      --curve-server-public FILE  CurveZMQ: the coordinator's .pub (hierbert keygen)\n"
                "      --curve-key FILE       ... and this worker's own .key\n"
+               "      --peer ENDPOINT        where other workers push gradient/parameter shards (sharded\n"
+               "                             reduction; default: beside the work endpoint - ipc: a socket\n"
+               "                             file, tcp: an ephemeral port; 'none': off)\n"
                "  -v, --verbose              more logging\n"
                "  -h, --help                 this text\n");
 }
@@ -71,6 +74,7 @@ int main(int argc, char **argv) {
                                       {"x-protocol-version", 0, 1, NULL, NULL}, /* testing: speak another version */
                                       {"curve-server-public", 0, 1, "endpoints", "curve_server_public"},
                                       {"curve-key", 0, 1, "worker", "curve_key"},
+                                      {"peer", 0, 1, "worker", "peer"},
                                       {"verbose", 'v', 0, NULL, NULL}};
     int status;
     if (conf_args(table, flags, (int)(sizeof flags / sizeof flags[0]), s_on_flag, &cfg, argc, argv, "hierbert-worker",

@@ -16,6 +16,7 @@
 #include "frame.h"
 #include "hb_error.h"
 #include "hb_log.h"
+#include "peers.h"
 
 void worker_config_defaults(worker_config *c) {
     memset(c, 0, sizeof *c);
@@ -42,6 +43,8 @@ void worker_config_table(worker_config *c, conf_entry *t) {
         {"endpoints", "curve_server_public", CONF_STR, c->curve_server_public, sizeof c->curve_server_public, 0, 0,
          "the coordinator's CurveZMQ .pub"},
         {"worker", "curve_key", CONF_STR, c->curve_key, sizeof c->curve_key, 0, 0, "this worker's CurveZMQ .key"},
+        {"worker", "peer", CONF_STR, c->peer, sizeof c->peer, 0, 0,
+         "peer endpoint other workers push shards to (sharded reduction): \"\" beside the work endpoint, none: off"},
         {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
     };
     memcpy(t, tmp, sizeof tmp);
@@ -86,6 +89,7 @@ static void s_hello(worker *w) {
     h.cores = cores > 0 ? (uint32_t)cores : 1;
     h.threads = (uint32_t)w->comp.threads;
     h.pid = (uint32_t)getpid();
+    h.peer_endpoint = (char *)worker_peers_endpoint(w->comp.peers);
     m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
     m.hello = &h;
     s_send(w, &m);
@@ -159,6 +163,7 @@ static int s_on_frame(worker *w, zmq_msg_t *frame, char *err) {
         break;
     case HIERBERT__ENVELOPE__BODY_ASSIGN:
     case HIERBERT__ENVELOPE__BODY_PARAMS:
+    case HIERBERT__ENVELOPE__BODY_SHARD_PLAN:
     case HIERBERT__ENVELOPE__BODY_HEAD_BATCH:
         /* the compute thread decodes it again with the job's shapes */
         if (zmq_msg_send(frame, w->pipe, 0) < 0) hb_log(w->who, "error", "compute pipe: %s", zmq_strerror(zmq_errno()));
@@ -212,6 +217,19 @@ int worker_run(const worker_config *cfg, volatile sig_atomic_t *stop, char *err)
     w.comp.who = w.who;
     w.comp.threads = cfg->threads > 0 ? cfg->threads : omp_get_num_procs();
     w.comp.max_frame = (size_t)cfg->max_frame_mb << 20;
+    /* the peer endpoint is bound before Hello announces it; the compute thread owns it from here */
+    const char *peer_bind = cfg->peer;
+    if (cfg->curve_server_public[0] && !peer_bind[0]) {
+        hb_log(w.who, "info",
+               "CurveZMQ is on: no peer endpoint (the peer sockets have no CURVE yet): "
+               "the coordinator reduces this worker's gradients");
+        peer_bind = "none";
+    }
+    if (worker_peers_open(&w.comp.peers, w.zctx, peer_bind, cfg->work, err)) {
+        zmq_close(w.pipe);
+        zmq_ctx_term(w.zctx);
+        return -1;
+    }
     pthread_t tid;
     pthread_create(&tid, NULL, worker_compute_main, &w.comp);
 
@@ -220,7 +238,8 @@ int worker_run(const worker_config *cfg, volatile sig_atomic_t *stop, char *err)
         rc = -1;
         goto done;
     }
-    hb_log(w.who, "info", "connecting to %s (%d threads, protocol %u)", cfg->work, w.comp.threads, PROTO_VERSION);
+    hb_log(w.who, "info", "connecting to %s (%d threads, protocol %u, peer endpoint %s)", cfg->work, w.comp.threads,
+           PROTO_VERSION, w.comp.peers ? worker_peers_endpoint(w.comp.peers) : "none");
     sd_notify(0, "READY=1");
     sd_notifyf(0, "STATUS=connecting to %s", cfg->work);
     int was_alive = 0;

@@ -34,6 +34,7 @@ typedef struct {
     int max_frame_mb;
     char curve_server_public[1024]; /* CurveZMQ: the coordinator's .pub ... */
     char curve_key[1024];           /* ... and this worker's own .key */
+    char peer[256];                 /* peer endpoint to bind ("" default, "none" off): sharded reduction */
     int verbose;
     unsigned proto_version; /* 0: PROTO_VERSION; tests set another to see it refused */
 } worker_config;
@@ -41,7 +42,7 @@ typedef struct {
 void worker_config_defaults(worker_config *c);
 /* Fills t (WORKER_CONF_ENTRIES entries, NULL-terminated) with the table
  * conf_load/conf_set use for c; the entries point into c. */
-#define WORKER_CONF_ENTRIES 11
+#define WORKER_CONF_ENTRIES 12
 void worker_config_table(worker_config *c, conf_entry *t);
 
 typedef struct worker worker;
@@ -59,6 +60,7 @@ typedef struct {
     size_t max_frame;
     atomic_int busy;
     atomic_llong samples_x1000_per_s; /* last measured rate, x1000 */
+    struct worker_peers *peers;       /* sharded reduction (peers.h), NULL: none; the thread owns it */
 } worker_compute;
 
 /* Thread body: void *arg is a worker_compute*. Returns when it receives an

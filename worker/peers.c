@@ -1,0 +1,505 @@
+/* peers.c - sharded reduction between workers: the peer sockets, the plan,
+ * and one round's exchange (see peers.h for the protocol). */
+#include "peers.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hb_error.h"
+#include "hb_log.h"
+
+#define S_MAX_HEADER ((size_t)64 << 20) /* a PeerShard envelope: rows of a large vocabulary at most */
+
+typedef struct s_stashed {
+    struct s_stashed *next;
+    proto_msg *hdr;
+    zmq_msg_t data; /* empty when the message had no data frame */
+} s_stashed;
+
+struct worker_peers {
+    void *zctx, *pull;
+    char endpoint[256];
+    void *push[PROTO_MAX_PEERS];
+    int W, me;
+    uint64_t job, gen;
+    size_t bounds[PROTO_MAX_PEERS + 1];
+    float *sendbuf; /* [numel]: GRAD shards in flight, each at its shard's offset */
+    float *acc;     /* [hi - lo]: this shard's sum */
+    size_t numel;
+    s_stashed *stash;    /* later generations' messages, in arrival order */
+    atomic_int inflight; /* zero-copy frames zmq still holds */
+};
+
+static double s_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------ */
+/* endpoint */
+
+/* the local address this host reaches host:port from (UDP connect: no packet sent) */
+static int s_route_ip(const char *hostport, char *ip, size_t n) {
+    char host[256];
+    snprintf(host, sizeof host, "%s", hostport);
+    char *colon = strrchr(host, ':');
+    if (!colon) return -1;
+    *colon = 0;
+    const char *port = colon + 1;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM}, *ai = NULL;
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) return -1;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), rc = -1;
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+        getsockname(fd, (struct sockaddr *)&me, &len) == 0 && inet_ntop(AF_INET, &me.sin_addr, ip, (socklen_t)n))
+        rc = 0;
+    if (fd >= 0) close(fd);
+    freeaddrinfo(ai);
+    return rc;
+}
+
+int worker_peers_open(worker_peers **out, void *zctx, const char *bind, const char *work, char *err) {
+    *out = NULL;
+    if (!strcmp(bind, "none")) return 0;
+    char ep[300];
+    if (bind[0])
+        snprintf(ep, sizeof ep, "%s", bind);
+    else if (!strncmp(work, "ipc://", 6))
+        snprintf(ep, sizeof ep, "%.250s.peer-%d", work, (int)getpid());
+    else if (!strncmp(work, "tcp://", 6))
+        snprintf(ep, sizeof ep, "tcp://*:*");
+    else
+        return 0; /* inproc: a worker inside another process's context takes no sharded rounds */
+    worker_peers *p = hb_calloc(1, sizeof *p);
+    p->zctx = zctx;
+    p->pull = zmq_socket(zctx, ZMQ_PULL);
+    int hwm = 0, linger = 0;
+    zmq_setsockopt(p->pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(p->pull, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(p->pull, ep) != 0) {
+        int e = zmq_errno();
+        zmq_close(p->pull);
+        free(p);
+        return hb_fail(err, "peer endpoint '%s': %s", ep, zmq_strerror(e));
+    }
+    char last[256] = "";
+    size_t len = sizeof last;
+    zmq_getsockopt(p->pull, ZMQ_LAST_ENDPOINT, last, &len);
+    /* a wildcard host is announced as the address the coordinator is reached from */
+    const char *star = strstr(last, "://0.0.0.0:");
+    if (!strncmp(last, "tcp://", 6) && star) {
+        char ip[64] = "127.0.0.1";
+        if (!strncmp(work, "tcp://", 6) && s_route_ip(work + 6, ip, sizeof ip) != 0)
+            hb_log("hierbert-worker", "warn", "no route to %s: announcing peer endpoint on %s", work, ip);
+        snprintf(p->endpoint, sizeof p->endpoint, "tcp://%s:%s", ip, strrchr(last, ':') + 1);
+    } else {
+        snprintf(p->endpoint, sizeof p->endpoint, "%s", last);
+    }
+    *out = p;
+    return 0;
+}
+
+const char *worker_peers_endpoint(const worker_peers *p) {
+    return p ? p->endpoint : "";
+}
+
+uint64_t worker_peers_gen(const worker_peers *p) {
+    return p ? p->gen : 0;
+}
+
+void worker_peers_shard(const worker_peers *p, size_t *lo, size_t *hi) {
+    *lo = p->bounds[p->me];
+    *hi = p->bounds[p->me + 1];
+}
+
+static void s_stash_free(s_stashed *s) {
+    proto_free(&s->hdr);
+    zmq_msg_close(&s->data);
+    free(s);
+}
+
+/* closes the PUSH sockets and waits (bounded) until zmq has let go of every
+ * zero-copy frame: only then may the buffers they point into change owner */
+static void s_close_push(worker_peers *p) {
+    for (int k = 0; k < (int)PROTO_MAX_PEERS; k++)
+        if (p->push[k]) {
+            zmq_close(p->push[k]);
+            p->push[k] = NULL;
+        }
+    for (int i = 0; i < 2000 && atomic_load(&p->inflight) > 0; i++) usleep(1000);
+}
+
+void worker_peers_destroy(worker_peers **pp) {
+    worker_peers *p = *pp;
+    if (!p) return;
+    s_close_push(p);
+    zmq_close(p->pull);
+    if (atomic_load(&p->inflight) == 0) { /* else zmq may still read them: leak rather than free */
+        free(p->sendbuf);
+        free(p->acc);
+    }
+    while (p->stash) {
+        s_stashed *s = p->stash;
+        p->stash = s->next;
+        s_stash_free(s);
+    }
+    free(p);
+    *pp = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* sending and receiving */
+
+static void s_release(void *data, void *hint) {
+    (void)data;
+    atomic_fetch_sub((atomic_int *)hint, 1);
+}
+
+/* PeerShard h (+ n floats at data, zero-copy; they must stay put until the
+ * round ends) to peer k */
+static void s_send(worker_peers *p, int k, Hierbert__PeerShard *h, const float *data, size_t n, uint64_t *bytes) {
+    proto_msg m;
+    proto_env_init(&m, p->job);
+    h->gen = p->gen;
+    h->from = (uint32_t)p->me;
+    m.body_case = HIERBERT__ENVELOPE__BODY_PEER_SHARD;
+    m.peer_shard = h;
+    size_t len;
+    uint8_t *buf = proto_pack(&m, &len);
+    zmq_msg_t f;
+    zmq_msg_init_size(&f, len);
+    memcpy(zmq_msg_data(&f), buf, len);
+    free(buf);
+    *bytes += len;
+    if (zmq_msg_send(&f, p->push[k], data ? ZMQ_SNDMORE : 0) < 0) {
+        zmq_msg_close(&f);
+        return;
+    }
+    if (!data) return;
+    zmq_msg_t d;
+    atomic_fetch_add(&p->inflight, 1);
+    zmq_msg_init_data(&d, (void *)data, n * sizeof(float), s_release, &p->inflight);
+    *bytes += n * sizeof(float);
+    if (zmq_msg_send(&d, p->push[k], 0) < 0) zmq_msg_close(&d); /* closing it releases it */
+}
+
+typedef struct {
+    proto_msg *hdr;
+    zmq_msg_t data;
+} s_msg;
+
+/* The next message of this plan's generation: from the stash, else the
+ * PULL socket (waiting until deadline, a monotonic time; < 0: no deadline).
+ * 0 ok; 1 the pipe has a frame (moved to *pipe_frame); 2 timed out. Frames
+ * that do not decode, or belong to another job or an older generation,
+ * are dropped; later generations' are stashed. *waited += blocked time. */
+static int s_next(worker_peers *p, void *pipe, double deadline, zmq_msg_t *pipe_frame, s_msg *out, double *waited) {
+    for (s_stashed **sp = &p->stash; *sp;) {
+        s_stashed *s = *sp;
+        if (s->hdr->peer_shard->gen > p->gen) {
+            sp = &s->next;
+            continue;
+        }
+        *sp = s->next;
+        if (s->hdr->peer_shard->gen == p->gen && s->hdr->job_id == p->job) {
+            out->hdr = s->hdr;
+            zmq_msg_init(&out->data);
+            zmq_msg_move(&out->data, &s->data);
+            zmq_msg_close(&s->data);
+            free(s);
+            return 0;
+        }
+        s_stash_free(s);
+    }
+    for (;;) {
+        zmq_pollitem_t it[2] = {{p->pull, 0, ZMQ_POLLIN, 0}, {pipe, 0, ZMQ_POLLIN, 0}};
+        double t0 = s_now();
+        long wait = deadline < 0 ? -1 : (long)((deadline - t0) * 1000.0);
+        if (deadline >= 0 && wait < 0) return 2;
+        int n = zmq_poll(it, 2, wait);
+        *waited += s_now() - t0;
+        if (n < 0) continue; /* EINTR */
+        if (n == 0) return 2;
+        if (it[1].revents & ZMQ_POLLIN) {
+            zmq_msg_recv(pipe_frame, pipe, 0);
+            return 1;
+        }
+        zmq_msg_t f;
+        zmq_msg_init(&f);
+        if (zmq_msg_recv(&f, p->pull, 0) < 0) {
+            zmq_msg_close(&f);
+            continue;
+        }
+        int more = zmq_msg_more(&f);
+        zmq_msg_init(&out->data);
+        if (more) zmq_msg_recv(&out->data, p->pull, 0);
+        while (zmq_msg_more(&out->data)) { /* a third frame is not ours: drain it */
+            zmq_msg_t x;
+            zmq_msg_init(&x);
+            zmq_msg_recv(&x, p->pull, 0);
+            zmq_msg_close(&x);
+        }
+        proto_expect ex = {.max_frame = S_MAX_HEADER};
+        char why[HB_ERR_LEN];
+        proto_msg *m = NULL;
+        if (proto_decode(zmq_msg_data(&f), zmq_msg_size(&f), &ex, &m, NULL, why) ||
+            m->body_case != HIERBERT__ENVELOPE__BODY_PEER_SHARD) {
+            hb_log("hierbert-worker", "warn", "peer endpoint: dropped a frame: %s", m ? "not a PeerShard" : why);
+            proto_free(&m);
+            zmq_msg_close(&f);
+            zmq_msg_close(&out->data);
+            continue;
+        }
+        zmq_msg_close(&f);
+        uint64_t gen = m->peer_shard->gen;
+        if (m->job_id == p->job && gen == p->gen) {
+            out->hdr = m;
+            return 0;
+        }
+        if (gen > p->gen) { /* a peer already has the next plan */
+            s_stashed *s = hb_calloc(1, sizeof *s), **tail = &p->stash;
+            s->hdr = m;
+            zmq_msg_init(&s->data);
+            zmq_msg_move(&s->data, &out->data);
+            while (*tail) tail = &(*tail)->next;
+            *tail = s;
+        } else {
+            proto_free(&m);
+        }
+        zmq_msg_close(&out->data);
+    }
+}
+
+static void s_msg_free(s_msg *m) {
+    proto_free(&m->hdr);
+    zmq_msg_close(&m->data);
+}
+
+/* ------------------------------------------------------------------------ */
+/* plan */
+
+peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, void *pipe,
+                           zmq_msg_t *pipe_frame, char *err) {
+    s_close_push(p);
+    int W = (int)plan->n_peers;
+    p->W = W;
+    p->me = (int)plan->index;
+    p->job = job;
+    p->gen = plan->gen;
+    for (int k = 0; k <= W; k++) {
+        uint64_t b;
+        memcpy(&b, plan->bounds.data + 8 * (size_t)k, 8);
+        p->bounds[k] = (size_t)b;
+    }
+    if (p->numel != plan->numel || atomic_load(&p->inflight) > 0) {
+        if (atomic_load(&p->inflight) == 0) free(p->sendbuf); /* else zmq still reads it: leak it */
+        p->sendbuf = hb_malloc(plan->numel * sizeof(float));
+        p->numel = plan->numel;
+    }
+    free(p->acc);
+    p->acc = hb_malloc((p->bounds[p->me + 1] - p->bounds[p->me]) * sizeof(float));
+    int hwm = 0, linger = 0;
+    for (int k = 0; k < W; k++) {
+        if (k == p->me) continue;
+        p->push[k] = zmq_socket(p->zctx, ZMQ_PUSH);
+        zmq_setsockopt(p->push[k], ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(p->push[k], ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_connect(p->push[k], plan->peers[k]) != 0)
+            return hb_fail(err, "plan %llu: peer %d endpoint '%s': %s", (unsigned long long)p->gen, k, plan->peers[k],
+                           zmq_strerror(zmq_errno()));
+    }
+    uint64_t bytes = 0;
+    for (int k = 0; k < W; k++) {
+        if (k == p->me) continue;
+        Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+        h.kind = HIERBERT__PEER_SHARD__KIND__PING;
+        h.round = plan->round;
+        s_send(p, k, &h, NULL, 0, &bytes);
+    }
+    uint8_t heard[PROTO_MAX_PEERS] = {0};
+    int missing = W - 1;
+    double deadline = s_now() + (plan->ping_ms ? plan->ping_ms : 3000) / 1000.0, waited = 0;
+    while (missing > 0) {
+        s_msg m;
+        int rc = s_next(p, pipe, deadline, pipe_frame, &m, &waited);
+        if (rc == 1) return PEERS_ABORTED;
+        if (rc == 2) break;
+        const Hierbert__PeerShard *h = m.hdr->peer_shard;
+        if (h->kind == HIERBERT__PEER_SHARD__KIND__PING && (int)h->from < W && (int)h->from != p->me &&
+            !heard[h->from]) {
+            heard[h->from] = 1;
+            missing--;
+        }
+        s_msg_free(&m);
+    }
+    if (missing == 0) return PEERS_OK;
+    size_t o = (size_t)snprintf(err, HB_ERR_LEN, "plan %llu: no word within %u ms from", (unsigned long long)p->gen,
+                                plan->ping_ms);
+    for (int k = 0; k < W && o < HB_ERR_LEN - 1; k++)
+        if (k != p->me && !heard[k]) o += (size_t)snprintf(err + o, HB_ERR_LEN - o, " %s", plan->peers[k]);
+    p->gen = 0; /* nothing runs under a plan that failed */
+    return PEERS_FAILED;
+}
+
+/* ------------------------------------------------------------------------ */
+/* one round */
+
+/* the rows of r inside shard [lo, hi)'s word-embedding part: r->rows[*i0, *i1) */
+static void s_rows_in(const peers_round *r, size_t lo, size_t hi, size_t *i0, size_t *i1) {
+    int32_t r0, r1;
+    params_sparse_range_rows(r->pt, r->we, lo, hi, &r0, &r1);
+    size_t a = 0;
+    while (a < r->n_rows && r->rows[a] < r0) a++;
+    size_t b = a;
+    while (b < r->n_rows && r->rows[b] < r1) b++;
+    *i0 = a;
+    *i1 = b;
+}
+
+/* a GRAD for this shard: checked, then added to p->acc */
+static int s_add_grad(worker_peers *p, const peers_round *r, const s_msg *m, char *err) {
+    const Hierbert__PeerShard *h = m->hdr->peer_shard;
+    size_t lo = p->bounds[p->me], hi = p->bounds[p->me + 1];
+    size_t n_rows = h->rows.len / 4, want = hi - lo;
+    const int32_t *rows = (const int32_t *)h->rows.data;
+    if ((int)h->shard != p->me)
+        return hb_fail(err, "a gradient for shard %u from peer %u: this is %d", h->shard, h->from, p->me);
+    if (r->we >= 0) {
+        int32_t r0, r1;
+        params_sparse_range_rows(r->pt, r->we, lo, hi, &r0, &r1);
+        for (size_t i = 0; i < n_rows; i++)
+            if (rows[i] < r0 || rows[i] >= r1 || (i && rows[i] <= rows[i - 1]))
+                return hb_fail(err, "peer %u: gradient row %d (index %zu) outside %d..%d or out of order", h->from,
+                               rows[i], i, r0, r1 - 1);
+        want = params_sparse_range_len(r->pt, r->we, lo, hi, n_rows);
+    } else if (n_rows) {
+        return hb_fail(err, "peer %u: gradient rows, but the model has no word-embedding matrix", h->from);
+    }
+    if (zmq_msg_size((zmq_msg_t *)&m->data) != want * sizeof(float))
+        return hb_fail(err, "peer %u: gradient of %zu bytes for shard %d (%zu floats expected)", h->from,
+                       zmq_msg_size((zmq_msg_t *)&m->data), p->me, want);
+    const float *g = zmq_msg_data((zmq_msg_t *)&m->data);
+    if (r->we >= 0)
+        params_sparse_range_axpy(r->pt, r->we, g, lo, hi, rows, n_rows, (float)h->n_samples, p->acc);
+    else
+        for (size_t i = 0; i < want; i++) p->acc[i] += (float)h->n_samples * g[i];
+    return 0;
+}
+
+peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg_t *pipe_frame, char *err) {
+    const int W = p->W, me = p->me;
+    const size_t lo = p->bounds[me], hi = p->bounds[me + 1], S = hi - lo;
+    float *params = r->pt->data;
+    r->wait_s = 0;
+    r->bytes_out = r->bytes_in = 0;
+    /* 1. this worker's own part of its shard, then every other shard to its owner */
+    const float wt = (float)r->n_samples;
+    for (size_t i = 0; i < S; i++) p->acc[i] = wt * r->grad[lo + i]; /* = 0 + w g: the coordinator's first add */
+    for (int k = 0; k < W; k++) {
+        if (k == me) continue;
+        size_t lk = p->bounds[k], hk = p->bounds[k + 1], i0 = 0, i1 = 0, n = hk - lk;
+        Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+        h.kind = HIERBERT__PEER_SHARD__KIND__GRAD;
+        h.round = r->round;
+        h.shard = (uint32_t)k;
+        h.n_samples = r->n_samples;
+        const float *data = r->grad + lk;
+        if (r->we >= 0) {
+            s_rows_in(r, lk, hk, &i0, &i1);
+            params_sparse_range_gather(r->pt, r->we, r->grad, lk, hk, r->rows + i0, i1 - i0, p->sendbuf + lk);
+            n = params_sparse_range_len(r->pt, r->we, lk, hk, i1 - i0);
+            data = p->sendbuf + lk;
+            h.rows = proto_bytes(r->rows + i0, (i1 - i0) * sizeof(int32_t));
+        }
+        s_send(p, k, &h, data, n, &r->bytes_out);
+    }
+    int n_grad = 0, n_norm = 0, n_par = 0, norm_sent = 0, stepped = 0;
+    uint8_t got[3][PROTO_MAX_PEERS] = {{0}};
+    double sq[PROTO_MAX_PEERS] = {0};
+    for (;;) {
+        if (n_grad == W - 1 && !norm_sent) {
+            /* 2. the mean, and this shard's squared norm for everyone */
+            const float inv = (float)(1.0 / (double)r->total_samples);
+            double ss = 0;
+            float *acc = p->acc;
+#pragma omp parallel for reduction(+ : ss) schedule(static)
+            for (size_t i = 0; i < S; i++) {
+                acc[i] *= inv;
+                ss += (double)acc[i] * acc[i];
+            }
+            sq[me] = ss;
+            for (int k = 0; k < W; k++) {
+                if (k == me) continue;
+                Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+                h.kind = HIERBERT__PEER_SHARD__KIND__NORM;
+                h.round = r->round;
+                h.sq_norm = ss;
+                s_send(p, k, &h, NULL, 0, &r->bytes_out);
+            }
+            norm_sent = 1;
+            continue;
+        }
+        if (norm_sent && n_norm == W - 1 && !stepped) {
+            /* 3. the global norm (summed in shard order: the same on every owner), the step, the shard out */
+            double ss = 0;
+            for (int k = 0; k < W; k++) ss += sq[k];
+            r->grad_norm = sqrt(ss);
+            float clip = r->oc->clip_norm > 0 ? optim_clip_coef(r->grad_norm, r->oc->clip_norm) : 1.0f;
+            if (r->m) {
+                adamw_step_range(r->oc, r->step, r->pt, params, p->acc, clip, r->m, r->v, lo, hi);
+            } else {
+                const float lr = optim_lr_at(r->oc, r->step);
+                for (size_t i = 0; i < S; i++) params[lo + i] -= lr * (clip == 1.0f ? p->acc[i] : p->acc[i] * clip);
+            }
+            for (int k = 0; k < W; k++) {
+                if (k == me) continue;
+                Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+                h.kind = HIERBERT__PEER_SHARD__KIND__PARAMS;
+                h.round = r->round;
+                s_send(p, k, &h, params + lo, S, &r->bytes_out);
+            }
+            stepped = 1;
+            continue;
+        }
+        if (stepped && n_par == W - 1) return PEERS_OK; /* 4. version round+1 */
+        s_msg m;
+        int rc = s_next(p, pipe, -1, pipe_frame, &m, &r->wait_s);
+        if (rc == 1) return PEERS_ABORTED;
+        const Hierbert__PeerShard *h = m.hdr->peer_shard;
+        r->bytes_in += zmq_msg_size(&m.data) + hierbert__envelope__get_packed_size(m.hdr);
+        int from = (int)h->from, kind = (int)h->kind - 1;
+        if (h->round != r->round || from >= W || from == me || kind < 0 || kind > 2 || got[kind][from]) {
+            s_msg_free(&m); /* a late ping, another round's, a repeat: nothing to do with this round */
+            continue;
+        }
+        got[kind][from] = 1;
+        int bad = 0;
+        if (h->kind == HIERBERT__PEER_SHARD__KIND__GRAD) {
+            bad = s_add_grad(p, r, &m, err);
+            n_grad++;
+        } else if (h->kind == HIERBERT__PEER_SHARD__KIND__NORM) {
+            sq[from] = h->sq_norm;
+            n_norm++;
+        } else {
+            size_t lf = p->bounds[from], hf = p->bounds[from + 1];
+            if (zmq_msg_size(&m.data) != (hf - lf) * sizeof(float))
+                bad = hb_fail(err, "peer %d: parameters of %zu bytes for its shard of %zu floats", from,
+                              zmq_msg_size(&m.data), hf - lf);
+            else
+                memcpy(params + lf, zmq_msg_data(&m.data), (hf - lf) * sizeof(float));
+            n_par++;
+        }
+        s_msg_free(&m);
+        if (bad) return PEERS_FAILED;
+    }
+}
