@@ -208,6 +208,7 @@ typedef struct {
     int per_worker_batch;
     int sharded;                      /* under plan j->plan.gen: the workers reduce among themselves */
     uint32_t step_total;              /* sharded: samples of the round's step (the mean's denominator) */
+    double grad_norm;                 /* gradient averaging: the step's global gradient norm (-1: not computed) */
     double wait_s_max;                /* sharded: the longest a worker waited for its peers */
     double peer_bytes_max;            /* sharded: the busiest worker's peer bytes (in + out) */
     proto_msg *held[COORD_MAX_TASKS]; /* sharded gather: each owner's Update, applied when all are in */
@@ -269,6 +270,7 @@ typedef struct {
     int state_valid;                         /* model->params / adam_m / adam_v are version `round` */
     coord_mark mark;                         /* the last such point */
     long train_rollbacks;                    /* sharded rounds rolled back to the mark */
+    double last_grad_norm, max_grad_norm;    /* gradient averaging, before clipping (status) */
     double train_wait_s;                     /* sum over sharded rounds of the longest peer wait */
     double train_bytes_down, train_bytes_up; /* the coordinator's TRAIN bytes, each way */
 

@@ -884,17 +884,21 @@ static void s_finish_eval(coord *c, coord_job *j) {
 
 /* Gradient averaging: one optimizer step with the round's mean gradient
  * j->grad - the worker's step (worker/compute.c) for the whole batch. */
-static void s_step(coord_job *j) {
+static double s_step(coord_job *j) {
     optim_config oc = s_optim(j);
     params_table *pt = &j->model->params;
     long step = j->step + 1; /* 1-based: the schedule's clock */
     if (j->adam_m) {
         adamw_state st = {.cfg = oc, .m = j->adam_m, .v = j->adam_v, .step = step - 1};
-        adamw_step(&st, pt, pt->data, j->grad);
-    } else {
-        if (oc.clip_norm > 0) optim_clip_global_norm(pt, j->grad, oc.clip_norm);
-        sgd_step(pt, pt->data, j->grad, optim_lr_at(&oc, step));
+        if (oc.clip_norm <= 0) {
+            adamw_step(&st, pt, pt->data, j->grad);
+            return -1;
+        }
+        return adamw_step(&st, pt, pt->data, j->grad);
     }
+    double norm = oc.clip_norm > 0 ? optim_clip_global_norm(pt, j->grad, oc.clip_norm) : -1;
+    sgd_step(pt, pt->data, j->grad, optim_lr_at(&oc, step));
+    return norm;
 }
 
 static void s_finish_train(coord *c, coord_job *j) {
@@ -924,7 +928,7 @@ static void s_finish_train(coord *c, coord_job *j) {
         j->state_valid = r->want_moments;
     } else if (j->avg_grads) {
         s_grad_scale(j, (float)inv);
-        s_step(j);
+        r->grad_norm = s_step(j);
     } else {
         for (size_t i = 0; i < numel; i++) p[i] = (float)(j->acc[i] * inv);
     }
@@ -953,6 +957,10 @@ static void s_finish_train(coord *c, coord_job *j) {
     j->train_bytes_down += r->bytes_out;
     j->train_bytes_up += r->bytes_in;
     j->train_wait_s += r->wait_s_max;
+    if (r->sharded || j->avg_grads) {
+        j->last_grad_norm = r->grad_norm;
+        if (r->grad_norm > j->max_grad_norm) j->max_grad_norm = r->grad_norm;
+    }
     j->train_rounds++;
     if (!j->train_started_ms) j->train_started_ms = r->started_ms;
     double inst = dt > 0 ? r->n_samples / dt : 0;
@@ -1014,7 +1022,8 @@ void coord_on_update(coord *c, int w, proto_msg **mp) {
         c->workers[w].peer_bytes_out += (double)u->peer_bytes_out;
         c->workers[w].peer_bytes_in += (double)u->peer_bytes_in;
         c->workers[w].last_wait_s = u->wait_s;
-        if (r->want_moments) { /* applied when every shard is in (a lost owner rolls the round back) */
+        r->grad_norm = u->grad_norm; /* the same on every owner */
+        if (r->want_moments) {       /* applied when every shard is in (a lost owner rolls the round back) */
             r->held[u->task_id] = *mp;
             *mp = NULL;
         }

@@ -62,6 +62,10 @@ static json_t *s_job_json(coord *c, coord_job *j) {
         json_object_set_new(o, "reduce", json_string(j->sharded ? "sharded" : "coordinator"));
         if (j->reduce_note[0]) json_object_set_new(o, "reduce_note", json_string(j->reduce_note));
         json_object_set_new(o, "train_rollbacks", json_integer(j->train_rollbacks));
+        if (j->avg_grads) { /* before clipping (clipping starts at the job's clip norm) */
+            json_object_set_new(o, "grad_norm", json_real(j->last_grad_norm));
+            json_object_set_new(o, "grad_norm_max", json_real(j->max_grad_norm));
+        }
     }
     json_object_set_new(o, "parameters", json_integer((json_int_t)j->numel));
     /* loss: the mean over the epoch so far (one round's batch is too noisy

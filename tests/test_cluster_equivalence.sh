@@ -8,12 +8,14 @@
 # contiguous per-worker slices (coordinator/rounds.c). A third run, one step
 # shorter, shows the comparison is sensitive: it must differ by far more.
 #
-# Then AdamW (lr 1e-3, clipping at 1): with gradient averaging (the default
-# at sync_every 1: workers send gradients, the coordinator takes the step)
-# 2 workers x 4 == 1 worker x 8 to 1e-5 likewise; with --average params
-# (each worker an AdamW step on its half, parameters averaged) it is a
-# different, measurably different step - the reason gradient averaging is
-# the default.
+# Then AdamW (lr 1e-3, clipping at 1, active: the runs' largest gradient
+# norm is checked above 1): with gradient averaging reduced by sharding
+# (the default: each worker sums, clips and steps one shard of the
+# parameters and sends it to the others) 2, 3 and 4 workers == 1 worker x 8
+# to 1e-6, and so does the coordinator path (--reduce coordinator); with
+# --average params (each worker an AdamW step on its part, parameters
+# averaged) it is a different, measurably different step - the reason
+# gradient averaging is the default.
 source "$(dirname "$0")/daemon_lib.sh" "$1"
 PY="python3 $(dirname "$0")/ckpt.py"
 
@@ -31,17 +33,18 @@ run() { # name nworkers max_steps submit-args... -> CK (no $(...): daemons must 
   job=$(hb "$n" submit "${job_args[@]}" "$@" --max-steps "$steps" --min-workers "$w" 2>>"$T/$n.log")
   wait_for 120 '[[ $(job_state '"$n"' '"$job"') == DONE ]]' "job of $n done"
   for i in $(seq "$w"); do stop "$n-w$i"; done
+  NORM=$(hb "$n" status "$job" --json 2>/dev/null | json_get 'd["jobs"][0].get("grad_norm_max", 0)') || NORM=0
   stop "$n"
   grep -q "round 1: $w tasks" "$T/$n.log" || grep -q "TRAIN done" "$T/$n.log" || fail "$n: no rounds"
   CK="$T/$n-data/jobs/$(printf %06d "$job")/checkpoint.bin"
 }
 
 R=
-same() { # A B what -> R: A and B both 20 steps in, within 1e-5 relative
-  local r d s1 s2 n
+same() { # A B what [tol] -> R: A and B both 20 steps in, within tol (1e-5) relative
+  local r d s1 s2 n tol=${4:-1e-5}
   read -r r d s1 s2 n <<<"$($PY "$1" "$2")"
   [[ $s1 == 20 && $s2 == 20 ]] || fail "$3: steps $s1 / $s2, expected 20"
-  python3 -c "import sys; sys.exit(0 if $r <= 1e-5 else 1)" || fail "$3: relative difference $r (max abs $d) > 1e-5"
+  python3 -c "import sys; sys.exit(0 if $r <= $tol else 1)" || fail "$3: relative difference $r (max abs $d) > $tol"
   ok "$3: max rel diff $r (max abs $d) over $n parameters"
   R=$r
 }
@@ -60,9 +63,23 @@ same "$two" "$one" "SGD: 2 workers x batch 4 == 1 worker x batch 8 after 20 step
 apart "$short" "$one" "$R" "sensitivity: 19 and 20 SGD steps"
 
 run aone 1 20 "${adamw[@]}"; aone=$CK
+python3 -c "import sys; sys.exit(0 if $NORM > 1 else 1)" || fail "clipping never active: largest gradient norm $NORM"
+ok "AdamW: clipping at 1 is active (largest gradient norm $NORM)"
 run atwo 2 20 "${adamw[@]}"; atwo=$CK
+run athree 3 20 "${adamw[@]}"; athree=$CK
+run afour 4 20 "${adamw[@]}"; afour=$CK
+run acoord 2 20 "${adamw[@]}" --reduce coordinator; acoord=$CK
 run aparams 2 20 "${adamw[@]}" --average params; aparams=$CK
-grep -q "gradient averaging" "$T/atwo.log" || fail "atwo: the coordinator did not log gradient averaging"
+for n in atwo athree afour; do
+  grep -q "sharded reduction" "$T/$n.log" || fail "$n: the coordinator did not log sharded reduction"
+  grep -q "shard plan .* ready" "$T/$n.log" || fail "$n: no shard plan became ready"
+  grep -q "sharded reduction off" "$T/$n.log" && fail "$n: fell back to the coordinator"
+done
+grep -q "reduced by the coordinator" "$T/acoord.log" || fail "acoord: --reduce coordinator did not reach the coordinator"
 grep -q "parameter averaging" "$T/aparams.log" || fail "aparams: --average params did not reach the coordinator"
-same "$atwo" "$aone" "AdamW, gradient averaging: 2 workers x batch 4 == 1 worker x batch 8 after 20 steps"
+same "$atwo" "$aone" "AdamW, sharded: 2 workers x batch 4 == 1 worker x batch 8 after 20 steps" 1e-6
+same "$athree" "$aone" "AdamW, sharded: 3 workers (3+3+2) == 1 worker x batch 8 after 20 steps" 1e-6
+same "$afour" "$aone" "AdamW, sharded: 4 workers x batch 2 == 1 worker x batch 8 after 20 steps" 1e-6
+same "$acoord" "$aone" "AdamW, reduced by the coordinator: 2 workers x batch 4 == 1 worker x batch 8" 1e-6
+same "$acoord" "$atwo" "AdamW, 2 workers: sharded == coordinator path" 1e-6
 apart "$aparams" "$aone" "$R" "AdamW: parameter averaging of per-worker steps and one worker's steps"

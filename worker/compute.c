@@ -325,6 +325,7 @@ static void s_run(s_comp *c) {
         worker_peers_shard(c->peers, &lo, &hi);
         dt = s_now_s() - t0 - pr.wait_s; /* compute: forward, backward, the shard's sum and step */
         u.wait_s = pr.wait_s;
+        u.grad_norm = pr.grad_norm;
         u.peer_bytes_out = pr.bytes_out;
         u.peer_bytes_in = pr.bytes_in;
         u.numel = pt->numel;

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# ops/bench-network.sh - TRAIN across a simulated cluster (issue 11): the
+# coordinator and W workers each in a network namespace of its own, all on
+# one bridge (in a namespace of its own, the switch), each host's veth
+# limited to RATE in both directions (tbf on both ends of its veth). Runs the
+# same job with unlimited links and with RATE links and prints per run:
+# seq/s; the round split into the slowest worker's compute, the longest
+# wait for peers (transfer and stragglers, sharded reduction), and the rest
+# (the coordinator's part: Params down and gradients up on the coordinator
+# path, assignment); bytes per step for the coordinator and for the busiest
+# worker (from the status JSON: TRAIN only); then the efficiency (limited /
+# unlimited).
+#   ops/bench-network.sh --workers W [--rate 1gbit] [--preset mini] [--seq 128] [--batch 32]
+#                        [--steps 20] [--threads 1] [--reduce sharded|coordinator|both]
+#                        [--corpus brown|synthetic] [--build DIR]
+# --rate 0: only the unlimited run. brown needs `ops/fetch-corpus.sh brown`
+# and `ops/fetch-corpus.sh vocab` (data/corpora). Root (ip netns, tc). Runs
+# under flock /tmp/hb-heavy.lock: never beside another heavy run. The job is
+# cancelled once TRAIN ends (EMBED and HEAD are not what this measures).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+W=2 rate=1gbit preset=mini seq=128 batch=32 steps=20 threads=1 reduce=sharded corpus=brown build=$root/build
+args=("$@")
+while (($#)); do
+  case "$1" in
+    --workers) W=$2; shift ;; --rate) rate=$2; shift ;; --preset) preset=$2; shift ;; --seq) seq=$2; shift ;;
+    --batch) batch=$2; shift ;; --steps) steps=$2; shift ;; --threads) threads=$2; shift ;;
+    --reduce) reduce=$2; shift ;; --corpus) corpus=$2; shift ;; --build) build=$2; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "bench-network: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ -z "${HB_BENCH_LOCKED:-}" ]]; then
+  exec env HB_BENCH_LOCKED=1 flock /tmp/hb-heavy.lock "$0" "${args[@]}"
+fi
+[[ $(id -u) == 0 ]] || { echo "bench-network: needs root (ip netns, tc)" >&2; exit 1; }
+COORD=$build/coordinator/hierbert-coordinator WORKER=$build/worker/hierbert-worker CLI=$build/coordinator/hierbert
+T=$(mktemp -d /tmp/hbnet.XXXXXX)
+export HIERBERT_CONF=/dev/null OMP_WAIT_POLICY=PASSIVE
+P=hbn$$
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 0.5
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$ns" 2>/dev/null || true; done
+  [[ -n "${HB_KEEP:-}" ]] && echo "bench-network: logs in $T" || rm -rf "$T"
+}
+trap cleanup EXIT
+
+data=()
+case "$corpus" in
+  brown)
+    d=$root/data/corpora
+    [[ -f $d/brown/train.jsonl && -f $d/vocab/vocab.txt ]] \
+      || { echo "bench-network: run ops/fetch-corpus.sh brown && ops/fetch-corpus.sh vocab first" >&2; exit 1; }
+    data=(--train "$d/brown/train.jsonl" --val "$d/brown/val.jsonl" --vocab "$d/vocab/vocab.txt") ;;
+  synthetic) data=(--synthetic 2000) ;;
+  *) echo "bench-network: --corpus brown|synthetic" >&2; exit 2 ;;
+esac
+
+nx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
+# the switch: a bridge in namespace sw; host i (0 the coordinator) at 10.77.0.(i+1)
+net_up() { # limit
+  local lim=$1 i
+  ip netns add "$P-sw"
+  nx sw ip link add br0 type bridge
+  nx sw ip link set br0 up
+  for i in $(seq 0 "$W"); do
+    ip netns add "$P-h$i"
+    ip link add "$P-e$i" type veth peer name "$P-p$i"
+    ip link set "$P-e$i" netns "$P-h$i"
+    ip link set "$P-p$i" netns "$P-sw"
+    nx "h$i" ip link set "$P-e$i" name eth0
+    nx "h$i" ip addr add "10.77.0.$((i + 1))/24" dev eth0
+    nx "h$i" ip link set eth0 up
+    nx "h$i" ip link set lo up
+    nx sw ip link set "$P-p$i" master br0
+    nx sw ip link set "$P-p$i" up
+    if [[ $lim != 0 ]]; then # both directions: the host's egress, and the switch port's egress toward it
+      nx "h$i" tc qdisc add dev eth0 root tbf rate "$lim" burst 512kb latency 100ms
+      nx sw tc qdisc add dev "$P-p$i" root tbf rate "$lim" burst 512kb latency 100ms
+    fi
+  done
+  sleep 0.5
+}
+net_down() { local ns; for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$ns"; done; }
+
+run() { # name limit reduce -> $T/name.json
+  local n=$1 lim=$2 red=$3 i job st
+  net_up "$lim"
+  ip netns exec "$P-h0" "$COORD" --work tcp://10.77.0.1:5555 --control tcp://127.0.0.1:5556 \
+    --status tcp://127.0.0.1:5557 --events tcp://127.0.0.1:5558 --data-dir "$T/$n-data" >"$T/$n.log" 2>&1 &
+  pids+=($!)
+  for i in $(seq "$W"); do
+    ip netns exec "$P-h$i" "$WORKER" --work tcp://10.77.0.1:5555 --id "w$i" --threads "$threads" >"$T/$n-w$i.log" 2>&1 &
+    pids+=($!)
+  done
+  cli() { ip netns exec "$P-h0" "$CLI" "$@" --control tcp://127.0.0.1:5556; }
+  for _ in $(seq 100); do cli list --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
+  job=$(cli submit "${data[@]}" --preset "$preset" --seq "$seq" --batch "$batch" --epochs 1 --max-steps "$steps" \
+        --optimizer adamw --lr 1e-4 --reduce "$red" --min-workers "$W" --seed 1 2>>"$T/$n.log")
+  while :; do
+    cli status "$job" --json >"$T/$n.json" 2>/dev/null || true
+    st=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"][0]["state"])' "$T/$n.json" 2>/dev/null || echo ?)
+    [[ $st == TRAIN || $st == QUEUED || $st == INGEST || $st == "?" ]] || break
+    sleep 1
+  done
+  cli cancel "$job" >/dev/null 2>&1 || true
+  [[ $st != FAILED ]] || { echo "bench-network: $n: job FAILED"; tail "$T/$n.log"; exit 1; }
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+  net_down
+  python3 - "$n" "$T/$n.json" "$W" <<'PY'
+import json, sys
+n, path, W = sys.argv[1], sys.argv[2], int(sys.argv[3])
+d = json.load(open(path)); j = d["jobs"][0]
+r = max(j["train_rounds"], 1)
+rate = j["chunks_done"] / j["train_s"] if j["train_s"] > 0 else 0
+rt, comp, wait = j["train_s"] / r * 1e3, j["train_compute_s"] / r * 1e3, j.get("train_wait_s", 0) / r * 1e3
+coord = (j["train_bytes_down"] + j["train_bytes_up"]) / r / 1e6
+ws = [(w["bytes_from_coordinator"] + w["bytes_to_coordinator"] + w["peer_bytes_out"] + w["peer_bytes_in"]) / r / 1e6
+      for w in d["workers"]]
+busiest = max(ws) if ws else 0
+j.update(_rate=rate, _round_ms=rt, _compute_ms=comp, _wait_ms=wait, _coord_mb=coord, _busiest_mb=busiest,
+         _workers=len(d["workers"]))
+json.dump(j, open(path, "w"))
+print(f"{n:>14}: {j['reduce']:>11} reduction, {len(d['workers'])} workers: {rate:7.1f} seq/s; round {rt:6.0f} ms = "
+      f"compute {comp:5.0f} + peer wait {wait:5.0f} + rest {max(rt - comp - wait, 0):5.0f} "
+      f"({rt / comp if comp else 0:.2f}x compute); MB per step: coordinator {coord:6.1f}, busiest worker {busiest:6.1f} "
+      f"(of {r} rounds){'; ' + j['reduce_note'] if j.get('reduce_note') else ''}")
+PY
+}
+
+P_numel() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parameters"])' "$1"; }
+echo "bench-network: $W workers x $threads thread(s), preset $preset, L $seq, global batch $batch, $steps steps," \
+     "corpus $corpus, links ${rate} each way (tbf), $(nproc) CPUs"
+reduces=("$reduce"); [[ $reduce == both ]] && reduces=(coordinator sharded)
+for red in "${reduces[@]}"; do
+  run "$red-unlimited" 0 "$red"
+  [[ $rate == 0 ]] && continue
+  run "$red-$rate" "$rate" "$red"
+  python3 - "$T/$red-unlimited.json" "$T/$red-$rate.json" "$W" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3]); W = int(sys.argv[3])
+grad_mb = a["parameters"] * 4 / 1e6
+bound = 2 * (W - 1) / W * grad_mb
+print(f"  efficiency {b['_rate'] / a['_rate'] * 100:.1f}% (limited / unlimited); unlimited round {a['_round_ms'] / a['_compute_ms']:.2f}x "
+      f"the slowest worker's compute; busiest host {b['_busiest_mb']:.1f} MB a step = {b['_busiest_mb'] / bound if W > 1 else 0:.2f}x "
+      f"2(W-1)/W x the gradient ({grad_mb:.1f} MB dense fp32)")
+PY
+done
