@@ -136,6 +136,18 @@ void params_sparse_range_axpy(const params_table *t, int v, const float *sparse,
     }
 }
 
+void params_sparse_range_scatter(const params_table *t, int v, const float *sparse, size_t lo, size_t hi,
+                                 const int32_t *rows, size_t n_rows, float *dense) {
+    const params_view *pv = &t->views[v];
+    size_t dim = (size_t)pv->shape[pv->ndim - 1], a, b;
+    s_view_part(pv, lo, hi, &a, &b);
+    memcpy(dense + lo, sparse, (a - lo) * sizeof(float));
+    const float *s_rows = sparse + (a - lo);
+    for (size_t r = 0; r < n_rows; r++, s_rows += dim)
+        memcpy(dense + pv->offset + (size_t)rows[r] * dim, s_rows, dim * sizeof(float));
+    memcpy(dense + b, s_rows, (hi - b) * sizeof(float));
+}
+
 size_t params_sparse_len(const params_table *t, int v, size_t n_rows) {
     return params_sparse_range_len(t, v, 0, t->numel, n_rows);
 }

@@ -83,5 +83,9 @@ void params_sparse_range_gather(const params_table *t, int v, const float *dense
                                 const int32_t *rows, size_t n_rows, float *out);
 void params_sparse_range_axpy(const params_table *t, int v, const float *sparse, size_t lo, size_t hi,
                               const int32_t *rows, size_t n_rows, float w, float *dense);
+/* The inverse of _gather: copies the sparse form back into dense (the
+ * whole buffer, as _gather's); n_rows 0: the shard without view v's part. */
+void params_sparse_range_scatter(const params_table *t, int v, const float *sparse, size_t lo, size_t hi,
+                                 const int32_t *rows, size_t n_rows, float *dense);
 
 #endif

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Faults during TRAIN with real daemons: a worker killed (-9) mid-job is
-# expired and the job finishes on the other; a coordinator killed (-9)
-# mid-job restarts, reloads the job record, resumes from its last atomic
-# checkpoint (not from step 0) and finishes; its workers reconnect by
-# themselves.
+# Faults during TRAIN with real daemons, under sharded reduction (the
+# default: every worker owns a shard of the parameters and its moments): a
+# worker killed (-9) mid-job is expired, the round it was in is rolled back
+# to the last state the coordinator holds, the shards are re-split and the
+# job finishes on the other - with its step counter continuous (one step a
+# round: the final checkpoint's round equals its step; a step applied twice
+# or lost would break it) and its validation accuracy within noise of the
+# same job without the fault; a coordinator killed (-9) mid-job restarts,
+# reloads the job record, resumes from its last atomic checkpoint (not from
+# step 0) and finishes; its workers reconnect by themselves.
 source "$(dirname "$0")/daemon_lib.sh" "$1"
 PY="python3 $(dirname "$0")/ckpt.py"
 
@@ -12,6 +17,12 @@ start_worker w1 c --heartbeat-ms 200 --timeout-ms 1500 --reconnect-max-ms 500
 start_worker w2 c --heartbeat-ms 200 --timeout-ms 1500 --reconnect-max-ms 500
 wait_for 10 '[[ $(workers_live c) == 2 ]]' "2 workers"
 
+# --- the same job without a fault: the accuracy to be within noise of ----------
+clean=$(hb c submit --synthetic 150 --seq 32 --batch 8 --epochs 3 --lr 1e-3 --min-workers 2 2>/dev/null)
+wait_for 60 '[[ $(job_state c '"$clean"') == DONE ]]' "fault-free job $clean DONE"
+acc_clean=$(status_json c "$clean" | json_get 'd["jobs"][0]["val_chunk_accuracy"][-1]')
+[[ $(status_json c "$clean" | json_get 'd["jobs"][0]["reduce"]') == sharded ]] || fail "job $clean not sharded"
+
 # --- a worker dies mid-job ------------------------------------------------------
 job=$(hb c submit --synthetic 150 --seq 32 --batch 8 --epochs 3 --lr 1e-3 --min-workers 2 2>/dev/null)
 wait_for 30 '(( $(status_json c '"$job"' | json_get "d[\"jobs\"][0][\"step\"]") >= 5 ))' "5 steps"
@@ -19,7 +30,23 @@ stop w2 KILL
 wait_for 5 '[[ $(workers_live c) == 1 ]]' "w2 expired"
 wait_for 60 '[[ $(job_state c '"$job"') == DONE ]]' "job $job DONE on the remaining worker"
 grep -Eq "w2 \(.*\) dropped: (no heartbeat|unreachable)" "$T/c.log" || fail "w2 not dropped"
-ok "worker killed mid-job: expired, and job $job finished on the other worker"
+s=$(status_json c "$job")
+rb=$(json_get 'd["jobs"][0]["train_rollbacks"]' <<<"$s")
+acc=$(json_get 'd["jobs"][0]["val_chunk_accuracy"][-1]' <<<"$s")
+# killed mid-round (nearly always) the round rolls back; killed in the instant
+# after a checkpoint round the coordinator holds the state and only re-plans
+if grep -q "job $job: shard owner w2 lost.*back to version" "$T/c.log"; then
+  (( rb >= 1 )) || fail "a rollback logged, train_rollbacks $rb"
+else
+  grep -q "job $job: shard plan .*: 1 shards" "$T/c.log" || fail "neither a rollback nor a new plan after the lost owner"
+fi
+ck="$T/c-data/jobs/$(printf %06d "$job")/checkpoint.bin"
+read -r ck_step ck_round <<<"$($PY --info "$ck" | json_get '"%d %d" % (d["step"], d["round"])')"
+total=$(json_get 'd["jobs"][0]["total_steps"]' <<<"$s")
+[[ $ck_step == "$total" && $ck_round == "$total" ]] || fail "final checkpoint: step $ck_step, round $ck_round of $total"
+python3 -c "import sys; sys.exit(0 if abs($acc - $acc_clean) <= 0.05 else 1)" \
+  || fail "accuracy $acc after the fault, $acc_clean without: more than noise apart"
+ok "shard owner killed mid-job: expired, $rb rollback(s) to the coordinator's state, shards re-split; job $job finished on the other worker at step $ck_step = round $ck_round of $total; val chunk acc $acc (fault-free $acc_clean)"
 
 # --- the coordinator dies mid-job -------------------------------------------------
 start_worker w2 c --heartbeat-ms 200 --timeout-ms 1500 --reconnect-max-ms 500
@@ -38,6 +65,7 @@ wait_for 90 '[[ $(job_state c '"$job"') == DONE ]]' "job $job DONE after the res
 total=$(status_json c "$job" | json_get 'd["jobs"][0]["total_steps"]')
 final=$($PY --info "$ck" | json_get 'd["step"]')
 [[ $final == "$total" ]] || fail "final checkpoint at step $final of $total"
+[[ $($PY --info "$ck" | json_get 'd["round"]') == "$total" ]] || fail "final checkpoint round is not its step $total"
 ok "restarted coordinator resumed job $job at step $at (of $total) and finished it; workers reconnected"
 
 # --- the coordinator dies during INGEST: the half-ingested job is dropped ------

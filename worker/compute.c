@@ -180,6 +180,23 @@ static double s_now_s(void) {
     return (double)hb_now_ms() / 1000.0;
 }
 
+/* a peer exchange that did not complete: 1 (the task is over), else 0 */
+static int s_peers_rc(s_comp *c, uint64_t job, const Hierbert__TrainTask *t, peers_rc rc, const char *why) {
+    if (rc == PEERS_OK) return 0;
+    if (rc == PEERS_ABORTED) {
+        hb_log(c->wc->who, "info", "job %llu: round %llu: the coordinator moved on mid-exchange: round dropped",
+               (unsigned long long)job, (unsigned long long)t->round);
+        c->has_pending = 1;
+    } else {
+        char msg[HB_ERR_LEN + 64];
+        snprintf(msg, sizeof msg, "job %llu: round %llu: %s", (unsigned long long)job, (unsigned long long)t->round,
+                 why);
+        s_error(c, job, PROTO_E_SHAPE, msg);
+    }
+    atomic_store(&c->wc->busy, 0);
+    return 1;
+}
+
 static void s_run(s_comp *c) {
     const Hierbert__Assign *a = c->task->assign;
     const Hierbert__ModelSpec *ms = a->model;
@@ -193,6 +210,58 @@ static void s_run(s_comp *c) {
     int correct = 0;
     char text[HB_ERR_LEN];
     params_table *pt = &c->m->params;
+    size_t n_rows = 0;
+    int we = c->we;
+    if (!t->eval && t->send_grad && we >= 0) {
+        /* the word-embedding gradient is zero outside the task's token ids
+         * (70% of mini's parameters, ~3% of its rows a step): only those
+         * rows travel (params.h, row-sparse gradients) */
+        int V = (int)pt->views[we].shape[0];
+        if (!c->sparse) {
+            c->sparse = hb_malloc(pt->numel * sizeof(float));
+            c->row_seen = hb_calloc((size_t)V, 1);
+            c->rows = hb_malloc((size_t)V * sizeof(int32_t));
+        }
+        for (size_t q = 0; q < (size_t)n * T; q++) c->row_seen[ids[q]] = 1; /* ids checked < V on receipt */
+        for (int r = 0; r < V; r++)
+            if (c->row_seen[r]) {
+                c->rows[n_rows++] = r;
+                c->row_seen[r] = 0;
+            }
+    }
+    /* sharded: the slice's word-embedding rows from their owners first */
+    optim_config soc = optim_default_config();
+    peers_round pr;
+    memset(&pr, 0, sizeof pr);
+    if (!t->eval && t->shard_gen) {
+        if (!c->peers || worker_peers_gen(c->peers) != t->shard_gen || c->plan_job != job) {
+            snprintf(text, sizeof text, "job %llu: train task %u: sharded under plan %llu, this worker has plan %llu",
+                     (unsigned long long)job, t->task_id, (unsigned long long)t->shard_gen,
+                     (unsigned long long)worker_peers_gen(c->peers));
+            s_error(c, job, PROTO_E_STATE, text);
+            atomic_store(&c->wc->busy, 0);
+            return;
+        }
+        soc.lr = ms->lr;
+        soc.warmup_steps = (long)ms->warmup_steps;
+        soc.total_steps = (long)ms->total_steps;
+        soc.weight_decay = ms->weight_decay;
+        soc.clip_norm = ms->clip_norm;
+        pr = (peers_round){.round = t->round,
+                           .pt = pt,
+                           .grad = c->m->grads,
+                           .we = we,
+                           .rows = c->rows,
+                           .n_rows = n_rows,
+                           .n_samples = (uint32_t)n,
+                           .total_samples = t->total_samples,
+                           .oc = &soc,
+                           .step = (long)t->step0 + 1,
+                           .m = c->adamw ? c->shard_m : NULL,
+                           .v = c->adamw ? c->shard_v : NULL};
+        c->params_valid = 0; /* until the exchange completes */
+        if (s_peers_rc(c, job, t, worker_peers_pull(c->peers, &pr, c->pipe, &c->pending, text), text)) return;
+    }
     if (t->eval) {
         for (int off = 0; off < n; off += (int)ms->batch) {
             int b = n - off < (int)ms->batch ? n - off : (int)ms->batch, hit = 0;
@@ -249,25 +318,6 @@ static void s_run(s_comp *c) {
         }
         if (!t->send_grad) c->params_valid = 0; /* weights moved past version `round` */
     }
-    size_t n_rows = 0;
-    int we = c->we;
-    if (!t->eval && t->send_grad && we >= 0) {
-        /* the word-embedding gradient is zero outside the task's token ids
-         * (70% of mini's parameters, ~3% of its rows a step): only those
-         * rows travel (params.h, row-sparse gradients) */
-        int V = (int)pt->views[we].shape[0];
-        if (!c->sparse) {
-            c->sparse = hb_malloc(pt->numel * sizeof(float));
-            c->row_seen = hb_calloc((size_t)V, 1);
-            c->rows = hb_malloc((size_t)V * sizeof(int32_t));
-        }
-        for (size_t q = 0; q < (size_t)n * T; q++) c->row_seen[ids[q]] = 1; /* ids checked < V on receipt */
-        for (int r = 0; r < V; r++)
-            if (c->row_seen[r]) {
-                c->rows[n_rows++] = r;
-                c->row_seen[r] = 0;
-            }
-    }
     double dt = s_now_s() - t0;
     proto_msg m;
     proto_env_init(&m, job);
@@ -275,50 +325,8 @@ static void s_run(s_comp *c) {
     if (!t->eval && t->shard_gen) {
         /* sharded reduction: the gradient goes to the shard owners, this
          * worker steps its own shard and assembles version round+1 */
-        if (!c->peers || worker_peers_gen(c->peers) != t->shard_gen || c->plan_job != job) {
-            snprintf(text, sizeof text, "job %llu: train task %u: sharded under plan %llu, this worker has plan %llu",
-                     (unsigned long long)job, t->task_id, (unsigned long long)t->shard_gen,
-                     (unsigned long long)worker_peers_gen(c->peers));
-            s_error(c, job, PROTO_E_STATE, text);
-            atomic_store(&c->wc->busy, 0);
-            return;
-        }
-        optim_config oc = optim_default_config();
-        oc.lr = ms->lr;
-        oc.warmup_steps = (long)ms->warmup_steps;
-        oc.total_steps = (long)ms->total_steps;
-        oc.weight_decay = ms->weight_decay;
-        oc.clip_norm = ms->clip_norm;
-        peers_round pr = {.round = t->round,
-                          .pt = pt,
-                          .grad = c->m->grads,
-                          .we = we,
-                          .rows = c->rows,
-                          .n_rows = n_rows,
-                          .n_samples = (uint32_t)n,
-                          .total_samples = t->total_samples,
-                          .oc = &oc,
-                          .step = (long)t->step0 + 1,
-                          .m = c->adamw ? c->shard_m : NULL,
-                          .v = c->adamw ? c->shard_v : NULL};
         if (n == 0) bert_zero_grad(c->m); /* an empty slice adds nothing to the sum */
-        c->params_valid = 0;              /* until the exchange completes */
-        peers_rc rc = worker_peers_round(c->peers, &pr, c->pipe, &c->pending, text);
-        if (rc == PEERS_ABORTED) {
-            hb_log(c->wc->who, "info", "job %llu: round %llu: the coordinator moved on mid-exchange: round dropped",
-                   (unsigned long long)job, (unsigned long long)t->round);
-            c->has_pending = 1;
-            atomic_store(&c->wc->busy, 0);
-            return;
-        }
-        if (rc == PEERS_FAILED) {
-            char msg[HB_ERR_LEN + 64];
-            snprintf(msg, sizeof msg, "job %llu: round %llu: %s", (unsigned long long)job, (unsigned long long)t->round,
-                     text);
-            s_error(c, job, PROTO_E_SHAPE, msg);
-            atomic_store(&c->wc->busy, 0);
-            return;
-        }
+        if (s_peers_rc(c, job, t, worker_peers_round(c->peers, &pr, c->pipe, &c->pending, text), text)) return;
         c->params_valid = 1;
         c->params_round = t->round + 1;
         size_t lo, hi;

@@ -35,6 +35,8 @@ struct worker_peers {
     float *acc;     /* [hi - lo]: this shard's sum */
     size_t numel;
     s_stashed *stash;    /* later generations' messages, in arrival order */
+    s_stashed *deferred; /* this generation's, for a later phase of the round (read during the row pull) */
+    int pulling;         /* in the row pull: the deferred ones wait for the exchange */
     atomic_int inflight; /* zero-copy frames zmq still holds */
 };
 
@@ -153,6 +155,11 @@ void worker_peers_destroy(worker_peers **pp) {
         p->stash = s->next;
         s_stash_free(s);
     }
+    while (p->deferred) {
+        s_stashed *s = p->deferred;
+        p->deferred = s->next;
+        s_stash_free(s);
+    }
     free(p);
     *pp = NULL;
 }
@@ -165,9 +172,15 @@ static void s_release(void *data, void *hint) {
     atomic_fetch_sub((atomic_int *)hint, 1);
 }
 
-/* PeerShard h (+ n floats at data, zero-copy; they must stay put until the
- * round ends) to peer k */
-static void s_send(worker_peers *p, int k, Hierbert__PeerShard *h, const float *data, size_t n, uint64_t *bytes) {
+static void s_free(void *data, void *hint) {
+    (void)hint;
+    free(data);
+}
+
+/* PeerShard h (+ n floats at data, zero-copy: they must stay put until the
+ * round ends; owned: malloc'ed, zmq frees them) to peer k */
+static void s_send_ex(worker_peers *p, int k, Hierbert__PeerShard *h, const float *data, size_t n, int owned,
+                      uint64_t *bytes) {
     proto_msg m;
     proto_env_init(&m, p->job);
     h->gen = p->gen;
@@ -187,10 +200,18 @@ static void s_send(worker_peers *p, int k, Hierbert__PeerShard *h, const float *
     }
     if (!data) return;
     zmq_msg_t d;
-    atomic_fetch_add(&p->inflight, 1);
-    zmq_msg_init_data(&d, (void *)data, n * sizeof(float), s_release, &p->inflight);
+    if (owned) {
+        zmq_msg_init_data(&d, (void *)data, n * sizeof(float), s_free, NULL);
+    } else {
+        atomic_fetch_add(&p->inflight, 1);
+        zmq_msg_init_data(&d, (void *)data, n * sizeof(float), s_release, &p->inflight);
+    }
     *bytes += n * sizeof(float);
     if (zmq_msg_send(&d, p->push[k], 0) < 0) zmq_msg_close(&d); /* closing it releases it */
+}
+
+static void s_send(worker_peers *p, int k, Hierbert__PeerShard *h, const float *data, size_t n, uint64_t *bytes) {
+    s_send_ex(p, k, h, data, n, 0, bytes);
 }
 
 typedef struct {
@@ -204,6 +225,19 @@ typedef struct {
  * that do not decode, or belong to another job or an older generation,
  * are dropped; later generations' are stashed. *waited += blocked time. */
 static int s_next(worker_peers *p, void *pipe, double deadline, zmq_msg_t *pipe_frame, s_msg *out, double *waited) {
+    while (p->deferred && !p->pulling) {
+        s_stashed *s = p->deferred;
+        p->deferred = s->next;
+        if (s->hdr->peer_shard->gen == p->gen && s->hdr->job_id == p->job) {
+            out->hdr = s->hdr;
+            zmq_msg_init(&out->data);
+            zmq_msg_move(&out->data, &s->data);
+            zmq_msg_close(&s->data);
+            free(s);
+            return 0;
+        }
+        s_stash_free(s);
+    }
     for (s_stashed **sp = &p->stash; *sp;) {
         s_stashed *s = *sp;
         if (s->hdr->peer_shard->gen > p->gen) {
@@ -285,12 +319,28 @@ static void s_msg_free(s_msg *m) {
     zmq_msg_close(&m->data);
 }
 
+/* keeps m for the next s_next of a later phase (in arrival order) */
+static void s_defer(worker_peers *p, s_msg *m) {
+    s_stashed *s = hb_calloc(1, sizeof *s), **tail = &p->deferred;
+    s->hdr = m->hdr;
+    zmq_msg_init(&s->data);
+    zmq_msg_move(&s->data, &m->data);
+    zmq_msg_close(&m->data);
+    while (*tail) tail = &(*tail)->next;
+    *tail = s;
+}
+
 /* ------------------------------------------------------------------------ */
 /* plan */
 
 peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, void *pipe,
                            zmq_msg_t *pipe_frame, char *err) {
     s_close_push(p);
+    while (p->deferred) {
+        s_stashed *s = p->deferred;
+        p->deferred = s->next;
+        s_stash_free(s);
+    }
     int W = (int)plan->n_peers;
     p->W = W;
     p->me = (int)plan->index;
@@ -400,8 +450,6 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
     const int W = p->W, me = p->me;
     const size_t lo = p->bounds[me], hi = p->bounds[me + 1], S = hi - lo;
     float *params = r->pt->data;
-    r->wait_s = 0;
-    r->bytes_out = r->bytes_in = 0;
     /* 1. this worker's own part of its shard, then every other shard to its owner */
     const float wt = (float)r->n_samples;
     for (size_t i = 0; i < S; i++) p->acc[i] = wt * r->grad[lo + i]; /* = 0 + w g: the coordinator's first add */
@@ -461,12 +509,21 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
                 const float lr = optim_lr_at(r->oc, r->step);
                 for (size_t i = 0; i < S; i++) params[lo + i] -= lr * (clip == 1.0f ? p->acc[i] : p->acc[i] * clip);
             }
+            /* the word-embedding rows stay: each worker pulls the rows of its
+             * next slice at the next round's start (worker_peers_pull) */
+            const float *out = params + lo;
+            size_t n_out = S;
+            if (r->we >= 0) {
+                params_sparse_range_gather(r->pt, r->we, params, lo, hi, NULL, 0, p->sendbuf + lo);
+                out = p->sendbuf + lo;
+                n_out = params_sparse_range_len(r->pt, r->we, lo, hi, 0);
+            }
             for (int k = 0; k < W; k++) {
                 if (k == me) continue;
                 Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
                 h.kind = HIERBERT__PEER_SHARD__KIND__PARAMS;
                 h.round = r->round;
-                s_send(p, k, &h, params + lo, S, &r->bytes_out);
+                s_send(p, k, &h, out, n_out, &r->bytes_out);
             }
             stepped = 1;
             continue;
@@ -492,9 +549,12 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
             n_norm++;
         } else {
             size_t lf = p->bounds[from], hf = p->bounds[from + 1];
-            if (zmq_msg_size(&m.data) != (hf - lf) * sizeof(float))
-                bad = hb_fail(err, "peer %d: parameters of %zu bytes for its shard of %zu floats", from,
-                              zmq_msg_size(&m.data), hf - lf);
+            size_t want = r->we >= 0 ? params_sparse_range_len(r->pt, r->we, lf, hf, 0) : hf - lf;
+            if (zmq_msg_size(&m.data) != want * sizeof(float))
+                bad = hb_fail(err, "peer %d: parameters of %zu bytes for its shard (%zu floats expected)", from,
+                              zmq_msg_size(&m.data), want);
+            else if (r->we >= 0)
+                params_sparse_range_scatter(r->pt, r->we, zmq_msg_data(&m.data), lf, hf, NULL, 0, params);
             else
                 memcpy(params + lf, zmq_msg_data(&m.data), (hf - lf) * sizeof(float));
             n_par++;
@@ -502,4 +562,101 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
         s_msg_free(&m);
         if (bad) return PEERS_FAILED;
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* the word-embedding rows of the slice, pulled from their owners */
+
+static int s_rows_ok(const Hierbert__PeerShard *h, int32_t r0, int32_t r1, char *err) {
+    const int32_t *rows = (const int32_t *)h->rows.data;
+    size_t n = h->rows.len / 4;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i] < r0 || rows[i] >= r1 || (i && rows[i] <= rows[i - 1]))
+            return hb_fail(err, "peer %u: row %d (index %zu) outside %d..%d or out of order", h->from, rows[i], i, r0,
+                           r1 - 1);
+    return 0;
+}
+
+/* one message of the row pull; PEERS_OK to go on */
+static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_t *pipe_frame, const size_t *want_lo,
+                           const size_t *want_hi, uint8_t got[2][PROTO_MAX_PEERS], int *n_req, int *n_rows, char *err) {
+    const int W = p->W, me = p->me;
+    const params_view *wv = &r->pt->views[r->we];
+    const size_t dim = (size_t)wv->shape[1];
+    float *params = r->pt->data;
+    s_msg m;
+    if (s_next(p, pipe, -1, pipe_frame, &m, &r->wait_s) == 1) return PEERS_ABORTED;
+    const Hierbert__PeerShard *h = m.hdr->peer_shard;
+    int from = (int)h->from, q = h->kind == HIERBERT__PEER_SHARD__KIND__ROWS;
+    if (h->round != r->round || from >= W || from == me) {
+        s_msg_free(&m); /* another round's: nothing to do with this one */
+        return PEERS_OK;
+    }
+    if (h->kind != HIERBERT__PEER_SHARD__KIND__ROWS_REQ && !q) {
+        s_defer(p, &m); /* a faster peer's gradient: for the exchange after backward */
+        return PEERS_OK;
+    }
+    r->bytes_in += zmq_msg_size(&m.data) + hierbert__envelope__get_packed_size(m.hdr);
+    peers_rc rc = PEERS_OK;
+    const int32_t *rows = (const int32_t *)h->rows.data;
+    size_t n = h->rows.len / 4;
+    if (got[q][from]) {
+        /* a repeat */
+    } else if (!q) { /* a peer's request: the rows of this shard, version round */
+        int32_t my0, my1;
+        params_sparse_range_rows(r->pt, r->we, p->bounds[me], p->bounds[me + 1], &my0, &my1);
+        if (s_rows_ok(h, my0, my1, err)) {
+            rc = PEERS_FAILED;
+        } else {
+            float *buf = hb_malloc((n * dim + 1) * sizeof(float));
+            for (size_t i = 0; i < n; i++)
+                memcpy(buf + i * dim, params + wv->offset + (size_t)rows[i] * dim, dim * sizeof(float));
+            Hierbert__PeerShard a = HIERBERT__PEER_SHARD__INIT;
+            a.kind = HIERBERT__PEER_SHARD__KIND__ROWS;
+            a.round = r->round;
+            a.rows = h->rows;
+            s_send_ex(p, from, &a, buf, n * dim, 1, &r->bytes_out);
+            got[q][from] = 1;
+            (*n_req)++;
+        }
+    } else { /* an owner's answer: exactly the rows asked */
+        size_t n_want = want_hi[from] - want_lo[from];
+        if (n != n_want || (n && memcmp(rows, r->rows + want_lo[from], n * sizeof(int32_t))) ||
+            zmq_msg_size(&m.data) != n * dim * sizeof(float)) {
+            hb_fail(err, "peer %d: answered %zu rows (%zu bytes), %zu were asked", from, n, zmq_msg_size(&m.data),
+                    n_want);
+            rc = PEERS_FAILED;
+        } else {
+            const float *d = zmq_msg_data(&m.data);
+            for (size_t i = 0; i < n; i++)
+                memcpy(params + wv->offset + (size_t)rows[i] * dim, d + i * dim, dim * sizeof(float));
+            got[q][from] = 1;
+            (*n_rows)++;
+        }
+    }
+    s_msg_free(&m);
+    return rc;
+}
+
+peers_rc worker_peers_pull(worker_peers *p, peers_round *r, void *pipe, zmq_msg_t *pipe_frame, char *err) {
+    const int W = p->W, me = p->me;
+    if (W == 1 || r->we < 0) return PEERS_OK;
+    size_t want_lo[PROTO_MAX_PEERS], want_hi[PROTO_MAX_PEERS]; /* rows asked of owner k: r->rows[lo, hi) */
+    for (int k = 0; k < W; k++) {
+        if (k == me) continue;
+        s_rows_in(r, p->bounds[k], p->bounds[k + 1], &want_lo[k], &want_hi[k]);
+        Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+        h.kind = HIERBERT__PEER_SHARD__KIND__ROWS_REQ;
+        h.round = r->round;
+        h.rows = proto_bytes(r->rows + want_lo[k], (want_hi[k] - want_lo[k]) * sizeof(int32_t));
+        s_send(p, k, &h, NULL, 0, &r->bytes_out);
+    }
+    uint8_t got[2][PROTO_MAX_PEERS] = {{0}};
+    int n_req = 0, n_rows = 0;
+    peers_rc rc = PEERS_OK;
+    p->pulling = 1; /* what is deferred now waits for the exchange */
+    while (rc == PEERS_OK && (n_req < W - 1 || n_rows < W - 1))
+        rc = s_pull_one(p, r, pipe, pipe_frame, want_lo, want_hi, got, &n_req, &n_rows, err);
+    p->pulling = 0;
+    return rc;
 }

@@ -17,7 +17,9 @@
  *   3. with the global norm (the W squared norms summed in shard order, the
  *      same on every owner) it clips and takes the AdamW (or SGD) step for
  *      its shard - it holds only its shard's moments - and sends the updated
- *      shard to every peer;
+ *      shard to every peer, without its word-embedding rows: at the next
+ *      round's start each worker pulls the rows of its slice from their
+ *      owners (worker_peers_pull), as parameter servers pull sparse keys;
  *   4. with the W-1 shards of the others in place it holds version round+1.
  *
  * Sends are zero-copy (zmq_msg_init_data) out of buffers that stay put until
@@ -84,6 +86,14 @@ typedef struct {
     uint64_t bytes_out, bytes_in;
     double grad_norm;
 } peers_round;
+
+/* Round start, before forward: the word-embedding rows of the slice
+ * (r->rows) come from their owners, and this worker answers its peers' asks
+ * for rows of its shard. The other owners' rows of a worker's own copy are
+ * stale between pulls - never read: forward and backward touch the slice's
+ * rows only - so PARAMS (step 3) carries each shard without its rows.
+ * Counters in r (wait_s, bytes) add up; the caller zeroes them. */
+peers_rc worker_peers_pull(worker_peers *p, peers_round *r, void *pipe, zmq_msg_t *pipe_frame, char *err);
 
 /* Runs steps 1-4 above. PEERS_OK: pt->data is version round+1.
  * PEERS_ABORTED: *pipe_frame holds the coordinator's frame (pt->data is
