@@ -573,6 +573,7 @@ void bert_backward(bert_model *m) {
     s_linear_bwd_x(a->dz, a->dlogits, s_p(m, m->cls_w), B, H, C, 0.0f);
     bk_dropout d = bk_dropout_make(m->drop_key, SITE_CLS, pc);
     bk_dropout_apply(a->dz, (size_t)B * H, 0, &d);
+    if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, m->cls_w);
     /* dres: gradient of the current layer's output, [B,H] for the last layer */
     float *dres = a->dres, *dB = a->dB;
     memcpy(dres, a->dz, (size_t)B * H * sizeof(float));
@@ -639,9 +640,11 @@ void bert_backward(bert_model *m) {
                 for (int j = 0; j < H; j++) dst[j] += src[j];
             }
         }
+        if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, o->q_w); /* layer l's first tensor */
     }
 
-    /* embeddings: dropout, LayerNorm, then scatter-add into the three tables */
+    /* embeddings: dropout, LayerNorm, then scatter-add into the three tables
+     * (layer l's gradients were final after its iteration: grad_ready there) */
     d = bk_dropout_make(m->drop_key, SITE_EMB, ph);
     bk_dropout_apply(dres, N * H, 0, &d);
     bk_layernorm_backward(dB, s_g(m, m->emb_ln_w), s_g(m, m->emb_ln_b), dres, a->emb_in, s_p(m, m->emb_ln_w),
@@ -664,6 +667,7 @@ void bert_backward(bert_model *m) {
     /* the two scratch pointers may have swapped: keep a->dres / a->dB valid */
     a->dres = dres;
     a->dB = dB;
+    if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, 0);
 }
 
 /* ---- eval and training step ------------------------------------------- */

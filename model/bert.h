@@ -85,6 +85,12 @@ typedef struct bert_model {
     uint64_t n_forward; /* training forwards so far: part of the dropout key */
     uint64_t drop_key;  /* key of the last forward's masks */
     int nthreads;       /* per-thread scratch count, omp_get_max_threads() at bert_new */
+    /* Optional, called by bert_backward as gradients become final, last
+     * layer first: every float of grads at offset >= from will not change
+     * again in this backward (from = 0 at its end). Lets a caller send
+     * gradients while backward goes on (worker/peers.h). NULL: none. */
+    void (*grad_ready)(void *ctx, size_t from);
+    void *grad_ready_ctx;
 } bert_model;
 
 /* Builds a model of config c with a C-class head and an arena for batches up

@@ -180,6 +180,17 @@ static double s_now_s(void) {
     return (double)hb_now_ms() / 1000.0;
 }
 
+/* bert_backward's hook under sharded reduction: final gradients leave at once */
+typedef struct {
+    worker_peers *peers;
+    peers_round *round;
+} s_hook;
+
+static void s_grad_ready(void *ctx, size_t from) {
+    s_hook *h = ctx;
+    worker_peers_grad_ready(h->peers, h->round, from);
+}
+
 /* a peer exchange that did not complete: 1 (the task is over), else 0 */
 static int s_peers_rc(s_comp *c, uint64_t job, const Hierbert__TrainTask *t, peers_rc rc, const char *why) {
     if (rc == PEERS_OK) return 0;
@@ -262,6 +273,11 @@ static void s_run(s_comp *c) {
         c->params_valid = 0; /* until the exchange completes */
         if (s_peers_rc(c, job, t, worker_peers_pull(c->peers, &pr, c->pipe, &c->pending, text), text)) return;
     }
+    s_hook hook = {c->peers, &pr};
+    if (!t->eval && t->shard_gen) { /* gradients leave as backward makes them final */
+        c->m->grad_ready = s_grad_ready;
+        c->m->grad_ready_ctx = &hook;
+    }
     if (t->eval) {
         for (int off = 0; off < n; off += (int)ms->batch) {
             int b = n - off < (int)ms->batch ? n - off : (int)ms->batch, hit = 0;
@@ -299,6 +315,7 @@ static void s_run(s_comp *c) {
                          (unsigned long long)job, t->task_id, j, off, off + b - 1);
                 s_error(c, job, PROTO_E_BAD_REQUEST, text);
                 c->params_valid = 0;
+                c->m->grad_ready = NULL;
                 atomic_store(&c->wc->busy, 0);
                 return;
             }
@@ -317,6 +334,7 @@ static void s_run(s_comp *c) {
             off += b;
         }
         if (!t->send_grad) c->params_valid = 0; /* weights moved past version `round` */
+        c->m->grad_ready = NULL;
     }
     double dt = s_now_s() - t0;
     proto_msg m;

@@ -34,10 +34,12 @@ struct worker_peers {
     float *sendbuf; /* [numel]: GRAD shards in flight, each at its shard's offset */
     float *acc;     /* [hi - lo]: this shard's sum */
     size_t numel;
-    s_stashed *stash;    /* later generations' messages, in arrival order */
-    s_stashed *deferred; /* this generation's, for a later phase of the round (read during the row pull) */
-    int pulling;         /* in the row pull: the deferred ones wait for the exchange */
-    atomic_int inflight; /* zero-copy frames zmq still holds */
+    s_stashed *stash;                /* later generations' messages, in arrival order */
+    s_stashed *deferred;             /* this generation's, for a later phase of the round (read during the row pull) */
+    int pulling;                     /* in the row pull: the deferred ones wait for the exchange */
+    size_t sent_hi[PROTO_MAX_PEERS]; /* this round: shard k's gradient [sent_hi[k], its end) has left */
+    size_t next_hi[PROTO_MAX_PEERS]; /* this round: peer f's next piece of this shard ends there */
+    atomic_int inflight;             /* zero-copy frames zmq still holds */
 };
 
 static double s_now(void) {
@@ -416,34 +418,93 @@ static void s_rows_in(const peers_round *r, size_t lo, size_t hi, size_t *i0, si
     *i1 = b;
 }
 
-/* a GRAD for this shard: checked, then added to p->acc */
+/* where shard [lo, hi)'s gradient can leave before backward ends: above the
+ * word-embedding rows (final only at its very end, and row-sparse) */
+static size_t s_stream_floor(const peers_round *r, size_t lo, size_t hi) {
+    if (r->we < 0) return lo;
+    const params_view *v = &r->pt->views[r->we];
+    size_t end = v->offset + v->numel;
+    return end > lo && v->offset < hi ? (end < hi ? end : hi) : lo;
+}
+
+/* A GRAD piece for this shard: checked, then added to p->acc. 1 when it was
+ * the sender's last piece. */
 static int s_add_grad(worker_peers *p, const peers_round *r, const s_msg *m, char *err) {
     const Hierbert__PeerShard *h = m->hdr->peer_shard;
-    size_t lo = p->bounds[p->me], hi = p->bounds[p->me + 1];
-    size_t n_rows = h->rows.len / 4, want = hi - lo;
+    size_t lo = p->bounds[p->me], hi = p->bounds[p->me + 1], plo = h->lo, phi = h->hi;
+    size_t n_rows = h->rows.len / 4, want = phi - plo;
     const int32_t *rows = (const int32_t *)h->rows.data;
     if ((int)h->shard != p->me)
         return hb_fail(err, "a gradient for shard %u from peer %u: this is %d", h->shard, h->from, p->me);
+    if (phi != p->next_hi[h->from] || plo > phi || plo < lo || phi > hi || (h->last && plo != lo) ||
+        (!h->last && (n_rows || plo < s_stream_floor(r, lo, hi))))
+        return hb_fail(err, "peer %u: gradient piece [%llu, %llu)%s of shard [%zu, %zu): not the next (ends at %zu)",
+                       h->from, (unsigned long long)plo, (unsigned long long)phi, h->last ? " (last)" : "", lo, hi,
+                       p->next_hi[h->from]);
     if (r->we >= 0) {
         int32_t r0, r1;
-        params_sparse_range_rows(r->pt, r->we, lo, hi, &r0, &r1);
+        params_sparse_range_rows(r->pt, r->we, plo, phi, &r0, &r1);
         for (size_t i = 0; i < n_rows; i++)
             if (rows[i] < r0 || rows[i] >= r1 || (i && rows[i] <= rows[i - 1]))
                 return hb_fail(err, "peer %u: gradient row %d (index %zu) outside %d..%d or out of order", h->from,
                                rows[i], i, r0, r1 - 1);
-        want = params_sparse_range_len(r->pt, r->we, lo, hi, n_rows);
+        want = params_sparse_range_len(r->pt, r->we, plo, phi, n_rows);
     } else if (n_rows) {
         return hb_fail(err, "peer %u: gradient rows, but the model has no word-embedding matrix", h->from);
     }
     if (zmq_msg_size((zmq_msg_t *)&m->data) != want * sizeof(float))
-        return hb_fail(err, "peer %u: gradient of %zu bytes for shard %d (%zu floats expected)", h->from,
-                       zmq_msg_size((zmq_msg_t *)&m->data), p->me, want);
+        return hb_fail(err, "peer %u: gradient of %zu bytes for [%zu, %zu) (%zu floats expected)", h->from,
+                       zmq_msg_size((zmq_msg_t *)&m->data), plo, phi, want);
     const float *g = zmq_msg_data((zmq_msg_t *)&m->data);
+    float *acc = p->acc + (plo - lo);
     if (r->we >= 0)
-        params_sparse_range_axpy(r->pt, r->we, g, lo, hi, rows, n_rows, (float)h->n_samples, p->acc);
+        params_sparse_range_axpy(r->pt, r->we, g, plo, phi, rows, n_rows, (float)h->n_samples, acc);
     else
-        for (size_t i = 0; i < want; i++) p->acc[i] += (float)h->n_samples * g[i];
-    return 0;
+        for (size_t i = 0; i < want; i++) acc[i] += (float)h->n_samples * g[i];
+    p->next_hi[h->from] = plo;
+    return h->last ? 1 : 0;
+}
+
+/* one GRAD piece [plo, phi) of shard k to its owner: dense and zero-copy
+ * out of the gradient, or (the last) with the rows gathered into sendbuf */
+static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, size_t phi, int last) {
+    Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+    h.kind = HIERBERT__PEER_SHARD__KIND__GRAD;
+    h.round = r->round;
+    h.shard = (uint32_t)k;
+    h.n_samples = r->n_samples;
+    h.lo = plo;
+    h.hi = phi;
+    h.last = last;
+    const float *data = r->grad + plo;
+    size_t n = phi - plo;
+    if (last && r->we >= 0) {
+        size_t i0, i1;
+        s_rows_in(r, plo, phi, &i0, &i1);
+        params_sparse_range_gather(r->pt, r->we, r->grad, plo, phi, r->rows + i0, i1 - i0, p->sendbuf + plo);
+        n = params_sparse_range_len(r->pt, r->we, plo, phi, i1 - i0);
+        data = p->sendbuf + plo;
+        h.rows = proto_bytes(r->rows + i0, (i1 - i0) * sizeof(int32_t));
+    }
+    s_send(p, k, &h, data, n, &r->bytes_out);
+}
+
+void worker_peers_grad_ready(worker_peers *p, peers_round *r, size_t from) {
+    for (int k = 0; k < p->W; k++) {
+        if (k == p->me) continue;
+        size_t lk = p->bounds[k], hk = p->bounds[k + 1], floor = s_stream_floor(r, lk, hk);
+        size_t plo = from > floor ? from : floor;
+        if (plo >= p->sent_hi[k]) continue;
+        s_send_piece(p, r, k, plo, p->sent_hi[k], 0);
+        p->sent_hi[k] = plo;
+    }
+}
+
+static void s_round_begin(worker_peers *p) {
+    for (int k = 0; k < p->W; k++) {
+        p->sent_hi[k] = p->bounds[k + 1];
+        p->next_hi[k] = p->bounds[p->me + 1];
+    }
 }
 
 peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg_t *pipe_frame, char *err) {
@@ -453,24 +514,8 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
     /* 1. this worker's own part of its shard, then every other shard to its owner */
     const float wt = (float)r->n_samples;
     for (size_t i = 0; i < S; i++) p->acc[i] = wt * r->grad[lo + i]; /* = 0 + w g: the coordinator's first add */
-    for (int k = 0; k < W; k++) {
-        if (k == me) continue;
-        size_t lk = p->bounds[k], hk = p->bounds[k + 1], i0 = 0, i1 = 0, n = hk - lk;
-        Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
-        h.kind = HIERBERT__PEER_SHARD__KIND__GRAD;
-        h.round = r->round;
-        h.shard = (uint32_t)k;
-        h.n_samples = r->n_samples;
-        const float *data = r->grad + lk;
-        if (r->we >= 0) {
-            s_rows_in(r, lk, hk, &i0, &i1);
-            params_sparse_range_gather(r->pt, r->we, r->grad, lk, hk, r->rows + i0, i1 - i0, p->sendbuf + lk);
-            n = params_sparse_range_len(r->pt, r->we, lk, hk, i1 - i0);
-            data = p->sendbuf + lk;
-            h.rows = proto_bytes(r->rows + i0, (i1 - i0) * sizeof(int32_t));
-        }
-        s_send(p, k, &h, data, n, &r->bytes_out);
-    }
+    for (int k = 0; k < W; k++) /* what backward's hook did not send yet, the rows with it */
+        if (k != me) s_send_piece(p, r, k, p->bounds[k], p->sent_hi[k], 1);
     int n_grad = 0, n_norm = 0, n_par = 0, norm_sent = 0, stepped = 0;
     uint8_t got[3][PROTO_MAX_PEERS] = {{0}};
     double sq[PROTO_MAX_PEERS] = {0};
@@ -542,8 +587,10 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
         got[kind][from] = 1;
         int bad = 0;
         if (h->kind == HIERBERT__PEER_SHARD__KIND__GRAD) {
-            bad = s_add_grad(p, r, &m, err);
-            n_grad++;
+            int done = s_add_grad(p, r, &m, err);
+            bad = done < 0;
+            if (done == 0) got[kind][from] = 0; /* more pieces to come */
+            n_grad += done == 1;
         } else if (h->kind == HIERBERT__PEER_SHARD__KIND__NORM) {
             sq[from] = h->sq_norm;
             n_norm++;
@@ -640,6 +687,7 @@ static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
 
 peers_rc worker_peers_pull(worker_peers *p, peers_round *r, void *pipe, zmq_msg_t *pipe_frame, char *err) {
     const int W = p->W, me = p->me;
+    s_round_begin(p);
     if (W == 1 || r->we < 0) return PEERS_OK;
     size_t want_lo[PROTO_MAX_PEERS], want_hi[PROTO_MAX_PEERS]; /* rows asked of owner k: r->rows[lo, hi) */
     for (int k = 0; k < W; k++) {

@@ -87,13 +87,19 @@ typedef struct {
     double grad_norm;
 } peers_round;
 
-/* Round start, before forward: the word-embedding rows of the slice
+/* Round start (every sharded round), before forward: the word-embedding rows of the slice
  * (r->rows) come from their owners, and this worker answers its peers' asks
  * for rows of its shard. The other owners' rows of a worker's own copy are
  * stale between pulls - never read: forward and backward touch the slice's
  * rows only - so PARAMS (step 3) carries each shard without its rows.
  * Counters in r (wait_s, bytes) add up; the caller zeroes them. */
 peers_rc worker_peers_pull(worker_peers *p, peers_round *r, void *pipe, zmq_msg_t *pipe_frame, char *err);
+
+/* Backward's hook (bert_model.grad_ready): the parts of the other owners'
+ * shards whose gradient is final (floats >= from) leave now, dense and
+ * zero-copy, in pieces of about a layer; the word-embedding rows and
+ * whatever is left go with step 1. */
+void worker_peers_grad_ready(worker_peers *p, peers_round *r, size_t from);
 
 /* Runs steps 1-4 above. PEERS_OK: pt->data is version round+1.
  * PEERS_ABORTED: *pipe_frame holds the coordinator's frame (pt->data is
