@@ -3,6 +3,7 @@
  * torch.optim's update rule, computed here independently in double precision,
  * for three steps with warm-up, weight decay on matrices only, and clipping.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -109,12 +110,77 @@ int main(void) {
         int twice = 1;
         for (size_t i = 0; i < e.numel; i++) twice &= back[i] == 2 * dense[i];
         CHECK(twice, "a second axpy does not add the same gradient again");
-        t_ok("row-sparse gradient: %zu floats instead of %zu; gather + axpy rebuild the dense buffer bit for bit",
-             len, e.numel);
+        t_ok("row-sparse gradient: %zu floats instead of %zu; gather + axpy rebuild the dense buffer bit for bit", len,
+             e.numel);
+
+        /* the same per shard (sharded reduction): every cut on a word-embedding
+         * row (16 + 6k) or anywhere outside it; the pieces rebuild the buffer,
+         * scatter inverts gather, and a shard without its rows keeps the rest */
+        size_t off = e.views[ve].offset, cuts[] = {0, 5, off, off + 12, off + 30, off + 60, e.numel - 3};
+        int n_cuts = (int)(sizeof cuts / sizeof cuts[0]), pieces = 0;
+        for (size_t i = 0; i < e.numel; i++) back[i] = 0;
+        for (int a = 0; a < n_cuts; a++) {
+            size_t lo = cuts[a], hi = a + 1 < n_cuts ? cuts[a + 1] : e.numel;
+            CHECK(params_sparse_range_ok(&e, ve, lo, hi), "shard [%zu, %zu) on row bounds", lo, hi);
+            int32_t r0, r1, in[3];
+            params_sparse_range_rows(&e, ve, lo, hi, &r0, &r1);
+            size_t n = 0;
+            for (int k = 0; k < 3; k++)
+                if (rows[k] >= r0 && rows[k] < r1) in[n++] = rows[k];
+            float *acc = calloc(hi - lo + 1, sizeof(float));
+            params_sparse_range_gather(&e, ve, dense, lo, hi, in, n, sp);
+            CHECK(params_sparse_range_len(&e, ve, lo, hi, n) <= hi - lo, "a shard's sparse form is no longer");
+            params_sparse_range_axpy(&e, ve, sp, lo, hi, in, n, 1.0f, acc);
+            CHECK(!memcmp(acc, dense + lo, (hi - lo) * sizeof(float)), "shard [%zu, %zu): gather + axpy", lo, hi);
+            params_sparse_range_scatter(&e, ve, sp, lo, hi, in, n, back);
+            free(acc);
+            pieces++;
+        }
+        CHECK(!memcmp(dense, back, e.numel * sizeof(float)), "scattered shards differ from the dense buffer");
+        CHECK(!params_sparse_range_ok(&e, ve, 0, off + 7), "a cut inside a row must be refused");
+        t_ok("row-sparse per shard: %d shards (cuts on rows and outside the matrix) gather, add and scatter back "
+             "bit for bit; a cut inside a row is refused",
+             pieces);
         params_free_buffer(dense);
         params_free_buffer(back);
         params_free_buffer(sp);
         params_free(&e);
+    }
+
+    /* AdamW by shards (each owner steps its range with its own moments)
+     * equals one AdamW step over the buffer bit for bit, clipping included */
+    {
+        optim_config oc = optim_default_config();
+        oc.lr = 1e-2f;
+        oc.weight_decay = 0.1f;
+        oc.clip_norm = 0.5f;
+        oc.warmup_steps = 2;
+        oc.total_steps = 10;
+        adamw_state whole;
+        adamw_init(&whole, &t, oc);
+        float *p1 = params_new_buffer(&t), *p2 = params_new_buffer(&t), *g1 = params_new_buffer(&t);
+        float *m2 = params_new_buffer(&t), *v2 = params_new_buffer(&t);
+        for (size_t i = 0; i < t.numel; i++) p1[i] = p2[i] = 0.05f * (float)i - 0.4f;
+        size_t cut = t.views[iw].offset + 17; /* inside the matrix: any float bound will do */
+        for (int step = 1; step <= 4; step++) {
+            for (size_t i = 0; i < t.numel; i++) g1[i] = 0.3f * (float)((i * 7 + (size_t)step) % 11) - 1.2f;
+            double norm = optim_global_norm(&t, g1);
+            float coef = optim_clip_coef(norm, oc.clip_norm);
+            adamw_step_range(&oc, step, &t, p2, g1, coef, m2, v2, 0, cut);
+            adamw_step_range(&oc, step, &t, p2, g1 + cut, coef, m2 + cut, v2 + cut, cut, t.numel);
+            adamw_step(&whole, &t, p1, g1); /* clips g1 in place: last */
+        }
+        CHECK(!memcmp(p1, p2, t.numel * sizeof(float)), "AdamW by two shards differs from the whole step");
+        CHECK(!memcmp(whole.m, m2, t.numel * sizeof(float)) && !memcmp(whole.v, v2, t.numel * sizeof(float)),
+              "sharded moments differ");
+        t_ok("AdamW over two shards (cut inside a matrix), 4 steps with warm-up, decay and active clipping: "
+             "parameters and moments equal one whole-buffer step's bit for bit");
+        adamw_free(&whole);
+        params_free_buffer(p1);
+        params_free_buffer(p2);
+        params_free_buffer(g1);
+        params_free_buffer(m2);
+        params_free_buffer(v2);
     }
 
     adamw_free(&s);

@@ -238,15 +238,129 @@ int main(void) {
     s_refused(vbuf, vlen, NULL, PROTO_E_BAD_REQUEST, "val_fraction");
     free(vbuf);
 
+    /* --- sharded reduction: ShardPlan, PeerShard, sharded Update --------- */
+    char *peers[3] = {"ipc:///tmp/a", "ipc:///tmp/b", "tcp://10.0.0.3:7001"};
+    uint64_t bounds[4] = {0, 320, 640, N};
+    Hierbert__ShardPlan sp = HIERBERT__SHARD_PLAN__INIT;
+    sp.gen = 77;
+    sp.index = 1;
+    sp.n_peers = 3;
+    sp.peers = peers;
+    sp.bounds = proto_bytes(bounds, sizeof bounds);
+    sp.round = 4;
+    sp.numel = N;
+    sp.params = proto_bytes(params, N * sizeof(float));
+    sp.adam_m = proto_bytes(mm, 320 * sizeof(float));
+    sp.adam_v = proto_bytes(vv, 320 * sizeof(float));
+    sp.model = &ms;
+    proto_env_init(&m, 42);
+    m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_PLAN;
+    m.shard_plan = &sp;
+    uint8_t *spbuf, *vb;
+    size_t splen, vl;
+    d = s_roundtrip(&m, &ex, &spbuf, &splen);
+    CHECK(d->shard_plan->n_peers == 3 && !strcmp(d->shard_plan->peers[2], peers[2]) &&
+              !memcmp(d->shard_plan->params.data, params, N * sizeof(float)) &&
+              !memcmp(d->shard_plan->adam_v.data, vv, 320 * sizeof(float)),
+          "ShardPlan fields");
+    proto_free(&d);
+    t_ok("ShardPlan (3 peers, the shard's moments) round-trips bit-exactly");
+    struct {
+        uint64_t b[4];
+        size_t moments;
+        uint32_t index;
+        const char *why;
+    } bad_plans[] = {
+        {{0, 320, 640, N - 1}, 320, 1, "not 0..numel"},
+        {{0, 640, 320, N}, 320, 1, "shard 1 is empty or reversed"},
+        {{0, 320, 640, N}, 319, 1, "adam_m has 1276 bytes"},
+        {{0, 320, 640, N}, 320, 3, "shard 3 of 3 peers"},
+    };
+    for (size_t i = 0; i < sizeof bad_plans / sizeof bad_plans[0]; i++) {
+        sp.bounds = proto_bytes(bad_plans[i].b, sizeof bounds);
+        sp.adam_m = proto_bytes(mm, bad_plans[i].moments * sizeof(float));
+        sp.index = bad_plans[i].index;
+        vb = proto_pack(&m, &vl);
+        s_refused(vb, vl, &ex, PROTO_E_SHAPE, bad_plans[i].why);
+        free(vb);
+    }
+    sp.bounds = proto_bytes(bounds, sizeof bounds);
+    sp.adam_m = proto_bytes(mm, 320 * sizeof(float));
+    sp.index = 1;
+
+    Hierbert__PeerShard ps = HIERBERT__PEER_SHARD__INIT;
+    int32_t rows[3] = {1, 5, 9};
+    ps.gen = 77;
+    ps.kind = HIERBERT__PEER_SHARD__KIND__GRAD;
+    ps.from = 2;
+    ps.shard = 1;
+    ps.lo = 320;
+    ps.hi = 640;
+    ps.last = 1;
+    ps.rows = proto_bytes(rows, sizeof rows);
+    proto_env_init(&m, 42);
+    m.body_case = HIERBERT__ENVELOPE__BODY_PEER_SHARD;
+    m.peer_shard = &ps;
+    d = s_roundtrip(&m, &ex, &vb, &vl);
+    CHECK(d->peer_shard->lo == 320 && d->peer_shard->last && d->peer_shard->rows.len == sizeof rows, "PeerShard");
+    proto_free(&d);
+    free(vb);
+    t_ok("PeerShard (a gradient piece with its rows) round-trips");
+    ps.gen = 0;
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_MALFORMED, "PeerShard: generation 0");
+    free(vb);
+    ps.gen = 77;
+    ps.rows = proto_bytes(rows, 6);
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "PeerShard: rows of 6 bytes");
+    free(vb);
+    ps.rows = proto_bytes(rows, sizeof rows);
+    ps.from = PROTO_MAX_PEERS;
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "PeerShard: shard 1 from 256");
+    free(vb);
+
+    Hierbert__Update su = HIERBERT__UPDATE__INIT;
+    su.n_samples = 4;
+    su.numel = N;
+    su.shard_lo = 320;
+    su.shard_hi = 640;
+    su.shard_params = proto_bytes(params, 320 * sizeof(float));
+    su.shard_m = proto_bytes(mm, 320 * sizeof(float));
+    su.shard_v = proto_bytes(vv, 320 * sizeof(float));
+    proto_env_init(&m, 42);
+    m.body_case = HIERBERT__ENVELOPE__BODY_UPDATE;
+    m.update = &su;
+    d = s_roundtrip(&m, &ex, &vb, &vl);
+    CHECK(!memcmp(d->update->shard_m.data, mm, 320 * sizeof(float)), "sharded Update state");
+    proto_free(&d);
+    free(vb);
+    t_ok("a sharded checkpoint round's Update (the shard's parameters and moments) round-trips");
+    su.shard_v = proto_bytes(vv, 300 * sizeof(float));
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "Update: adam_v has 1200 bytes");
+    free(vb);
+    su.shard_v = proto_bytes(vv, 320 * sizeof(float));
+    su.shard_hi = N + 1;
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "Update: shard [320, 1001) of 1000 floats");
+    free(vb);
+    su.shard_hi = 640;
+    su.grads = proto_bytes(params, N * sizeof(float));
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "Update(sharded): carries a whole buffer");
+    free(vb);
+
     /* --- fuzz: mutate valid frames; decode must accept or refuse, never crash */
     long iters = getenv("HB_LONG") ? 200000 : 20000;
-    const uint8_t *seeds[] = {pbuf, abuf, hbuf};
-    size_t seed_len[] = {plen, alen, hlen};
-    size_t max_len = plen + 64;
+    const uint8_t *seeds[] = {pbuf, abuf, hbuf, spbuf};
+    size_t seed_len[] = {plen, alen, hlen, splen};
+    size_t max_len = (splen > plen ? splen : plen) + 64;
     uint8_t *work = malloc(max_len);
     long accepted = 0, refused = 0;
     for (long it = 0; it < iters; it++) {
-        int s = (int)(s_rand() % 3);
+        int s = (int)(s_rand() % 4);
         size_t len = seed_len[s];
         memcpy(work, seeds[s], len);
         int nmut = 1 + (int)(s_rand() % 4);
@@ -284,6 +398,7 @@ int main(void) {
     free(pbuf);
     free(abuf);
     free(hbuf);
+    free(spbuf);
     free(params);
     free(mm);
     free(vv);
