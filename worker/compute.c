@@ -228,8 +228,7 @@ static void s_run(s_comp *c) {
          * (70% of mini's parameters, ~3% of its rows a step): only those
          * rows travel (params.h, row-sparse gradients) */
         int V = (int)pt->views[we].shape[0];
-        if (!c->sparse) {
-            c->sparse = hb_malloc(pt->numel * sizeof(float));
+        if (!c->rows) {
             c->row_seen = hb_calloc((size_t)V, 1);
             c->rows = hb_malloc((size_t)V * sizeof(int32_t));
         }
@@ -376,6 +375,7 @@ static void s_run(s_comp *c) {
     if (!t->eval && !t->shard_gen) {
         u.numel = pt->numel;
         if (t->send_grad && we >= 0) {
+            if (!c->sparse) c->sparse = hb_malloc(pt->numel * sizeof(float)); /* (the coordinator path only) */
             params_sparse_gather(pt, we, c->m->grads, c->rows, n_rows, c->sparse);
             u.grads = proto_bytes(c->sparse, params_sparse_len(pt, we, n_rows) * sizeof(float));
             u.grad_rows = proto_bytes(c->rows, n_rows * sizeof(int32_t));

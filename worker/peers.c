@@ -31,8 +31,9 @@ struct worker_peers {
     int W, me;
     uint64_t job, gen;
     size_t bounds[PROTO_MAX_PEERS + 1];
-    float *sendbuf; /* [numel]: GRAD shards in flight, each at its shard's offset */
-    float *acc;     /* [hi - lo]: this shard's sum */
+    float *sendbuf; /* [sendbuf_n]: the last GRAD pieces (word-embedding rows) in flight, at their offsets */
+    size_t sendbuf_n;
+    float *acc; /* [hi - lo]: this shard's sum */
     size_t numel;
     s_stashed *stash;                /* later generations' messages, in arrival order */
     s_stashed *deferred;             /* this generation's, for a later phase of the round (read during the row pull) */
@@ -353,11 +354,7 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
         memcpy(&b, plan->bounds.data + 8 * (size_t)k, 8);
         p->bounds[k] = (size_t)b;
     }
-    if (p->numel != plan->numel || atomic_load(&p->inflight) > 0) {
-        if (atomic_load(&p->inflight) == 0) free(p->sendbuf); /* else zmq still reads it: leak it */
-        p->sendbuf = hb_malloc(plan->numel * sizeof(float));
-        p->numel = plan->numel;
-    }
+    p->numel = plan->numel;
     free(p->acc);
     p->acc = hb_malloc((p->bounds[p->me + 1] - p->bounds[p->me]) * sizeof(float));
     int hwm = 0, linger = 0;
@@ -465,6 +462,17 @@ static int s_add_grad(worker_peers *p, const peers_round *r, const s_msg *m, cha
     return h->last ? 1 : 0;
 }
 
+/* sendbuf covering floats [0, n) (the word-embedding view's end): pieces of
+ * different shards are disjoint ranges of it */
+static float *s_sendbuf(worker_peers *p, size_t n) {
+    if (p->sendbuf_n < n) {
+        if (atomic_load(&p->inflight) == 0) free(p->sendbuf); /* else zmq may still read it: leak it */
+        p->sendbuf = hb_malloc(n * sizeof(float));
+        p->sendbuf_n = n;
+    }
+    return p->sendbuf;
+}
+
 /* one GRAD piece [plo, phi) of shard k to its owner: dense and zero-copy
  * out of the gradient, or (the last) with the rows gathered into sendbuf */
 static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, size_t phi, int last) {
@@ -481,9 +489,11 @@ static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, siz
     if (last && r->we >= 0) {
         size_t i0, i1;
         s_rows_in(r, plo, phi, &i0, &i1);
-        params_sparse_range_gather(r->pt, r->we, r->grad, plo, phi, r->rows + i0, i1 - i0, p->sendbuf + plo);
+        const params_view *v = &r->pt->views[r->we];
+        float *buf = s_sendbuf(p, v->offset + v->numel) + plo; /* the last piece ends at the view's end */
+        params_sparse_range_gather(r->pt, r->we, r->grad, plo, phi, r->rows + i0, i1 - i0, buf);
         n = params_sparse_range_len(r->pt, r->we, plo, phi, i1 - i0);
-        data = p->sendbuf + plo;
+        data = buf;
         h.rows = proto_bytes(r->rows + i0, (i1 - i0) * sizeof(int32_t));
     }
     s_send(p, k, &h, data, n, &r->bytes_out);
@@ -554,21 +564,32 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
                 const float lr = optim_lr_at(r->oc, r->step);
                 for (size_t i = 0; i < S; i++) params[lo + i] -= lr * (clip == 1.0f ? p->acc[i] : p->acc[i] * clip);
             }
-            /* the word-embedding rows stay: each worker pulls the rows of its
-             * next slice at the next round's start (worker_peers_pull) */
-            const float *out = params + lo;
-            size_t n_out = S;
+            /* the shard out in up to two zero-copy pieces, around its
+             * word-embedding rows: those stay - each worker pulls the rows of
+             * its next slice at the next round's start (worker_peers_pull) */
+            size_t a = lo, b = lo; /* the view's part of the shard */
             if (r->we >= 0) {
-                params_sparse_range_gather(r->pt, r->we, params, lo, hi, NULL, 0, p->sendbuf + lo);
-                out = p->sendbuf + lo;
-                n_out = params_sparse_range_len(r->pt, r->we, lo, hi, 0);
+                const params_view *v = &r->pt->views[r->we];
+                if (v->offset + v->numel > lo && v->offset < hi) {
+                    a = v->offset > lo ? v->offset : lo;
+                    b = v->offset + v->numel < hi ? v->offset + v->numel : hi;
+                }
             }
             for (int k = 0; k < W; k++) {
                 if (k == me) continue;
                 Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
                 h.kind = HIERBERT__PEER_SHARD__KIND__PARAMS;
                 h.round = r->round;
-                s_send(p, k, &h, out, n_out, &r->bytes_out);
+                h.lo = b;
+                h.hi = hi;
+                h.last = a == lo;
+                s_send(p, k, &h, params + b, hi - b, &r->bytes_out);
+                if (a > lo) {
+                    h.lo = lo;
+                    h.hi = a;
+                    h.last = 1;
+                    s_send(p, k, &h, params + lo, a - lo, &r->bytes_out);
+                }
             }
             stepped = 1;
             continue;
@@ -595,16 +616,20 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
             sq[from] = h->sq_norm;
             n_norm++;
         } else {
-            size_t lf = p->bounds[from], hf = p->bounds[from + 1];
-            size_t want = r->we >= 0 ? params_sparse_range_len(r->pt, r->we, lf, hf, 0) : hf - lf;
-            if (zmq_msg_size(&m.data) != want * sizeof(float))
-                bad = hb_fail(err, "peer %d: parameters of %zu bytes for its shard (%zu floats expected)", from,
-                              zmq_msg_size(&m.data), want);
-            else if (r->we >= 0)
-                params_sparse_range_scatter(r->pt, r->we, zmq_msg_data(&m.data), lf, hf, NULL, 0, params);
+            /* a piece of the sender's shard, outside its word-embedding rows */
+            size_t lf = p->bounds[from], hf = p->bounds[from + 1], plo = h->lo, phi = h->hi;
+            int in_view = 0;
+            if (r->we >= 0) {
+                const params_view *v = &r->pt->views[r->we];
+                in_view = plo < phi && plo < v->offset + v->numel && phi > v->offset;
+            }
+            if (plo > phi || plo < lf || phi > hf || in_view || zmq_msg_size(&m.data) != (phi - plo) * sizeof(float))
+                bad = hb_fail(err, "peer %d: parameters [%llu, %llu) (%zu bytes) do not fit its shard [%zu, %zu)", from,
+                              (unsigned long long)plo, (unsigned long long)phi, zmq_msg_size(&m.data), lf, hf);
             else
-                memcpy(params + lf, zmq_msg_data(&m.data), (hf - lf) * sizeof(float));
-            n_par++;
+                memcpy(params + plo, zmq_msg_data(&m.data), (phi - plo) * sizeof(float));
+            if (!h->last) got[kind][from] = 0; /* its other piece comes */
+            n_par += h->last;
         }
         s_msg_free(&m);
         if (bad) return PEERS_FAILED;
