@@ -590,7 +590,7 @@ static int s_grad_add(coord_job *j, const Hierbert__Update *u, double wt, char *
 
 #define S_PLAN_PING_MS 3000       /* a member must hear from every peer within this */
 #define S_PLAN_TIMEOUT_MS 30000   /* ShardReady from every member within this, or fall back */
-#define S_ROUND_TIMEOUT_MS 120000 /* a sharded round longer than this is abandoned (a peer link that died) */
+#define S_ROUND_TIMEOUT_MS 120000 /* at least: a sharded round longer is abandoned (a peer link that died) */
 
 /* W contiguous, near-even shards of the flat buffer; inside the word
  * embeddings a bound falls on a row (the rows travel row-sparse), elsewhere
@@ -1119,8 +1119,11 @@ void coord_on_worker_lost(coord *c, int w) {
 
 void coord_train_tick(coord *c, coord_job *j) {
     if (j->r.active) {
-        if (j->r.sharded && hb_now_ms() - j->r.started_ms > S_ROUND_TIMEOUT_MS) {
-            s_rollback(c, j, "a sharded round took longer than 120 s (a peer link down?)");
+        /* (10x the last round, at least 120 s: a stuck exchange, not a slow model) */
+        long long limit = (long long)(10 * 1000 * j->last_round_s);
+        if (limit < S_ROUND_TIMEOUT_MS) limit = S_ROUND_TIMEOUT_MS;
+        if (j->r.sharded && hb_now_ms() - j->r.started_ms > limit) {
+            s_rollback(c, j, "a sharded round took more than 10x the last one (a peer link down?)");
             s_fallback(c, j, "a sharded round timed out");
         }
         return;
