@@ -115,12 +115,12 @@ run() { # name limit reduce -> $T/name.json
   wait 2>/dev/null || true
   pids=()
   net_down
-  python3 - "$n" "$T/$n.json" "$W" <<'PY'
+  python3 - "$n" "$T/$n.json" "$W" "$batch" <<'PY'
 import json, sys
-n, path, W = sys.argv[1], sys.argv[2], int(sys.argv[3])
+n, path, W, G = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 d = json.load(open(path)); j = d["jobs"][0]
 r = max(j["train_rounds"], 1)
-rate = j["chunks_done"] / j["train_s"] if j["train_s"] > 0 else 0
+rate = j["train_rounds"] * G / j["train_s"] if j["train_s"] > 0 else 0  # --max-steps: every batch is full
 rt, comp, wait = j["train_s"] / r * 1e3, j["train_compute_s"] / r * 1e3, j.get("train_wait_s", 0) / r * 1e3
 coord = (j["train_bytes_down"] + j["train_bytes_up"]) / r / 1e6
 ws = [(w["bytes_from_coordinator"] + w["bytes_to_coordinator"] + w["peer_bytes_out"] + w["peer_bytes_in"]) / r / 1e6
