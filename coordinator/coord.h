@@ -81,6 +81,7 @@ typedef struct {
     int task;             /* index in the current round, -1 none */
     uint64_t moments_job; /* job whose AdamW moments it was sent (0: none yet) */
     uint64_t tasks_done;
+    int bf16; /* its Hello: native bf16 products (hierbert.proto Hello.bf16) */
 } coord_worker;
 
 /* ----------------------------------------------------------- corpus ---- */
@@ -209,6 +210,7 @@ typedef struct {
     char name[256];
     char error[HB_ERR_LEN];
     char fatal[HB_ERR_LEN]; /* set mid-phase (a store read failed): coord_jobs_tick fails the job */
+    char skip_note[256];    /* why live workers get none of its tasks (a bf16 job: no native bf16), or "" */
     Hierbert__Submit *submit; /* owned (unpacked copy) */
     double submitted, started, finished;
 
@@ -329,6 +331,12 @@ int coord_run(coord *c, volatile sig_atomic_t *stop, char *err);
 /* loop.c: sends to one worker; -1 if it is gone */
 int coord_send_worker(coord *c, int w, const proto_msg *m);
 int coord_live_workers(const coord *c);
+/* Job j's TRAIN/EMBED tasks go to worker k: alive, and with native bf16
+ * when the job's precision is bf16 (emulated bf16 is slower than fp32). */
+int coord_worker_fits(const coord_job *j, const coord_worker *k);
+/* The workers fit for j; the live ones that are not are named in
+ * j->skip_note (status "note"), logged when that changes. */
+int coord_fit_workers(coord *c, coord_job *j);
 void coord_publish(coord *c, const char *topic, const char *json);
 
 /* jobs.c */

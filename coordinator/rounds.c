@@ -299,6 +299,7 @@ static void s_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, Hierbert__
     ms->clip_norm = oc.clip_norm;
     ms->seed = j->seed;
     ms->numel = j->model->params.numel;
+    ms->precision = j->submit->precision;
 }
 
 static void s_free_packed(void *data, void *hint) {
@@ -407,10 +408,10 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     return rc;
 }
 
-static int s_workers(coord *c, int *list) {
+static int s_workers(coord *c, const coord_job *j, int *list) {
     int n = 0;
     for (int i = 0; i < COORD_MAX_WORKERS && n < COORD_MAX_TASKS; i++)
-        if (c->workers[i].in_use) list[n++] = i;
+        if (coord_worker_fits(j, &c->workers[i])) list[n++] = i;
     return n;
 }
 
@@ -509,7 +510,7 @@ static int s_grad_add(coord_job *j, const Hierbert__Update *u, double wt, char *
 
 static void s_start_train_round(coord *c, coord_job *j) {
     int wl[COORD_MAX_TASKS];
-    int W = s_workers(c, wl);
+    int W = s_workers(c, j, wl);
     s_epoch_order(j);
     size_t n = j->corpus.train.n;
     long k = j->sync_every;
@@ -584,7 +585,7 @@ static int s_send_eval(coord *c, coord_job *j, int ti, int w) {
 
 static void s_start_eval_round(coord *c, coord_job *j) {
     int wl[COORD_MAX_TASKS];
-    int W = s_workers(c, wl);
+    int W = s_workers(c, j, wl);
     const coord_split *v = &j->corpus.val;
     coord_round *r = &j->r;
     memset(r, 0, sizeof *r);
@@ -763,7 +764,7 @@ static int s_task_lost(coord *c, coord_job *j, int ti, int w) {
     if (r->eval) {
         /* reassign to another live worker (it queues behind its own task) */
         for (int k = 0; k < COORD_MAX_WORKERS; k++)
-            if (k != w && c->workers[k].in_use && s_send_eval(c, j, ti, k) == 0) {
+            if (k != w && coord_worker_fits(j, &c->workers[k]) && s_send_eval(c, j, ti, k) == 0) {
                 hb_log(c->who, "info", "job %llu: eval task %d reassigned to %s", (unsigned long long)j->id, ti,
                        c->workers[k].id);
                 break;
@@ -795,7 +796,7 @@ void coord_on_worker_lost(coord *c, int w) {
 
 void coord_train_tick(coord *c, coord_job *j) {
     if (j->r.active) return;
-    int live = coord_live_workers(c);
+    int live = coord_fit_workers(c, j);
     if (j->need_eval) {
         if (j->corpus.val.n == 0) {
             if (j->epoch < j->epochs) j->val_acc[j->epoch] = -1;

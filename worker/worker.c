@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "cpu_features.h"
 #include "curve.h"
 #include "frame.h"
 #include "hb_error.h"
@@ -86,6 +87,7 @@ static void s_hello(worker *w) {
     h.cores = cores > 0 ? (uint32_t)cores : 1;
     h.threads = (uint32_t)w->comp.threads;
     h.pid = (uint32_t)getpid();
+    h.bf16 = cpu_native_bf16(NULL, 0);
     m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
     m.hello = &h;
     s_send(w, &m);
