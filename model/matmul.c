@@ -28,6 +28,7 @@ typedef struct {
     dnnl_memory_desc_t a_md, b_md, c_md, s_md;
     size_t scratch_bytes;
     char impl[64];
+    dnnl_memory_t *mem; /* [nslots][4]: A, B, C, scratchpad of each thread slot, made on its first call */
 } s_entry;
 
 typedef struct {
@@ -100,8 +101,12 @@ void mm_destroy(mm_backend **mp) {
     mm_backend *mm = mp ? *mp : NULL;
     if (!mm) return;
     for (int i = 0; i < mm->ncache; i++) {
-        dnnl_primitive_destroy(mm->cache[i]->prim);
-        free(mm->cache[i]);
+        s_entry *e = mm->cache[i];
+        for (int k = 0; k < 4 * mm->nslots; k++)
+            if (e->mem[k]) dnnl_memory_destroy(e->mem[k]);
+        free(e->mem);
+        dnnl_primitive_destroy(e->prim);
+        free(e);
     }
     free(mm->cache);
     for (int i = 0; mm->slots && i < mm->nslots; i++) {
@@ -177,6 +182,7 @@ static void s_make(mm_backend *mm, s_entry *e) {
     e->s_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     e->scratch_bytes = dnnl_memory_desc_get_size(&e->s_md);
     s_check(dnnl_primitive_create(&e->prim, pd), "primitive", e);
+    e->mem = hb_calloc(4 * (size_t)mm->nslots, sizeof *e->mem);
     dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
@@ -209,8 +215,15 @@ static s_entry *s_lookup(mm_backend *mm, const s_entry *key) {
 
 /* ---- the product -------------------------------------------------------- */
 
-static void s_mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t eng, const void *p, const s_entry *e) {
-    s_check(dnnl_memory_create(m, md, eng, (void *)p), "memory", e);
+/* the slot's memory object k of e, pointed at p */
+static dnnl_memory_t s_mem(const s_entry *e, int slot, int k, const dnnl_memory_desc_t *md, dnnl_engine_t eng,
+                           const void *p) {
+    dnnl_memory_t *m = &e->mem[4 * slot + k];
+    if (!*m)
+        s_check(dnnl_memory_create(m, md, eng, (void *)p), "memory", e);
+    else
+        s_check(dnnl_memory_set_data_handle(*m, (void *)p), "memory handle", e);
+    return *m;
 }
 
 static void s_gemm_bf16(mm_backend *mm, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
@@ -259,22 +272,14 @@ static void s_gemm_bf16(mm_backend *mm, int ta, int tb, int M, int N, int K, flo
         }
         s->pad_len = e->scratch_bytes;
     }
-    dnnl_memory_t ma, mb, mc, ms = NULL;
-    s_mem(&ma, &e->a_md, mm->eng, A16, e);
-    s_mem(&mb, &e->b_md, mm->eng, B16, e);
-    s_mem(&mc, &e->c_md, mm->eng, C, e);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s_mem(e, slot, 0, &e->a_md, mm->eng, A16)},
+                               {DNNL_ARG_WEIGHTS, s_mem(e, slot, 1, &e->b_md, mm->eng, B16)},
+                               {DNNL_ARG_DST, s_mem(e, slot, 2, &e->c_md, mm->eng, C)}};
     int nargs = 3;
-    if (e->scratch_bytes) {
-        s_mem(&ms, &e->s_md, mm->eng, s->pad, e);
-        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, ms};
-    }
+    if (e->scratch_bytes)
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, s_mem(e, slot, 3, &e->s_md, mm->eng, s->pad)};
     s_check(dnnl_primitive_execute(e->prim, s->stream, nargs, args), "execute", e);
     s_check(dnnl_stream_wait(s->stream), "stream wait", e);
-    dnnl_memory_destroy(ma);
-    dnnl_memory_destroy(mb);
-    dnnl_memory_destroy(mc);
-    if (ms) dnnl_memory_destroy(ms);
 }
 
 void mm_gemm(mm_backend *mm, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
