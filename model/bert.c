@@ -485,6 +485,11 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
         if (any) break;
         T--;
     }
+    /* bf16: oneDNN primitives are made per shape (about 8 per length, ~45 KB
+     * each): a length rounded up to a multiple of 16 bounds them to L/16
+     * lengths instead of L, for at most 15 more masked positions (the same
+     * results: masked keys get exactly zero attention) */
+    if (a->w16) T = (T + 15) / 16 * 16 < T_in ? (T + 15) / 16 * 16 : T_in;
     const size_t N = (size_t)B * T;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {

@@ -48,7 +48,9 @@
  *
  * Trailing positions masked in every sequence of a batch are trimmed before
  * the work starts (same results: their keys get zero attention and their
- * queries never reach [CLS]); m->T is the trimmed length.
+ * queries never reach [CLS]); m->T is the trimmed length. In bf16 the length
+ * is rounded up to a multiple of 16 (at most the given T): oneDNN primitives
+ * are made per shape, and this bounds them to L/16 lengths.
  *
  * Caveats: bert_backward uses the activations of the last bert_forward,
  * which must have had labels (it needs the loss gradient); it does nothing

@@ -21,7 +21,8 @@
  * Also: bf16 really rounds (its results differ from fp32's and err more); a
  * write into params.data is seen by the next forward (the weights' bf16 copy
  * is never stale); the same seed and threads give the same bits with dropout
- * on; HB_NO_BF16=1 makes bert_set_precision refuse with the reason and leaves
+ * on; trailing padding is cut to a multiple of 16 positions with the same
+ * results; HB_NO_BF16=1 makes bert_set_precision refuse with the reason and leaves
  * the model in fp32. Without native bf16 the comparisons are skipped (said on
  * a "skipped" line) and only the refusal is checked.
  */
@@ -157,6 +158,30 @@ static void s_case(const char *name) {
     t_ok("%s: every gradient within 2u(8L+2) = %.3f of float64 (worst %s %.1e) and of autocast (worst %.1e); "
          "autocast's own worst %.1e; key bias gradient exactly 0",
          name, tol_g, worst_name, worst, worst_ac, worst_torch);
+
+    /* trailing padding: bf16 trims it to a multiple of 16 positions (bounding
+     * oneDNN's primitives), not to the longest row; masked keys get exactly
+     * zero attention, so the results are those of the trimmed batch up to
+     * bf16's rounding of a differently blocked product */
+    const int T3 = b.T + 3;
+    CHECK(T3 <= cfg.max_position_embeddings, "fixture leaves room for 3 positions");
+    int32_t *ids3 = calloc((size_t)B * T3, 4), *tt3 = calloc((size_t)B * T3, 4);
+    uint8_t *mask3 = calloc((size_t)B * T3, 1);
+    for (int r = 0; r < B; r++)
+        for (int t = 0; t < b.T; t++) {
+            ids3[r * T3 + t] = b.ids[r * b.T + t];
+            tt3[r * T3 + t] = b.tt[r * b.T + t];
+            mask3[r * T3 + t] = b.mask[r * b.T + t];
+        }
+    bert_model *w = s_load(dir, &cfg, &(s_batch){.B = B, .T = T3, .C = C}, MM_BF16);
+    const float lw = bert_forward(w, ids3, tt3, mask3, b.labels, B, T3, 1);
+    const double e_w = fabs(lw - loss) / fabs(loss);
+    CHECK(w->T == T3 && e_w < 2 * U, "widened batch: T %d (of %d), loss %g vs %g", w->T, T3, lw, loss);
+    t_ok("%s: the batch widened by 3 padding positions runs at T %d (a multiple of 16, or all of it) with the same "
+         "loss (rel %.1e)",
+         name, w->T, e_w);
+    bert_destroy(&w);
+    free(ids3), free(tt3), free(mask3);
 
     /* a write into params.data is seen by the next forward: negating the
      * classifier negates the logits exactly (rounding is sign-symmetric) */
