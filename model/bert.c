@@ -57,6 +57,7 @@ struct bert_acts {
      * multiplied), remade at each forward */
     uint16_t *w16;
     size_t w16_base;
+    uint16_t *t16; /* bf16: [N, max(H, I)] an activation multiplied more than once, rounded once */
 };
 
 /* ---- parameters --------------------------------------------------------- */
@@ -214,7 +215,14 @@ int bert_set_precision(bert_model *m, mm_precision p, char *err) {
     m->mm = mm;
     bert_acts *a = m->acts;
     free(a->w16);
-    a->w16 = p == MM_BF16 ? hb_malloc((m->params.numel - a->w16_base) * sizeof *a->w16) : NULL;
+    free(a->t16);
+    a->w16 = a->t16 = NULL;
+    if (p == MM_BF16) {
+        const size_t wide =
+            m->cfg.intermediate_size > m->cfg.hidden_size ? m->cfg.intermediate_size : m->cfg.hidden_size;
+        a->w16 = hb_malloc((m->params.numel - a->w16_base) * sizeof *a->w16);
+        a->t16 = hb_malloc((size_t)m->max_batch * m->max_seq * wide * sizeof *a->t16);
+    }
     return 0;
 }
 
@@ -230,6 +238,7 @@ void bert_destroy(bert_model **mp) {
         free(m->acts->mask);
         free(m->acts->labels);
         free(m->acts->w16);
+        free(m->acts->t16);
         free(m->acts);
     }
     mm_destroy(&m->mm);
@@ -371,27 +380,33 @@ static const uint16_t *s_wh(const bert_model *m, size_t w) {
     return m->acts->w16 ? m->acts->w16 + (w - m->acts->w16_base) : NULL;
 }
 
-/* y = x W^T (+ bias), W at params offset w */
-static void s_linear_fwd(const bert_model *m, float *y, const float *x, size_t w, const float *bias, int N, int in,
-                         int out) {
+/* bf16: x [n floats] rounded once into the arena's t16 for the products that
+ * follow (until the next call); fp32: NULL */
+static const uint16_t *s_round_once(const bert_model *m, const float *x, size_t n) {
+    if (!m->acts->t16) return NULL;
+    mm_to_bf16(m->acts->t16, x, n);
+    return m->acts->t16;
+}
+
+/* y = x W^T (+ bias), W at params offset w; x16: x rounded to bf16, or NULL */
+static void s_linear_fwd(const bert_model *m, float *y, const float *x, const uint16_t *x16, size_t w,
+                         const float *bias, int N, int in, int out) {
     float beta = 0.0f;
     if (bias) {
 #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++) memcpy(y + (size_t)n * out, bias, (size_t)out * sizeof(float));
         beta = 1.0f;
     }
-    mm_gemm(m->mm, 0, 1, N, out, in, 1.0f, x, in, NULL, s_wf(m, w), in, s_wh(m, w), beta, y, out);
+    mm_gemm(m->mm, 0, 1, N, out, in, 1.0f, x, in, x16, s_wf(m, w), in, s_wh(m, w), beta, y, out);
 }
 
-/* dW += dy^T x */
-static void s_linear_bwd_w(const bert_model *m, float *dW, const float *dy, const float *x, int N, int in, int out) {
-    mm_gemm(m->mm, 1, 0, out, in, N, 1.0f, dy, out, NULL, x, in, NULL, 1.0f, dW, in);
-}
-
-/* dx = dy W (+ dx when beta 1) */
-static void s_linear_bwd_x(const bert_model *m, float *dx, const float *dy, size_t w, int N, int in, int out,
-                           float beta) {
-    mm_gemm(m->mm, 0, 0, N, in, out, 1.0f, dy, out, NULL, s_wf(m, w), in, s_wh(m, w), beta, dx, in);
+/* dW += dy^T x, then dx = dy W (+ dx when beta 1), W at params offset w: dy
+ * rounded once for both. dx may be x's buffer (dW reads x first). */
+static void s_linear_bwd(const bert_model *m, float *dW, float *dx, const float *dy, const float *x, size_t w, int N,
+                         int in, int out, float beta) {
+    const uint16_t *dy16 = s_round_once(m, dy, (size_t)N * out);
+    mm_gemm(m->mm, 1, 0, out, in, N, 1.0f, dy, out, dy16, x, in, NULL, 1.0f, dW, in);
+    mm_gemm(m->mm, 0, 0, N, in, out, 1.0f, dy, out, dy16, s_wf(m, w), in, s_wh(m, w), beta, dx, in);
 }
 
 static int s_threads(const bert_model *m) {
@@ -540,18 +555,19 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
             for (int b = 0; b < B; b++) memcpy(a->xq + (size_t)b * H, x + (size_t)b * T * H, H * sizeof(float));
             xq = a->xq;
         }
-        s_linear_fwd(m, la->q, xq, o->q_w, s_p(m, o->q_b), Nq, H, H);
-        s_linear_fwd(m, la->k, x, o->k_w, s_p(m, o->k_b), (int)N, H, H);
-        s_linear_fwd(m, la->v, x, o->v_w, s_p(m, o->v_b), (int)N, H, H);
+        const uint16_t *x16 = s_round_once(m, x, N * H); /* for q (all rows), k and v */
+        s_linear_fwd(m, la->q, xq, Tq == T ? x16 : NULL, o->q_w, s_p(m, o->q_b), Nq, H, H);
+        s_linear_fwd(m, la->k, x, x16, o->k_w, s_p(m, o->k_b), (int)N, H, H);
+        s_linear_fwd(m, la->v, x, x16, o->v_w, s_p(m, o->v_b), (int)N, H, H);
         d = bk_dropout_make(m->drop_key, SITE_PROBS(l), pa);
         s_attention_forward(m, la, B, Tq, T, &d);
-        s_linear_fwd(m, a->dA, la->ctx, o->ao_w, NULL, Nq, H, H);
+        s_linear_fwd(m, a->dA, la->ctx, NULL, o->ao_w, NULL, Nq, H, H);
         d = bk_dropout_make(m->drop_key, SITE_ATT_OUT(l), ph);
         bk_residual_layernorm_forward(la->ln1_in, la->ln1_mean, la->ln1_rstd, la->h1, a->dA, s_p(m, o->ao_b), xq,
                                       s_p(m, o->ln1_w), s_p(m, o->ln1_b), Nq, H, c->layer_norm_eps, &d);
-        s_linear_fwd(m, la->pre, la->h1, o->i_w, NULL, Nq, H, I);
+        s_linear_fwd(m, la->pre, la->h1, NULL, o->i_w, NULL, Nq, H, I);
         bk_bias_gelu_forward(a->act, la->pre, s_p(m, o->i_b), Nq, I);
-        s_linear_fwd(m, a->dA, a->act, o->o_w, NULL, Nq, I, H);
+        s_linear_fwd(m, a->dA, a->act, NULL, o->o_w, NULL, Nq, I, H);
         d = bk_dropout_make(m->drop_key, SITE_FFN_OUT(l), ph);
         bk_residual_layernorm_forward(la->ln2_in, la->ln2_mean, la->ln2_rstd, a->hidden[l + 1], a->dA, s_p(m, o->o_b),
                                       la->h1, s_p(m, o->ln2_w), s_p(m, o->ln2_b), Nq, H, c->layer_norm_eps, &d);
@@ -561,7 +577,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
     memcpy(a->cls_z, a->hidden[L], (size_t)B * H * sizeof(float)); /* hidden[L] is [B,H] */
     d = bk_dropout_make(m->drop_key, SITE_CLS, pc);
     bk_dropout_apply(a->cls_z, (size_t)B * H, 0, &d);
-    s_linear_fwd(m, a->logits, a->cls_z, m->cls_w, s_p(m, m->cls_b), B, H, C);
+    s_linear_fwd(m, a->logits, a->cls_z, NULL, m->cls_w, s_p(m, m->cls_b), B, H, C);
 
     m->loss = 0.0f;
     if (labels) {
@@ -603,9 +619,8 @@ void bert_backward(bert_model *m) {
     const float pc = m->train ? c->classifier_dropout : 0;
 
     /* head */
-    s_linear_bwd_w(m, s_g(m, m->cls_w), a->dlogits, a->cls_z, B, H, C);
+    s_linear_bwd(m, s_g(m, m->cls_w), a->dz, a->dlogits, a->cls_z, m->cls_w, B, H, C, 0.0f);
     bk_colsum_add(s_g(m, m->cls_b), a->dlogits, B, C);
-    s_linear_bwd_x(m, a->dz, a->dlogits, m->cls_w, B, H, C, 0.0f);
     bk_dropout d = bk_dropout_make(m->drop_key, SITE_CLS, pc);
     bk_dropout_apply(a->dz, (size_t)B * H, 0, &d);
     /* dres: gradient of the current layer's output, [B,H] for the last layer */
@@ -629,12 +644,10 @@ void bert_backward(bert_model *m) {
         }
         bk_colsum_add(s_g(m, o->o_b), g2, Nq, H);
         bk_gelu(a->act, la->pre, (size_t)Nq * I);
-        s_linear_bwd_w(m, s_g(m, o->o_w), g2, a->act, Nq, I, H);
-        s_linear_bwd_x(m, a->act, g2, o->o_w, Nq, I, H, 0.0f); /* act now holds d act */
-        bk_gelu_backward(a->act, la->pre, (size_t)Nq * I);     /* ... and now d pre */
+        s_linear_bwd(m, s_g(m, o->o_w), a->act, g2, a->act, o->o_w, Nq, I, H, 0.0f); /* act now holds d act */
+        bk_gelu_backward(a->act, la->pre, (size_t)Nq * I);                           /* ... and now d pre */
         bk_colsum_add(s_g(m, o->i_b), a->act, Nq, I);
-        s_linear_bwd_w(m, s_g(m, o->i_w), a->act, la->h1, Nq, H, I);
-        s_linear_bwd_x(m, a->dA, a->act, o->i_w, Nq, H, I, 1.0f); /* dA = d h1 */
+        s_linear_bwd(m, s_g(m, o->i_w), a->dA, a->act, la->h1, o->i_w, Nq, H, I, 1.0f); /* dA = d h1 */
         /* attention output LayerNorm -> dB (= grad of ln1_in, also of xq) */
         bk_layernorm_backward(dB, s_g(m, o->ln1_w), s_g(m, o->ln1_b), a->dA, la->ln1_in, s_p(m, o->ln1_w), la->ln1_mean,
                               la->ln1_rstd, Nq, H, 0);
@@ -645,8 +658,7 @@ void bert_backward(bert_model *m) {
             g1 = a->dA;
         }
         bk_colsum_add(s_g(m, o->ao_b), g1, Nq, H);
-        s_linear_bwd_w(m, s_g(m, o->ao_w), g1, la->ctx, Nq, H, H);
-        s_linear_bwd_x(m, a->dctx, g1, o->ao_w, Nq, H, H, 0.0f);
+        s_linear_bwd(m, s_g(m, o->ao_w), a->dctx, g1, la->ctx, o->ao_w, Nq, H, H, 0.0f);
         d = bk_dropout_make(m->drop_key, SITE_PROBS(l), pa);
         s_attention_backward(m, la, B, Tq, T, &d);
         bk_colsum_add(s_g(m, o->q_b), a->dq, Nq, H);
@@ -654,20 +666,17 @@ void bert_backward(bert_model *m) {
          * row by a constant, which softmax ignores; the float sum of dk would be
          * rounding noise that Adam (dividing by its own scale) turns into steps. */
         bk_colsum_add(s_g(m, o->v_b), a->dv, (int)N, H);
-        s_linear_bwd_w(m, s_g(m, o->q_w), a->dq, xq, Nq, H, H);
-        s_linear_bwd_w(m, s_g(m, o->k_w), a->dk, x, (int)N, H, H);
-        s_linear_bwd_w(m, s_g(m, o->v_w), a->dv, x, (int)N, H, H);
         /* d xq = residual (dB) + dq Wq; d x = dk Wk + dv Wv (+ d xq on the query rows) */
-        s_linear_bwd_x(m, dB, a->dq, o->q_w, Nq, H, H, 1.0f);
+        s_linear_bwd(m, s_g(m, o->q_w), dB, a->dq, xq, o->q_w, Nq, H, H, 1.0f);
         if (Tq == T) {
-            s_linear_bwd_x(m, dB, a->dk, o->k_w, (int)N, H, H, 1.0f);
-            s_linear_bwd_x(m, dB, a->dv, o->v_w, (int)N, H, H, 1.0f);
+            s_linear_bwd(m, s_g(m, o->k_w), dB, a->dk, x, o->k_w, (int)N, H, H, 1.0f);
+            s_linear_bwd(m, s_g(m, o->v_w), dB, a->dv, x, o->v_w, (int)N, H, H, 1.0f);
             float *t = dres;
             dres = dB;
             dB = t;
         } else {
-            s_linear_bwd_x(m, dres, a->dk, o->k_w, (int)N, H, H, 0.0f);
-            s_linear_bwd_x(m, dres, a->dv, o->v_w, (int)N, H, H, 1.0f);
+            s_linear_bwd(m, s_g(m, o->k_w), dres, a->dk, x, o->k_w, (int)N, H, H, 0.0f);
+            s_linear_bwd(m, s_g(m, o->v_w), dres, a->dv, x, o->v_w, (int)N, H, H, 1.0f);
             for (int b = 0; b < B; b++) {
                 float *dst = dres + (size_t)b * T * H;
                 const float *src = dB + (size_t)b * H;
