@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bert.h"
 #include "clfdir.h"
 #include "dataset.h"
 #include "hb_error.h"
@@ -41,6 +42,8 @@ static void s_help(FILE *f) {
             "  --delimiter X        CSV delimiter (default ,)\n"
             "  --batch N            chunks per encoder batch (default 32)\n"
             "  --threads T          OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS or all CPUs)\n"
+            "  --precision P        fp32 | bf16: the encoder's matrix products (fp32); bf16 is refused\n"
+            "                       on a CPU without native bf16 (AVX512_BF16 or AMX-BF16)\n"
             "  --skip-bad           count and skip bad documents (empty, duplicate id, invalid UTF-8,\n"
             "                       a label the model does not know) instead of failing\n");
 }
@@ -201,6 +204,8 @@ static void s_run_free(s_run *r) {
 int cli_predict(int argc, char **argv) {
     const char *model = NULL;
     int json = 0, batch = 32, threads = 0;
+    mm_precision prec = MM_FP32;
+    char err[HB_ERR_LEN];
     dataset_options o = {0};
     dataset_format fmt = DATASET_AUTO;
     const char **files = hb_calloc((size_t)argc, sizeof *files);
@@ -220,7 +225,12 @@ int cli_predict(int argc, char **argv) {
             batch = atoi(argv[++i]);
         else if (!strcmp(a, "--threads") && more)
             threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--format") && more) {
+        else if (!strcmp(a, "--precision") && more) {
+            if (mm_precision_parse(argv[++i], &prec, err)) {
+                fprintf(stderr, "hierbert predict: --precision: %s\n", err);
+                usage = 1;
+            }
+        } else if (!strcmp(a, "--format") && more) {
             const char *p = argv[++i];
             fmt = !strcmp(p, "jsonl")    ? DATASET_JSONL
                   : !strcmp(p, "csv")    ? DATASET_CSV
@@ -259,12 +269,12 @@ int cli_predict(int argc, char **argv) {
         return 2;
     }
     if (threads) omp_set_num_threads(threads);
-    char err[HB_ERR_LEN];
     s_run r = {0};
     r.json = json;
     r.batch_chunks = batch;
-    if (clfdir_load(&r.m, model, batch, err)) {
+    if (clfdir_load(&r.m, model, batch, err) || bert_set_precision(r.m->bert, prec, err)) {
         fprintf(stderr, "hierbert predict: %s\n", err);
+        clfdir_destroy(&r.m);
         free(files);
         return 1;
     }

@@ -41,6 +41,8 @@ static void s_usage(FILE *f) {
                "                         coordinator, which steps and sends the parameters (sharded)\n"
                "      --seed N           data order, init and dropout seed (1)\n"
                "      --optimizer NAME   adamw | sgd (adamw)\n"
+               "      --precision P      fp32 | bf16: the encoder's matrix products in TRAIN and EMBED (fp32);\n"
+               "                         bf16 runs only on workers with native bf16 (AVX512_BF16, AMX-BF16)\n"
                "      --dropout P        every dropout of the model set to P (default: the model's)\n"
                "      --min-workers N    wait for N workers before training (1)\n"
                "      --max-steps N      stop TRAIN after N steps (testing)\n"
@@ -98,12 +100,14 @@ int cli_submit(int argc, char **argv) {
                                          {"skip-bad", no_argument, 0, 20},
                                          {"average", required_argument, 0, 21},
                                          {"reduce", required_argument, 0, 22},
+                                         {"precision", required_argument, 0, 23},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_COMMON_LONGOPTS,
                                          {0, 0, 0, 0}};
     char train[PATH_MAX] = "", val[PATH_MAX] = "", test[PATH_MAX] = "", model[PATH_MAX] = "", vocab[PATH_MAX] = "";
     int cased = 0, skip_bad = 0;
     char preset[64] = "", optimizer[16] = "adamw", name[256] = "", average[16] = "", reduce[16] = "";
+    char precision[8] = "fp32";
     double val_fraction = 0, seq = 128, stride = 0, epochs = 1, batch = 32, lr = 0, warmup = 0.1, sync = 1, seed = 1,
            dropout = -1, min_workers = 1, max_steps = 0, synthetic = 0;
     double max_chunks = 0, head_epochs = 0, head_batch = 0;
@@ -173,6 +177,11 @@ int cli_submit(int argc, char **argv) {
             if (strcmp(optarg, "sharded") && strcmp(optarg, "coordinator"))
                 rc = hb_fail(err, "--reduce %s: sharded or coordinator", optarg);
             snprintf(reduce, sizeof reduce, "%s", optarg);
+            break;
+        case 23:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                rc = hb_fail(err, "--precision %s: fp32 or bf16", optarg);
+            snprintf(precision, sizeof precision, "%s", optarg);
             break;
         case 9:
             rc = s_num(optarg, "--dropout", 0, 0.99, &dropout, err);
@@ -258,6 +267,7 @@ int cli_submit(int argc, char **argv) {
     s.optimizer = optimizer;
     s.average = average;
     s.reduce = reduce;
+    s.precision = precision;
     s.dropout = (float)dropout;
     s.synthetic = (uint32_t)synthetic;
     s.max_steps = (uint32_t)max_steps;

@@ -86,6 +86,7 @@ typedef struct {
      * Updates) and with its peers (its Updates' figures) */
     double bytes_down, bytes_up, peer_bytes_out, peer_bytes_in;
     double last_wait_s; /* its last sharded round: seconds waiting for peers */
+    int bf16; /* its Hello: native bf16 products (hierbert.proto Hello.bf16) */
 } coord_worker;
 
 /* ----------------------------------------------------------- corpus ---- */
@@ -240,7 +241,8 @@ typedef struct {
     job_state state;
     char name[256];
     char error[HB_ERR_LEN];
-    char fatal[HB_ERR_LEN];   /* set mid-phase (a store read failed): coord_jobs_tick fails the job */
+    char fatal[HB_ERR_LEN]; /* set mid-phase (a store read failed): coord_jobs_tick fails the job */
+    char skip_note[256];    /* why live workers get none of its tasks (a bf16 job: no native bf16), or "" */
     Hierbert__Submit *submit; /* owned (unpacked copy) */
     double submitted, started, finished;
 
@@ -370,6 +372,12 @@ int coord_run(coord *c, volatile sig_atomic_t *stop, char *err);
 /* loop.c: sends to one worker; -1 if it is gone */
 int coord_send_worker(coord *c, int w, const proto_msg *m);
 int coord_live_workers(const coord *c);
+/* Job j's TRAIN/EMBED tasks go to worker k: alive, and with native bf16
+ * when the job's precision is bf16 (emulated bf16 is slower than fp32). */
+int coord_worker_fits(const coord_job *j, const coord_worker *k);
+/* The workers fit for j; the live ones that are not are named in
+ * j->skip_note (status "note"), logged when that changes. */
+int coord_fit_workers(coord *c, coord_job *j);
 void coord_publish(coord *c, const char *topic, const char *json);
 
 /* jobs.c */

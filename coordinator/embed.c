@@ -237,8 +237,9 @@ void coord_embed_tick(coord *c, coord_job *j) {
     }
     struct coord_embed *e = j->embed;
     if (e->n_unc && (e->n_unc >= EMB_COMMIT_DOCS || hb_now_ms() - e->unc_since_ms >= EMB_COMMIT_MS)) s_commit(c, j);
+    coord_fit_workers(c, j);
     for (int w = 0; w < COORD_MAX_WORKERS; w++) {
-        if (!c->workers[w].in_use) continue;
+        if (!coord_worker_fits(j, &c->workers[w])) continue;
         while (e->inflight[w] < EMB_INFLIGHT) {
             int rc = s_send_task(c, j, w);
             if (rc) break;

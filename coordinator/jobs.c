@@ -358,6 +358,10 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
         coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit: give a model directory or a preset, not both");
         return;
     }
+    if (s->precision[0] && strcmp(s->precision, "fp32") && strcmp(s->precision, "bf16")) {
+        coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit: precision '%s': fp32 or bf16", s->precision);
+        return;
+    }
     uint64_t id = c->next_job_id;
     coord_job *j = s_job_new(c, id, s);
     j->submitted = s_unix_now();

@@ -193,6 +193,35 @@ int coord_live_workers(const coord *c) {
     return n;
 }
 
+int coord_worker_fits(const coord_job *j, const coord_worker *k) {
+    return k->in_use && (k->bf16 || strcmp(j->submit->precision, "bf16") != 0);
+}
+
+int coord_fit_workers(coord *c, coord_job *j) {
+    int n = 0, skipped = 0;
+    char names[160] = "";
+    for (int i = 0; i < COORD_MAX_WORKERS; i++) {
+        const coord_worker *k = &c->workers[i];
+        if (coord_worker_fits(j, k)) {
+            n++;
+        } else if (k->in_use) {
+            size_t len = strlen(names);
+            if (len + strlen(k->id) + 3 < sizeof names)
+                snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", k->id);
+            skipped++;
+        }
+    }
+    char note[sizeof j->skip_note] = "";
+    if (skipped)
+        snprintf(note, sizeof note, "bf16 job: %d worker%s without native bf16 given no tasks (%s)%s", skipped,
+                 skipped == 1 ? "" : "s", names, n ? "" : "; waiting for a worker with AVX512_BF16 or AMX-BF16");
+    if (strcmp(note, j->skip_note)) {
+        if (note[0]) hb_log(c->who, "info", "job %llu: %s", (unsigned long long)j->id, note);
+        snprintf(j->skip_note, sizeof j->skip_note, "%s", note);
+    }
+    return n;
+}
+
 static int s_worker_by_rid(coord *c, const uint8_t *rid, size_t len) {
     for (int i = 0; i < COORD_MAX_WORKERS; i++)
         if (c->workers[i].in_use && c->workers[i].rid_len == len && !memcmp(c->workers[i].rid, rid, len)) return i;
@@ -260,6 +289,7 @@ static void s_on_hello(coord *c, const uint8_t *rid, size_t len, const Hierbert_
     snprintf(k->id, sizeof k->id, "%s", h->worker_id);
     snprintf(k->host, sizeof k->host, "%s", h->host);
     k->cores = h->cores;
+    k->bf16 = h->bf16;
     k->threads = h->threads;
     k->pid = h->pid;
     snprintf(k->peer, sizeof k->peer, "%s", h->peer_endpoint);

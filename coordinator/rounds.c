@@ -368,6 +368,7 @@ static void s_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, Hierbert__
     ms->clip_norm = oc.clip_norm;
     ms->seed = j->seed;
     ms->numel = j->model->params.numel;
+    ms->precision = j->submit->precision;
 }
 
 static void s_free_packed(void *data, void *hint) {
@@ -484,10 +485,10 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     return rc;
 }
 
-static int s_workers(coord *c, int *list) {
+static int s_workers(coord *c, const coord_job *j, int *list) {
     int n = 0;
     for (int i = 0; i < COORD_MAX_WORKERS && n < COORD_MAX_TASKS; i++)
-        if (c->workers[i].in_use) list[n++] = i;
+        if (coord_worker_fits(j, &c->workers[i])) list[n++] = i;
     return n;
 }
 
@@ -661,7 +662,7 @@ static int s_plan_tick(coord *c, coord_job *j) {
         return 0;
     }
     int wl[COORD_MAX_TASKS];
-    int W = s_workers(c, wl);
+    int W = s_workers(c, j, wl);
     if (p->state == 2) {
         /* members stay until the coordinator holds the whole state again:
          * a worker that joined meanwhile waits for the next checkpoint */
@@ -742,7 +743,7 @@ void coord_on_worker_error(coord *c, int w, const proto_msg *m) {
 
 static void s_start_train_round(coord *c, coord_job *j) {
     int wl[COORD_MAX_TASKS];
-    int W = s_workers(c, wl);
+    int W = s_workers(c, j, wl);
     int sharded = j->sharded;
     if (sharded) { /* the plan's members, in shard order */
         W = j->plan.W;
@@ -842,7 +843,7 @@ static int s_send_eval(coord *c, coord_job *j, int ti, int w) {
 
 static void s_start_eval_round(coord *c, coord_job *j) {
     int wl[COORD_MAX_TASKS];
-    int W = s_workers(c, wl);
+    int W = s_workers(c, j, wl);
     const coord_split *v = &j->corpus.val;
     coord_round *r = &j->r;
     memset(r, 0, sizeof *r);
@@ -1076,7 +1077,7 @@ static int s_task_lost(coord *c, coord_job *j, int ti, int w) {
     if (r->eval) {
         /* reassign to another live worker (it queues behind its own task) */
         for (int k = 0; k < COORD_MAX_WORKERS; k++)
-            if (k != w && c->workers[k].in_use && s_send_eval(c, j, ti, k) == 0) {
+            if (k != w && coord_worker_fits(j, &c->workers[k]) && s_send_eval(c, j, ti, k) == 0) {
                 hb_log(c->who, "info", "job %llu: eval task %d reassigned to %s", (unsigned long long)j->id, ti,
                        c->workers[k].id);
                 break;
@@ -1128,7 +1129,7 @@ void coord_train_tick(coord *c, coord_job *j) {
         }
         return;
     }
-    int live = coord_live_workers(c);
+    int live = coord_fit_workers(c, j);
     if (j->need_eval) {
         if (j->corpus.val.n == 0) {
             if (j->epoch < j->epochs) j->val_acc[j->epoch] = -1;

@@ -1,17 +1,16 @@
 /*
  * bert.c - the BERT encoder + [CLS] classifier: parameters, activation arena,
- * forward, backward, init, load/save. Matrix products are cblas_sgemm on
- * row-major data with HF's [out, in] weights (y = x W^T + b); attention runs
- * per (batch, head) in an OpenMP loop whose sgemm calls are single-threaded
- * (OpenBLAS' OpenMP build detects the enclosing parallel region).
+ * forward, backward, init, load/save. Matrix products are mm_gemm (matmul.h,
+ * fp32 or bf16 as the model chose) on row-major data with HF's [out, in]
+ * weights (y = x W^T + b); attention runs per (batch, head) in an OpenMP loop
+ * whose products are single-threaded (OpenBLAS' OpenMP build and oneDNN
+ * detect the enclosing parallel region).
  *
  * Shapes: B batch, T tokens, N = B*T rows, H hidden, NH heads, hs = H/NH
  * head size, I intermediate, C classes, L layers.
  */
 #include "bert.h"
 
-#include <cblas.h>
-#undef I /* complex.h (via OpenBLAS) defines I; here I is the intermediate size */
 #include <float.h>
 #include <math.h>
 #include <omp.h>
@@ -52,6 +51,13 @@ struct bert_acts {
     float *cls_z, *logits, *dlogits, *dz;        /* [B,H], [B,C], [B,C], [B,H] */
     int32_t *ids, *tt, *labels;
     uint8_t *mask;
+    /* bf16 precision: a bf16 copy of params.data[w16_base..numel) (every
+     * weight matrix: the layers and the classifier, with their small biases
+     * and norms; not the embedding tables, which are gathered, never
+     * multiplied), remade at each forward */
+    uint16_t *w16;
+    size_t w16_base;
+    uint16_t *t16; /* bf16: [N, max(H, I)] an activation multiplied more than once, rounded once */
 };
 
 /* ---- parameters --------------------------------------------------------- */
@@ -191,9 +197,32 @@ int bert_new(bert_model **out, const bert_config *c, int num_classes, int max_ba
     a->tt = hb_calloc(N, sizeof *a->tt);
     a->mask = hb_calloc(N, sizeof *a->mask);
     a->labels = hb_calloc((size_t)max_batch, sizeof *a->labels);
+    a->w16_base = c->num_hidden_layers ? m->layer[0].q_w : m->cls_w;
     m->logits = a->logits;
     m->seed = 1;
+    if (mm_new(&m->mm, MM_FP32, m->nthreads, err) != 0) {
+        bert_destroy(&m);
+        return -1;
+    }
     *out = m;
+    return 0;
+}
+
+int bert_set_precision(bert_model *m, mm_precision p, char *err) {
+    mm_backend *mm;
+    if (mm_new(&mm, p, m->nthreads, err) != 0) return -1;
+    mm_destroy(&m->mm);
+    m->mm = mm;
+    bert_acts *a = m->acts;
+    free(a->w16);
+    free(a->t16);
+    a->w16 = a->t16 = NULL;
+    if (p == MM_BF16) {
+        const size_t wide =
+            m->cfg.intermediate_size > m->cfg.hidden_size ? m->cfg.intermediate_size : m->cfg.hidden_size;
+        a->w16 = hb_malloc((m->params.numel - a->w16_base) * sizeof *a->w16);
+        a->t16 = hb_malloc((size_t)m->max_batch * m->max_seq * wide * sizeof *a->t16);
+    }
     return 0;
 }
 
@@ -208,8 +237,11 @@ void bert_destroy(bert_model **mp) {
         free(m->acts->tt);
         free(m->acts->mask);
         free(m->acts->labels);
+        free(m->acts->w16);
+        free(m->acts->t16);
         free(m->acts);
     }
+    mm_destroy(&m->mm);
     params_free_buffer(m->grads);
     params_free(&m->params);
     free(m->layer);
@@ -340,24 +372,41 @@ int bert_new_from_dir(bert_model **out, const char *dir, int num_classes, int ma
 
 /* ---- linear layers (y = x W^T + b, W [out, in]) ------------------------- */
 
-static void s_linear_fwd(float *y, const float *x, const float *W, const float *bias, int N, int in, int out) {
+/* The weight at params offset w: fp32 master and, in bf16, its bf16 copy. */
+static const float *s_wf(const bert_model *m, size_t w) {
+    return m->params.data + w;
+}
+static const uint16_t *s_wh(const bert_model *m, size_t w) {
+    return m->acts->w16 ? m->acts->w16 + (w - m->acts->w16_base) : NULL;
+}
+
+/* bf16: x [n floats] rounded once into the arena's t16 for the products that
+ * follow (until the next call); fp32: NULL */
+static const uint16_t *s_round_once(const bert_model *m, const float *x, size_t n) {
+    if (!m->acts->t16) return NULL;
+    mm_to_bf16(m->acts->t16, x, n);
+    return m->acts->t16;
+}
+
+/* y = x W^T (+ bias), W at params offset w; x16: x rounded to bf16, or NULL */
+static void s_linear_fwd(const bert_model *m, float *y, const float *x, const uint16_t *x16, size_t w,
+                         const float *bias, int N, int in, int out) {
     float beta = 0.0f;
     if (bias) {
 #pragma omp parallel for schedule(static)
         for (int n = 0; n < N; n++) memcpy(y + (size_t)n * out, bias, (size_t)out * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, x, in, W, in, beta, y, out);
+    mm_gemm(m->mm, 0, 1, N, out, in, 1.0f, x, in, x16, s_wf(m, w), in, s_wh(m, w), beta, y, out);
 }
 
-/* dW += dy^T x */
-static void s_linear_bwd_w(float *dW, const float *dy, const float *x, int N, int in, int out) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy, out, x, in, 1.0f, dW, in);
-}
-
-/* dx = dy W (+ dx when beta 1) */
-static void s_linear_bwd_x(float *dx, const float *dy, const float *W, int N, int in, int out, float beta) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0f, dy, out, W, in, beta, dx, in);
+/* dW += dy^T x, then dx = dy W (+ dx when beta 1), W at params offset w: dy
+ * rounded once for both. dx may be x's buffer (dW reads x first). */
+static void s_linear_bwd(const bert_model *m, float *dW, float *dx, const float *dy, const float *x, size_t w, int N,
+                         int in, int out, float beta) {
+    const uint16_t *dy16 = s_round_once(m, dy, (size_t)N * out);
+    mm_gemm(m->mm, 1, 0, out, in, N, 1.0f, dy, out, dy16, x, in, NULL, 1.0f, dW, in);
+    mm_gemm(m->mm, 0, 0, N, in, out, 1.0f, dy, out, dy16, s_wf(m, w), in, s_wh(m, w), beta, dx, in);
 }
 
 static int s_threads(const bert_model *m) {
@@ -381,8 +430,7 @@ static void s_attention_forward(bert_model *m, s_layer_acts *la, int B, int Tq, 
         const int b = bh / NH, h = bh % NH;
         const size_t oq = (size_t)b * Tq * H + (size_t)h * hs, ok = (size_t)b * T * H + (size_t)h * hs;
         float *P = la->probs + (size_t)bh * QT;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, hs, scale, la->q + oq, H, la->k + ok, H, 0.0f, P,
-                    T);
+        mm_gemm(m->mm, 0, 1, Tq, T, hs, scale, la->q + oq, H, NULL, la->k + ok, H, NULL, 0.0f, P, T);
         bk_masked_softmax_rows(P, mask + (size_t)b * T, Tq, T);
         const float *Pd = P;
         if (d->on) {
@@ -390,8 +438,7 @@ static void s_attention_forward(bert_model *m, s_layer_acts *la, int B, int Tq, 
             bk_dropout_copy(sc, P, QT, (size_t)bh * QT, d);
             Pd = sc;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, T, 1.0f, Pd, T, la->v + ok, H, 0.0f,
-                    la->ctx + oq, H);
+        mm_gemm(m->mm, 0, 0, Tq, hs, T, 1.0f, Pd, T, NULL, la->v + ok, H, NULL, 0.0f, la->ctx + oq, H);
     }
 }
 
@@ -413,17 +460,13 @@ static void s_attention_backward(bert_model *m, s_layer_acts *la, int B, int Tq,
         else
             Pd = (float *)P;
         /* dPd = dctx v^T; dv = Pd^T dctx */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, T, hs, 1.0f, a->dctx + oq, H, la->v + ok, H, 0.0f, dP,
-                    T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, Tq, 1.0f, Pd, T, a->dctx + oq, H, 0.0f, a->dv + ok,
-                    H);
+        mm_gemm(m->mm, 0, 1, Tq, T, hs, 1.0f, a->dctx + oq, H, NULL, la->v + ok, H, NULL, 0.0f, dP, T);
+        mm_gemm(m->mm, 1, 0, T, hs, Tq, 1.0f, Pd, T, NULL, a->dctx + oq, H, NULL, 0.0f, a->dv + ok, H);
         bk_dropout_apply(dP, QT, (size_t)bh * QT, d);
         bk_softmax_backward_rows(dP, P, Tq, T);
         /* dq = scale dS k; dk = scale dS^T q */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, T, scale, dP, T, la->k + ok, H, 0.0f, a->dq + oq,
-                    H);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, Tq, scale, dP, T, la->q + oq, H, 0.0f, a->dk + ok,
-                    H);
+        mm_gemm(m->mm, 0, 0, Tq, hs, T, scale, dP, T, NULL, la->k + ok, H, NULL, 0.0f, a->dq + oq, H);
+        mm_gemm(m->mm, 1, 0, T, hs, Tq, scale, dP, T, NULL, la->q + oq, H, NULL, 0.0f, a->dk + ok, H);
     }
 }
 
@@ -457,6 +500,11 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
         if (any) break;
         T--;
     }
+    /* bf16: oneDNN primitives are made per shape (about 8 per length, ~45 KB
+     * each): a length rounded up to a multiple of 16 bounds them to L/16
+     * lengths instead of L, for at most 15 more masked positions (the same
+     * results: masked keys get exactly zero attention) */
+    if (a->w16) T = (T + 15) / 16 * 16 < T_in ? (T + 15) / 16 * 16 : T_in;
     const size_t N = (size_t)B * T;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
@@ -479,6 +527,8 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
     m->drop_key = bk_mix64(m->seed ^ bk_mix64(m->n_forward));
     const float ph = train ? c->hidden_dropout_prob : 0, pa = train ? c->attention_probs_dropout_prob : 0;
     const float pc = train ? c->classifier_dropout : 0;
+    /* bf16: the weights as this forward (and the backward after it) multiply them */
+    if (a->w16) mm_to_bf16(a->w16, m->params.data + a->w16_base, m->params.numel - a->w16_base);
 
     /* embeddings: word + position + token type, LayerNorm, dropout */
     const float *we = s_p(m, m->word_emb), *pe = s_p(m, m->pos_emb), *te = s_p(m, m->type_emb);
@@ -505,18 +555,19 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
             for (int b = 0; b < B; b++) memcpy(a->xq + (size_t)b * H, x + (size_t)b * T * H, H * sizeof(float));
             xq = a->xq;
         }
-        s_linear_fwd(la->q, xq, s_p(m, o->q_w), s_p(m, o->q_b), Nq, H, H);
-        s_linear_fwd(la->k, x, s_p(m, o->k_w), s_p(m, o->k_b), (int)N, H, H);
-        s_linear_fwd(la->v, x, s_p(m, o->v_w), s_p(m, o->v_b), (int)N, H, H);
+        const uint16_t *x16 = s_round_once(m, x, N * H); /* for q (all rows), k and v */
+        s_linear_fwd(m, la->q, xq, Tq == T ? x16 : NULL, o->q_w, s_p(m, o->q_b), Nq, H, H);
+        s_linear_fwd(m, la->k, x, x16, o->k_w, s_p(m, o->k_b), (int)N, H, H);
+        s_linear_fwd(m, la->v, x, x16, o->v_w, s_p(m, o->v_b), (int)N, H, H);
         d = bk_dropout_make(m->drop_key, SITE_PROBS(l), pa);
         s_attention_forward(m, la, B, Tq, T, &d);
-        s_linear_fwd(a->dA, la->ctx, s_p(m, o->ao_w), NULL, Nq, H, H);
+        s_linear_fwd(m, a->dA, la->ctx, NULL, o->ao_w, NULL, Nq, H, H);
         d = bk_dropout_make(m->drop_key, SITE_ATT_OUT(l), ph);
         bk_residual_layernorm_forward(la->ln1_in, la->ln1_mean, la->ln1_rstd, la->h1, a->dA, s_p(m, o->ao_b), xq,
                                       s_p(m, o->ln1_w), s_p(m, o->ln1_b), Nq, H, c->layer_norm_eps, &d);
-        s_linear_fwd(la->pre, la->h1, s_p(m, o->i_w), NULL, Nq, H, I);
+        s_linear_fwd(m, la->pre, la->h1, NULL, o->i_w, NULL, Nq, H, I);
         bk_bias_gelu_forward(a->act, la->pre, s_p(m, o->i_b), Nq, I);
-        s_linear_fwd(a->dA, a->act, s_p(m, o->o_w), NULL, Nq, I, H);
+        s_linear_fwd(m, a->dA, a->act, NULL, o->o_w, NULL, Nq, I, H);
         d = bk_dropout_make(m->drop_key, SITE_FFN_OUT(l), ph);
         bk_residual_layernorm_forward(la->ln2_in, la->ln2_mean, la->ln2_rstd, a->hidden[l + 1], a->dA, s_p(m, o->o_b),
                                       la->h1, s_p(m, o->ln2_w), s_p(m, o->ln2_b), Nq, H, c->layer_norm_eps, &d);
@@ -526,7 +577,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
     memcpy(a->cls_z, a->hidden[L], (size_t)B * H * sizeof(float)); /* hidden[L] is [B,H] */
     d = bk_dropout_make(m->drop_key, SITE_CLS, pc);
     bk_dropout_apply(a->cls_z, (size_t)B * H, 0, &d);
-    s_linear_fwd(a->logits, a->cls_z, s_p(m, m->cls_w), s_p(m, m->cls_b), B, H, C);
+    s_linear_fwd(m, a->logits, a->cls_z, NULL, m->cls_w, s_p(m, m->cls_b), B, H, C);
 
     m->loss = 0.0f;
     if (labels) {
@@ -568,9 +619,8 @@ void bert_backward(bert_model *m) {
     const float pc = m->train ? c->classifier_dropout : 0;
 
     /* head */
-    s_linear_bwd_w(s_g(m, m->cls_w), a->dlogits, a->cls_z, B, H, C);
+    s_linear_bwd(m, s_g(m, m->cls_w), a->dz, a->dlogits, a->cls_z, m->cls_w, B, H, C, 0.0f);
     bk_colsum_add(s_g(m, m->cls_b), a->dlogits, B, C);
-    s_linear_bwd_x(a->dz, a->dlogits, s_p(m, m->cls_w), B, H, C, 0.0f);
     bk_dropout d = bk_dropout_make(m->drop_key, SITE_CLS, pc);
     bk_dropout_apply(a->dz, (size_t)B * H, 0, &d);
     if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, m->cls_w);
@@ -595,12 +645,10 @@ void bert_backward(bert_model *m) {
         }
         bk_colsum_add(s_g(m, o->o_b), g2, Nq, H);
         bk_gelu(a->act, la->pre, (size_t)Nq * I);
-        s_linear_bwd_w(s_g(m, o->o_w), g2, a->act, Nq, I, H);
-        s_linear_bwd_x(a->act, g2, s_p(m, o->o_w), Nq, I, H, 0.0f); /* act now holds d act */
-        bk_gelu_backward(a->act, la->pre, (size_t)Nq * I);          /* ... and now d pre */
+        s_linear_bwd(m, s_g(m, o->o_w), a->act, g2, a->act, o->o_w, Nq, I, H, 0.0f); /* act now holds d act */
+        bk_gelu_backward(a->act, la->pre, (size_t)Nq * I);                           /* ... and now d pre */
         bk_colsum_add(s_g(m, o->i_b), a->act, Nq, I);
-        s_linear_bwd_w(s_g(m, o->i_w), a->act, la->h1, Nq, H, I);
-        s_linear_bwd_x(a->dA, a->act, s_p(m, o->i_w), Nq, H, I, 1.0f); /* dA = d h1 */
+        s_linear_bwd(m, s_g(m, o->i_w), a->dA, a->act, la->h1, o->i_w, Nq, H, I, 1.0f); /* dA = d h1 */
         /* attention output LayerNorm -> dB (= grad of ln1_in, also of xq) */
         bk_layernorm_backward(dB, s_g(m, o->ln1_w), s_g(m, o->ln1_b), a->dA, la->ln1_in, s_p(m, o->ln1_w), la->ln1_mean,
                               la->ln1_rstd, Nq, H, 0);
@@ -611,8 +659,7 @@ void bert_backward(bert_model *m) {
             g1 = a->dA;
         }
         bk_colsum_add(s_g(m, o->ao_b), g1, Nq, H);
-        s_linear_bwd_w(s_g(m, o->ao_w), g1, la->ctx, Nq, H, H);
-        s_linear_bwd_x(a->dctx, g1, s_p(m, o->ao_w), Nq, H, H, 0.0f);
+        s_linear_bwd(m, s_g(m, o->ao_w), a->dctx, g1, la->ctx, o->ao_w, Nq, H, H, 0.0f);
         d = bk_dropout_make(m->drop_key, SITE_PROBS(l), pa);
         s_attention_backward(m, la, B, Tq, T, &d);
         bk_colsum_add(s_g(m, o->q_b), a->dq, Nq, H);
@@ -620,20 +667,17 @@ void bert_backward(bert_model *m) {
          * row by a constant, which softmax ignores; the float sum of dk would be
          * rounding noise that Adam (dividing by its own scale) turns into steps. */
         bk_colsum_add(s_g(m, o->v_b), a->dv, (int)N, H);
-        s_linear_bwd_w(s_g(m, o->q_w), a->dq, xq, Nq, H, H);
-        s_linear_bwd_w(s_g(m, o->k_w), a->dk, x, (int)N, H, H);
-        s_linear_bwd_w(s_g(m, o->v_w), a->dv, x, (int)N, H, H);
         /* d xq = residual (dB) + dq Wq; d x = dk Wk + dv Wv (+ d xq on the query rows) */
-        s_linear_bwd_x(dB, a->dq, s_p(m, o->q_w), Nq, H, H, 1.0f);
+        s_linear_bwd(m, s_g(m, o->q_w), dB, a->dq, xq, o->q_w, Nq, H, H, 1.0f);
         if (Tq == T) {
-            s_linear_bwd_x(dB, a->dk, s_p(m, o->k_w), (int)N, H, H, 1.0f);
-            s_linear_bwd_x(dB, a->dv, s_p(m, o->v_w), (int)N, H, H, 1.0f);
+            s_linear_bwd(m, s_g(m, o->k_w), dB, a->dk, x, o->k_w, (int)N, H, H, 1.0f);
+            s_linear_bwd(m, s_g(m, o->v_w), dB, a->dv, x, o->v_w, (int)N, H, H, 1.0f);
             float *t = dres;
             dres = dB;
             dB = t;
         } else {
-            s_linear_bwd_x(dres, a->dk, s_p(m, o->k_w), (int)N, H, H, 0.0f);
-            s_linear_bwd_x(dres, a->dv, s_p(m, o->v_w), (int)N, H, H, 1.0f);
+            s_linear_bwd(m, s_g(m, o->k_w), dres, a->dk, x, o->k_w, (int)N, H, H, 0.0f);
+            s_linear_bwd(m, s_g(m, o->v_w), dres, a->dv, x, o->v_w, (int)N, H, H, 1.0f);
             for (int b = 0; b < B; b++) {
                 float *dst = dres + (size_t)b * T * H;
                 const float *src = dB + (size_t)b * H;

@@ -21,9 +21,19 @@
  * bert_new for (max_batch, max_seq); a forward may use any B <= max_batch,
  * T <= max_seq.
  *
- * Threads: matrix products are cblas_sgemm (OpenBLAS, OpenMP build: it uses
+ * Threads: matrix products go through mm_gemm (matmul.h) in the model's
+ * precision: fp32 by default (cblas_sgemm: OpenBLAS, OpenMP build: it uses
  * libgomp's pool, omp_get_max_threads() threads, and runs single-threaded
- * when called inside our parallel regions); everything else is OpenMP loops.
+ * when called inside our parallel regions), or bf16 after bert_set_precision
+ * (oneDNN, the same pool, the same rule); everything else is OpenMP loops.
+ *
+ * Precision: bf16 rounds the inputs of every matrix product (forward and
+ * backward, attention included) to bf16 and accumulates and writes fp32. The
+ * weights' bf16 copy (2 bytes per non-embedding parameter) is made once per
+ * forward, so a training step (forward + backward) converts them once and a
+ * write into params.data by anyone (an optimizer, a received Params) is seen
+ * by the next forward. Master weights, gradients, optimizer moments,
+ * LayerNorm, softmax, GELU, dropout and the loss stay fp32.
  * Set the thread count with omp_set_num_threads / OMP_NUM_THREADS before
  * bert_new (per-thread scratch is sized then; more threads later are capped).
  *
@@ -38,7 +48,9 @@
  *
  * Trailing positions masked in every sequence of a batch are trimmed before
  * the work starts (same results: their keys get zero attention and their
- * queries never reach [CLS]); m->T is the trimmed length.
+ * queries never reach [CLS]); m->T is the trimmed length. In bf16 the length
+ * is rounded up to a multiple of 16 (at most the given T): oneDNN primitives
+ * are made per shape, and this bounds them to L/16 lengths.
  *
  * Caveats: bert_backward uses the activations of the last bert_forward,
  * which must have had labels (it needs the loss gradient); it does nothing
@@ -55,6 +67,7 @@
 #include <stdint.h>
 
 #include "bert_config.h"
+#include "matmul.h"
 #include "optim.h"
 #include "params.h"
 
@@ -91,6 +104,7 @@ typedef struct bert_model {
      * gradients while backward goes on (worker/peers.h). NULL: none. */
     void (*grad_ready)(void *ctx, size_t from);
     void *grad_ready_ctx;
+    mm_backend *mm;     /* matrix products in the model's precision (fp32 at bert_new) */
 } bert_model;
 
 /* Builds a model of config c with a C-class head and an arena for batches up
@@ -98,6 +112,10 @@ typedef struct bert_model {
  * until bert_init_random or bert_load_dir. */
 int bert_new(bert_model **out, const bert_config *c, int num_classes, int max_batch, int max_seq, char *err);
 void bert_destroy(bert_model **m);
+/* Chooses the precision of every matrix product from now on (fp32 at
+ * bert_new). bf16 on a CPU without native bf16 (cpu_features.h): -1, the
+ * reason in err, the model unchanged. */
+int bert_set_precision(bert_model *m, mm_precision p, char *err);
 
 /* HF's init, seeded: weights and embeddings normal(0, 0.02), biases 0,
  * LayerNorm 1/0, classifier TruncatedNormal(0.02) (within 2 std), zero bias.

@@ -4,6 +4,7 @@
 # against the forward-only encoder benchmark of the same preset, L, batch
 # and threads (issue 6: EMBED at >= 90% of forward-only sequences/s).
 #   ops/bench-embed.sh [--preset mini] [--seq 128] [--batch 16] [--workers 1] [--threads 2] [--docs 2000]
+#                      [--precision fp32|bf16]   (the job's and the benchmark's matrix products)
 # A synthetic job (coordinator's seeded generator, 1-3 chunks of L/2..L
 # tokens per document; batches run across documents so nearly every batch
 # is L wide) with TRAIN cut to 1 step; EMBED's rate is chunks / seconds from
@@ -12,12 +13,13 @@
 # under flock /tmp/hb-heavy.lock. Prints one JSON line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-preset=mini seq=128 batch=16 workers=1 threads=2 docs=2000
+preset=mini seq=128 batch=16 workers=1 threads=2 docs=2000 precision=fp32
 while (($#)); do
   case "$1" in
     --preset) preset=$2; shift 2 ;; --seq) seq=$2; shift 2 ;; --batch) batch=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;; --threads) threads=$2; shift 2 ;; --docs) docs=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --precision) precision=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench-embed: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -39,7 +41,7 @@ trap cleanup EXIT
 source ops/local-cluster.sh
 local_cluster_start "$workers" "$threads"
 job=$("$B/coordinator/hierbert" submit $C --synthetic "$docs" --val-fraction 0.05 --preset "$preset" --seq "$seq" \
-  --batch "$batch" --max-steps 1 --head-epochs 1 --min-workers "$workers" 2>/dev/null)
+  --batch "$batch" --max-steps 1 --head-epochs 1 --min-workers "$workers" --precision "$precision" 2>/dev/null)
 # wait quietly: one C client polling every 2 s (a python3 start every 0.5 s took
 # CPU from the workers on this 2-core machine, inside the measured time)
 "$B/coordinator/hierbert" status "$job" --watch --interval 2 $C >/dev/null || true
@@ -60,12 +62,12 @@ print(round(sum(ch[w] / s[w] for w in ch if s[w] > 0), 2))')
 grep -h "embed task" "$T"/worker*.log | sed -E 's/.*\(([0-9.]+) chunks\/s\).*/\1/' | sort -n |
   awk '{r[NR]=$1} END {if (NR) printf "bench-embed: %d tasks, compute chunks/s min %s median %s max %s\n", NR, r[1], r[int((NR+1)/2)], r[NR] > "/dev/stderr"}'
 bench=$("$B/tests/hierbert-bench" bert --preset "$preset" --seq "$seq" --batch "$batch" --threads $((workers * threads)) \
-  --iters 10 --json)
+  --iters 10 --precision "$precision" --json)
 python3 - "$embed" "$bench" "$workers" "$threads" "$compute" "$coord_cpu" <<'PY'
 import json, sys
 e, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 compute, coord_cpu = float(sys.argv[5]), float(sys.argv[6])
-out = dict(preset=b["preset"], seq=b["seq"], batch=b["batch"], workers=int(sys.argv[3]), threads_per_worker=int(sys.argv[4]),
+out = dict(precision=b["precision"], preset=b["preset"], seq=b["seq"], batch=b["batch"], workers=int(sys.argv[3]), threads_per_worker=int(sys.argv[4]),
            embed_chunks=e["chunks"], embed_seconds=round(e["seconds"], 3), embed_commits=e["commits"],
            embed_seq_per_s=round(e["chunks_per_s"], 2), fwd_seq_per_s_fastest=b["fwd_seq_per_s"],
            fwd_seq_per_s_median=b["fwd_seq_per_s_median"],

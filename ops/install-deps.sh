@@ -8,6 +8,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config git ca-certificates
   libopenblas-openmp-dev          # sgemm; the OpenMP build shares our thread pool
+  libdnnl-dev                     # oneDNN: bf16 matrix products (libdnnl2 at run time)
   libzmq3-dev libczmq-dev         # transport (czmq for CURVE certs)
   libprotobuf-c-dev protobuf-c-compiler
   liblmdb-dev lmdb-utils

@@ -10,35 +10,11 @@
 #include <string.h>
 
 #include "bert.h"
+#include "bert_fixture.h"
 #include "check.h"
 #include "hb_error.h"
 #include "optim.h"
 #include "safetensors.h"
-
-static double *s_ref(const safetensors_file *f, const char *name, size_t n) {
-    const safetensors_entry *e = safetensors_find(f, name);
-    CHECK(e && strcmp(e->dtype, "F32") == 0 && e->end - e->begin == n * 4, "fixture tensor %s missing or wrong", name);
-    double *out = malloc(n * sizeof *out);
-    const float *p = (const float *)(f->data + e->begin);
-    for (size_t i = 0; i < n; i++) out[i] = p[i];
-    return out;
-}
-
-static int32_t *s_i32(const safetensors_file *f, const char *name, size_t *n) {
-    const safetensors_entry *e = safetensors_find(f, name);
-    CHECK(e && strcmp(e->dtype, "I32") == 0, "fixture tensor %s missing", name);
-    *n = (e->end - e->begin) / 4;
-    int32_t *out = malloc(*n * 4 + 4);
-    memcpy(out, f->data + e->begin, *n * 4);
-    return out;
-}
-
-static float s_scalar(const safetensors_file *f, const char *name) {
-    double *v = s_ref(f, name, 1);
-    float x = (float)v[0];
-    free(v);
-    return x;
-}
 
 static double s_compare_all(const bert_model *m, const float *buf, const safetensors_file *f, const char *prefix,
                             const char *what) {
@@ -51,7 +27,7 @@ static double s_compare_all(const bert_model *m, const float *buf, const safeten
     for (int i = 0; i < m->params.nviews; i++) {
         char name[PARAMS_NAME_LEN + 16];
         snprintf(name, sizeof name, "%s%s", prefix, m->params.views[i].name);
-        double *ref = s_ref(f, name, m->params.views[i].numel);
+        double *ref = fx_ref(f, name, m->params.views[i].numel);
         for (size_t k = 0; k < m->params.views[i].numel; k++) scale = fmax(scale, fabs(ref[k]));
         free(ref);
     }
@@ -59,7 +35,7 @@ static double s_compare_all(const bert_model *m, const float *buf, const safeten
         const params_view *v = &m->params.views[i];
         char name[PARAMS_NAME_LEN + 16];
         snprintf(name, sizeof name, "%s%s", prefix, v->name);
-        double *ref = s_ref(f, name, v->numel);
+        double *ref = fx_ref(f, name, v->numel);
         double e = t_rel_err(buf + v->offset, ref, v->numel), mx = 0;
         for (size_t k = 0; k < v->numel; k++) mx = fmax(mx, fabs(ref[k]));
         const int zero = mx < 1e-9 * scale;
@@ -83,9 +59,9 @@ static void s_case(const char *name) {
     safetensors_file *f;
     CHECK_OK(safetensors_open(&f, path, err), err);
     size_t n_ids, n_tt, n_mask, n_lab, n_c;
-    int32_t *ids = s_i32(f, "input.ids", &n_ids), *tt = s_i32(f, "input.token_type", &n_tt);
-    int32_t *mask32 = s_i32(f, "input.mask", &n_mask), *labels = s_i32(f, "input.labels", &n_lab);
-    int32_t *nc = s_i32(f, "num_classes", &n_c);
+    int32_t *ids = fx_i32(f, "input.ids", &n_ids), *tt = fx_i32(f, "input.token_type", &n_tt);
+    int32_t *mask32 = fx_i32(f, "input.mask", &n_mask), *labels = fx_i32(f, "input.labels", &n_lab);
+    int32_t *nc = fx_i32(f, "num_classes", &n_c);
     const int B = (int)n_lab, T = (int)(n_ids / n_lab), C = nc[0];
     uint8_t *mask = malloc(n_mask);
     int padded = 0;
@@ -105,10 +81,10 @@ static void s_case(const char *name) {
     /* forward + backward (train path, dropout probabilities are 0 in this config) */
     bert_zero_grad(m);
     float loss = bert_forward(m, ids, tt, mask, labels, B, T, 1);
-    double ref_loss = s_scalar(f, "loss");
+    double ref_loss = fx_scalar(f, "loss");
     double lerr = fabs(loss - ref_loss) / fabs(ref_loss);
     CHECK(lerr < 1e-5, "loss %.9g vs %.9g: rel %g", loss, ref_loss, lerr);
-    double *ref = s_ref(f, "logits", (size_t)B * C);
+    double *ref = fx_ref(f, "logits", (size_t)B * C);
     double e = t_rel_err(m->logits, ref, (size_t)B * C);
     free(ref);
     CHECK(e < 1e-4, "logits rel err %g", e);
@@ -122,7 +98,7 @@ static void s_case(const char *name) {
     float *cls = malloc(BH * sizeof(float)), *cls2 = malloc(BH * sizeof(float));
     float *lg = malloc((size_t)B * C * sizeof(float)), *lg2 = malloc((size_t)B * C * sizeof(float));
     bert_cls_vectors(m, cls);
-    ref = s_ref(f, "cls", BH);
+    ref = fx_ref(f, "cls", BH);
     e = t_rel_err(cls, ref, BH);
     free(ref);
     CHECK(e < 1e-4, "cls rel err %g", e);
@@ -179,13 +155,13 @@ static void s_case(const char *name) {
 
     /* three AdamW steps on the same batch */
     optim_config oc = optim_default_config();
-    oc.lr = s_scalar(f, "optim.lr");
-    oc.weight_decay = s_scalar(f, "optim.weight_decay");
-    oc.warmup_steps = (long)s_scalar(f, "optim.warmup_steps");
-    oc.total_steps = (long)s_scalar(f, "optim.total_steps");
-    oc.beta1 = s_scalar(f, "optim.beta1");
-    oc.beta2 = s_scalar(f, "optim.beta2");
-    oc.eps = s_scalar(f, "optim.eps");
+    oc.lr = fx_scalar(f, "optim.lr");
+    oc.weight_decay = fx_scalar(f, "optim.weight_decay");
+    oc.warmup_steps = (long)fx_scalar(f, "optim.warmup_steps");
+    oc.total_steps = (long)fx_scalar(f, "optim.total_steps");
+    oc.beta1 = fx_scalar(f, "optim.beta1");
+    oc.beta2 = fx_scalar(f, "optim.beta2");
+    oc.eps = fx_scalar(f, "optim.eps");
     adamw_state opt;
     adamw_init(&opt, &m->params, oc);
     /* grads from the first forward are still in m->grads; redo it to keep the step helper honest */

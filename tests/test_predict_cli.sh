@@ -14,7 +14,9 @@
 #     not the ingest path the CLI uses): same label, probabilities within 1e-5;
 #   - the same documents as CSV and as one folder per class: same answers;
 #   - unlabelled input: no summary; errors: usage (2), a bad model directory
-#     and a label the model does not know (1, naming the file), --skip-bad.
+#     and a label the model does not know (1, naming the file), --skip-bad;
+#   - --precision bf16: refused with the reason under HB_NO_BF16=1; where the
+#     CPU has native bf16, probabilities within 0.05 of fp32's, same labels.
 # No expected label is hard-coded: the C API is the reference.
 set -euo pipefail
 build=$(cd "${1:?usage: test_predict_cli.sh BUILD_DIR}" && pwd)
@@ -171,3 +173,38 @@ set -e
   fail "--skip-bad: exit $rc4"
 echo "ok - errors: no --model (2: $(head -c 60 "$tmp/e1")...), missing head.safetensors (1, named), a label the" \
   "model does not know (1: $(cut -c1-80 "$tmp/e3")...), --skip-bad skips and reports it"
+
+# ---- --precision bf16 ----
+set +e
+HB_NO_BF16=1 "$hb" predict --model "$tmp/model" --precision bf16 "$docs" > "$tmp/b0.txt" 2> "$tmp/e5"; rc5=$?
+"$hb" predict --model "$tmp/model" --precision fp16 "$docs" > /dev/null 2> "$tmp/e6"; rc6=$?
+set -e
+[ $rc5 -eq 1 ] && [ ! -s "$tmp/b0.txt" ] && grep -q "bf16 refused: .*HB_NO_BF16" "$tmp/e5" ||
+  fail "forced-off bf16: exit $rc5: $(cat "$tmp/e5")"
+[ $rc6 -eq 2 ] && grep -q "fp32 or bf16" "$tmp/e6" || fail "--precision fp16: exit $rc6: $(cat "$tmp/e6")"
+echo "ok - --precision bf16 with HB_NO_BF16=1 refused (1: $(cat "$tmp/e5")); --precision fp16 a usage error (2)"
+if grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo; then
+  "$hb" predict --model "$tmp/model" --json --precision bf16 "$docs" > "$tmp/b16.json"
+  # bf16 rounds every product's inputs to 8 significant bits (u = 2^-8): the
+  # probabilities move by about 1e-2 at most on this 2-layer model, never more
+  # than 0.05; the labels are those of fp32 except where fp32's top two
+  # probabilities are that close
+  python3 - "$tmp/b16.json" "$tmp/pred.jsonl" <<'PY' || fail "bf16 predictions far from fp32's"
+import json, sys
+def rows(p):
+    return {r["id"]: r for r in map(json.loads, open(p)) if "id" in r}
+b, f = rows(sys.argv[1]), rows(sys.argv[2])
+assert b.keys() == f.keys() and b, (len(b), len(f))
+worst = 0
+for k in f:
+    pf, pb = f[k]["probs"], b[k]["probs"]
+    d = max(abs(pf[c] - pb[c]) for c in pf)
+    worst = max(worst, d)
+    top = sorted(pf.values())[-2:]
+    assert d < 0.05, (k, pf, pb)
+    assert b[k]["label"] == f[k]["label"] or top[1] - top[0] < 0.1, (k, pf, pb)
+print(f"ok - predict --precision bf16: {len(b)} documents, probabilities within {worst:.1e} of fp32's, same labels")
+PY
+else
+  echo "skipped: predict --precision bf16 run (no avx512_bf16 or amx_bf16 on this CPU)"
+fi

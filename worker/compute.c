@@ -46,6 +46,7 @@ typedef struct {
     float *shard_m, *shard_v;
     zmq_msg_t pending;
     int has_pending;
+    int bf16;          /* m computes its products in bf16 (ModelSpec.precision) */
 } s_comp;
 
 static void s_send(s_comp *c, const proto_msg *m) {
@@ -112,7 +113,7 @@ static int s_ensure_model(s_comp *c, uint64_t job, const Hierbert__ModelSpec *ms
     s_config_from_wire(&cfg, ms->config);
     if (c->m && c->job_id == job && !memcmp(&cfg, &c->cfg, sizeof cfg) && c->spec.num_classes == ms->num_classes &&
         c->spec.seq_len == ms->seq_len && c->spec.batch >= ms->batch && c->spec.numel == ms->numel &&
-        c->adamw == !strcmp(ms->optimizer, "adamw"))
+        c->adamw == !strcmp(ms->optimizer, "adamw") && c->bf16 == !strcmp(ms->precision, "bf16"))
         return 0;
     s_drop_model(c);
     /* the AdamW moments outlive a rebuild for another batch size: they are
@@ -127,14 +128,21 @@ static int s_ensure_model(s_comp *c, uint64_t job, const Hierbert__ModelSpec *ms
         bert_destroy(&c->m);
         return -1;
     }
+    if (!strcmp(ms->precision, "bf16") && bert_set_precision(c->m, MM_BF16, err)) {
+        bert_destroy(&c->m);
+        return -1;
+    }
+    c->bf16 = !strcmp(ms->precision, "bf16");
     c->mask = hb_malloc((size_t)ms->batch * ms->seq_len);
     c->job_id = job;
     c->cfg = cfg;
     c->spec = *ms;
     c->adamw = !strcmp(ms->optimizer, "adamw");
     c->we = params_find(&c->m->params, "embeddings.word_embeddings.weight");
-    hb_log(c->wc->who, "info", "job %llu: built the encoder (%d layers, hidden %d), %zu parameters, batch %u x L %u",
-           (unsigned long long)job, cfg.num_hidden_layers, cfg.hidden_size, c->m->params.numel, ms->batch, ms->seq_len);
+    hb_log(c->wc->who, "info",
+           "job %llu: built the encoder (%d layers, hidden %d), %zu parameters, batch %u x L %u, %s products",
+           (unsigned long long)job, cfg.num_hidden_layers, cfg.hidden_size, c->m->params.numel, ms->batch, ms->seq_len,
+           c->bf16 ? "bf16" : "fp32");
     return 0;
 }
 

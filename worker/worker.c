@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "cpu_features.h"
 #include "curve.h"
 #include "frame.h"
 #include "hb_error.h"
@@ -90,6 +91,7 @@ static void s_hello(worker *w) {
     h.threads = (uint32_t)w->comp.threads;
     h.pid = (uint32_t)getpid();
     h.peer_endpoint = (char *)worker_peers_endpoint(w->comp.peers);
+    h.bf16 = cpu_native_bf16(NULL, 0);
     m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
     m.hello = &h;
     s_send(w, &m);

@@ -2,7 +2,8 @@
 """bench_torch.py - PyTorch's figures for the same encoder benchmark as
 `hierbert-bench bert` (same flags, same JSON keys), on the same machine.
 
-    /usr/bin/python3 tests/reference/bench_torch.py --preset mini --seq 128 --batch 16 --threads 2 [--iters N] [--json]
+    /usr/bin/python3 tests/reference/bench_torch.py --preset mini --seq 128 --batch 16 --threads 2 [--iters N]
+        [--precision fp32|bf16] [--json]
 
 The model is HF's BertModel written with plain torch modules (transformers is
 not installed): embeddings + LayerNorm + dropout, post-LN layers (attention
@@ -11,6 +12,12 @@ cross-entropy; float32; dropout 0.1 in training as the preset says. Training
 step = zero_grad + forward + backward + torch.optim.AdamW (eps 1e-7, weight
 decay 0.01, every parameter); forward-only = eval mode under no_grad.
 OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS=T are set before torch loads.
+
+--precision bf16: the forward (and the loss) of both measurements run under
+torch.autocast("cpu", torch.bfloat16) - PyTorch's mixed precision, fp32
+master weights, the backward of autocast's casts - and the matmul rate is
+that of bf16 tensors. Refused (exit 1, one line) on a CPU without native bf16,
+as hierbert-bench refuses.
 """
 import argparse
 import json
@@ -29,8 +36,13 @@ ap.add_argument("--seq", type=int, default=128)
 ap.add_argument("--batch", type=int, default=16)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--iters", type=int, default=5)
+ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
 ap.add_argument("--json", action="store_true")
 args = ap.parse_args()
+if args.precision == "bf16":
+    flags = open("/proc/cpuinfo").read().split()
+    if "avx512_bf16" not in flags and "amx_bf16" not in flags:
+        sys.exit("bench_torch.py: bf16 refused: this CPU has no native bf16 (neither avx512_bf16 nor amx_bf16)")
 
 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
@@ -102,16 +114,19 @@ def main():
     labels = torch.arange(B) % 2
     opt = torch.optim.AdamW(model.parameters(), lr=2e-5, eps=1e-7, weight_decay=0.01)
 
+    bf16 = args.precision == "bf16"
+
     def train_step():
         model.train()
         opt.zero_grad()
-        loss = F.cross_entropy(model(ids, mask), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(ids, mask), labels)
         loss.backward()
         opt.step()
 
     def fwd():
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             model(ids, mask)
 
     def median_time(fn, n):
@@ -130,6 +145,8 @@ def main():
     N = B * L
     flops = LAYERS * 2 * (4 * N * H * H + 2 * N * H * I + 2 * B * L * L * H) + 2 * B * H * 2
     a, b = torch.randn(N, H), torch.randn(I, H)
+    if bf16:
+        a, b = a.bfloat16(), b.bfloat16()
     torch.matmul(a, b.t())
     reps, t0 = 0, time.perf_counter()
     while True:
@@ -140,7 +157,7 @@ def main():
             break
     sgemm = 2.0 * N * I * H * reps / t * 1e-9
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    out = {"impl": "pytorch " + torch.__version__, "preset": args.preset, "seq": L, "batch": B,
+    out = {"impl": "pytorch " + torch.__version__, "precision": args.precision, "preset": args.preset, "seq": L, "batch": B,
            "threads": args.threads, "train_seq_per_s": round(B / t_train, 3), "fwd_seq_per_s": round(B / t_fwd, 3),
            "train_gflops": round(3 * flops / t_train * 1e-9, 2), "fwd_gflops": round(flops / t_fwd * 1e-9, 2),
            "sgemm_gflops": round(sgemm, 2), "peak_rss_mb": round(rss, 1),
@@ -149,7 +166,7 @@ def main():
         print(json.dumps(out))
     else:
         print(f"pytorch {torch.__version__} encoder benchmark: preset {args.preset}, seq {L}, batch {B}, "
-              f"{args.threads} threads")
+              f"{args.threads} threads, {args.precision}{' (autocast)' if bf16 else ''}")
         print(f"  training (forward+backward+AdamW): {B / t_train:8.2f} seq/s  {out['train_gflops']:6.1f} GFLOP/s")
         print(f"  forward only (eval, no_grad):      {B / t_fwd:8.2f} seq/s  {out['fwd_gflops']:6.1f} GFLOP/s")
         print(f"  torch.matmul {N}x{I}x{H}: {sgemm:.1f} GFLOP/s;  peak RSS {rss:.1f} MB")

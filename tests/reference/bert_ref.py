@@ -5,6 +5,7 @@ Regenerate the committed fixtures (needs Debian's python3-torch, installed by
 `ops/install-deps.sh --reference`; never needed to build or test):
 
     /usr/bin/python3 tests/reference/bert_ref.py tests/fixtures
+    /usr/bin/python3 tests/reference/bert_ref.py --autocast-bf16 tests/fixtures
 
 For each small config below it writes tests/fixtures/bert_<name>/:
   config.json, model.safetensors  the model (F32, HF BertModel names + classifier.*),
@@ -14,6 +15,11 @@ For each small config below it writes tests/fixtures/bert_<name>/:
                                   (every gradient after one forward/backward) and
                                   step3.<name> (every parameter after three AdamW steps
                                   on the same batch), F32; optimizer settings under optim.*.
+  autocast_bf16.safetensors       (--autocast-bf16, from the model and inputs already
+                                  there) logits, loss, cls and grad.<name> of the same
+                                  forward/backward in float32 under
+                                  torch.autocast("cpu", torch.bfloat16): PyTorch's
+                                  mixed precision, what test_bert_bf16 compares with.
 
 The model is written with plain torch ops (transformers is not installed):
 BertModel's embeddings, post-LN layers with HF's additive finfo.min mask and
@@ -125,7 +131,8 @@ def forward(c, P, ids, tt, mask, labels):
     x = P["embeddings.word_embeddings.weight"][ids] + P["embeddings.position_embeddings.weight"][:T][None] \
         + P["embeddings.token_type_embeddings.weight"][tt]
     x = F.layer_norm(x, (H,), P["embeddings.LayerNorm.weight"], P["embeddings.LayerNorm.bias"], EPS)
-    ext = (1.0 - mask[:, None, None, :].to(torch.float64)) * torch.finfo(torch.float64).min
+    dt = P["embeddings.LayerNorm.weight"].dtype
+    ext = (1.0 - mask[:, None, None, :].to(dt)) * torch.finfo(dt).min
     for l in range(c["num_hidden_layers"]):
         p = f"encoder.layer.{l}."
 
@@ -218,11 +225,34 @@ def make(c, outdir):
     print(f"{d}: loss {loss.item():.10f}, {len(P)} tensors")
 
 
+def make_autocast(c, outdir):
+    """The fixture's own model and batch, float32 under autocast(bf16): matmul and
+    linear inputs rounded to bf16 (outputs bf16), the rest float32."""
+    d = os.path.join(outdir, "bert_" + c["name"])
+    P = {n: t.to(torch.float32).requires_grad_(True) for n, t in st_load(os.path.join(d, "model.safetensors")).items()}
+    e = st_load(os.path.join(d, "expected.safetensors"))
+    ids, tt, mask, labels = (e["input." + k].long() for k in ("ids", "token_type", "mask", "labels"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, loss, cls = forward(c, P, ids, tt, mask, labels)
+    loss.float().backward()
+    out = {"logits": ("F32", logits.float()), "loss": ("F32", loss.float().reshape(1)), "cls": ("F32", cls.float())}
+    for n, t in P.items():
+        out["grad." + n] = ("F32", t.grad)
+    st_save(os.path.join(d, "autocast_bf16.safetensors"), out)
+    print(f"{d}: autocast bf16 loss {loss.item():.8f} (float64: {e['loss'].item():.8f})")
+
+
 def main():
     torch.set_default_dtype(torch.float64)
-    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "fixtures")
+    args = sys.argv[1:]
+    autocast = "--autocast-bf16" in args
+    args = [a for a in args if a != "--autocast-bf16"]
+    outdir = args[0] if args else os.path.join(os.path.dirname(__file__), "..", "fixtures")
     for c in CONFIGS:
-        make(c, outdir)
+        if autocast:
+            make_autocast(c, outdir)
+        else:
+            make(c, outdir)
 
 
 if __name__ == "__main__":
