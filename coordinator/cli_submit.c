@@ -30,6 +30,10 @@ static void s_usage(FILE *f) {
                "  -b, --batch N          global batch per optimizer step, over all workers (32)\n"
                "      --lr X             peak learning rate (adamw 2e-5, sgd 0.1)\n"
                "      --warmup F         warm-up, fraction of the steps (0.1)\n"
+               "      --schedule NAME    the rate after the warm-up: constant, linear (to 0 at the end) or cosine\n"
+               "                         (to 0; Hugging Face's names) (linear)\n"
+               "      --clip-norm X      cap on the global gradient norm, 0: no clipping (adamw 1.0, sgd 0)\n"
+               "      --weight-decay X   AdamW's decoupled weight decay, 0..1 (0)\n"
                "      --sync-every K     optimizer steps per averaging round (1)\n"
                "      --average WHAT     grads: workers send gradients, the coordinator takes the step - the\n"
                "                         same step as one worker with the whole batch (sync-every 1 only);\n"
@@ -93,12 +97,16 @@ int cli_submit(int argc, char **argv) {
                                          {"cased", no_argument, 0, 19},
                                          {"skip-bad", no_argument, 0, 20},
                                          {"average", required_argument, 0, 21},
+                                         {"schedule", required_argument, 0, 22},
+                                         {"clip-norm", required_argument, 0, 23},
+                                         {"weight-decay", required_argument, 0, 24},
                                          {"help", no_argument, 0, 'h'},
                                          CLI_COMMON_LONGOPTS,
                                          {0, 0, 0, 0}};
     char train[PATH_MAX] = "", val[PATH_MAX] = "", test[PATH_MAX] = "", model[PATH_MAX] = "", vocab[PATH_MAX] = "";
     int cased = 0, skip_bad = 0;
-    char preset[64] = "", optimizer[16] = "adamw", name[256] = "", average[16] = "";
+    char preset[64] = "", optimizer[16] = "adamw", name[256] = "", average[16] = "", schedule[16] = "";
+    double clip_norm = -1, weight_decay = -1; /* < 0: unset (the coordinator's defaults) */
     double val_fraction = 0, seq = 128, stride = 0, epochs = 1, batch = 32, lr = 0, warmup = 0.1, sync = 1, seed = 1,
            dropout = -1, min_workers = 1, max_steps = 0, synthetic = 0;
     double max_chunks = 0, head_epochs = 0, head_batch = 0;
@@ -163,6 +171,17 @@ int cli_submit(int argc, char **argv) {
             if (strcmp(optarg, "grads") && strcmp(optarg, "params"))
                 rc = hb_fail(err, "--average %s: grads or params", optarg);
             snprintf(average, sizeof average, "%s", optarg);
+            break;
+        case 22:
+            if (strcmp(optarg, "constant") && strcmp(optarg, "linear") && strcmp(optarg, "cosine"))
+                rc = hb_fail(err, "--schedule %s: constant, linear or cosine", optarg);
+            snprintf(schedule, sizeof schedule, "%s", optarg);
+            break;
+        case 23:
+            rc = s_num(optarg, "--clip-norm", 0, 1e5, &clip_norm, err);
+            break;
+        case 24:
+            rc = s_num(optarg, "--weight-decay", 0, 0.999, &weight_decay, err);
             break;
         case 9:
             rc = s_num(optarg, "--dropout", 0, 0.99, &dropout, err);
@@ -247,6 +266,11 @@ int cli_submit(int argc, char **argv) {
     s.seed = (uint64_t)seed;
     s.optimizer = optimizer;
     s.average = average;
+    s.schedule = schedule;
+    s.clip_norm_given = clip_norm >= 0;
+    s.clip_norm = (float)clip_norm;
+    s.weight_decay_given = weight_decay >= 0;
+    s.weight_decay = (float)weight_decay;
     s.dropout = (float)dropout;
     s.synthetic = (uint32_t)synthetic;
     s.max_steps = (uint32_t)max_steps;

@@ -361,6 +361,8 @@ void coord_train_free_buffers(coord_job *j);
  * the number of workers: rounds.c). Chunks, not documents: see rounds.c. */
 void coord_epoch_order(uint32_t *order, size_t n, uint64_t seed, int epoch);
 double coord_job_progress(const coord_job *j);
+/* status.c: {"optimizer", "schedule", "clip_norm", "weight_decay", "lr"} as TRAIN runs them (a jansson json_t *) */
+void *coord_job_optim_json(const coord_job *j);
 
 /* checkpoint.c */
 typedef struct {

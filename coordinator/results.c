@@ -271,6 +271,7 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
     json_object_set(o, "val_chunks", json_object_get(val, "chunks"));
     static const char *const same[] = {"chunk_accuracy", "doc_accuracy", "vote_accuracy"};
     for (int k = 0; k < 3; k++) json_object_set(o, same[k], json_object_get(val, same[k]));
+    json_object_set_new(o, "optim", coord_job_optim_json(j));
     json_object_set_new(o, "best_epoch", json_integer(h->best_epoch + 1));
     json_t *ep = json_array();
     for (int e = 0; e < h->epochs_done; e++)

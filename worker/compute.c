@@ -197,6 +197,7 @@ static void s_run(s_comp *c) {
         oc.total_steps = (long)ms->total_steps;
         oc.weight_decay = ms->weight_decay;
         oc.clip_norm = ms->clip_norm;
+        if (ms->schedule[0]) optim_schedule_parse(ms->schedule, &oc.schedule, NULL); /* checked by proto_decode */
         if (c->adamw && !t->send_grad) s_need_opt(c);
         if (c->have_opt) c->opt.cfg = oc;
         const int32_t *sizes = (const int32_t *)t->step_sizes.data;
