@@ -275,6 +275,7 @@ typedef struct {
     /* EMBED, HEAD, DONE (issue 6): embed.c, head.c, results.c */
     struct coord_embed *embed;
     struct coord_head *head;
+    struct coord_baseline *baseline; /* baseline.c: the bag-of-words baseline's thread (issue 13) */
 } coord_job;
 
 /* ------------------------------------------------------------ coord ---- */
@@ -391,6 +392,15 @@ void coord_phases_worker_lost(coord *c, int w);
 double coord_phases_progress(const coord_job *j);
 void coord_phases_json(const coord_job *j, void *json_object); /* adds "embed"/"head" to a jansson object */
 void coord_phases_release(coord_job *j);
+/* baseline.c: the bag-of-words baseline (model/baseline.h) fitted on a
+ * thread of its own from EMBED on; _result joins it and returns its JSON
+ * (a new reference: {"method", "train_docs", "terms", "seconds", "val" and
+ * "test": {"docs", "accuracy", "metrics"}}) or NULL with err; _release
+ * stops and joins it (any phase) */
+void coord_baseline_start(coord *c, coord_job *j);
+void *coord_baseline_result(coord_job *j, char *err);
+void coord_baseline_release(coord_job *j);
+
 /* results.c: DONE - metrics into the job's result, the exportable model */
 int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_t head_numel, char *err);
 void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m);

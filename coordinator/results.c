@@ -272,6 +272,22 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
     static const char *const same[] = {"chunk_accuracy", "doc_accuracy", "vote_accuracy"};
     for (int k = 0; k < 3; k++) json_object_set(o, same[k], json_object_get(val, same[k]));
     json_object_set_new(o, "optim", coord_job_optim_json(j));
+    /* the bag-of-words baseline (baseline.c): its own object, and its
+     * accuracy beside the others' (a failed fit is reported, not fatal) */
+    char berr[HB_ERR_LEN];
+    json_t *bl = coord_baseline_result(j, berr);
+    if (!bl) {
+        hb_log(c->who, "warn", "job %llu: no bag-of-words baseline: %s", (unsigned long long)j->id, berr);
+        bl = json_pack("{s:s}", "error", berr);
+    }
+    json_object_set_new(o, "baseline", bl);
+    json_t *bval = json_object_get(bl, "val"), *btest = json_object_get(bl, "test");
+    json_object_set(o, "baseline_accuracy", bval ? json_object_get(bval, "accuracy") : json_null());
+    json_object_set(o, "baseline_metrics", bval ? json_object_get(bval, "metrics") : json_null());
+    if (test && btest) {
+        json_object_set(test, "baseline_accuracy", json_object_get(btest, "accuracy"));
+        json_object_set(test, "baseline_metrics", json_object_get(btest, "metrics"));
+    }
     json_object_set_new(o, "best_epoch", json_integer(h->best_epoch + 1));
     json_t *ep = json_array();
     for (int e = 0; e < h->epochs_done; e++)
@@ -318,6 +334,11 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
             exportable = 1;
     }
     json_object_set_new(o, "exportable", json_boolean(exportable));
+    json_t *ba = json_object_get(o, "baseline_accuracy"), *da = json_object_get(o, "doc_accuracy");
+    if (json_is_number(ba) && json_is_number(da) && json_number_value(da) < json_number_value(ba))
+        hb_log(c->who, "warn",
+               "job %llu: the LSTM head (%.4f) is below the bag-of-words baseline (%.4f) on the validation documents",
+               (unsigned long long)j->id, json_number_value(da), json_number_value(ba));
     json_object_set(o, "predictions", json_object_get(val, "predictions"));
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
     rc = store_result_put(c->store, key, text, err);
@@ -325,11 +346,13 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
         json_t *x = t ? test : val;
         if (!x) continue;
         hb_log(c->who, "info",
-               "job %llu: %s: chunk accuracy %.4f, document accuracy %.4f, vote %.4f (%lld documents, %lld labelled)",
+               "job %llu: %s: chunk accuracy %.4f, document accuracy %.4f, vote %.4f, baseline %.4f (%lld documents, "
+               "%lld labelled)",
                (unsigned long long)j->id, t ? "test" : "validation",
                json_number_value(json_object_get(x, "chunk_accuracy")),
                json_number_value(json_object_get(x, "doc_accuracy")),
                json_number_value(json_object_get(x, "vote_accuracy")),
+               json_number_value(json_object_get(t ? x : o, "baseline_accuracy")),
                (long long)json_integer_value(json_object_get(x, "docs")),
                (long long)json_integer_value(json_object_get(x, "labelled")));
     }
