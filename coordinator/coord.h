@@ -130,6 +130,8 @@ typedef struct {
     int vocab_size, pad_id;                        /* of the job's tokenizer (synthetic: 256 and 0) */
     long skipped;                                  /* documents skipped (Submit.skip_bad) */
     char skipped_first[DATASET_BAD_N][HB_ERR_LEN]; /* per reason: "reason (N): file:line: ..." or "" */
+    long ignored_entries, replaced, replaced_files; /* dataset_report's (issue 13) */
+    char ignored[HB_ERR_LEN], replaced_list[HB_ERR_LEN];
 } coord_ingest_info;
 
 /* Ingest: reads the Submit's dataset files (train, val or val_fraction of

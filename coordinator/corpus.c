@@ -178,10 +178,20 @@ int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, con
         o.val_fraction = s->val_fraction;
         o.seed = s->seed;
         o.skip_bad = s->skip_bad;
+        o.encoding = s->encoding;
+        o.decode_replace = !strcmp(s->decode_errors, "replace");
+        rc = s->chunk_policy[0] && chunk_policy_parse(s->chunk_policy, &o.chunk.policy, err) ? -1 : 0;
         s_emit_ctx e = {w, job};
         dataset_report rep;
-        rc = dataset_ingest(in, n_in, tok, &o, &labels, s_emit, &e, &rep, err);
+        if (rc == 0) rc = dataset_ingest(in, n_in, tok, &o, &labels, s_emit, &e, &rep, err);
         wp_destroy(&tok);
+        if (rc == 0) {
+            info->ignored_entries = rep.ignored_entries;
+            info->replaced = rep.replaced;
+            info->replaced_files = rep.replaced_files;
+            snprintf(info->ignored, HB_ERR_LEN, "%s", rep.ignored);
+            snprintf(info->replaced_list, HB_ERR_LEN, "%s", rep.replaced_list);
+        }
         for (int b = 0; rc == 0 && b < DATASET_BAD_N; b++) {
             info->skipped += rep.bad[b];
             if (rep.bad[b])

@@ -456,6 +456,17 @@ void coord_on_ingest_done(coord *c, uint64_t id) {
     sr.skipped_docs = (uint32_t)in->skipped;
     sr.n_skipped_first = n_skipped;
     sr.skipped_first = skipped;
+    sr.ignored_entries = (uint32_t)in->ignored_entries;
+    sr.ignored = (char *)in->ignored;
+    sr.replaced = (uint32_t)in->replaced;
+    sr.replaced_files = (uint32_t)in->replaced_files;
+    sr.replaced_list = (char *)in->replaced_list;
+    if (in->ignored_entries)
+        hb_log(c->who, "info", "job %llu: ignored %ld entries beside the class folders: %s", (unsigned long long)id,
+               in->ignored_entries, in->ignored);
+    if (in->replaced)
+        hb_log(c->who, "warn", "job %llu: %ld undecodable bytes replaced by U+FFFD in %ld files: %s",
+               (unsigned long long)id, in->replaced, in->replaced_files, in->replaced_list);
     r.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY;
     r.submit_reply = &sr;
     coord_reply(c, &p, &r);

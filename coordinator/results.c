@@ -323,9 +323,10 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
         clfdir_chunking ch = {.seq_len = j->L,
                               .stride = s->stride ? (int)s->stride : j->L - 2,
                               .max_chunks = (int)s->max_chunks,
-                              .policy = CHUNK_KEEP_FIRST,
+                              .policy = CHUNK_KEEP_FIRST, /* or the job's: below */
                               .lowercase = !s->cased};
         char e2[HB_ERR_LEN];
+        if (s->chunk_policy[0]) chunk_policy_parse(s->chunk_policy, &ch.policy, NULL); /* checked at Submit */
         snprintf(path, sizeof path, "%s/model", dir);
         if (clfdir_write(path, j->model, head, vocab, NULL, &j->corpus.labels, &ch, e2))
             hb_log(c->who, "warn", "job %llu: the model directory could not be written: %s", (unsigned long long)j->id,

@@ -300,7 +300,9 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
         s_str(t, "vocab_path", s->vocab_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "preset", s->preset, 64, 0, code, err) || s_str(t, "optimizer", s->optimizer, 64, 0, code, err) ||
         s_str(t, "name", s->name, 256, 0, code, err) || s_str(t, "average", s->average, 64, 0, code, err) ||
-        s_str(t, "schedule", s->schedule, 64, 0, code, err))
+        s_str(t, "schedule", s->schedule, 64, 0, code, err) || s_str(t, "encoding", s->encoding, 64, 0, code, err) ||
+        s_str(t, "decode_errors", s->decode_errors, 64, 0, code, err) ||
+        s_str(t, "chunk_policy", s->chunk_policy, 64, 0, code, err))
         return -1;
     if (!s->train_path[0] && !s->synthetic) return FAIL(PROTO_E_BAD_REQUEST, "Submit: no training data (--train)");
     if (!(s->val_fraction >= 0 && s->val_fraction < 1))
@@ -330,6 +332,11 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
         return FAIL(PROTO_E_BAD_REQUEST, "Submit: clip_norm %g outside [0, 1e6) (0: no clipping)", s->clip_norm);
     if (s->weight_decay_given && !(s->weight_decay >= 0 && s->weight_decay < 1))
         return FAIL(PROTO_E_BAD_REQUEST, "Submit: weight_decay %g outside [0, 1)", s->weight_decay);
+    if (s->decode_errors[0] && strcmp(s->decode_errors, "strict") && strcmp(s->decode_errors, "replace"))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: decode_errors '%s' (strict or replace)", s->decode_errors);
+    if (s->chunk_policy[0] && strcmp(s->chunk_policy, "first") && strcmp(s->chunk_policy, "head-tail") &&
+        strcmp(s->chunk_policy, "spread"))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: chunk_policy '%s' (first, head-tail or spread)", s->chunk_policy);
     return 0;
 }
 

@@ -16,7 +16,8 @@ as hierbert does it:
      tokenizer) and the same vocab.txt; chunk as model/chunker.h: chunks of
      L ids [CLS] t.. [SEP] [PAD].., C = L-2 content tokens, windows every
      stride S tokens (K = 1 if n <= C else 1 + ceil((n-C)/S)); more than M
-     windows: policy first keeps 0..M-1, spread keeps floor(i(K-1)/(M-1));
+     windows: policy first keeps 0..M-1, spread keeps floor(i(K-1)/(M-1)),
+     head-tail the first ceil(M/2) and the last floor(M/2);
      a pre-split "chunks" list: item k -> chunk k, cut to C tokens;
   3. fine-tune a BERT of the preset from random init (HF init: normal 0.02,
      zero biases, LayerNorm 1/0, classifier truncated normal 0.02) on the
@@ -82,7 +83,8 @@ ap.add_argument("--preset", default=RECIPE["preset"], choices=PRESETS)
 ap.add_argument("--seq", type=int, default=RECIPE["seq"], help="L, incl. [CLS] and [SEP]")
 ap.add_argument("--stride", type=int, default=RECIPE["stride"], help="window shift S (0: L-2, no overlap)")
 ap.add_argument("--max-chunks", type=int, default=RECIPE["max_chunks"], help="M (0: all)")
-ap.add_argument("--policy", default=RECIPE["policy"], choices=("first", "spread"))
+ap.add_argument("--policy", "--chunk-policy", dest="policy", default=RECIPE["policy"],
+                choices=("first", "head-tail", "spread"))
 ap.add_argument("--epochs", type=int, default=RECIPE["epochs"])
 ap.add_argument("--batch", type=int, default=RECIPE["batch"])
 ap.add_argument("--lr", type=float, default=RECIPE["lr"])
@@ -174,6 +176,9 @@ class Chunker:
         M = K if self.M <= 0 or K <= self.M else self.M
         if self.policy == "first" or M <= 1:
             return list(range(M)), K - M
+        if self.policy == "head-tail":
+            head = (M + 1) // 2
+            return list(range(head)) + list(range(K - (M - head), K)), K - M
         return [(i * (K - 1)) // (M - 1) for i in range(M)], K - M
 
     def _chunk(self, toks):
