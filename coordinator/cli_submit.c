@@ -344,6 +344,8 @@ int cli_submit(int argc, char **argv) {
     if (sr->ignored_entries)
         fprintf(stderr, "hierbert submit: ignored %u entries beside the class folders (top-level files, hidden): %s\n",
                 sr->ignored_entries, sr->ignored);
+    if (sr->config_ignored[0])
+        fprintf(stderr, "hierbert submit: config.json keys hierbert does not use: %s\n", sr->config_ignored);
     if (sr->replaced)
         fprintf(stderr,
                 "hierbert submit: replaced %u undecodable byte(s) with U+FFFD in %u file(s) (--decode-errors "

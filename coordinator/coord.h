@@ -148,6 +148,10 @@ typedef struct {
  * is written instead. */
 int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s,
                         coord_ingest_info *info, char *err);
+/* The job's vocabulary file into path[n]: --vocab, or the --model
+ * directory's vocab.txt, or its tokenizer.json's vocabulary written as
+ * job_dir/vocab.txt (hfdir_vocab). */
+int coord_submit_vocab(const Hierbert__Submit *s, const char *job_dir, char *path, size_t n, char *err);
 /* Loads a job's ingested documents' index from the store (key order: the
  * same corpus whether just ingested or reloaded after a restart), checking
  * every token id against the vocabulary; coord_corpus_rows then pads chunks
@@ -278,6 +282,7 @@ typedef struct {
     struct coord_embed *embed;
     struct coord_head *head;
     struct coord_baseline *baseline; /* baseline.c: the bag-of-words baseline's thread (issue 13) */
+    char config_ignored[HB_ERR_LEN]; /* --model's config.json keys hierbert does not use (hfdir.h) */
 } coord_job;
 
 /* ------------------------------------------------------------ coord ---- */

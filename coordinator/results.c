@@ -313,11 +313,8 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
 
     /* the exportable directory */
     const Hierbert__Submit *s = j->submit;
-    char vocab[PROTO_MAX_STRING + 32] = "";
-    if (s->vocab_path[0])
-        snprintf(vocab, sizeof vocab, "%s", s->vocab_path);
-    else if (s->model_dir[0])
-        snprintf(vocab, sizeof vocab, "%s/vocab.txt", s->model_dir);
+    char vocab[PROTO_MAX_STRING + 32] = "", verr[HB_ERR_LEN];
+    if (!s->synthetic && coord_submit_vocab(s, dir, vocab, sizeof vocab, verr)) vocab[0] = '\0';
     int exportable = 0;
     if (vocab[0]) {
         clfdir_chunking ch = {.seq_len = j->L,
