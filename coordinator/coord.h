@@ -402,10 +402,11 @@ void coord_phases_release(coord_job *j);
 /* baseline.c: the bag-of-words baseline (model/baseline.h) fitted on a
  * thread of its own from EMBED on; _result joins it and returns its JSON
  * (a new reference: {"method", "train_docs", "terms", "seconds", "val" and
- * "test": {"docs", "accuracy", "metrics"}}) or NULL with err; _release
+ * "test": {"docs", "accuracy", "metrics"}}) or NULL with err (started
+ * there if it was not: then DONE waits for the fit); _release
  * stops and joins it (any phase) */
 void coord_baseline_start(coord *c, coord_job *j);
-void *coord_baseline_result(coord_job *j, char *err);
+void *coord_baseline_result(coord *c, coord_job *j, char *err);
 void coord_baseline_release(coord_job *j);
 
 /* results.c: DONE - metrics into the job's result, the exportable model */

@@ -275,7 +275,7 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
     /* the bag-of-words baseline (baseline.c): its own object, and its
      * accuracy beside the others' (a failed fit is reported, not fatal) */
     char berr[HB_ERR_LEN];
-    json_t *bl = coord_baseline_result(j, berr);
+    json_t *bl = coord_baseline_result(c, j, berr);
     if (!bl) {
         hb_log(c->who, "warn", "job %llu: no bag-of-words baseline: %s", (unsigned long long)j->id, berr);
         bl = json_pack("{s:s}", "error", berr);
