@@ -76,6 +76,19 @@ n1=$(status_json c "$j1" | json_get 'd["jobs"][0]["train_docs"] + d["jobs"][0]["
 n2=$(status_json c "$j2" | json_get 'd["jobs"][0]["train_docs"] + d["jobs"][0]["val_docs"]')
 [[ $n1 == 24 && $n2 == 24 ]] || fail "documents: $n1 / $n2 (24 expected)"
 ok "--encoding latin1: the same 24 documents, none replaced"
+wait_for 60 "[[ \$(job_state c $j2) == DONE ]]" "latin1 job DONE"
+hb c export "$j2" "$T/model2" >/dev/null || fail "export latin1 job"
+"$CLI" predict --model "$T/model2" --threads 1 "$T/corpus" >/dev/null 2>"$T/p0.err" && fail "predict took the latin-1 file as UTF-8"
+grep -q "beta/05.txt:1: invalid UTF-8" "$T/p0.err" || fail "predict strict: $(cat "$T/p0.err")"
+"$CLI" predict --model "$T/model2" --threads 1 --encoding latin1 "$T/corpus" >"$T/p1.out" 2>"$T/p1.err" \
+  || fail "predict --encoding latin1: $(cat "$T/p1.err")"
+grep -q "ignored 3 entries beside the class folders" "$T/p1.err" || fail "predict's ignored entries: $(cat "$T/p1.err")"
+[[ $(grep -vc '^#' "$T/p1.out") -ge 24 ]] || fail "predict rows: $(head -3 "$T/p1.out")"
+"$CLI" predict --model "$T/model2" --threads 1 --decode-errors replace "$T/corpus" >/dev/null 2>"$T/p2.err" \
+  || fail "predict replace: $(cat "$T/p2.err")"
+grep -q "replaced 1 undecodable byte(s) with U+FFFD in 1 file(s): $T/corpus/beta/05.txt (1)" "$T/p2.err" \
+  || fail "predict replace: $(cat "$T/p2.err")"
+ok "predict on the same folder: strict refuses the latin-1 file, --encoding latin1 and --decode-errors replace read it (reported)"
 
 # --- head-tail ------------------------------------------------------------------------
 j3=$(hb c submit --train "$T/train.jsonl" --val "$T/val.jsonl" --vocab "$VOCAB" --seq 16 --batch 8 --epochs 2 \
