@@ -24,7 +24,7 @@ static void s_help(FILE *f) {
                "  --seq L              chunk length incl. [CLS]/[SEP] (default 128)\n"
                "  --stride S           window shift in tokens (default L-2: no overlap)\n"
                "  --max-chunks M       at most M chunks per document (default 0: all)\n"
-               "  --policy first|spread  which chunks max-chunks keeps (default first)\n"
+               "  --policy first|head-tail|spread  which chunks max-chunks keeps (default first)\n"
                "  --format jsonl|csv|folder  (default: by name; directories are folders)\n"
                "  --id-column C --text-column C --label-column C --split-column C  CSV columns\n"
                "                       (--id-column - numbers the records)\n"
@@ -92,13 +92,9 @@ static int s_inspect(int argc, char **argv) {
         else if (!strcmp(a, "--max-chunks") && more)
             o.chunk.max_chunks = atoi(argv[++i]);
         else if (!strcmp(a, "--policy") && more) {
-            const char *p = argv[++i];
-            if (!strcmp(p, "first"))
-                o.chunk.policy = CHUNK_KEEP_FIRST;
-            else if (!strcmp(p, "spread"))
-                o.chunk.policy = CHUNK_KEEP_SPREAD;
-            else {
-                fprintf(stderr, "hierbert dataset inspect: --policy must be first or spread\n");
+            char perr[HB_ERR_LEN];
+            if (chunk_policy_parse(argv[++i], &o.chunk.policy, perr)) {
+                fprintf(stderr, "hierbert dataset inspect: --policy: %s\n", perr);
                 free(files);
                 return 2;
             }
@@ -165,8 +161,9 @@ static int s_inspect(int argc, char **argv) {
         int C = labels.n, S = o.chunk.stride ? o.chunk.stride : o.chunk.seq_len - 2;
         printf("inputs:");
         for (int i = 0; i < n_files; i++) printf(" %s", files[i]);
-        printf("\nchunks: L=%d (%d content tokens), stride %d, max chunks %d%s\n", o.chunk.seq_len, o.chunk.seq_len - 2,
-               S, o.chunk.max_chunks, o.chunk.max_chunks ? (o.chunk.policy ? " (spread)" : " (first)") : " (all)");
+        printf("\nchunks: L=%d (%d content tokens), stride %d, max chunks %d (%s)\n", o.chunk.seq_len,
+               o.chunk.seq_len - 2, S, o.chunk.max_chunks,
+               o.chunk.max_chunks ? chunk_policy_name(o.chunk.policy) : "all");
         printf("documents: %ld train, %ld val, %ld test\n", rep.docs[0], rep.docs[1], rep.docs[2]);
         printf("chunks:    %ld train, %ld val, %ld test\n", rep.chunks[0], rep.chunks[1], rep.chunks[2]);
         printf("tokens: %ld, [UNK] %ld (%.3f%%)\n", rep.tokens, rep.unk,

@@ -44,6 +44,9 @@ static void s_help(FILE *f) {
             "  --threads T          OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS or all CPUs)\n"
             "  --precision P        fp32 | bf16: the encoder's matrix products (fp32); bf16 is refused\n"
             "                       on a CPU without native bf16 (AVX512_BF16 or AMX-BF16)\n"
+            "  --encoding NAME      the files' encoding, any iconv knows (latin1, cp1252, UTF-16, ...; UTF-8)\n"
+            "  --decode-errors E    strict (default): an undecodable byte fails; replace: U+FFFD, counted\n"
+
             "  --skip-bad           count and skip bad documents (empty, duplicate id, invalid UTF-8,\n"
             "                       a label the model does not know) instead of failing\n");
 }
@@ -250,7 +253,16 @@ int cli_predict(int argc, char **argv) {
             o.csv.delimiter = argv[++i][0];
         else if (!strcmp(a, "--skip-bad"))
             o.skip_bad = 1;
-        else if (a[0] == '-' && a[1]) {
+        else if (!strcmp(a, "--encoding") && more)
+            o.encoding = argv[++i];
+        else if (!strcmp(a, "--decode-errors") && more) {
+            const char *p = argv[++i];
+            o.decode_replace = !strcmp(p, "replace");
+            if (!o.decode_replace && strcmp(p, "strict")) {
+                fprintf(stderr, "hierbert predict: --decode-errors %s: strict or replace\n", p);
+                usage = 1;
+            }
+        } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "hierbert predict: unknown or incomplete option '%s' (see --help)\n", a);
             usage = 1;
         } else
@@ -300,6 +312,12 @@ int cli_predict(int argc, char **argv) {
             if (rep.bad[b])
                 fprintf(stderr, "hierbert predict: skipped %ld document(s): %s (first: %s)\n", rep.bad[b],
                         dataset_bad_name((dataset_bad)b), rep.first_bad[b]);
+    if (rc == 0 && rep.ignored_entries)
+        fprintf(stderr, "hierbert predict: ignored %ld entries beside the class folders: %s\n", rep.ignored_entries,
+                rep.ignored);
+    if (rc == 0 && rep.replaced)
+        fprintf(stderr, "hierbert predict: replaced %ld undecodable byte(s) with U+FFFD in %ld file(s): %s\n",
+                rep.replaced, rep.replaced_files, rep.replaced_list);
     if (rc == 0 && rep.dropped_chunks)
         fprintf(stderr,
                 "hierbert predict: %ld document(s) longer than max_chunks %d: %ld chunk(s) not read (as in "

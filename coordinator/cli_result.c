@@ -1,6 +1,7 @@
 /* cli_result.c - `hierbert result JOB [--json]`: a finished job's result
  * (coordinator/results.c): validation chunk accuracy, document accuracy of
- * the LSTM head, the mean-chunk-probability vote baseline, the head's
+ * the LSTM head, the mean-chunk-probability vote baseline, the
+ * bag-of-words baseline (and a warning when the head is below it), the head's
  * per-epoch history and its per-class table and confusion matrix; the same
  * figures on the test documents when the job has some. */
 #include <jansson.h>
@@ -73,11 +74,15 @@ int cli_result(int argc, char **argv) {
             printf("usage: hierbert result JOB [--json] [options]\n"
                    "A job's result on its validation documents: chunk accuracy (the fine-tuned chunk classifier),\n"
                    "document accuracy (the LSTM head, best validation epoch), the mean-chunk-probability vote\n"
-                   "baseline, the head's epochs, per-class precision/recall/F1 and the confusion matrix;\n"
+                   "baseline, a bag-of-words baseline (TF-IDF of the WordPiece unigrams and bigrams, linear SVM,\n"
+                   "fitted on the training documents: a warning when the head is below it), the head's epochs,\n"
+                   "per-class precision/recall/F1 and the confusion matrix;\n"
                    "the same on the test documents (submit --test) when there are some: a second column and\n"
                    "table (test documents are only scored, never used for a choice).\n"
                    "Exit 1 if the job is not DONE (its state is printed).\n\n"
                    "  -j, --json           one JSON object: state, chunk_accuracy, doc_accuracy, vote_accuracy,\n"
+                   "                       baseline_accuracy, baseline_metrics (per class), baseline (the fit),\n"
+                   "                       optim (the schedule, clipping, weight decay trained with),\n"
                    "                       best_epoch, head_epochs, metrics, vote_metrics, predictions (the\n"
                    "                       head's label and probabilities for every validation document),\n"
                    "                       test (when present: docs, labelled, chunks, the three accuracies,\n"
@@ -141,6 +146,15 @@ int cli_result(int argc, char **argv) {
         s_pct("chunk accuracy (chunk classifier)", json_object_get(o2, "chunk_accuracy"), test, "chunk_accuracy");
         s_pct("vote accuracy (mean chunk probs)", json_object_get(o2, "vote_accuracy"), test, "vote_accuracy");
         s_pct("document accuracy (LSTM head)", json_object_get(o2, "doc_accuracy"), test, "doc_accuracy");
+        s_pct("baseline (TF-IDF + linear SVM)", json_object_get(o2, "baseline_accuracy"), test, "baseline_accuracy");
+        json_t *bl = json_object_get(o2, "baseline"), *ba = json_object_get(o2, "baseline_accuracy"),
+               *da = json_object_get(o2, "doc_accuracy");
+        const char *berr = json_string_value(json_object_get(bl, "error"));
+        if (berr) printf("  (no baseline: %s)\n", berr);
+        if (json_is_number(ba) && json_is_number(da) && json_number_value(da) < json_number_value(ba))
+            printf("  warning: the LSTM head is below the bag-of-words baseline (%.2f%% < %.2f%%): the deep\n"
+                   "           pipeline does not beat word counts on this data\n",
+                   100 * json_number_value(da), 100 * json_number_value(ba));
         json_t *ep2 = json_object_get(o2, "head_epochs");
         printf("  head: best epoch %lld of %zu\n", (long long)json_integer_value(json_object_get(o2, "best_epoch")),
                json_array_size(ep2));

@@ -30,6 +30,10 @@ static void s_usage(FILE *f) {
                "  -b, --batch N          global batch per optimizer step, over all workers (32)\n"
                "      --lr X             peak learning rate (adamw 2e-5, sgd 0.1)\n"
                "      --warmup F         warm-up, fraction of the steps (0.1)\n"
+               "      --schedule NAME    the rate after the warm-up: constant, linear (to 0 at the end) or cosine\n"
+               "                         (to 0; Hugging Face's names) (linear)\n"
+               "      --clip-norm X      cap on the global gradient norm, 0: no clipping (adamw 1.0, sgd 0)\n"
+               "      --weight-decay X   AdamW's decoupled weight decay, 0..1 (0)\n"
                "      --sync-every K     optimizer steps per averaging round (1)\n"
                "      --average WHAT     grads: workers send gradients, the coordinator takes the step - the\n"
                "                         same step as one worker with the whole batch (sync-every 1 only);\n"
@@ -47,7 +51,13 @@ static void s_usage(FILE *f) {
                "      --min-workers N    wait for N workers before training (1)\n"
                "      --max-steps N      stop TRAIN after N steps (testing)\n"
                "      --name TEXT        a label for list/status\n"
-               "      --max-chunks M     keep the first M chunks of each document (0: all)\n"
+               "      --max-chunks M     keep at most M chunks of each document (0: all)\n"
+               "      --chunk-policy P   which M: first, head-tail (the first ceil(M/2) and the last floor(M/2))\n"
+               "                         or spread (evenly spaced) (first); kept with the model for predict\n"
+               "      --encoding NAME    the dataset files' encoding, any iconv knows: latin1, cp1252, UTF-16 (with\n"
+               "                         a BOM), ... (UTF-8)\n"
+               "      --decode-errors E  strict: a byte the encoding cannot decode refuses the job (file:line);\n"
+               "                         replace: U+FFFD in its place, counted per file and reported (strict)\n"
                "      --head-epochs N    LSTM head epochs (20)\n"
                "      --head-batch N     LSTM head documents per batch (32)\n"
                "      --synthetic N      a seeded synthetic dataset of N documents instead of --train "
@@ -71,7 +81,24 @@ static int s_num(const char *arg, const char *what, double lo, double hi, double
     return 0;
 }
 
+/* arg must be one of choices (NULL-terminated): copied to out[n] */
+static int s_choice(const char *arg, const char *what, const char *const *choices, char *out, size_t n, char *err) {
+    for (int k = 0; choices[k]; k++)
+        if (!strcmp(arg, choices[k])) {
+            snprintf(out, n, "%s", arg);
+            return 0;
+        }
+    char list[256] = "";
+    for (int k = 0; choices[k]; k++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? (choices[k + 1] ? ", " : " or ") : "",
+                 choices[k]);
+    return hb_fail(err, "%s %s: %s", what, arg, list);
+}
+
 int cli_submit(int argc, char **argv) {
+    static const char *const schedules[] = {"constant", "linear", "cosine", NULL};
+    static const char *const decodes[] = {"strict", "replace", NULL};
+    static const char *const policies[] = {"first", "head-tail", "spread", NULL};
     static const struct option opts[] = {{"train", required_argument, 0, 't'},
                                          {"val", required_argument, 0, 'V'},
                                          {"val-fraction", required_argument, 0, 1},
@@ -99,15 +126,25 @@ int cli_submit(int argc, char **argv) {
                                          {"cased", no_argument, 0, 19},
                                          {"skip-bad", no_argument, 0, 20},
                                          {"average", required_argument, 0, 21},
-                                         {"reduce", required_argument, 0, 22},
-                                         {"precision", required_argument, 0, 23},
+                                         {"reduce", required_argument, 0, 28},
+                                         {"precision", required_argument, 0, 29},
+                                         {"schedule", required_argument, 0, 22},
+                                         {"clip-norm", required_argument, 0, 23},
+                                         {"weight-decay", required_argument, 0, 24},
+                                         {"encoding", required_argument, 0, 25},
+                                         {"decode-errors", required_argument, 0, 26},
+                                         {"chunk-policy", required_argument, 0, 27},
+
                                          {"help", no_argument, 0, 'h'},
                                          CLI_COMMON_LONGOPTS,
                                          {0, 0, 0, 0}};
     char train[PATH_MAX] = "", val[PATH_MAX] = "", test[PATH_MAX] = "", model[PATH_MAX] = "", vocab[PATH_MAX] = "";
     int cased = 0, skip_bad = 0;
-    char preset[64] = "", optimizer[16] = "adamw", name[256] = "", average[16] = "", reduce[16] = "";
-    char precision[8] = "fp32";
+    char preset[64] = "", optimizer[16] = "adamw", name[256] = "", average[16] = "", schedule[16] = "";
+    char reduce[16] = "", precision[8] = "fp32";
+    double clip_norm = -1, weight_decay = -1; /* < 0: unset (the coordinator's defaults) */
+    char encoding[65] = "", decode_errors[16] = "", chunk_policy[16] = "";
+
     double val_fraction = 0, seq = 128, stride = 0, epochs = 1, batch = 32, lr = 0, warmup = 0.1, sync = 1, seed = 1,
            dropout = -1, min_workers = 1, max_steps = 0, synthetic = 0;
     double max_chunks = 0, head_epochs = 0, head_batch = 0;
@@ -174,11 +211,31 @@ int cli_submit(int argc, char **argv) {
             snprintf(average, sizeof average, "%s", optarg);
             break;
         case 22:
+            rc = s_choice(optarg, "--schedule", schedules, schedule, sizeof schedule, err);
+            break;
+        case 23:
+            rc = s_num(optarg, "--clip-norm", 0, 1e5, &clip_norm, err);
+            break;
+        case 24:
+            rc = s_num(optarg, "--weight-decay", 0, 0.999, &weight_decay, err);
+            break;
+        case 25:
+            if (!optarg[0] || strlen(optarg) >= sizeof encoding)
+                rc = hb_fail(err, "--encoding '%.80s': an iconv encoding name (latin1, cp1252, UTF-16, ...)", optarg);
+            snprintf(encoding, sizeof encoding, "%s", optarg);
+            break;
+        case 26:
+            rc = s_choice(optarg, "--decode-errors", decodes, decode_errors, sizeof decode_errors, err);
+            break;
+        case 27:
+            rc = s_choice(optarg, "--chunk-policy", policies, chunk_policy, sizeof chunk_policy, err);
+            break;
+        case 28:
             if (strcmp(optarg, "sharded") && strcmp(optarg, "coordinator"))
                 rc = hb_fail(err, "--reduce %s: sharded or coordinator", optarg);
             snprintf(reduce, sizeof reduce, "%s", optarg);
             break;
-        case 23:
+        case 29:
             if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
                 rc = hb_fail(err, "--precision %s: fp32 or bf16", optarg);
             snprintf(precision, sizeof precision, "%s", optarg);
@@ -268,6 +325,15 @@ int cli_submit(int argc, char **argv) {
     s.average = average;
     s.reduce = reduce;
     s.precision = precision;
+    s.schedule = schedule;
+    s.encoding = encoding;
+    s.decode_errors = decode_errors;
+    s.chunk_policy = chunk_policy;
+    s.clip_norm_given = clip_norm >= 0;
+    s.clip_norm = (float)clip_norm;
+    s.weight_decay_given = weight_decay >= 0;
+    s.weight_decay = (float)weight_decay;
+
     s.dropout = (float)dropout;
     s.synthetic = (uint32_t)synthetic;
     s.max_steps = (uint32_t)max_steps;
@@ -299,6 +365,16 @@ int cli_submit(int argc, char **argv) {
         fprintf(stderr, "hierbert submit: skipped %u bad document(s) (--skip-bad):\n", sr->skipped_docs);
         for (size_t k = 0; k < sr->n_skipped_first; k++) fprintf(stderr, "  %s\n", sr->skipped_first[k]);
     }
+    if (sr->ignored_entries)
+        fprintf(stderr, "hierbert submit: ignored %u entries beside the class folders (top-level files, hidden): %s\n",
+                sr->ignored_entries, sr->ignored);
+    if (sr->config_ignored[0])
+        fprintf(stderr, "hierbert submit: config.json keys hierbert does not use: %s\n", sr->config_ignored);
+    if (sr->replaced)
+        fprintf(stderr,
+                "hierbert submit: replaced %u undecodable byte(s) with U+FFFD in %u file(s) (--decode-errors "
+                "replace): %s\n",
+                sr->replaced, sr->replaced_files, sr->replaced_list);
     printf("%llu\n", (unsigned long long)sr->job_id);
     proto_free(&r);
     return 0;

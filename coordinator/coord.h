@@ -136,6 +136,8 @@ typedef struct {
     int vocab_size, pad_id;                        /* of the job's tokenizer (synthetic: 256 and 0) */
     long skipped;                                  /* documents skipped (Submit.skip_bad) */
     char skipped_first[DATASET_BAD_N][HB_ERR_LEN]; /* per reason: "reason (N): file:line: ..." or "" */
+    long ignored_entries, replaced, replaced_files; /* dataset_report's (issue 13) */
+    char ignored[HB_ERR_LEN], replaced_list[HB_ERR_LEN];
 } coord_ingest_info;
 
 /* Ingest: reads the Submit's dataset files (train, val or val_fraction of
@@ -152,6 +154,10 @@ typedef struct {
  * is written instead. */
 int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s,
                         coord_ingest_info *info, char *err);
+/* The job's vocabulary file into path[n]: --vocab, or the --model
+ * directory's vocab.txt, or its tokenizer.json's vocabulary written as
+ * job_dir/vocab.txt (hfdir_vocab). */
+int coord_submit_vocab(const Hierbert__Submit *s, const char *job_dir, char *path, size_t n, char *err);
 /* Loads a job's ingested documents' index from the store (key order: the
  * same corpus whether just ingested or reloaded after a restart), checking
  * every token id against the vocabulary; coord_corpus_rows then pads chunks
@@ -318,6 +324,8 @@ typedef struct {
     /* EMBED, HEAD, DONE (issue 6): embed.c, head.c, results.c */
     struct coord_embed *embed;
     struct coord_head *head;
+    struct coord_baseline *baseline; /* baseline.c: the bag-of-words baseline's thread (issue 13) */
+    char config_ignored[HB_ERR_LEN]; /* --model's config.json keys hierbert does not use (hfdir.h) */
 } coord_job;
 
 /* ------------------------------------------------------------ coord ---- */
@@ -413,6 +421,8 @@ void coord_train_free_buffers(coord_job *j);
  * the number of workers: rounds.c). Chunks, not documents: see rounds.c. */
 void coord_epoch_order(uint32_t *order, size_t n, uint64_t seed, int epoch);
 double coord_job_progress(const coord_job *j);
+/* status.c: {"optimizer", "schedule", "clip_norm", "weight_decay", "lr"} as TRAIN runs them (a jansson json_t *) */
+void *coord_job_optim_json(const coord_job *j);
 
 /* checkpoint.c */
 typedef struct {
@@ -441,6 +451,16 @@ void coord_phases_worker_lost(coord *c, int w);
 double coord_phases_progress(const coord_job *j);
 void coord_phases_json(const coord_job *j, void *json_object); /* adds "embed"/"head" to a jansson object */
 void coord_phases_release(coord_job *j);
+/* baseline.c: the bag-of-words baseline (model/baseline.h) fitted on a
+ * thread of its own from EMBED on; _result joins it and returns its JSON
+ * (a new reference: {"method", "train_docs", "terms", "seconds", "val" and
+ * "test": {"docs", "accuracy", "metrics"}}) or NULL with err (started
+ * there if it was not: then DONE waits for the fit); _release
+ * stops and joins it (any phase) */
+void coord_baseline_start(coord *c, coord_job *j);
+void *coord_baseline_result(coord *c, coord_job *j, char *err);
+void coord_baseline_release(coord_job *j);
+
 /* results.c: DONE - metrics into the job's result, the exportable model */
 int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_t head_numel, char *err);
 void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "coord.h"
+#include "hfdir.h"
 #include "dataset.h"
 #include "wordpiece.h"
 
@@ -136,6 +137,18 @@ static int s_synthetic(store_writer *w, const char *job, label_map *labels, cons
     return 0;
 }
 
+int coord_submit_vocab(const Hierbert__Submit *s, const char *job_dir, char *path, size_t n, char *err) {
+    if (s->vocab_path[0]) {
+        snprintf(path, n, "%s", s->vocab_path);
+        return 0;
+    }
+    if (!s->model_dir[0]) return hb_fail(err, "no vocabulary: give --vocab FILE (or --model DIR with a vocab.txt)");
+    char made_path[1300];
+    int made;
+    snprintf(made_path, sizeof made_path, "%s/vocab.txt", job_dir);
+    return hfdir_vocab(s->model_dir, made_path, path, n, &made, err);
+}
+
 int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, const Hierbert__Submit *s,
                         coord_ingest_info *info, char *err) {
     memset(info, 0, sizeof *info);
@@ -148,14 +161,10 @@ int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, con
         info->vocab_size = 256; /* ids 0 and 1 unused: 0 pads */
     } else {
         char vocab[PROTO_MAX_STRING + 32];
-        if (s->vocab_path[0])
-            snprintf(vocab, sizeof vocab, "%s", s->vocab_path);
-        else if (s->model_dir[0])
-            snprintf(vocab, sizeof vocab, "%s/vocab.txt", s->model_dir);
-        else {
+        if (coord_submit_vocab(s, job_dir, vocab, sizeof vocab, err)) {
             store_writer_destroy(&w);
             labels_free(&labels);
-            return hb_fail(err, "no vocabulary: give --vocab FILE (or --model DIR with a vocab.txt)");
+            return -1;
         }
         wp_tokenizer *tok = NULL;
         if (wp_load(&tok, vocab, !s->cased, err)) {
@@ -178,10 +187,20 @@ int coord_corpus_ingest(store_env *st, const char *job, const char *job_dir, con
         o.val_fraction = s->val_fraction;
         o.seed = s->seed;
         o.skip_bad = s->skip_bad;
+        o.encoding = s->encoding;
+        o.decode_replace = !strcmp(s->decode_errors, "replace");
+        rc = s->chunk_policy[0] && chunk_policy_parse(s->chunk_policy, &o.chunk.policy, err) ? -1 : 0;
         s_emit_ctx e = {w, job};
         dataset_report rep;
-        rc = dataset_ingest(in, n_in, tok, &o, &labels, s_emit, &e, &rep, err);
+        if (rc == 0) rc = dataset_ingest(in, n_in, tok, &o, &labels, s_emit, &e, &rep, err);
         wp_destroy(&tok);
+        if (rc == 0) {
+            info->ignored_entries = rep.ignored_entries;
+            info->replaced = rep.replaced;
+            info->replaced_files = rep.replaced_files;
+            snprintf(info->ignored, HB_ERR_LEN, "%s", rep.ignored);
+            snprintf(info->replaced_list, HB_ERR_LEN, "%s", rep.replaced_list);
+        }
         for (int b = 0; rc == 0 && b < DATASET_BAD_N; b++) {
             info->skipped += rep.bad[b];
             if (rep.bad[b])

@@ -235,6 +235,7 @@ void coord_embed_tick(coord *c, coord_job *j) {
         coord_job_set_state(c, j, JOB_FAILED, err);
         return;
     }
+    coord_baseline_start(c, j); /* once: it needs only the ingested documents */
     struct coord_embed *e = j->embed;
     if (e->n_unc && (e->n_unc >= EMB_COMMIT_DOCS || hb_now_ms() - e->unc_since_ms >= EMB_COMMIT_MS)) s_commit(c, j);
     coord_fit_workers(c, j);
@@ -406,6 +407,7 @@ static void s_head_free(struct coord_head **hp) {
 }
 
 void coord_phases_release(coord_job *j) {
+    coord_baseline_release(j);
     s_embed_free(&j->embed);
     s_head_free(&j->head);
 }

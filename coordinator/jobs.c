@@ -13,6 +13,7 @@
 
 #include "coord.h"
 #include "hb_log.h"
+#include "hfdir.h"
 #include "labels.h"
 
 static const char *s_names[] = {"QUEUED", "INGEST", "TRAIN", "EMBED", "HEAD", "DONE", "FAILED", "CANCELLED"};
@@ -381,6 +382,20 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
             hb_log(c->who, "warn", "job %llu: --cased, but %s/tokenizer_config.json says do_lower_case true",
                    (unsigned long long)id, s->model_dir);
         }
+        /* weights hierbert reads (pytorch_model.bin: refused with how to convert it), before the ingest */
+        if (hfdir_check_weights(s->model_dir, err)) {
+            coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit: %s", err);
+            coord_job_free(&j);
+            return;
+        }
+        char cfg[PROTO_MAX_STRING + 32];
+        snprintf(cfg, sizeof cfg, "%s/config.json", s->model_dir);
+        int n_ign = hfdir_config_ignored(cfg, j->config_ignored, sizeof j->config_ignored, err);
+        if (n_ign > 0)
+            hb_log(c->who, "info", "job %llu: %s: %d key(s) hierbert does not use: %s", (unsigned long long)id, cfg,
+                   n_ign, j->config_ignored);
+        else
+            j->config_ignored[0] = '\0';
     }
     char dir[1100];
     coord_job_dir(c, id, dir, sizeof dir);
@@ -460,6 +475,18 @@ void coord_on_ingest_done(coord *c, uint64_t id) {
     sr.skipped_docs = (uint32_t)in->skipped;
     sr.n_skipped_first = n_skipped;
     sr.skipped_first = skipped;
+    sr.ignored_entries = (uint32_t)in->ignored_entries;
+    sr.ignored = (char *)in->ignored;
+    sr.replaced = (uint32_t)in->replaced;
+    sr.replaced_files = (uint32_t)in->replaced_files;
+    sr.replaced_list = (char *)in->replaced_list;
+    sr.config_ignored = j->config_ignored;
+    if (in->ignored_entries)
+        hb_log(c->who, "info", "job %llu: ignored %ld entries beside the class folders: %s", (unsigned long long)id,
+               in->ignored_entries, in->ignored);
+    if (in->replaced)
+        hb_log(c->who, "warn", "job %llu: %ld undecodable bytes replaced by U+FFFD in %ld files: %s",
+               (unsigned long long)id, in->replaced, in->replaced_files, in->replaced_list);
     r.body_case = HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY;
     r.submit_reply = &sr;
     coord_reply(c, &p, &r);

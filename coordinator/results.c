@@ -271,6 +271,23 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
     json_object_set(o, "val_chunks", json_object_get(val, "chunks"));
     static const char *const same[] = {"chunk_accuracy", "doc_accuracy", "vote_accuracy"};
     for (int k = 0; k < 3; k++) json_object_set(o, same[k], json_object_get(val, same[k]));
+    json_object_set_new(o, "optim", coord_job_optim_json(j));
+    /* the bag-of-words baseline (baseline.c): its own object, and its
+     * accuracy beside the others' (a failed fit is reported, not fatal) */
+    char berr[HB_ERR_LEN];
+    json_t *bl = coord_baseline_result(c, j, berr);
+    if (!bl) {
+        hb_log(c->who, "warn", "job %llu: no bag-of-words baseline: %s", (unsigned long long)j->id, berr);
+        bl = json_pack("{s:s}", "error", berr);
+    }
+    json_object_set_new(o, "baseline", bl);
+    json_t *bval = json_object_get(bl, "val"), *btest = json_object_get(bl, "test");
+    json_object_set(o, "baseline_accuracy", bval ? json_object_get(bval, "accuracy") : json_null());
+    json_object_set(o, "baseline_metrics", bval ? json_object_get(bval, "metrics") : json_null());
+    if (test && btest) {
+        json_object_set(test, "baseline_accuracy", json_object_get(btest, "accuracy"));
+        json_object_set(test, "baseline_metrics", json_object_get(btest, "metrics"));
+    }
     json_object_set_new(o, "best_epoch", json_integer(h->best_epoch + 1));
     json_t *ep = json_array();
     for (int e = 0; e < h->epochs_done; e++)
@@ -296,19 +313,17 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
 
     /* the exportable directory */
     const Hierbert__Submit *s = j->submit;
-    char vocab[PROTO_MAX_STRING + 32] = "";
-    if (s->vocab_path[0])
-        snprintf(vocab, sizeof vocab, "%s", s->vocab_path);
-    else if (s->model_dir[0])
-        snprintf(vocab, sizeof vocab, "%s/vocab.txt", s->model_dir);
+    char vocab[PROTO_MAX_STRING + 32] = "", verr[HB_ERR_LEN];
+    if (!s->synthetic && coord_submit_vocab(s, dir, vocab, sizeof vocab, verr)) vocab[0] = '\0';
     int exportable = 0;
     if (vocab[0]) {
         clfdir_chunking ch = {.seq_len = j->L,
                               .stride = s->stride ? (int)s->stride : j->L - 2,
                               .max_chunks = (int)s->max_chunks,
-                              .policy = CHUNK_KEEP_FIRST,
+                              .policy = CHUNK_KEEP_FIRST, /* or the job's: below */
                               .lowercase = !s->cased};
         char e2[HB_ERR_LEN];
+        if (s->chunk_policy[0]) chunk_policy_parse(s->chunk_policy, &ch.policy, NULL); /* checked at Submit */
         snprintf(path, sizeof path, "%s/model", dir);
         if (clfdir_write(path, j->model, head, vocab, NULL, &j->corpus.labels, &ch, e2))
             hb_log(c->who, "warn", "job %llu: the model directory could not be written: %s", (unsigned long long)j->id,
@@ -317,6 +332,11 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
             exportable = 1;
     }
     json_object_set_new(o, "exportable", json_boolean(exportable));
+    json_t *ba = json_object_get(o, "baseline_accuracy"), *da = json_object_get(o, "doc_accuracy");
+    if (json_is_number(ba) && json_is_number(da) && json_number_value(da) < json_number_value(ba))
+        hb_log(c->who, "warn",
+               "job %llu: the LSTM head (%.4f) is below the bag-of-words baseline (%.4f) on the validation documents",
+               (unsigned long long)j->id, json_number_value(da), json_number_value(ba));
     json_object_set(o, "predictions", json_object_get(val, "predictions"));
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
     rc = store_result_put(c->store, key, text, err);
@@ -324,11 +344,13 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
         json_t *x = t ? test : val;
         if (!x) continue;
         hb_log(c->who, "info",
-               "job %llu: %s: chunk accuracy %.4f, document accuracy %.4f, vote %.4f (%lld documents, %lld labelled)",
+               "job %llu: %s: chunk accuracy %.4f, document accuracy %.4f, vote %.4f, baseline %.4f (%lld documents, "
+               "%lld labelled)",
                (unsigned long long)j->id, t ? "test" : "validation",
                json_number_value(json_object_get(x, "chunk_accuracy")),
                json_number_value(json_object_get(x, "doc_accuracy")),
                json_number_value(json_object_get(x, "vote_accuracy")),
+               json_number_value(json_object_get(t ? x : o, "baseline_accuracy")),
                (long long)json_integer_value(json_object_get(x, "docs")),
                (long long)json_integer_value(json_object_get(x, "labelled")));
     }

@@ -347,8 +347,9 @@ static optim_config s_optim(const coord_job *j) {
     oc.lr = s->lr > 0 ? s->lr : (j->adam_m ? 2e-5f : 0.1f);
     oc.warmup_steps = j->warmup_steps;
     oc.total_steps = j->steps_per_epoch * j->epochs;
-    oc.weight_decay = 0;
-    oc.clip_norm = j->adam_m ? 1.0f : 0.0f; /* SGD unclipped: keeps the equivalence exact */
+    /* schedule, clip norm, weight decay: checked at Submit (optim_job_settings) */
+    optim_job_settings(&oc, s->schedule, s->clip_norm_given ? s->clip_norm : -1.0f,
+                       s->weight_decay_given ? s->weight_decay : -1.0f, j->adam_m != NULL, NULL);
     return oc;
 }
 
@@ -366,6 +367,7 @@ static void s_model_spec(const coord_job *j, Hierbert__ModelSpec *ms, Hierbert__
     ms->total_steps = (uint64_t)oc.total_steps;
     ms->weight_decay = oc.weight_decay;
     ms->clip_norm = oc.clip_norm;
+    ms->schedule = (char *)optim_schedule_name(oc.schedule);
     ms->seed = j->seed;
     ms->numel = j->model->params.numel;
     ms->precision = j->submit->precision;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "coord.h"
+#include "optim.h"
 #include "hb_log.h"
 
 /* bytes under dir (the data directory: job records, checkpoints, store) */
@@ -30,6 +31,17 @@ static long long s_du(const char *dir, int depth) {
     }
     closedir(d);
     return sum;
+}
+
+void *coord_job_optim_json(const coord_job *j) {
+    const Hierbert__Submit *s = j->submit;
+    int adamw = strcmp(s->optimizer, "sgd") != 0;
+    optim_config oc = optim_default_config();
+    optim_job_settings(&oc, s->schedule, s->clip_norm_given ? s->clip_norm : -1.0f,
+                       s->weight_decay_given ? s->weight_decay : -1.0f, adamw, NULL); /* checked at Submit */
+    return json_pack("{s:s, s:s, s:f, s:f, s:f}", "optimizer", adamw ? "adamw" : "sgd", "schedule",
+                     optim_schedule_name(oc.schedule), "clip_norm", oc.clip_norm, "weight_decay", oc.weight_decay, "lr",
+                     s->lr > 0 ? s->lr : (adamw ? 2e-5 : 0.1));
 }
 
 static json_t *s_job_json(coord *c, coord_job *j) {
@@ -70,6 +82,7 @@ static json_t *s_job_json(coord *c, coord_job *j) {
         }
     }
     json_object_set_new(o, "parameters", json_integer((json_int_t)j->numel));
+    if (j->submit) json_object_set_new(o, "optim", coord_job_optim_json(j));
     /* loss: the mean over the epoch so far (one round's batch is too noisy
      * to read); last_round_loss: that one round */
     json_object_set_new(o, "loss", json_real(j->epoch_loss_n > 0 ? j->epoch_loss_sum / j->epoch_loss_n : j->last_loss));

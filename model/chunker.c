@@ -12,9 +12,23 @@ int chunk_config_check(const chunk_config *c, char *err) {
     if (c->stride < 0 || c->stride > c->seq_len - 2)
         return hb_fail(err, "stride %d: must be between 1 and L-2=%d (0 = no overlap)", c->stride, c->seq_len - 2);
     if (c->max_chunks < 0) return hb_fail(err, "max chunks %d: must be >= 0 (0 = unlimited)", c->max_chunks);
-    if (c->policy != CHUNK_KEEP_FIRST && c->policy != CHUNK_KEEP_SPREAD)
-        return hb_fail(err, "chunk policy %d: unknown", (int)c->policy);
+    if ((unsigned)c->policy > CHUNK_KEEP_HEAD_TAIL) return hb_fail(err, "chunk policy %d: unknown", (int)c->policy);
     return 0;
+}
+
+static const char *const s_policy_names[] = {"first", "spread", "head-tail"};
+
+int chunk_policy_parse(const char *name, chunk_policy *out, char *err) {
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(name, s_policy_names[k])) {
+            *out = (chunk_policy)k;
+            return 0;
+        }
+    return hb_fail(err, "chunk policy '%.64s': expected first, head-tail or spread", name);
+}
+
+const char *chunk_policy_name(chunk_policy p) {
+    return (unsigned)p <= CHUNK_KEEP_HEAD_TAIL ? s_policy_names[p] : "?";
 }
 
 int chunk_stride(const chunk_config *c) {
@@ -31,6 +45,10 @@ size_t chunk_windows(const chunk_config *c, size_t n) {
 /* index of the i-th kept window among K, M kept */
 static size_t s_pick(const chunk_config *c, size_t i, size_t K, size_t M) {
     if (c->policy == CHUNK_KEEP_FIRST || M <= 1) return i;
+    if (c->policy == CHUNK_KEEP_HEAD_TAIL) {
+        size_t head = (M + 1) / 2;
+        return i < head ? i : K - (M - i);
+    }
     return (size_t)((uint64_t)i * (K - 1) / (M - 1));
 }
 

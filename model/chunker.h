@@ -18,7 +18,10 @@
  * Maximum chunks per document M (0 = unlimited): when K > M, policy
  *   CHUNK_KEEP_FIRST keeps windows 0 .. M-1 (the start of the document);
  *   CHUNK_KEEP_SPREAD keeps M evenly spaced windows floor(i*(K-1)/(M-1)),
- *   i = 0 .. M-1 (always the first and the last; M = 1 keeps the first).
+ *   i = 0 .. M-1 (always the first and the last; M = 1 keeps the first);
+ *   CHUNK_KEEP_HEAD_TAIL keeps the first ceil(M/2) and the last floor(M/2)
+ *   windows (the head+tail truncation Sun et al. 2019 found best for long
+ *   texts, by chunks; M = 1 keeps the first).
  *   Dropped windows are counted (n_dropped), never silent.
  * Chunk index = position in the kept list (0 .. n_chunks-1); `start` keeps
  * each chunk's first content-token offset (text) or list index (pre-split).
@@ -29,7 +32,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { CHUNK_KEEP_FIRST = 0, CHUNK_KEEP_SPREAD = 1 } chunk_policy;
+typedef enum { CHUNK_KEEP_FIRST = 0, CHUNK_KEEP_SPREAD = 1, CHUNK_KEEP_HEAD_TAIL = 2 } chunk_policy;
+
+/* "first" | "spread" | "head-tail" -> *out; -1 (err names the choices) otherwise. */
+int chunk_policy_parse(const char *name, chunk_policy *out, char *err);
+const char *chunk_policy_name(chunk_policy p);
 
 typedef struct {
     int seq_len;    /* L, including [CLS] and [SEP]; >= 3 */

@@ -105,10 +105,6 @@ static int s_write_vocab(const wp_tokenizer *t, const char *dst, char *err) {
     return 0;
 }
 
-static const char *s_policy_name(chunk_policy p) {
-    return p == CHUNK_KEEP_SPREAD ? "spread" : "first";
-}
-
 /* config.json: bert_config_write's HF fields, then HF's label keys and ours. */
 static int s_write_config(const char *path, const bert_config *c, const lstm_model *head, const label_map *labels,
                           const clfdir_chunking *ch, char *err) {
@@ -131,7 +127,7 @@ static int s_write_config(const char *path, const bert_config *c, const lstm_mod
     json_object_set_new(h, "seq_len", json_integer(ch->seq_len));
     json_object_set_new(h, "stride", json_integer(ch->stride ? ch->stride : ch->seq_len - 2));
     json_object_set_new(h, "max_chunks", json_integer(ch->max_chunks));
-    json_object_set_new(h, "chunk_policy", json_string(s_policy_name(ch->policy)));
+    json_object_set_new(h, "chunk_policy", json_string(chunk_policy_name(ch->policy)));
     json_object_set_new(h, "do_lower_case", json_boolean(ch->lowercase));
     json_object_set_new(h, "num_labels", json_integer(labels->n));
     json_object_set_new(h, "head",
@@ -154,7 +150,7 @@ static int s_check_chunking(const clfdir_chunking *ch, const bert_config *c, con
     if (ch->stride < 0 || ch->stride > ch->seq_len - 2)
         return hb_fail(err, "%s: stride %d: must be in 1..L-2 = %d (0: no overlap)", what, ch->stride, ch->seq_len - 2);
     if (ch->max_chunks < 0) return hb_fail(err, "%s: max_chunks %d: must be >= 0 (0: unlimited)", what, ch->max_chunks);
-    if (ch->policy != CHUNK_KEEP_FIRST && ch->policy != CHUNK_KEEP_SPREAD)
+    if ((unsigned)ch->policy > CHUNK_KEEP_HEAD_TAIL)
         return hb_fail(err, "%s: unknown chunk policy %d", what, (int)ch->policy);
     return 0;
 }
@@ -302,12 +298,10 @@ int clfdir_read_config(const char *dir, bert_config *cfg_out, clfdir_chunking *c
         s_json_int(h, "max_chunks", 0, &ch.max_chunks, path, err) || s_json_int(h, "num_labels", 1, &nl, path, err))
         goto out;
     json_t *pol = json_object_get(h, "chunk_policy"), *lc = json_object_get(h, "do_lower_case");
-    if (!json_is_string(pol) ||
-        (strcmp(json_string_value(pol), "first") != 0 && strcmp(json_string_value(pol), "spread") != 0)) {
-        hb_fail(err, "%s: \"hierbert\".\"chunk_policy\": expected \"first\" or \"spread\"", path);
+    if (!json_is_string(pol) || chunk_policy_parse(json_string_value(pol), &ch.policy, NULL)) {
+        hb_fail(err, "%s: \"hierbert\".\"chunk_policy\": expected \"first\", \"head-tail\" or \"spread\"", path);
         goto out;
     }
-    ch.policy = strcmp(json_string_value(pol), "spread") == 0 ? CHUNK_KEEP_SPREAD : CHUNK_KEEP_FIRST;
     if (!json_is_boolean(lc)) {
         hb_fail(err, "%s: \"hierbert\".\"do_lower_case\": expected true or false", path);
         goto out;

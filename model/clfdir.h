@@ -6,7 +6,7 @@
  *                      "num_labels", "id2label", "label2id" (HF's keys) and
  *                      our own settings under "hierbert":
  *                        {"format": 1, "seq_len": L, "stride": S,
- *                         "max_chunks": M, "chunk_policy": "first"|"spread",
+ *                         "max_chunks": M, "chunk_policy": "first"|"spread"|"head-tail",
  *                         "do_lower_case": true|false, "num_labels": C,
  *                         "head": {"type": "lstm", "input_dim": H,
  *                                  "units": U, "dense_units": D,

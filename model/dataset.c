@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <iconv.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,13 @@ struct dataset_reader {
     int n_files, file_i;
     char *text, *id;
     size_t text_cap;
+    /* decoding (dataset_decode): cd is (iconv_t)-1 for plain UTF-8 */
+    iconv_t cd;
+    char *enc_name;
+    int replace;
+    dataset_report *rep;
+    char *dec;
+    size_t dec_len, dec_cap;
 };
 
 dataset_format dataset_detect(const char *path) {
@@ -350,15 +358,139 @@ static int s_csv_next(dataset_reader *r, dataset_record *rec, char *err) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* decoding: iconv to UTF-8 */
+
+int dataset_encoding_check(const char *encoding, char *err) {
+    if (!encoding || !encoding[0]) return 0;
+    iconv_t cd = iconv_open("UTF-8", encoding);
+    if (cd == (iconv_t)-1)
+        return hb_fail(err,
+                       "encoding '%.64s': not one iconv converts to UTF-8 (`iconv -l` lists them: latin1, cp1252, "
+                       "UTF-16, ...)",
+                       encoding);
+    iconv_close(cd);
+    return 0;
+}
+
+/* Appends an item to a bounded ", "-separated list. */
+static void s_list_add(char *list, const char *item) {
+    size_t n = strlen(list);
+    if (n + 8 >= HB_ERR_LEN) return;
+    if (n && n + 2 + strlen(item) + 4 >= HB_ERR_LEN) {
+        snprintf(list + n, HB_ERR_LEN - n, ", ...");
+        return;
+    }
+    snprintf(list + n, HB_ERR_LEN - n, "%s%s", n ? ", " : "", item);
+}
+
+/* in[0..*n) -> UTF-8 appended to r->dec. An incomplete sequence at the end
+ * is left in *n (unless final). Strict: -1 at the first undecodable byte,
+ * *bad its offset in in; replace: U+FFFD for each, counted in *replaced. */
+static int s_conv(dataset_reader *r, const char *in, size_t *n, int final, long *replaced, size_t *bad) {
+    char *ip = (char *)in;
+    size_t il = *n;
+    while (il) {
+        if (r->dec_cap - r->dec_len < 4 * il + 16) {
+            r->dec_cap = r->dec_len + 4 * il + 4096;
+            r->dec = hb_realloc(r->dec, r->dec_cap);
+        }
+        char *op = r->dec + r->dec_len;
+        size_t ol = r->dec_cap - r->dec_len - 1;
+        size_t rc = iconv(r->cd, &ip, &il, &op, &ol);
+        r->dec_len = (size_t)(op - r->dec);
+        if (rc != (size_t)-1) break;
+        if (errno == E2BIG) continue;
+        if (errno == EINVAL && !final) break;
+        if (!r->replace) {
+            *bad = (size_t)(ip - in);
+            return -1;
+        }
+        memcpy(r->dec + r->dec_len, "\xEF\xBF\xBD", 3); /* U+FFFD */
+        r->dec_len += 3;
+        ip++;
+        il--;
+        (*replaced)++;
+    }
+    *n = il;
+    return 0;
+}
+
+static long s_count_nl(const char *s, size_t n) {
+    long k = 0;
+    for (size_t i = 0; i < n; i++) k += s[i] == '\n';
+    return k;
+}
+
+static void s_note_replaced(dataset_reader *r, const char *path, long n) {
+    if (!r->rep || !n) return;
+    char item[600];
+    snprintf(item, sizeof item, "%.500s (%ld)", path, n);
+    r->rep->replaced += n;
+    r->rep->replaced_files++;
+    s_list_add(r->rep->replaced_list, item);
+}
+
+static const char *s_enc(const dataset_reader *r) {
+    return r->enc_name ? r->enc_name : "UTF-8";
+}
+
+/* JSONL / CSV in another encoding (or with replace): the whole file to
+ * UTF-8 into an unlinked temporary file, read from then on like any. */
+static int s_convert_file(dataset_reader *r, char *err) {
+    FILE *out = tmpfile();
+    if (!out) return hb_fail(err, "%s: cannot make a temporary file to decode it: %s", r->path, strerror(errno));
+    char blk[65536];
+    size_t carry = 0, off = 0;
+    long lines = 0, replaced = 0;
+    int rc = 0;
+    for (;;) {
+        size_t got = fread(blk + carry, 1, sizeof blk - carry, r->f);
+        if (ferror(r->f)) {
+            rc = hb_fail(err, "%s: read error: %s", r->path, strerror(errno));
+            break;
+        }
+        size_t n = carry + got, bad = 0;
+        int final = got == 0;
+        r->dec_len = 0;
+        if (s_conv(r, blk, &n, final, &replaced, &bad)) {
+            rc = hb_fail(err,
+                         "%s:%ld: byte %zu (0x%02x) is not valid %s (--decode-errors replace puts U+FFFD in its "
+                         "place)",
+                         r->path, lines + s_count_nl(r->dec, r->dec_len) + 1, off + bad,
+                         (unsigned)(unsigned char)blk[bad], s_enc(r));
+            break;
+        }
+        lines += s_count_nl(r->dec, r->dec_len);
+        if (r->dec_len && fwrite(r->dec, 1, r->dec_len, out) != r->dec_len) {
+            rc = hb_fail(err, "%s: cannot write the decoded copy: %s", r->path, strerror(errno));
+            break;
+        }
+        size_t used = carry + got - n;
+        off += used;
+        memmove(blk, blk + used, n);
+        carry = n;
+        if (final) break;
+    }
+    fclose(r->f);
+    r->f = out;
+    if (rc) return -1;
+    s_note_replaced(r, r->path, replaced);
+    rewind(out);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* folder per class */
 
 static int s_cmp_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted non-hidden entries of dir; want_dir: 1 only directories, 0 only
- * regular files; anything else is an error. */
-static int s_list(const char *dir, int want_dir, char ***out, int *n_out, char *err) {
+/* Sorted non-hidden entries of dir; want_dir: 1 only directories (the
+ * top level: other entries are ignored), 0 only regular files (a class
+ * folder: anything else is an error). Hidden and ignored entries are
+ * counted in r's report. */
+static int s_list(dataset_reader *r, const char *dir, int want_dir, char ***out, int *n_out, char *err) {
     DIR *d = opendir(dir);
     if (!d) return hb_fail(err, "%s: cannot open directory: %s", dir, strerror(errno));
     char **v = NULL;
@@ -366,11 +498,21 @@ static int s_list(const char *dir, int want_dir, char ***out, int *n_out, char *
     struct dirent *e;
     int rc = 0;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, 0) != 0) {
+        int hidden = e->d_name[0] == '.';
+        if (!hidden && fstatat(dirfd(d), e->d_name, &st, 0) != 0) {
             rc = hb_fail(err, "%s/%s: %s", dir, e->d_name, strerror(errno));
             break;
+        }
+        if (hidden || (want_dir && !S_ISDIR(st.st_mode))) {
+            if (r->rep) {
+                char item[600];
+                snprintf(item, sizeof item, "%.300s/%.250s", dir, e->d_name);
+                r->rep->ignored_entries++;
+                s_list_add(r->rep->ignored, item);
+            }
+            continue;
         }
         if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
             rc = hb_fail(err, "%s/%s: expected %s (layout DIR/<label>/<file>)", dir, e->d_name,
@@ -406,7 +548,10 @@ static int s_folder_next(dataset_reader *r, dataset_record *rec, char *err) {
         if (r->label_i >= r->n_labels) return 0;
         char sub[4096];
         snprintf(sub, sizeof sub, "%s/%s", r->path, r->labels[r->label_i++]);
-        if (s_list(sub, 0, &r->files, &r->n_files, err)) return -1;
+        if (s_list(r, sub, 0, &r->files, &r->n_files, err)) return -1;
+        if (r->n_files == 0)
+            return hb_fail(err, "%s: an empty class folder (no document for label '%s')", sub,
+                           r->labels[r->label_i - 1]);
     }
     const char *label = r->labels[r->label_i - 1], *name = r->files[r->file_i++];
     free(r->id);
@@ -431,6 +576,22 @@ static int s_folder_next(dataset_reader *r, dataset_record *rec, char *err) {
     if (bad_read) return hb_fail(err, "%s: read error", path);
     r->text[len] = '\0';
     size_t bad;
+    if (r->cd != (iconv_t)-1) { /* to UTF-8, in memory: r->text becomes the decoded text */
+        long replaced = 0;
+        size_t n = len;
+        iconv(r->cd, NULL, NULL, NULL, NULL); /* a new document: initial shift state, BOM expected again */
+        r->dec_len = 0;
+        if (s_conv(r, r->text, &n, 1, &replaced, &bad))
+            return hb_fail(err,
+                           "%s:%ld: byte %zu (0x%02x) is not valid %s (--decode-errors replace puts U+FFFD in "
+                           "its place)",
+                           path, s_line_of(r->text, bad), bad, (unsigned)(unsigned char)r->text[bad], s_enc(r));
+        s_note_replaced(r, path, replaced);
+        if (r->dec_len + 1 > r->text_cap) r->text = hb_realloc(r->text, r->text_cap = r->dec_len + 1);
+        memcpy(r->text, r->dec, r->dec_len);
+        len = r->dec_len;
+        r->text[len] = '\0';
+    }
     if (wp_utf8_check(r->id, strlen(r->id), &bad)) {
         rec->bad_utf8 = 1;
         hb_fail(rec->msg, "%s: file or folder name is not valid UTF-8", path);
@@ -453,13 +614,36 @@ static int s_folder_next(dataset_reader *r, dataset_record *rec, char *err) {
 
 int dataset_open(dataset_reader **out, const char *path, dataset_format fmt, const dataset_csv_options *csv,
                  char *err) {
+    return dataset_open_decoded(out, path, fmt, csv, NULL, err);
+}
+
+int dataset_open_decoded(dataset_reader **out, const char *path, dataset_format fmt, const dataset_csv_options *csv,
+                         const dataset_decode *dec, char *err) {
     *out = NULL;
     if (fmt == DATASET_AUTO) fmt = dataset_detect(path);
     dataset_reader *r = hb_calloc(1, sizeof *r);
     r->fmt = fmt;
     r->path = strdup(path);
+    r->cd = (iconv_t)-1;
+    if (dec) {
+        r->replace = dec->replace;
+        r->rep = dec->rep;
+        int other = dec->encoding && dec->encoding[0];
+        if (other) r->enc_name = strdup(dec->encoding);
+        /* plain strict UTF-8 needs no conversion (a bad byte is a bad document: skip_bad applies) */
+        if ((other || dec->replace) && (r->cd = iconv_open("UTF-8", other ? dec->encoding : "UTF-8")) == (iconv_t)-1) {
+            dataset_encoding_check(dec->encoding, err);
+            dataset_close(&r);
+            return -1;
+        }
+    }
     if (fmt == DATASET_FOLDER) {
-        if (s_list(path, 1, &r->labels, &r->n_labels, err)) {
+        if (s_list(r, path, 1, &r->labels, &r->n_labels, err)) {
+            dataset_close(&r);
+            return -1;
+        }
+        if (r->n_labels == 0) {
+            hb_fail(err, "%s: no class folder (layout DIR/<label>/<file>)", path);
             dataset_close(&r);
             return -1;
         }
@@ -467,6 +651,10 @@ int dataset_open(dataset_reader **out, const char *path, dataset_format fmt, con
         r->f = fopen(path, "rb");
         if (!r->f) {
             hb_fail(err, "%s: cannot open: %s", path, strerror(errno));
+            dataset_close(&r);
+            return -1;
+        }
+        if (r->cd != (iconv_t)-1 && s_convert_file(r, err)) {
             dataset_close(&r);
             return -1;
         }
@@ -511,6 +699,9 @@ void dataset_close(dataset_reader **rp) {
     free(r->text);
     free(r->id);
     free(r->path);
+    if (r->cd != (iconv_t)-1) iconv_close(r->cd);
+    free(r->enc_name);
+    free(r->dec);
     free(r);
     *rp = NULL;
 }
@@ -734,7 +925,9 @@ static int s_pass(s_ingest *g, int n_inputs, dataset_emit_fn emit, void *ctx, lo
     dataset_record rec;
     for (int i = 0; i < n_inputs; i++) {
         dataset_reader *r;
-        if (dataset_open(&r, g->in[i].path, g->in[i].format, &g->o->csv, err)) return -1;
+        /* ignored entries and replacements are counted once: in pass 1 */
+        dataset_decode dec = {g->o->encoding, g->o->decode_replace, g->pass == 1 ? g->rep : NULL};
+        if (dataset_open_decoded(&r, g->in[i].path, g->in[i].format, &g->o->csv, &dec, err)) return -1;
         uint64_t fp = STRMAP_FNV_OFFSET;
         long n = 0;
         int rc;
@@ -818,6 +1011,7 @@ int dataset_ingest(const dataset_input *inputs, int n_inputs, wp_tokenizer *tok,
     g.cc.sep_id = tok->sep_id;
     g.cc.pad_id = tok->pad_id;
     if (chunk_config_check(&g.cc, err)) return -1;
+    if (dataset_encoding_check(o->encoding, err)) return -1;
     if (!(o->val_fraction >= 0 && o->val_fraction < 1))
         return hb_fail(err, "val fraction %g: must be in [0, 1)", o->val_fraction);
     if (o->fixed) {

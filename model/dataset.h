@@ -16,7 +16,20 @@
  *    id column "-" numbers the records instead (id = record number, 1-based).
  *  - folder: DIR/<label>/<file>, one document per file, label = the
  *    sub-folder's name, id = "<label>/<file>"; files and folders in byte
- *    order; hidden entries (".x") skipped; anything else is an error.
+ *    order. As a corpus is distributed (scikit-learn's load_files,
+ *    torchvision's ImageFolder): files at the top level (a README, a
+ *    LICENSE) and hidden entries (".x", at either level) are ignored and
+ *    counted (dataset_report.ignored_entries, the first names in
+ *    .ignored); a class folder with no document is an error naming it;
+ *    anything else that is not a regular file inside a class folder is an
+ *    error.
+ * Text encoding (dataset_decode): UTF-8 by default; any encoding iconv
+ * knows (latin-1, cp1252, UTF-16 with a BOM, ...) is converted to UTF-8 as
+ * the file is read. An undecodable byte is, as Python's errors= says:
+ * strict (the default) an error naming file:line and byte, or for UTF-8 a
+ * bad document (DATASET_BAD_UTF8, skip_bad applies); replace: U+FFFD in
+ * its place, counted per file (dataset_report.replaced, .replaced_files,
+ * the first files in .replaced_list).
  * Messages name file:line (JSONL, CSV: the line where the record starts) or
  * the file path (folder).
  */
@@ -61,6 +74,28 @@ typedef struct {
 /* ------------------------------------------------------------------------ */
 /* readers */
 
+typedef struct {
+    long docs[3], chunks[3]; /* emitted, per split (train, val, test) */
+    long tokens, unk;        /* content tokens emitted, of which [UNK] */
+    long truncated_docs, dropped_chunks;
+    long bad[DATASET_BAD_N];                   /* skipped documents per reason (skip_bad) */
+    char first_bad[DATASET_BAD_N][HB_ERR_LEN]; /* "file:line: reason" of the first one */
+    long ignored_entries;                      /* folder: top-level files and hidden entries ignored */
+    char ignored[HB_ERR_LEN];                  /* "DIR/README, DIR/.git, ..." (the first ones) */
+    long replaced, replaced_files;             /* decode replace: bytes turned into U+FFFD; files with any */
+    char replaced_list[HB_ERR_LEN];            /* "FILE (N), ..." (the first ones) */
+} dataset_report;
+
+/* How the readers decode bytes (NULL: UTF-8, strict, nothing counted). */
+typedef struct {
+    const char *encoding; /* NULL or "": UTF-8; else an iconv name ("latin1", "cp1252", "UTF-16") */
+    int replace;          /* 1: undecodable bytes -> U+FFFD (counted); 0: strict */
+    dataset_report *rep;  /* if set: ignored entries and replacements are counted here */
+} dataset_decode;
+
+/* 0 if iconv converts `encoding` to UTF-8; else -1, err naming it. */
+int dataset_encoding_check(const char *encoding, char *err);
+
 /* One record as read; pointers valid until the next dataset_next/close. */
 typedef struct {
     const char *file;
@@ -82,6 +117,11 @@ typedef struct dataset_reader dataset_reader;
 /* Format AUTO: a directory is a folder layout, *.csv is CSV, else JSONL. */
 dataset_format dataset_detect(const char *path);
 int dataset_open(dataset_reader **r, const char *path, dataset_format fmt, const dataset_csv_options *csv, char *err);
+/* The same with a decoding (dec may be NULL). A strict decoding error of a
+ * JSONL/CSV file in another encoding is found here (the file is converted
+ * to UTF-8 as it is opened, into an unlinked temporary file). */
+int dataset_open_decoded(dataset_reader **r, const char *path, dataset_format fmt, const dataset_csv_options *csv,
+                         const dataset_decode *dec, char *err);
 /* 1: a record; 0: end of input; -1: error (err = "file:line: reason"). */
 int dataset_next(dataset_reader *r, dataset_record *rec, char *err);
 void dataset_close(dataset_reader **r);
@@ -104,6 +144,8 @@ typedef struct {
     int labels_from_all;    /* 0: label map from training documents; 1: from every labelled document;
                                2: from training documents, or every one if there are none (inspection) */
     const label_map *fixed; /* if set: use this (final) map; labels outside it are unseen */
+    const char *encoding;   /* NULL/"": UTF-8 (dataset_decode) */
+    int decode_replace;     /* 1: --decode-errors replace */
 } dataset_options;
 
 /* What emit receives: one whole document (pointers valid during the call). */
@@ -125,14 +167,6 @@ typedef struct {
     size_t n_unk;    /* of which [UNK] */
     int n_dropped;   /* chunks dropped by max_chunks */
 } dataset_doc;
-
-typedef struct {
-    long docs[3], chunks[3]; /* emitted, per split (train, val, test) */
-    long tokens, unk;        /* content tokens emitted, of which [UNK] */
-    long truncated_docs, dropped_chunks;
-    long bad[DATASET_BAD_N];                   /* skipped documents per reason (skip_bad) */
-    char first_bad[DATASET_BAD_N][HB_ERR_LEN]; /* "file:line: reason" of the first one */
-} dataset_report;
 
 /* Returns 0 to go on, -1 (with err) to stop the ingest. */
 typedef int (*dataset_emit_fn)(void *ctx, const dataset_doc *doc, char *err);

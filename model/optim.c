@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hb_error.h"
+
 optim_config optim_default_config(void) {
     optim_config c = {0};
     c.lr = 2e-5f;
@@ -27,15 +29,42 @@ void adamw_free(adamw_state *s) {
     memset(s, 0, sizeof *s);
 }
 
+static const char *const s_schedule_names[] = {"linear", "constant", "cosine"};
+
+int optim_schedule_parse(const char *name, optim_schedule *out, char *err) {
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(name, s_schedule_names[k])) {
+            *out = (optim_schedule)k;
+            return 0;
+        }
+    return hb_fail(err, "schedule '%.64s': expected constant, linear or cosine", name);
+}
+
+const char *optim_schedule_name(optim_schedule s) {
+    return (unsigned)s < 3 ? s_schedule_names[s] : "?";
+}
+
+int optim_job_settings(optim_config *cfg, const char *schedule, float clip_norm, float weight_decay, int adamw,
+                       char *err) {
+    cfg->schedule = OPTIM_JOB_SCHEDULE;
+    if (schedule && schedule[0] && optim_schedule_parse(schedule, &cfg->schedule, err)) return -1;
+    if (isnan(clip_norm) || clip_norm >= 1e6f)
+        return hb_fail(err, "clip norm %g: expected 0 (off) or a positive number below 1e6", clip_norm);
+    cfg->clip_norm = clip_norm >= 0 ? clip_norm : (adamw ? OPTIM_JOB_CLIP_NORM : 0.0f);
+    if (isnan(weight_decay) || weight_decay >= 1)
+        return hb_fail(err, "weight decay %g: expected a number in [0, 1)", weight_decay);
+    cfg->weight_decay = weight_decay >= 0 ? weight_decay : 0.0f;
+    return 0;
+}
+
 float optim_lr_at(const optim_config *cfg, long step) {
-    if (cfg->warmup_steps > 0 && step <= cfg->warmup_steps) return cfg->lr * (float)step / (float)cfg->warmup_steps;
-    if (cfg->total_steps > 0) {
-        if (step >= cfg->total_steps) return 0.0f;
-        long span = cfg->total_steps - cfg->warmup_steps;
-        if (span <= 0) return 0.0f;
-        return cfg->lr * (float)(cfg->total_steps - step) / (float)span;
-    }
-    return cfg->lr;
+    const long W = cfg->warmup_steps, T = cfg->total_steps;
+    if (W > 0 && step <= W) return cfg->lr * (float)step / (float)W;
+    if (cfg->schedule == OPTIM_SCHEDULE_CONSTANT || T <= 0) return cfg->lr;
+    if (step >= T || T - W <= 0) return 0.0f;
+    double progress = (double)(step - W) / (double)(T - W);
+    if (cfg->schedule == OPTIM_SCHEDULE_COSINE) return (float)(cfg->lr * 0.5 * (1.0 + cos(M_PI * progress)));
+    return cfg->lr * (float)(T - step) / (float)(T - W);
 }
 
 double optim_global_norm(const params_table *t, const float *grad) {

@@ -148,10 +148,51 @@ static void s_shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
     if (k < n) snprintf(buf + k, n - k, "]");
 }
 
+/* IEEE binary16 -> binary32, exactly (every half is a float): subnormals,
+ * infinities and NaNs included */
+static float s_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13); /* inf, NaN (payload kept) */
+    } else if (exp) {
+        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    } else if (man) { /* subnormal: normalise */
+        int e = -1;
+        do {
+            e++;
+            man <<= 1;
+        } while (!(man & 0x400u));
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ffu) << 13);
+    } else {
+        bits = sign;
+    }
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+/* bfloat16 is the top half of a binary32 */
+static float s_bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+float safetensors_f16_to_f32(uint16_t h) {
+    return s_f16_to_f32(h);
+}
+
+float safetensors_bf16_to_f32(uint16_t h) {
+    return s_bf16_to_f32(h);
+}
+
 static int s_read_entry(const safetensors_file *f, const safetensors_entry *e, const char *want, int ndim,
                         const int64_t *shape, float *dst, char *err) {
-    if (strcmp(e->dtype, "F32") != 0)
-        return hb_fail(err, "%s: tensor %s: dtype %s is not supported (only F32 for now)", f->path, e->name, e->dtype);
+    int f16 = !strcmp(e->dtype, "F16"), bf16 = !strcmp(e->dtype, "BF16");
+    if (strcmp(e->dtype, "F32") != 0 && !f16 && !bf16)
+        return hb_fail(err, "%s: tensor %s: dtype %s is not supported (F32, F16 and BF16 are)", f->path, e->name,
+                       e->dtype);
     int same = e->ndim == ndim;
     for (int d = 0; same && d < ndim; d++) same = e->shape[d] == shape[d];
     if (!same) {
@@ -161,6 +202,15 @@ static int s_read_entry(const safetensors_file *f, const safetensors_entry *e, c
         return hb_fail(err, "%s: tensor %s: wrong shape %s, expected %s for %s", f->path, e->name, a, b, want);
     }
     /* safetensors is little-endian, as is every machine we build for */
+    if (f16 || bf16) { /* half precision on disk: fp32 in memory (training needs fp32 master weights) */
+        const unsigned char *src = f->data + e->begin;
+        size_t n = (e->end - e->begin) / 2;
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = (uint16_t)(src[2 * i] | src[2 * i + 1] << 8);
+            dst[i] = f16 ? s_f16_to_f32(h) : s_bf16_to_f32(h);
+        }
+        return 0;
+    }
     memcpy(dst, f->data + e->begin, e->end - e->begin);
     return 0;
 }

@@ -7,8 +7,10 @@
  * Reading maps the file read-only and validates the whole header at open:
  * a truncated or oversized header, a malformed entry, offsets out of range or
  * a byte size that disagrees with dtype x shape is an error naming the file
- * (and the tensor). Only F32 can be read into floats for now; other dtypes
- * are refused when such a tensor is asked for, naming file and tensor.
+ * (and the tensor). F32, F16 and BF16 tensors are read into floats (the
+ * halves converted exactly: the Hub ships many checkpoints in half
+ * precision); other dtypes are refused when such a tensor is asked for,
+ * naming file and tensor.
  *
  * Loading into a params_table looks each view up by its name, then with a
  * "bert." prefix (HF BertFor* checkpoints), then with LayerNorm's legacy
@@ -50,9 +52,13 @@ void safetensors_close(safetensors_file **f);
 /* The entry called name, or NULL. */
 const safetensors_entry *safetensors_find(const safetensors_file *f, const char *name);
 
-/* Copies tensor `name` (F32, exactly `shape`) into dst. */
+/* Copies tensor `name` (F32, F16 or BF16; exactly `shape`) into dst as floats. */
 int safetensors_read_f32(const safetensors_file *f, const char *name, int ndim, const int64_t *shape, float *dst,
                          char *err);
+
+/* One IEEE half / one bfloat16 (as stored, host order) as a float. */
+float safetensors_f16_to_f32(uint16_t h);
+float safetensors_bf16_to_f32(uint16_t h);
 
 /* Fills every view of t in buf from the file (names as described above).
  * Views whose name starts with optional_prefix (may be NULL) may be absent:

@@ -2,7 +2,7 @@
 # Installs the Debian packages hierbert needs to build, test and run.
 # Idempotent: asks apt only for what is missing. Run as root (or with sudo).
 #   ops/install-deps.sh            build + runtime + test dependencies
-#   ops/install-deps.sh --reference  also python3-torch (reference scripts only)
+#   ops/install-deps.sh --reference  also python3-torch and python3-sklearn (reference scripts only)
 set -euo pipefail
 
 pkgs=(
@@ -13,11 +13,12 @@ pkgs=(
   libprotobuf-c-dev protobuf-c-compiler
   liblmdb-dev lmdb-utils
   libjansson-dev libcsv-dev libutf8proc-dev libinih-dev
+  liblinear-dev                   # the bag-of-words baseline's linear SVM
   libsystemd-dev libmicrohttpd-dev
   iproute2 python3 procps
 )
 if [[ "${1:-}" == "--reference" ]]; then
-  pkgs+=(python3-torch python3-numpy)
+  pkgs+=(python3-torch python3-numpy python3-sklearn)
 fi
 
 missing=()

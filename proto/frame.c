@@ -210,6 +210,11 @@ static int s_bert_config(const Hierbert__BertConfig *c, int *code, char *err) {
     return 0;
 }
 
+/* model/optim.h's schedule names; "" is linear (a coordinator of before the choice) */
+static int s_schedule_ok(const char *name) {
+    return !name[0] || !strcmp(name, "constant") || !strcmp(name, "linear") || !strcmp(name, "cosine");
+}
+
 static int s_model(const Hierbert__ModelSpec *ms, const proto_expect *ex, int *code, char *err) {
     const char *t = "Assign";
     if (!ms) return FAIL(PROTO_E_MALFORMED, "Assign: no model spec");
@@ -226,6 +231,8 @@ static int s_model(const Hierbert__ModelSpec *ms, const proto_expect *ex, int *c
     if (!(ms->lr >= 0 && ms->lr < 10)) return FAIL(PROTO_E_MALFORMED, "Assign: lr %g outside [0, 10)", ms->lr);
     if (!(ms->weight_decay >= 0 && ms->clip_norm >= 0))
         return FAIL(PROTO_E_MALFORMED, "Assign: negative weight_decay or clip_norm");
+    if (!s_schedule_ok(ms->schedule))
+        return FAIL(PROTO_E_MALFORMED, "Assign: schedule '%.32s' (constant, linear or cosine)", ms->schedule);
     if (s_numel(t, ms->numel, ex, code, err)) return -1;
     if (ex->seq_len && ms->seq_len != ex->seq_len)
         return FAIL(PROTO_E_SHAPE, "Assign: seq_len %u, the job's is %u", ms->seq_len, ex->seq_len);
@@ -334,7 +341,11 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
         s_str(t, "vocab_path", s->vocab_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "preset", s->preset, 64, 0, code, err) || s_str(t, "optimizer", s->optimizer, 64, 0, code, err) ||
         s_str(t, "name", s->name, 256, 0, code, err) || s_str(t, "average", s->average, 64, 0, code, err) ||
-        s_str(t, "reduce", s->reduce, 64, 0, code, err))
+        s_str(t, "reduce", s->reduce, 64, 0, code, err) || s_str(t, "schedule", s->schedule, 64, 0, code, err) ||
+        s_str(t, "encoding", s->encoding, 64, 0, code, err) ||
+        s_str(t, "decode_errors", s->decode_errors, 64, 0, code, err) ||
+        s_str(t, "chunk_policy", s->chunk_policy, 64, 0, code, err))
+
         return -1;
     if (!s->train_path[0] && !s->synthetic) return FAIL(PROTO_E_BAD_REQUEST, "Submit: no training data (--train)");
     if (!(s->val_fraction >= 0 && s->val_fraction < 1))
@@ -360,6 +371,17 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
     if (s->reduce[0] && strcmp(s->reduce, "sharded") && strcmp(s->reduce, "coordinator"))
         return FAIL(PROTO_E_BAD_REQUEST, "Submit: reduce '%s' (sharded or coordinator)", s->reduce);
     if (s->synthetic > 1000000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: synthetic %u too large", s->synthetic);
+    if (!s_schedule_ok(s->schedule))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: schedule '%s' (constant, linear or cosine)", s->schedule);
+    if (s->clip_norm_given && !(s->clip_norm >= 0 && s->clip_norm < 1e6f))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: clip_norm %g outside [0, 1e6) (0: no clipping)", s->clip_norm);
+    if (s->weight_decay_given && !(s->weight_decay >= 0 && s->weight_decay < 1))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: weight_decay %g outside [0, 1)", s->weight_decay);
+    if (s->decode_errors[0] && strcmp(s->decode_errors, "strict") && strcmp(s->decode_errors, "replace"))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: decode_errors '%s' (strict or replace)", s->decode_errors);
+    if (s->chunk_policy[0] && strcmp(s->chunk_policy, "first") && strcmp(s->chunk_policy, "head-tail") &&
+        strcmp(s->chunk_policy, "spread"))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: chunk_policy '%s' (first, head-tail or spread)", s->chunk_policy);
     return 0;
 }
 

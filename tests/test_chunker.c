@@ -81,7 +81,30 @@ int main(void) {
         s_expect(&s, k, tok, a, b);
     }
     CHECK(s.n_dropped == 13, "dropped counted");
-    t_ok("max chunks 4 of 17: first keeps windows 0-3, spread keeps 0,5,10,16 (first and last); 13 dropped counted");
+    r.policy = CHUNK_KEEP_HEAD_TAIL;
+    chunk_text(&r, tok, 1000, &s);
+    int want_ht[4] = {0, 1, 15, 16};
+    for (int k = 0; k < 4; k++) {
+        CHECK(s.start[k] == 50 * want_ht[k], "head-tail window %d: start %d", k, s.start[k]);
+        size_t a = (size_t)want_ht[k] * 50, b = a + 200 < 1000 ? a + 200 : 1000;
+        s_expect(&s, k, tok, a, b);
+    }
+    CHECK(s.n_dropped == 13, "head-tail dropped counted");
+    r.max_chunks = 3;
+    chunk_text(&r, tok, 1000, &s);
+    CHECK(s.n_chunks == 3 && s.start[0] == 0 && s.start[1] == 50 && s.start[2] == 800, "head-tail M=3: %d %d %d",
+          s.start[0], s.start[1], s.start[2]);
+    r.max_chunks = 4;
+    chunk_policy pp;
+    char perr[HB_ERR_LEN];
+    CHECK(chunk_policy_parse("head-tail", &pp, perr) == 0 && pp == CHUNK_KEEP_HEAD_TAIL &&
+              !strcmp(chunk_policy_name(pp), "head-tail"),
+          "head-tail name");
+    CHECK(chunk_policy_parse("tail", &pp, perr) == -1 && strstr(perr, "'tail'") && strstr(perr, "head-tail"),
+          "bad name: %s", perr);
+    t_ok("max chunks 4 of 17: first keeps windows 0-3, spread keeps 0,5,10,16 (first and last), head-tail 0,1,15,16 "
+         "(M=3: 0,1,16); 13 dropped counted; a bad policy name refused (%s)",
+         perr);
 
     /* pre-split: items of 3, 12 (truncated to 8) and 1 tokens */
     size_t off[4] = {0, 3, 15, 16};

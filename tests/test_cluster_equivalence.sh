@@ -21,7 +21,7 @@ PY="python3 $(dirname "$0")/ckpt.py"
 
 job_args=(--synthetic 100 --seq 32 --batch 8 --dropout 0 --epochs 5 --seed 7)
 sgd=(--optimizer sgd --lr 0.05)
-adamw=(--optimizer adamw --lr 1e-3)
+adamw=(--optimizer adamw --lr 1e-3 --clip-norm 1)
 
 CK=
 run() { # name nworkers max_steps submit-args... -> CK (no $(...): daemons must stay in this shell, under its trap)

@@ -253,10 +253,22 @@ int main(void) {
     CHECK(sink.n == 2 && !strcmp(sink.ids[0], "a/1.txt") && !strcmp(sink.ids[1], "b/2.txt") && sink.labels[1] == 1,
           "folder %d %s", sink.n, sink.ids[0]);
     labels_free(&lm);
+    CHECK(rep.ignored_entries == 2 && strstr(rep.ignored, "fold/.hidden") && strstr(rep.ignored, "fold/a/.swp"),
+          "hidden entries: %ld (%s)", rep.ignored_entries, rep.ignored);
     snprintf(buf, sizeof buf, "printf 'z' > %s/fold/stray.txt", s_dir);
     CHECK(system(buf) == 0, "stray");
-    s_refused("file at the top of a folder layout", s_path("fold"), NULL, "stray.txt", "label directory");
-    t_ok("folder layout: DIR/<label>/<file>, id = label/file, hidden entries skipped, sorted");
+    CHECK_OK(s_run(s_path("fold"), NULL, &o, &sink, &rep, &lm, err), err);
+    CHECK(sink.n == 2 && rep.ignored_entries == 3 && strstr(rep.ignored, "fold/stray.txt"), "stray: %d docs, %ld (%s)",
+          sink.n, rep.ignored_entries, rep.ignored);
+    labels_free(&lm);
+    snprintf(buf, sizeof buf, "mkdir -p %s/fold/a/sub", s_dir);
+    CHECK(system(buf) == 0, "sub");
+    s_refused("a folder inside a class folder", s_path("fold"), NULL, "fold/a/sub", "regular file");
+    snprintf(buf, sizeof buf, "rmdir %s/fold/a/sub", s_dir);
+    CHECK(system(buf) == 0, "rmdir");
+    t_ok("folder layout: DIR/<label>/<file>, id = label/file, sorted; hidden entries and a top-level file ignored and "
+         "counted (%s), a folder inside a class folder refused",
+         rep.ignored);
 
     const char *js = s_write(
         "chunks.jsonl", "{\"id\": 5, \"chunks\": [\"hello world\", \"the fox\", \"the quick brown\"], \"label\": 3}\n"

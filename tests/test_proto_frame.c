@@ -237,6 +237,43 @@ int main(void) {
     vbuf = proto_pack(&m, &vlen);
     s_refused(vbuf, vlen, NULL, PROTO_E_BAD_REQUEST, "val_fraction");
     free(vbuf);
+    sb.val_fraction = 0;
+    /* the optimizer settings of issue 13: each bad value refused by name */
+    struct {
+        const char *schedule;
+        float clip, wd;
+        const char *want;
+    } bad[] = {{"warmup_cosine", -1, -1, "schedule 'warmup_cosine'"},
+               {"", -0.5f, -1, "clip_norm -0.5"},
+               {"", 1e7f, -1, "clip_norm 1e+07"},
+               {"", -1, 1.0f, "weight_decay 1"},
+               {"", -1, -0.1f, "weight_decay -0.1"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        sb.schedule = (char *)bad[k].schedule;
+        sb.clip_norm_given = bad[k].clip != -1;
+        sb.clip_norm = bad[k].clip;
+        sb.weight_decay_given = bad[k].wd != -1;
+        sb.weight_decay = bad[k].wd;
+        vbuf = proto_pack(&m, &vlen);
+        s_refused(vbuf, vlen, NULL, PROTO_E_BAD_REQUEST, bad[k].want);
+        free(vbuf);
+    }
+    sb.schedule = "cosine";
+    sb.clip_norm_given = sb.weight_decay_given = 1;
+    sb.clip_norm = 0;
+    sb.weight_decay = 0.01f;
+    {
+        char e2[HB_ERR_LEN] = "";
+        int code2 = 0;
+        proto_msg *d2 = NULL;
+        vbuf = proto_pack(&m, &vlen);
+        CHECK(proto_decode(vbuf, vlen, NULL, &d2, &code2, e2) == 0 && !strcmp(d2->submit->schedule, "cosine") &&
+                  d2->submit->clip_norm_given && d2->submit->clip_norm == 0,
+              "cosine, clip 0, weight decay 0.01 refused: %s", e2);
+        proto_free(&d2);
+        free(vbuf);
+    }
+    t_ok("Submit: a bad schedule, clip norm or weight decay refused by name; cosine / clip 0 (given) accepted");
 
     /* --- sharded reduction: ShardPlan, PeerShard, sharded Update --------- */
     char *peers[3] = {"ipc:///tmp/a", "ipc:///tmp/b", "tcp://10.0.0.3:7001"};

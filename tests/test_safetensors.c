@@ -66,6 +66,46 @@ int main(void) {
     CHECK(f == NULL, "close nulls");
     t_ok("round trip: 2 tensors saved and read back bit-exact, data section 8-byte aligned");
 
+    /* half precision as the Hub ships it: every F16 value against its definition, then a file of F16 and BF16 */
+    {
+        long checked = 0;
+        for (uint32_t h = 0; h < 65536; h++) {
+            uint32_t e = (h >> 10) & 31, m = h & 1023;
+            float got = safetensors_f16_to_f32((uint16_t)h);
+            double want = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, (int)e - 25);
+            if (h & 0x8000) want = -want;
+            CHECK(isnan(want) ? isnan(got) : (got == (float)want && !signbit(got) == !signbit(want)),
+                  "F16 0x%04x: %.9g, want %.9g", h, got, want);
+            checked++;
+        }
+        CHECK(safetensors_bf16_to_f32(0x3f80) == 1.0f && safetensors_bf16_to_f32(0xc049) == -3.140625f &&
+                  isinf(safetensors_bf16_to_f32(0x7f80)),
+              "BF16");
+        const uint16_t w16[6] = {0x3c00, 0xba00, 0x3800, 0x7bff, 0x0001, 0x0200}, b16[2] = {0x3f80, 0xc049};
+        const float want[8] = {1.0f, -0.75f,    0.5f, 65504.0f, 5.9604644775390625e-8f, 3.0517578125e-05f,
+                               1.0f, -3.140625f};
+        const char *hdr = "{\"encoder.layer.0.output.dense.weight\":{\"dtype\":\"F16\",\"shape\":[3,2],"
+                          "\"data_offsets\":[0,12]},\"encoder.layer.0.output.LayerNorm.weight\":{\"dtype\":\"BF16\","
+                          "\"shape\":[2],\"data_offsets\":[12,16]}}";
+        snprintf(path, sizeof path, "%s/half.safetensors", s_dir);
+        FILE *hf = fopen(path, "wb");
+        CHECK(hf, "open %s", path);
+        uint64_t hl = strlen(hdr);
+        for (int i = 0; i < 8; i++) fputc((int)(hl >> (8 * i)) & 0xff, hf);
+        fputs(hdr, hf);
+        for (int i = 0; i < 6; i++) fputc(w16[i] & 0xff, hf), fputc(w16[i] >> 8, hf);
+        for (int i = 0; i < 2; i++) fputc(b16[i] & 0xff, hf), fputc(b16[i] >> 8, hf);
+        fclose(hf);
+        CHECK_OK(safetensors_load_params(path, &t, back, NULL, NULL, err), err);
+        for (int i = 0; i < 6; i++)
+            CHECK(back[t.views[0].offset + i] == want[i], "F16 element %d: %g", i, back[t.views[0].offset + i]);
+        for (int i = 0; i < 2; i++)
+            CHECK(back[t.views[1].offset + i] == want[6 + i], "BF16 element %d: %g", i, back[t.views[1].offset + i]);
+        t_ok("F16 -> fp32 exact for all %ld halves (subnormals, inf, NaN, -0); a file of F16 and BF16 tensors loads as "
+             "fp32 (65504, 2^-24, -3.140625 included)",
+             checked);
+    }
+
     /* HF-style file: bert. prefix, legacy gamma, pooler/cls/position_ids extra (I64 too) */
     const char *hf = "{\"bert.encoder.layer.0.output.dense.weight\":{\"dtype\":\"F32\",\"shape\":[3,2],"
                      "\"data_offsets\":[0,24]},"
@@ -96,12 +136,12 @@ int main(void) {
     s_expect_fail("wrong shape", path, &t, back, "encoder.layer.0.output.dense.weight", "wrong shape [2, 3]");
 
     /* wrong dtype */
-    const char *dtype = "{\"encoder.layer.0.output.dense.weight\":{\"dtype\":\"F16\",\"shape\":[3,2],"
+    const char *dtype = "{\"encoder.layer.0.output.dense.weight\":{\"dtype\":\"I16\",\"shape\":[3,2],"
                         "\"data_offsets\":[0,12]},\"encoder.layer.0.output.LayerNorm.weight\":{\"dtype\":\"F32\","
                         "\"shape\":[2],\"data_offsets\":[12,20]}}";
     snprintf(path, sizeof path, "%s/dtype.safetensors", s_dir);
     s_write_raw(path, dtype, 0, 20);
-    s_expect_fail("wrong dtype", path, &t, back, "encoder.layer.0.output.dense.weight", "dtype F16");
+    s_expect_fail("wrong dtype", path, &t, back, "encoder.layer.0.output.dense.weight", "dtype I16");
 
     /* offsets beyond the data section */
     const char *range = "{\"encoder.layer.0.output.dense.weight\":{\"dtype\":\"F32\",\"shape\":[3,2],"

@@ -188,6 +188,18 @@ static double s_now_s(void) {
     return (double)hb_now_ms() / 1000.0;
 }
 
+/* the optimizer a task's steps take (the worker's own, or its shard's) */
+static optim_config s_optim_of(const Hierbert__ModelSpec *ms) {
+    optim_config oc = optim_default_config();
+    oc.lr = ms->lr;
+    oc.warmup_steps = (long)ms->warmup_steps;
+    oc.total_steps = (long)ms->total_steps;
+    oc.weight_decay = ms->weight_decay;
+    oc.clip_norm = ms->clip_norm;
+    if (ms->schedule[0]) optim_schedule_parse(ms->schedule, &oc.schedule, NULL); /* checked by proto_decode */
+    return oc;
+}
+
 /* bert_backward's hook under sharded reduction: final gradients leave at once */
 typedef struct {
     worker_peers *peers;
@@ -260,11 +272,7 @@ static void s_run(s_comp *c) {
             atomic_store(&c->wc->busy, 0);
             return;
         }
-        soc.lr = ms->lr;
-        soc.warmup_steps = (long)ms->warmup_steps;
-        soc.total_steps = (long)ms->total_steps;
-        soc.weight_decay = ms->weight_decay;
-        soc.clip_norm = ms->clip_norm;
+        soc = s_optim_of(ms);
         pr = (peers_round){.round = t->round,
                            .pt = pt,
                            .grad = c->m->grads,
@@ -300,12 +308,7 @@ static void s_run(s_comp *c) {
             correct += hit;
         }
     } else {
-        optim_config oc = optim_default_config();
-        oc.lr = ms->lr;
-        oc.warmup_steps = (long)ms->warmup_steps;
-        oc.total_steps = (long)ms->total_steps;
-        oc.weight_decay = ms->weight_decay;
-        oc.clip_norm = ms->clip_norm;
+        optim_config oc = s_optim_of(ms);
         if (c->adamw && !t->send_grad) s_need_opt(c);
         if (c->have_opt) c->opt.cfg = oc;
         const int32_t *sizes = (const int32_t *)t->step_sizes.data;

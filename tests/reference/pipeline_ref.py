@@ -16,7 +16,8 @@ as hierbert does it:
      tokenizer) and the same vocab.txt; chunk as model/chunker.h: chunks of
      L ids [CLS] t.. [SEP] [PAD].., C = L-2 content tokens, windows every
      stride S tokens (K = 1 if n <= C else 1 + ceil((n-C)/S)); more than M
-     windows: policy first keeps 0..M-1, spread keeps floor(i(K-1)/(M-1));
+     windows: policy first keeps 0..M-1, spread keeps floor(i(K-1)/(M-1)),
+     head-tail the first ceil(M/2) and the last floor(M/2);
      a pre-split "chunks" list: item k -> chunk k, cut to C tokens;
   3. fine-tune a BERT of the preset from random init (HF init: normal 0.02,
      zero biases, LayerNorm 1/0, classifier truncated normal 0.02) on the
@@ -24,10 +25,11 @@ as hierbert does it:
      state -> dropout 0.2 -> Dense(C), cross-entropy; hidden/attention
      dropout 0.1 (the preset's); AdamW (betas 0.9/0.999, eps 1e-7, weight
      decay 0 by default) with linear warm-up over floor(warmup * steps) steps
-     then linear decay to 0 (model/optim.c's schedule; step t uses lr(t),
-     t from 1), global gradient-norm clipping at 1.0 (what the coordinator
-     sends for AdamW); steps per epoch ceil(chunks / batch), chunks shuffled
-     every epoch (seeded);
+     then --schedule constant | linear (to 0) | cosine (to 0) (model/optim.c's
+     optim_lr_at; step t uses lr(t), t from 1), global gradient-norm
+     clipping at --clip-norm (0: off); RECIPE's schedule and clip are the
+     coordinator's defaults for AdamW; steps per epoch ceil(chunks / batch),
+     chunks shuffled every epoch (seeded);
   4. every chunk's [CLS] vector in eval mode (no dropout), train and val;
   5. the head: LSTM(100) -> Dense(30, relu) -> Dense(C) over each document's
      chunk-vector sequence (packed: the state after the document's last
@@ -67,7 +69,7 @@ import time
 
 # ---- the demo recipe: defaults in one place (the lead may change them) ----
 RECIPE = dict(preset="mini", seq=128, stride=0, max_chunks=16, policy="first", epochs=2, batch=16, lr=1e-4,
-              warmup=0.1, weight_decay=0.0, clip=1.0, head_epochs=20, head_batch=32, head_units=100,
+              warmup=0.1, schedule="linear", weight_decay=0.0, clip=1.0, head_epochs=20, head_batch=32, head_units=100,
               head_dense=30, head_lr=1e-3, seed=1, threads=2)
 PRESETS = {"tiny": (2, 128, 2, 512), "mini": (4, 256, 4, 1024), "small": (4, 512, 8, 2048),
            "medium": (8, 512, 8, 2048), "base": (12, 768, 12, 3072)}
@@ -81,13 +83,17 @@ ap.add_argument("--preset", default=RECIPE["preset"], choices=PRESETS)
 ap.add_argument("--seq", type=int, default=RECIPE["seq"], help="L, incl. [CLS] and [SEP]")
 ap.add_argument("--stride", type=int, default=RECIPE["stride"], help="window shift S (0: L-2, no overlap)")
 ap.add_argument("--max-chunks", type=int, default=RECIPE["max_chunks"], help="M (0: all)")
-ap.add_argument("--policy", default=RECIPE["policy"], choices=("first", "spread"))
+ap.add_argument("--policy", "--chunk-policy", dest="policy", default=RECIPE["policy"],
+                choices=("first", "head-tail", "spread"))
 ap.add_argument("--epochs", type=int, default=RECIPE["epochs"])
 ap.add_argument("--batch", type=int, default=RECIPE["batch"])
 ap.add_argument("--lr", type=float, default=RECIPE["lr"])
 ap.add_argument("--warmup", type=float, default=RECIPE["warmup"], help="fraction of the steps")
 ap.add_argument("--weight-decay", type=float, default=RECIPE["weight_decay"])
-ap.add_argument("--clip", type=float, default=RECIPE["clip"], help="global gradient-norm cap (0: off)")
+ap.add_argument("--schedule", default=RECIPE["schedule"], choices=("constant", "linear", "cosine"),
+                help="the rate after the warm-up (hierbert submit --schedule)")
+ap.add_argument("--clip-norm", "--clip", dest="clip", type=float, default=RECIPE["clip"],
+                help="global gradient-norm cap (0: off)")
 ap.add_argument("--head-epochs", type=int, default=RECIPE["head_epochs"])
 ap.add_argument("--head-batch", type=int, default=RECIPE["head_batch"])
 ap.add_argument("--head-units", type=int, default=RECIPE["head_units"])
@@ -170,6 +176,9 @@ class Chunker:
         M = K if self.M <= 0 or K <= self.M else self.M
         if self.policy == "first" or M <= 1:
             return list(range(M)), K - M
+        if self.policy == "head-tail":
+            head = (M + 1) // 2
+            return list(range(head)) + list(range(K - (M - head), K)), K - M
         return [(i * (K - 1)) // (M - 1) for i in range(M)], K - M
 
     def _chunk(self, toks):
@@ -271,15 +280,17 @@ class Bert(nn.Module):
         return self.classifier(self.cls_drop(cls)), cls
 
 
-def lr_at(step, lr, warmup, total):
+def lr_at(step, lr, warmup, total, schedule):
     """model/optim.c's optim_lr_at"""
     if warmup > 0 and step <= warmup:
         return lr * step / warmup
-    if total > 0:
-        if step >= total:
-            return 0.0
-        return lr * (total - step) / (total - warmup)
-    return lr
+    if schedule == "constant" or total <= 0:
+        return lr
+    if step >= total or total - warmup <= 0:
+        return 0.0
+    if schedule == "cosine":
+        return lr * 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+    return lr * (total - step) / (total - warmup)
 
 
 # ---- 5. the head -----------------------------------------------------------------
@@ -374,7 +385,7 @@ def main():
             sel = perm[b0:b0 + args.batch]
             step += 1
             for grp in opt.param_groups:
-                grp["lr"] = lr_at(step, args.lr, warmup, total)
+                grp["lr"] = lr_at(step, args.lr, warmup, total, args.schedule)
             logits, _ = model(ids[sel], mask[sel])
             loss = F.cross_entropy(logits, y[sel])
             opt.zero_grad()
@@ -466,7 +477,8 @@ def main():
     settings = dict(train=args.train, val=args.val, preset=args.preset, seq=args.seq,
                     stride=args.stride or args.seq - 2, max_chunks=args.max_chunks, policy=args.policy,
                     epochs=args.epochs, batch=args.batch, lr=args.lr, warmup=args.warmup, warmup_steps=warmup,
-                    total_steps=total, weight_decay=args.weight_decay, clip=args.clip, head_epochs=args.head_epochs,
+                    total_steps=total, schedule=args.schedule, weight_decay=args.weight_decay, clip=args.clip,
+                    head_epochs=args.head_epochs,
                     head_batch=args.head_batch, head_units=args.head_units, head_dense=args.head_dense,
                     seed=args.seed, threads=args.threads, limit=args.limit, torch=torch.__version__)
     timings = dict(tokenize_s=t_tok, train_s=t_train, train_seq_per_s=N * args.epochs / t_train if t_train else 0,
@@ -484,7 +496,8 @@ def main():
     print(f"pipeline_ref (PyTorch {torch.__version__}, {args.threads} threads): preset {args.preset}, "
           f"L {args.seq}, stride {settings['stride']}, max chunks {args.max_chunks} ({args.policy}), "
           f"{args.epochs} epochs x {steps_per_epoch} steps of {args.batch}, lr {args.lr:g} "
-          f"(warm-up {warmup} steps), head {args.head_epochs} epochs of {args.head_batch}")
+          f"(warm-up {warmup} steps, then {args.schedule}; clip {args.clip:g}), "
+          f"head {args.head_epochs} epochs of {args.head_batch}")
     print(f"documents: train {len(train)} ({n_tr_chunks} chunks), val {len(val)} ({n_va_chunks} chunks)")
     print(f"chunk accuracy (val):                         {chunk_acc:.4f} ({len(chunk_truth)} chunks)")
     print(f"document accuracy (val, LSTM head, epoch {best_ep:2d}): {doc['accuracy']:.4f} ({len(truth)} documents)")
