@@ -643,7 +643,9 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     proto_env_init(&m, j->id);
     m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_PLAN;
     m.shard_plan = &sp;
-    c->workers[w].bytes_down += (double)hierbert__envelope__get_packed_size(&m);
+    double len = (double)hierbert__envelope__get_packed_size(&m);
+    c->workers[w].bytes_down += len;
+    j->train_bytes_down += len; /* (a plan is TRAIN's, outside any round) */
     return coord_send_worker(c, w, &m);
 }
 
