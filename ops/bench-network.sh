@@ -15,8 +15,9 @@
 #                        [--corpus brown|synthetic] [--build DIR]
 # --rate 0: only the unlimited run. brown needs `ops/fetch-corpus.sh brown`
 # and `ops/fetch-corpus.sh vocab` (data/corpora). Root (ip netns, tc). Runs
-# under flock /tmp/hb-heavy.lock: never beside another heavy run. The job is
-# cancelled once TRAIN ends (EMBED and HEAD are not what this measures).
+# under flock /tmp/hb-heavy.lock: never beside another heavy run. The job
+# keeps 4 chunks a document (a short eval round) and is cancelled once TRAIN
+# ends (EMBED and HEAD are not what this measures).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 W=2 rate=1gbit preset=mini seq=128 batch=32 steps=20 threads=1 reduce=sharded corpus=brown build=$root/build
@@ -101,7 +102,7 @@ run() { # name limit reduce -> $T/name.json
   done
   cli() { ip netns exec "$P-h0" "$CLI" "$@" --control tcp://127.0.0.1:5556; }
   for _ in $(seq 100); do cli list --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
-  job=$(cli submit "${data[@]}" --preset "$preset" --seq "$seq" --batch "$batch" --epochs 1 --max-steps "$steps" \
+  job=$(cli submit "${data[@]}" --preset "$preset" --seq "$seq" --batch "$batch" --epochs 1 --max-steps "$steps" --max-chunks 4 \
         --optimizer adamw --lr 1e-4 --reduce "$red" --min-workers "$W" --seed 1 2>>"$T/$n.log")
   while :; do
     cli status "$job" --json >"$T/$n.json" 2>/dev/null || true
