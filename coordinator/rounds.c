@@ -595,24 +595,36 @@ static int s_grad_add(coord_job *j, const Hierbert__Update *u, double wt, char *
 #define S_PLAN_TIMEOUT_MS 30000   /* ShardReady from every member within this, or fall back */
 #define S_ROUND_TIMEOUT_MS 120000 /* at least: a sharded round longer is abandoned (a peer link that died) */
 
-/* W contiguous, near-even shards of the flat buffer; inside the word
- * embeddings a bound falls on a row (the rows travel row-sparse), elsewhere
+/* W contiguous shards of the flat buffer, even in what travels: a step
+ * moves each shard's dense floats whole (gradient in, parameters out), but
+ * of the word embeddings only the rows the step touches (a few per cent:
+ * row-sparse gradients, pulled rows), so a word-embedding float weighs
+ * S_EMB_WEIGHT. Inside the word embeddings a bound falls on a row, elsewhere
  * on 16 floats. -1 when the model is too small for W shards. */
+#define S_EMB_WEIGHT (1.0 / 16)
 static int s_bounds(const coord_job *j, int W, uint64_t *b) {
     const params_table *pt = &j->model->params;
-    size_t n = pt->numel;
+    const params_view *v = j->we_view >= 0 ? &pt->views[j->we_view] : NULL;
+    size_t n = pt->numel, e0 = v ? v->offset : 0, e1 = v ? v->offset + v->numel : 0;
+    double we = S_EMB_WEIGHT, total = (double)(n - (e1 - e0)) + we * (double)(e1 - e0);
     b[0] = 0;
     b[W] = n;
     for (int k = 1; k < W; k++) {
-        size_t x = n * (size_t)k / (size_t)W;
-        const params_view *v = j->we_view >= 0 ? &pt->views[j->we_view] : NULL;
-        if (v && x > v->offset && x < v->offset + v->numel) {
+        double want = total * k / W; /* weight before the bound: floats before e0 count 1, inside we */
+        size_t x;
+        if (want <= (double)e0)
+            x = (size_t)want;
+        else if (want <= (double)e0 + we * (double)(e1 - e0))
+            x = e0 + (size_t)((want - (double)e0) / we);
+        else
+            x = e1 + (size_t)(want - (double)e0 - we * (double)(e1 - e0));
+        if (v && x > e0 && x < e1) {
             size_t dim = (size_t)v->shape[1];
-            x = v->offset + (x - v->offset + dim / 2) / dim * dim;
+            x = e0 + (x - e0 + dim / 2) / dim * dim;
         } else {
             x &= ~(size_t)15;
         }
-        b[k] = x;
+        b[k] = x > n ? n : x;
         if (b[k] <= b[k - 1]) return -1;
     }
     return b[W] > b[W - 1] ? 0 : -1;
@@ -646,7 +658,9 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     proto_env_init(&m, j->id);
     m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_PLAN;
     m.shard_plan = &sp;
-    c->workers[w].bytes_down += (double)hierbert__envelope__get_packed_size(&m);
+    double len = (double)hierbert__envelope__get_packed_size(&m);
+    c->workers[w].bytes_down += len;
+    j->train_bytes_down += len; /* (a plan is TRAIN's, outside any round) */
     return coord_send_worker(c, w, &m);
 }
 

@@ -15,8 +15,9 @@
 #                        [--corpus brown|synthetic] [--build DIR]
 # --rate 0: only the unlimited run. brown needs `ops/fetch-corpus.sh brown`
 # and `ops/fetch-corpus.sh vocab` (data/corpora). Root (ip netns, tc). Runs
-# under flock /tmp/hb-heavy.lock: never beside another heavy run. The job is
-# cancelled once TRAIN ends (EMBED and HEAD are not what this measures).
+# under flock /tmp/hb-heavy.lock: never beside another heavy run. The job
+# keeps 4 chunks a document (a short eval round) and is cancelled once TRAIN
+# ends (EMBED and HEAD are not what this measures).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 W=2 rate=1gbit preset=mini seq=128 batch=32 steps=20 threads=1 reduce=sharded corpus=brown build=$root/build
@@ -101,7 +102,7 @@ run() { # name limit reduce -> $T/name.json
   done
   cli() { ip netns exec "$P-h0" "$CLI" "$@" --control tcp://127.0.0.1:5556; }
   for _ in $(seq 100); do cli list --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
-  job=$(cli submit "${data[@]}" --preset "$preset" --seq "$seq" --batch "$batch" --epochs 1 --max-steps "$steps" \
+  job=$(cli submit "${data[@]}" --preset "$preset" --seq "$seq" --batch "$batch" --epochs 1 --max-steps "$steps" --max-chunks 4 \
         --optimizer adamw --lr 1e-4 --reduce "$red" --min-workers "$W" --seed 1 2>>"$T/$n.log")
   while :; do
     cli status "$job" --json >"$T/$n.json" 2>/dev/null || true
@@ -123,16 +124,22 @@ r = max(j["train_rounds"], 1)
 rate = j["train_rounds"] * G / j["train_s"] if j["train_s"] > 0 else 0  # --max-steps: every batch is full
 rt, comp, wait = j["train_s"] / r * 1e3, j["train_compute_s"] / r * 1e3, j.get("train_wait_s", 0) / r * 1e3
 coord = (j["train_bytes_down"] + j["train_bytes_up"]) / r / 1e6
-ws = [(w["bytes_from_coordinator"] + w["bytes_to_coordinator"] + w["peer_bytes_out"] + w["peer_bytes_in"]) / r / 1e6
-      for w in d["workers"]]
-busiest = max(ws) if ws else 0
-j.update(_rate=rate, _round_ms=rt, _compute_ms=comp, _wait_ms=wait, _coord_mb=coord, _busiest_mb=busiest,
-         _workers=len(d["workers"]))
-json.dump(j, open(path, "w"))
-print(f"{n:>14}: {j['reduce']:>11} reduction, {len(d['workers'])} workers: {rate:7.1f} seq/s; round {rt:6.0f} ms = "
+# per worker and step: with its peers (every round) and with the coordinator
+# (tasks and Updates; the plan and the checkpoint gathers, amortized)
+peer = [(w["peer_bytes_out"] + w["peer_bytes_in"]) / r / 1e6 for w in d["workers"]]
+link = [(w["bytes_from_coordinator"] + w["bytes_to_coordinator"]) / r / 1e6 for w in d["workers"]]
+tot = [a + b for a, b in zip(peer, link)]
+k = max(range(len(tot)), key=lambda i: tot[i]) if tot else 0
+busiest = max(tot + [coord]) if tot else coord
+out = dict(rate=rate, round_ms=rt, compute_ms=comp, wait_ms=wait, coord_mb=coord, busiest_mb=busiest,
+           peer_mb=peer[k] if peer else 0, link_mb=link[k] if link else 0, parameters=j["parameters"],
+           reduce=j["reduce"], note=j.get("reduce_note", ""))
+json.dump(out, open(path + ".sum", "w"))
+print(f"{n:>18}: {j['reduce']:>11}, {len(d['workers'])} workers: {rate:7.1f} seq/s; round {rt:6.0f} ms = "
       f"compute {comp:5.0f} + peer wait {wait:5.0f} + rest {max(rt - comp - wait, 0):5.0f} "
-      f"({rt / comp if comp else 0:.2f}x compute); MB per step: coordinator {coord:6.1f}, busiest worker {busiest:6.1f} "
-      f"(of {r} rounds){'; ' + j['reduce_note'] if j.get('reduce_note') else ''}")
+      f"({rt / comp if comp else 0:.2f}x compute); MB a step: coordinator {coord:6.1f}, busiest worker "
+      f"{tot[k] if tot else 0:6.1f} (peers {out['peer_mb']:.1f} + coordinator link {out['link_mb']:.1f}); "
+      f"busiest host {busiest:.1f}; {r} rounds{'; ' + out['note'] if out['note'] else ''}")
 PY
 }
 
@@ -144,13 +151,13 @@ for red in "${reduces[@]}"; do
   run "$red-unlimited" 0 "$red"
   [[ $rate == 0 ]] && continue
   run "$red-$rate" "$rate" "$red"
-  python3 - "$T/$red-unlimited.json" "$T/$red-$rate.json" "$W" <<'PY'
+  python3 - "$T/$red-unlimited.json.sum" "$T/$red-$rate.json.sum" "$W" <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3]); W = int(sys.argv[3])
 grad_mb = a["parameters"] * 4 / 1e6
 bound = 2 * (W - 1) / W * grad_mb
-print(f"  efficiency {b['_rate'] / a['_rate'] * 100:.1f}% (limited / unlimited); unlimited round {a['_round_ms'] / a['_compute_ms']:.2f}x "
-      f"the slowest worker's compute; busiest host {b['_busiest_mb']:.1f} MB a step = {b['_busiest_mb'] / bound if W > 1 else 0:.2f}x "
-      f"2(W-1)/W x the gradient ({grad_mb:.1f} MB dense fp32)")
+print(f"  efficiency {b['rate'] / a['rate'] * 100:.1f}% (limited / unlimited); unlimited round {a['round_ms'] / a['compute_ms']:.2f}x "
+      f"the slowest worker's compute; busiest host {b['busiest_mb']:.1f} MB a step"
+      + (f" = {b['busiest_mb'] / bound:.2f}x 2(W-1)/W x the gradient ({grad_mb:.1f} MB dense fp32)" if W > 1 else ""))
 PY
 done
