@@ -52,6 +52,7 @@ static void s_print_job(FILE *f, json_t *j) {
         fputc('\n', f);
     }
     if (s_str(j, "error")[0]) fprintf(f, "         error: %s\n", s_str(j, "error"));
+    if (s_str(j, "note")[0]) fprintf(f, "         note: %s\n", s_str(j, "note"));
 }
 
 static void s_print(FILE *f, json_t *doc) {

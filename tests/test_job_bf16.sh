@@ -28,7 +28,10 @@ st=$(status_json c "$job")
 [[ $(json_get 'd["jobs"][0]["step"]' <<<"$st") == 0 ]] || fail "a step was taken without a bf16 worker: $st"
 [[ $(json_get 'd["jobs"][0]["precision"]' <<<"$st") == bf16 ]] || fail "status precision: $st"
 ! grep -q "built the encoder" "$T/w0.log" || fail "w0 (no native bf16) was given a task"
-ok "bf16 job $job waits at step 0 with only a forced-off worker; status note: $(note)"
+hb c status "$job" > "$T/status.txt"
+grep -q "note: bf16 job: 1 worker without native bf16 given no tasks (w0)" "$T/status.txt" ||
+  fail "hierbert status does not show the note: $(cat "$T/status.txt")"
+ok "bf16 job $job waits at step 0 with only a forced-off worker; status (JSON and text) note: $(note)"
 
 if ! grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo; then
   echo "skipped: bf16 job run (this CPU has neither avx512_bf16 nor amx_bf16)"
