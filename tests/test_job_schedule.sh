@@ -42,9 +42,9 @@ declare -A LOSS=()
 for avg in grads params; do
   extra=()
   [[ $avg == params ]] && extra=(--sync-every 2 --average params)
-  jl=$(run "linear-$avg" "${extra[@]}")
+  jl=$(run "linear-$avg" --schedule linear --clip-norm 1 "${extra[@]}")
   [[ $avg == grads ]] && first_job=$jl
-  jc=$(run "constant-$avg" --schedule constant --clip-norm 0 --weight-decay 0.01 "${extra[@]}")
+  jc=$(run "constant-$avg" --weight-decay 0.01 "${extra[@]}")   # the defaults: constant, no clipping
   jk=$(run "cosine-$avg" --schedule cosine --clip-norm 0.25 "${extra[@]}")
   for j in "$jl" "$jc" "$jk"; do
     status_json c "$j" >"$T/st-$j.json"
@@ -52,9 +52,9 @@ for avg in grads params; do
   done
   fmt='"%s %s %g %g %g" % tuple(o[k] for k in ("optimizer", "schedule", "clip_norm", "weight_decay", "lr"))'
   o=$(json_get "(lambda o: $fmt)(d['jobs'][0]['optim'])" <"$T/st-$jl.json")
-  [[ $o == "adamw linear 1 0 0.003" ]] || fail "defaults in status: $o"
+  [[ $o == "adamw linear 1 0 0.003" ]] || fail "linear job's status: $o"
   o=$(json_get "(lambda o: $fmt)(d['optim'])" <"$T/res-$jc.json")
-  [[ $o == "adamw constant 0 0.01 0.003" ]] || fail "constant job's result: $o"
+  [[ $o == "adamw constant 0 0.01 0.003" ]] || fail "the default job's result (constant, no clipping): $o"
   o=$(json_get "(lambda o: $fmt)(d['optim'])" <"$T/res-$jk.json")
   [[ $o == "adamw cosine 0.25 0 0.003" ]] || fail "cosine job's result: $o"
   for j in "$jl" "$jc" "$jk"; do
@@ -63,12 +63,12 @@ for avg in grads params; do
   [[ ${LOSS[$avg-$jl]} != "${LOSS[$avg-$jc]}" && ${LOSS[$avg-$jl]} != "${LOSS[$avg-$jk]}" &&
      ${LOSS[$avg-$jc]} != "${LOSS[$avg-$jk]}" ]] \
     || fail "$avg: the settings did not change training: losses ${LOSS[$avg-$jl]} ${LOSS[$avg-$jc]} ${LOSS[$avg-$jk]}"
-  ok "$avg averaging: linear/clip 1 (default), constant/clip 0/wd 0.01 and cosine/clip 0.25 recorded in status and" \
+  ok "$avg averaging: linear/clip 1, the defaults (constant, no clipping) with wd 0.01 and cosine/clip 0.25 recorded in status and" \
      "result; last-epoch losses ${LOSS[$avg-$jl]} / ${LOSS[$avg-$jc]} / ${LOSS[$avg-$jk]} (all different)"
 done
 
 # the same job twice gives the same loss: the differences above are the settings, not noise
-jr=$(run "linear-again")
+jr=$(run "linear-again" --schedule linear --clip-norm 1)
 status_json c "$jr" >"$T/st-$jr.json"
 again=$(json_get '"%.9f" % d["jobs"][0]["loss"]' <"$T/st-$jr.json")
 first=$(json_get '"%.9f" % d["jobs"][0]["loss"]' <"$T/st-$first_job.json")

@@ -114,6 +114,8 @@ int main(void) {
     CHECK_OK(optim_job_settings(&c, "cosine", 0, 0.01f, 1, err), err);
     CHECK(c.schedule == OPTIM_SCHEDULE_COSINE && c.clip_norm == 0 && fabsf(c.weight_decay - 0.01f) < 1e-9f,
           "explicit values");
+    CHECK_OK(optim_job_settings(&c, "linear", 0.5f, 0, 1, err), err);
+    CHECK(c.schedule == OPTIM_SCHEDULE_LINEAR && c.clip_norm == 0.5f && c.weight_decay == 0, "explicit values 2");
     CHECK(optim_job_settings(&c, "step", -1, -1, 1, err) == -1 && strstr(err, "'step'"), "schedule: %s", err);
     CHECK(optim_job_settings(&c, "", NAN, -1, 1, err) == -1 && strstr(err, "clip norm"), "nan clip: %s", err);
     CHECK(optim_job_settings(&c, "", 2e6f, -1, 1, err) == -1 && strstr(err, "clip norm"), "huge clip: %s", err);

@@ -27,8 +27,8 @@ as hierbert does it:
      decay 0 by default) with linear warm-up over floor(warmup * steps) steps
      then --schedule constant | linear (to 0) | cosine (to 0) (model/optim.c's
      optim_lr_at; step t uses lr(t), t from 1), global gradient-norm
-     clipping at --clip-norm (0: off); RECIPE's schedule and clip are the
-     coordinator's defaults for AdamW; steps per epoch ceil(chunks / batch),
+     clipping at --clip-norm (0: off); RECIPE's schedule and clip (constant,
+     0) are the coordinator's defaults for AdamW (before issue 13: linear, 1.0); steps per epoch ceil(chunks / batch),
      chunks shuffled every epoch (seeded);
   4. every chunk's [CLS] vector in eval mode (no dropout), train and val;
   5. the head: LSTM(100) -> Dense(30, relu) -> Dense(C) over each document's
@@ -69,7 +69,7 @@ import time
 
 # ---- the demo recipe: defaults in one place (the lead may change them) ----
 RECIPE = dict(preset="mini", seq=128, stride=0, max_chunks=16, policy="first", epochs=2, batch=16, lr=1e-4,
-              warmup=0.1, schedule="linear", weight_decay=0.0, clip=1.0, head_epochs=20, head_batch=32, head_units=100,
+              warmup=0.1, schedule="constant", weight_decay=0.0, clip=0.0, head_epochs=20, head_batch=32, head_units=100,
               head_dense=30, head_lr=1e-3, seed=1, threads=2)
 PRESETS = {"tiny": (2, 128, 2, 512), "mini": (4, 256, 4, 1024), "small": (4, 512, 8, 2048),
            "medium": (8, 512, 8, 2048), "base": (12, 768, 12, 3072)}
