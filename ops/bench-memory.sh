@@ -55,7 +55,9 @@ for red in $reduces; do
     job=$("$CLI" submit --control "ipc://$T/$n-c" "${data[@]}" --preset "$preset" --seq 32 --batch 8 --epochs 1 --max-chunks 2 \
           --max-steps "$steps" --reduce "$red" --min-workers "$W" 2>>"$T/$n.log")
     while :; do
-      st=$("$CLI" status "$job" --json --control "ipc://$T/$n-c" | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["state"])')
+      # (the coordinator builds a bert-base model on its loop: a status may wait)
+      st=$("$CLI" status "$job" --json --control "ipc://$T/$n-c" --timeout 30 2>/dev/null |
+           python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["state"])' 2>/dev/null || echo TRAIN)
       [[ $st == TRAIN || $st == QUEUED || $st == INGEST ]] || break
       sleep 1
     done
