@@ -274,6 +274,7 @@ typedef struct {
     int grad_dense;               /* a dense Update was added: zero all of grad next round */
     int sharded;                  /* gradient averaging reduced by the workers (Submit.reduce) ... */
     char reduce_note[HB_ERR_LEN]; /* ... or why not (fallback to the coordinator) */
+    int r_sharded_next;          /* the next round is sharded (requested, and 2+ workers) */
     coord_plan plan;
     int state_valid;                         /* model->params / adam_m / adam_v are version `round` */
     coord_mark mark;                         /* the last such point */

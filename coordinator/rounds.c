@@ -648,7 +648,7 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     sp.numel = j->model->params.numel;
     sp.params = proto_bytes(j->model->params.data, sp.numel * sizeof(float));
     size_t lo = p->bounds[k], hi = p->bounds[k + 1];
-    if (j->adam_m) {
+    if (j->adam_m && j->step > 0) { /* (before the first step they are zeros: the worker makes them) */
         sp.adam_m = proto_bytes(j->adam_m + lo, (hi - lo) * sizeof(float));
         sp.adam_v = proto_bytes(j->adam_v + lo, (hi - lo) * sizeof(float));
     }
@@ -760,7 +760,7 @@ void coord_on_worker_error(coord *c, int w, const proto_msg *m) {
 static void s_start_train_round(coord *c, coord_job *j) {
     int wl[COORD_MAX_TASKS];
     int W = s_workers(c, j, wl);
-    int sharded = j->sharded;
+    int sharded = j->r_sharded_next;
     if (sharded) { /* the plan's members, in shard order */
         W = j->plan.W;
         memcpy(wl, j->plan.member, (size_t)W * sizeof(int));
@@ -946,6 +946,7 @@ static void s_finish_train(coord *c, coord_job *j) {
     } else if (j->avg_grads) {
         s_grad_scale(j, (float)inv);
         r->grad_norm = s_step(j);
+        j->state_valid = 1; /* the coordinator stepped: it holds version round+1 */
     } else {
         for (size_t i = 0; i < numel; i++) p[i] = (float)(j->acc[i] * inv);
     }
@@ -1170,7 +1171,9 @@ void coord_train_tick(coord *c, coord_job *j) {
     /* min_workers holds the start only: once running, a job goes on with
      * whoever is alive (a lost worker must not stall it) */
     if (live < (j->round == 0 ? j->min_workers : 1)) return;
-    if (j->sharded && !s_plan_tick(c, j)) return;
+    /* sharded from 2 workers on: one worker steps where it is (the coordinator) */
+    j->r_sharded_next = j->sharded && live >= 2;
+    if (j->r_sharded_next && !s_plan_tick(c, j)) return;
     s_start_train_round(c, j);
 }
 

@@ -12,7 +12,10 @@
 # norm is checked above 1): with gradient averaging reduced by sharding
 # (the default: each worker sums, clips and steps one shard of the
 # parameters and sends it to the others) 2, 3 and 4 workers == 1 worker x 8
-# to 1e-6, and so does the coordinator path (--reduce coordinator); with
+# to 2e-6 (measured 2e-7..9e-7: the slices' products sum their rows in
+# another order than one batch of 8, and the owners add the workers' parts
+# in arrival order), and so does the coordinator path (--reduce
+# coordinator); sharded == the coordinator path to 1e-6; with
 # --average params (each worker an AdamW step on its part, parameters
 # averaged) it is a different, measurably different step - the reason
 # gradient averaging is the default.
@@ -77,9 +80,9 @@ for n in atwo athree afour; do
 done
 grep -q "reduced by the coordinator" "$T/acoord.log" || fail "acoord: --reduce coordinator did not reach the coordinator"
 grep -q "parameter averaging" "$T/aparams.log" || fail "aparams: --average params did not reach the coordinator"
-same "$atwo" "$aone" "AdamW, sharded: 2 workers x batch 4 == 1 worker x batch 8 after 20 steps" 1e-6
-same "$athree" "$aone" "AdamW, sharded: 3 workers (3+3+2) == 1 worker x batch 8 after 20 steps" 1e-6
-same "$afour" "$aone" "AdamW, sharded: 4 workers x batch 2 == 1 worker x batch 8 after 20 steps" 1e-6
-same "$acoord" "$aone" "AdamW, reduced by the coordinator: 2 workers x batch 4 == 1 worker x batch 8" 1e-6
+same "$atwo" "$aone" "AdamW, sharded: 2 workers x batch 4 == 1 worker x batch 8 after 20 steps" 2e-6
+same "$athree" "$aone" "AdamW, sharded: 3 workers (3+3+2) == 1 worker x batch 8 after 20 steps" 2e-6
+same "$afour" "$aone" "AdamW, sharded: 4 workers x batch 2 == 1 worker x batch 8 after 20 steps" 2e-6
+same "$acoord" "$aone" "AdamW, reduced by the coordinator: 2 workers x batch 4 == 1 worker x batch 8" 2e-6
 same "$acoord" "$atwo" "AdamW, 2 workers: sharded == coordinator path" 1e-6
 apart "$aparams" "$aone" "$R" "AdamW: parameter averaging of per-worker steps and one worker's steps"
