@@ -222,6 +222,20 @@ typedef struct {
     zmq_msg_t data;
 } s_msg;
 
+/* a kept message, unlinked: into out if it is this plan's (1), else freed (0) */
+static int s_take(worker_peers *p, s_stashed *s, s_msg *out) {
+    if (s->hdr->peer_shard->gen == p->gen && s->hdr->job_id == p->job) {
+        out->hdr = s->hdr;
+        zmq_msg_init(&out->data);
+        zmq_msg_move(&out->data, &s->data);
+        zmq_msg_close(&s->data);
+        free(s);
+        return 1;
+    }
+    s_stash_free(s);
+    return 0;
+}
+
 /* The next message of this plan's generation: from the stash, else the
  * PULL socket (waiting until deadline, a monotonic time; < 0: no deadline).
  * 0 ok; 1 the pipe has a frame (moved to *pipe_frame); 2 timed out. Frames
@@ -231,15 +245,7 @@ static int s_next(worker_peers *p, void *pipe, double deadline, zmq_msg_t *pipe_
     while (p->deferred && !p->pulling) {
         s_stashed *s = p->deferred;
         p->deferred = s->next;
-        if (s->hdr->peer_shard->gen == p->gen && s->hdr->job_id == p->job) {
-            out->hdr = s->hdr;
-            zmq_msg_init(&out->data);
-            zmq_msg_move(&out->data, &s->data);
-            zmq_msg_close(&s->data);
-            free(s);
-            return 0;
-        }
-        s_stash_free(s);
+        if (s_take(p, s, out)) return 0;
     }
     for (s_stashed **sp = &p->stash; *sp;) {
         s_stashed *s = *sp;
@@ -248,15 +254,7 @@ static int s_next(worker_peers *p, void *pipe, double deadline, zmq_msg_t *pipe_
             continue;
         }
         *sp = s->next;
-        if (s->hdr->peer_shard->gen == p->gen && s->hdr->job_id == p->job) {
-            out->hdr = s->hdr;
-            zmq_msg_init(&out->data);
-            zmq_msg_move(&out->data, &s->data);
-            zmq_msg_close(&s->data);
-            free(s);
-            return 0;
-        }
-        s_stash_free(s);
+        if (s_take(p, s, out)) return 0;
     }
     for (;;) {
         zmq_pollitem_t it[2] = {{p->pull, 0, ZMQ_POLLIN, 0}, {pipe, 0, ZMQ_POLLIN, 0}};
