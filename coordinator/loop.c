@@ -372,6 +372,14 @@ static void s_on_work(coord *c) {
         case HIERBERT__ENVELOPE__BODY_SHARD_READY:
             coord_on_shard_ready(c, w, m);
             break;
+        case HIERBERT__ENVELOPE__BODY_SHARD_STATE:
+            if (c->active >= 0) { /* TRAIN's bytes, outside any round: they arrive beside the next ones */
+                c->jobs[c->active]->train_bytes_up += (double)fsize;
+                c->jobs[c->active]->train_bytes += (double)fsize;
+            }
+            c->workers[w].bytes_up += (double)fsize;
+            coord_on_shard_state(c, w, &m);
+            break;
         case HIERBERT__ENVELOPE__BODY_DOC_EMBEDDINGS:
             coord_on_doc_embeddings(c, w, m);
             break;

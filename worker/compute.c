@@ -228,6 +228,33 @@ static int s_peers_rc(s_comp *c, uint64_t job, const Hierbert__TrainTask *t, pee
     return 1;
 }
 
+/* A checkpoint round's gather (sharded reduction): this worker's shard of
+ * version round+1, parameters and moments, behind the round's Update. It
+ * is packed (copied) here, so the next round may move the weights while it
+ * is on the wire. */
+static void s_send_shard_state(s_comp *c, uint64_t job, const Hierbert__TrainTask *t) {
+    const params_table *pt = &c->m->params;
+    size_t lo, hi;
+    worker_peers_shard(c->peers, &lo, &hi);
+    proto_msg m;
+    proto_env_init(&m, job);
+    Hierbert__ShardState st = HIERBERT__SHARD_STATE__INIT;
+    st.gen = t->shard_gen;
+    st.round = t->round;
+    st.index = (uint32_t)worker_peers_index(c->peers);
+    st.numel = pt->numel;
+    st.shard_lo = lo;
+    st.shard_hi = hi;
+    st.params = proto_bytes(pt->data + lo, (hi - lo) * sizeof(float));
+    if (c->adamw) {
+        st.adam_m = proto_bytes(c->shard_m, (hi - lo) * sizeof(float));
+        st.adam_v = proto_bytes(c->shard_v, (hi - lo) * sizeof(float));
+    }
+    m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_STATE;
+    m.shard_state = &st;
+    s_send(c, &m);
+}
+
 static void s_run(s_comp *c) {
     const Hierbert__Assign *a = c->task->assign;
     const Hierbert__ModelSpec *ms = a->model;
@@ -367,13 +394,6 @@ static void s_run(s_comp *c) {
         u.numel = pt->numel;
         u.shard_lo = lo;
         u.shard_hi = hi;
-        if (t->want_moments) { /* a checkpoint round: the coordinator gathers the state */
-            u.shard_params = proto_bytes(pt->data + lo, (hi - lo) * sizeof(float));
-            if (c->adamw) {
-                u.shard_m = proto_bytes(c->shard_m, (hi - lo) * sizeof(float));
-                u.shard_v = proto_bytes(c->shard_v, (hi - lo) * sizeof(float));
-            }
-        }
     }
     if (dt > 0) atomic_store(&c->wc->samples_x1000_per_s, (long long)(1000.0 * n / dt));
     u.round = t->round;
@@ -402,6 +422,7 @@ static void s_run(s_comp *c) {
     m.body_case = HIERBERT__ENVELOPE__BODY_UPDATE;
     m.update = &u;
     s_send(c, &m);
+    if (!t->eval && t->shard_gen && t->want_moments) s_send_shard_state(c, job, t);
     atomic_store(&c->wc->busy, 0);
 }
 

@@ -127,6 +127,10 @@ void worker_peers_shard(const worker_peers *p, size_t *lo, size_t *hi) {
     *hi = p->bounds[p->me + 1];
 }
 
+int worker_peers_index(const worker_peers *p) {
+    return p->me;
+}
+
 static void s_stash_free(s_stashed *s) {
     proto_free(&s->hdr);
     zmq_msg_close(&s->data);
@@ -487,8 +491,10 @@ static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, siz
     if (last && r->we >= 0) {
         size_t i0, i1;
         s_rows_in(r, plo, phi, &i0, &i1);
-        const params_view *v = &r->pt->views[r->we];
-        float *buf = s_sendbuf(p, v->offset + v->numel) + plo; /* the last piece ends at the view's end */
+        /* indexed by offset: [plo, plo + n), n <= phi - plo (a shard past the
+         * view - sent whole when backward's hook sent none of it, a slice
+         * without samples - is dense: n = phi - plo) */
+        float *buf = s_sendbuf(p, phi) + plo;
         params_sparse_range_gather(r->pt, r->we, r->grad, plo, phi, r->rows + i0, i1 - i0, buf);
         n = params_sparse_range_len(r->pt, r->we, plo, phi, i1 - i0);
         data = buf;

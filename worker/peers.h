@@ -66,8 +66,9 @@ typedef enum { PEERS_OK = 0, PEERS_FAILED = -1, PEERS_ABORTED = 1 } peers_rc;
 peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, void *pipe,
                            zmq_msg_t *pipe_frame, char *err);
 uint64_t worker_peers_gen(const worker_peers *p);
-/* this worker's shard [*lo, *hi) of the current plan */
+/* this worker's shard [*lo, *hi) of the current plan, and its index */
 void worker_peers_shard(const worker_peers *p, size_t *lo, size_t *hi);
+int worker_peers_index(const worker_peers *p);
 
 /* What one round needs and returns. */
 typedef struct {
