@@ -36,7 +36,7 @@ if [[ -z "${HB_BENCH_LOCKED:-}" ]]; then
   exec env HB_BENCH_LOCKED=1 flock /tmp/hb-heavy.lock "$0" "${args[@]}"
 fi
 [[ $(id -u) == 0 ]] || { echo "bench-network: needs root (ip netns, tc)" >&2; exit 1; }
-COORD=$build/coordinator/hierbert-coordinator WORKER=$build/worker/hierbert-worker CLI=$build/coordinator/hierbert
+COORD=$build/coordinator/hierbert-coordinator WORKER=$build/worker/hierbert-worker CLI=$build/cli/hierbert
 T=$(mktemp -d /tmp/hbnet.XXXXXX)
 export HIERBERT_CONF=/dev/null OMP_WAIT_POLICY=PASSIVE
 P=hbn$$
