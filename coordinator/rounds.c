@@ -695,8 +695,8 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     sp.bounds = proto_bytes(p->bounds, ((size_t)p->W + 1) * sizeof(uint64_t));
     sp.round = j->round;
     sp.numel = j->model->params.numel;
-    sp.params = proto_bytes(j->model->params.data, sp.numel * sizeof(float));
     size_t lo = p->bounds[k], hi = p->bounds[k + 1];
+    sp.params = proto_bytes(j->model->params.data + lo, (hi - lo) * sizeof(float)); /* the rest: from the peers */
     if (j->adam_m && j->step > 0) { /* (before the first step they are zeros: the worker makes them) */
         sp.adam_m = proto_bytes(j->adam_m + lo, (hi - lo) * sizeof(float));
         sp.adam_v = proto_bytes(j->adam_v + lo, (hi - lo) * sizeof(float));

@@ -330,7 +330,7 @@ static int s_shard_plan(const Hierbert__ShardPlan *p, const proto_expect *ex, in
                     (unsigned long long)b[W], (unsigned long long)p->numel);
     for (size_t k = 0; k < W; k++)
         if (b[k + 1] <= b[k]) return FAIL(PROTO_E_SHAPE, "ShardPlan: shard %zu is empty or reversed", k);
-    if (s_bulk(t, "params", p->params, p->numel, code, err)) return -1;
+    if (s_bulk(t, "params", p->params, b[p->index + 1] - b[p->index], code, err)) return -1;
     return s_moments(t, p->adam_m, p->adam_v, b[p->index + 1] - b[p->index], code, err);
 }
 

@@ -286,7 +286,7 @@ int main(void) {
     sp.bounds = proto_bytes(bounds, sizeof bounds);
     sp.round = 4;
     sp.numel = N;
-    sp.params = proto_bytes(params, N * sizeof(float));
+    sp.params = proto_bytes(params, 320 * sizeof(float)); /* its shard only */
     sp.adam_m = proto_bytes(mm, 320 * sizeof(float));
     sp.adam_v = proto_bytes(vv, 320 * sizeof(float));
     sp.model = &ms;
@@ -297,7 +297,7 @@ int main(void) {
     size_t splen, vl;
     d = s_roundtrip(&m, &ex, &spbuf, &splen);
     CHECK(d->shard_plan->n_peers == 3 && !strcmp(d->shard_plan->peers[2], peers[2]) &&
-              !memcmp(d->shard_plan->params.data, params, N * sizeof(float)) &&
+              !memcmp(d->shard_plan->params.data, params, 320 * sizeof(float)) &&
               !memcmp(d->shard_plan->adam_v.data, vv, 320 * sizeof(float)),
           "ShardPlan fields");
     proto_free(&d);
@@ -324,6 +324,11 @@ int main(void) {
     sp.bounds = proto_bytes(bounds, sizeof bounds);
     sp.adam_m = proto_bytes(mm, 320 * sizeof(float));
     sp.index = 1;
+    sp.params = proto_bytes(params, N * sizeof(float)); /* the whole buffer: protocol 3's plan */
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "ShardPlan: params has 4000 bytes, expected 320 x 4");
+    free(vb);
+    sp.params = proto_bytes(params, 320 * sizeof(float));
 
     Hierbert__PeerShard ps = HIERBERT__PEER_SHARD__INIT;
     int32_t rows[3] = {1, 5, 9};

@@ -491,16 +491,15 @@ static void s_on_plan(s_comp *c, const proto_msg *msg) {
     if (!c->peers) {
         snprintf(err, sizeof err, "this worker has no peer endpoint (--peer none)");
     } else if (s_ensure_model(c, job, p->model, err) == 0) {
-        size_t n = c->m->params.numel;
-        memcpy(c->m->params.data, p->params.data, n * sizeof(float));
-        c->params_round = p->round;
-        c->params_valid = 1;
+        /* version p->round: its shard here, the others from their owners */
+        c->params_valid = 0;
         proto_free(&c->params); /* older than the plan */
         s_drop_plan(c);
         uint64_t b0, b1;
         memcpy(&b0, p->bounds.data + 8 * (size_t)p->index, 8);
         memcpy(&b1, p->bounds.data + 8 * (size_t)p->index + 8, 8);
         size_t S = (size_t)(b1 - b0);
+        memcpy(c->m->params.data + b0, p->params.data, S * sizeof(float));
         if (c->we >= 0 && !params_sparse_range_ok(&c->m->params, c->we, (size_t)b0, (size_t)b1)) {
             snprintf(err, sizeof err, "plan %llu: shard [%llu, %llu) cuts a word-embedding row",
                      (unsigned long long)p->gen, (unsigned long long)b0, (unsigned long long)b1);
@@ -513,12 +512,16 @@ static void s_on_plan(s_comp *c, const proto_msg *msg) {
                     memcpy(c->shard_v, p->adam_v.data, S * sizeof(float));
                 }
             }
-            rc = worker_peers_plan(c->peers, job, p, c->pipe, &c->pending, err);
+            rc = worker_peers_plan(c->peers, job, p, &c->m->params, c->we, c->pipe, &c->pending, err);
             if (rc == PEERS_ABORTED) {
                 c->has_pending = 1;
                 return;
             }
-            if (rc == PEERS_OK) c->plan_job = job;
+            if (rc == PEERS_OK) {
+                c->plan_job = job;
+                c->params_round = p->round;
+                c->params_valid = 1;
+            }
         }
     }
     hb_log(c->wc->who, rc == PEERS_OK ? "info" : "warn", "job %llu: shard plan %llu: shard %u of %zu%s%s",

@@ -338,8 +338,56 @@ static void s_defer(worker_peers *p, s_msg *m) {
 /* ------------------------------------------------------------------------ */
 /* plan */
 
-peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, void *pipe,
-                           zmq_msg_t *pipe_frame, char *err) {
+/* this worker's shard out to every peer (kind PARAMS or SHARE) in up to two
+ * zero-copy pieces, around its word-embedding rows: those stay - each
+ * worker pulls the rows of its next slice at a round's start
+ * (worker_peers_pull) */
+static void s_send_shard(worker_peers *p, const params_table *pt, int we, int kind, uint64_t round, uint64_t *bytes) {
+    const size_t lo = p->bounds[p->me], hi = p->bounds[p->me + 1];
+    size_t a = lo, b = lo; /* the view's part of the shard */
+    if (we >= 0) {
+        const params_view *v = &pt->views[we];
+        if (v->offset + v->numel > lo && v->offset < hi) {
+            a = v->offset > lo ? v->offset : lo;
+            b = v->offset + v->numel < hi ? v->offset + v->numel : hi;
+        }
+    }
+    for (int k = 0; k < p->W; k++) {
+        if (k == p->me) continue;
+        Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+        h.kind = (Hierbert__PeerShard__Kind)kind;
+        h.round = round;
+        h.lo = b;
+        h.hi = hi;
+        h.last = a == lo;
+        s_send(p, k, &h, pt->data + b, hi - b, bytes);
+        if (a > lo) {
+            h.lo = lo;
+            h.hi = a;
+            h.last = 1;
+            s_send(p, k, &h, pt->data + lo, a - lo, bytes);
+        }
+    }
+}
+
+/* a PARAMS/SHARE piece of peer `from`'s shard into pt: 0, or -1 with err */
+static int s_take_shard(const worker_peers *p, const params_table *pt, int we, int from, const s_msg *m, char *err) {
+    const Hierbert__PeerShard *h = m->hdr->peer_shard;
+    size_t lf = p->bounds[from], hf = p->bounds[from + 1], plo = h->lo, phi = h->hi;
+    int in_view = 0;
+    if (we >= 0) {
+        const params_view *v = &pt->views[we];
+        in_view = plo < phi && plo < v->offset + v->numel && phi > v->offset;
+    }
+    if (plo > phi || plo < lf || phi > hf || in_view || zmq_msg_size((zmq_msg_t *)&m->data) != (phi - plo) * sizeof(float))
+        return hb_fail(err, "peer %d: parameters [%llu, %llu) (%zu bytes) do not fit its shard [%zu, %zu)", from,
+                       (unsigned long long)plo, (unsigned long long)phi, zmq_msg_size((zmq_msg_t *)&m->data), lf, hf);
+    memcpy(pt->data + plo, zmq_msg_data((zmq_msg_t *)&m->data), (phi - plo) * sizeof(float));
+    return 0;
+}
+
+peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, params_table *pt, int we,
+                           void *pipe, zmq_msg_t *pipe_frame, char *err) {
     s_close_push(p);
     while (p->deferred) {
         s_stashed *s = p->deferred;
@@ -377,23 +425,42 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
         h.round = plan->round;
         s_send(p, k, &h, NULL, 0, &bytes);
     }
-    uint8_t heard[PROTO_MAX_PEERS] = {0};
-    int missing = W - 1;
+    /* the shard behind the ping (queued until the peer is reached): each
+     * worker assembles the plan's version from the owners */
+    s_send_shard(p, pt, we, HIERBERT__PEER_SHARD__KIND__SHARE, plan->round, &bytes);
+    uint8_t heard[PROTO_MAX_PEERS] = {0}, shared[PROTO_MAX_PEERS] = {0};
+    int missing = W - 1, to_share = W - 1;
+    /* every peer heard within ping_ms; then their shards, however long the
+     * links take (the coordinator's plan timeout bounds it) */
     double deadline = s_now() + (plan->ping_ms ? plan->ping_ms : 3000) / 1000.0, waited = 0;
-    while (missing > 0) {
+    while (missing > 0 || to_share > 0) {
         s_msg m;
-        int rc = s_next(p, pipe, deadline, pipe_frame, &m, &waited);
+        int rc = s_next(p, pipe, missing > 0 ? deadline : -1, pipe_frame, &m, &waited);
         if (rc == 1) return PEERS_ABORTED;
         if (rc == 2) break;
         const Hierbert__PeerShard *h = m.hdr->peer_shard;
-        if (h->kind == HIERBERT__PEER_SHARD__KIND__PING && (int)h->from < W && (int)h->from != p->me &&
-            !heard[h->from]) {
-            heard[h->from] = 1;
+        int from = (int)h->from;
+        if (from >= W || from == p->me || h->round != plan->round) {
+            s_msg_free(&m);
+            continue;
+        }
+        if (h->kind == HIERBERT__PEER_SHARD__KIND__PING && !heard[from]) {
+            heard[from] = 1;
             missing--;
+        } else if (h->kind == HIERBERT__PEER_SHARD__KIND__SHARE && !shared[from]) {
+            if (s_take_shard(p, pt, we, from, &m, err)) {
+                s_msg_free(&m);
+                p->gen = 0;
+                return PEERS_FAILED;
+            }
+            if (h->last) {
+                shared[from] = 1;
+                to_share--;
+            }
         }
         s_msg_free(&m);
     }
-    if (missing == 0) return PEERS_OK;
+    if (missing == 0 && to_share == 0) return PEERS_OK;
     size_t o = (size_t)snprintf(err, HB_ERR_LEN, "plan %llu: no word within %u ms from", (unsigned long long)p->gen,
                                 plan->ping_ms);
     for (int k = 0; k < W && o < HB_ERR_LEN - 1; k++)
@@ -568,33 +635,7 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
                 const float lr = optim_lr_at(r->oc, r->step);
                 for (size_t i = 0; i < S; i++) params[lo + i] -= lr * (clip == 1.0f ? p->acc[i] : p->acc[i] * clip);
             }
-            /* the shard out in up to two zero-copy pieces, around its
-             * word-embedding rows: those stay - each worker pulls the rows of
-             * its next slice at the next round's start (worker_peers_pull) */
-            size_t a = lo, b = lo; /* the view's part of the shard */
-            if (r->we >= 0) {
-                const params_view *v = &r->pt->views[r->we];
-                if (v->offset + v->numel > lo && v->offset < hi) {
-                    a = v->offset > lo ? v->offset : lo;
-                    b = v->offset + v->numel < hi ? v->offset + v->numel : hi;
-                }
-            }
-            for (int k = 0; k < W; k++) {
-                if (k == me) continue;
-                Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
-                h.kind = HIERBERT__PEER_SHARD__KIND__PARAMS;
-                h.round = r->round;
-                h.lo = b;
-                h.hi = hi;
-                h.last = a == lo;
-                s_send(p, k, &h, params + b, hi - b, &r->bytes_out);
-                if (a > lo) {
-                    h.lo = lo;
-                    h.hi = a;
-                    h.last = 1;
-                    s_send(p, k, &h, params + lo, a - lo, &r->bytes_out);
-                }
-            }
+            s_send_shard(p, r->pt, r->we, HIERBERT__PEER_SHARD__KIND__PARAMS, r->round, &r->bytes_out);
             stepped = 1;
             continue;
         }
@@ -621,17 +662,7 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
             n_norm++;
         } else {
             /* a piece of the sender's shard, outside its word-embedding rows */
-            size_t lf = p->bounds[from], hf = p->bounds[from + 1], plo = h->lo, phi = h->hi;
-            int in_view = 0;
-            if (r->we >= 0) {
-                const params_view *v = &r->pt->views[r->we];
-                in_view = plo < phi && plo < v->offset + v->numel && phi > v->offset;
-            }
-            if (plo > phi || plo < lf || phi > hf || in_view || zmq_msg_size(&m.data) != (phi - plo) * sizeof(float))
-                bad = hb_fail(err, "peer %d: parameters [%llu, %llu) (%zu bytes) do not fit its shard [%zu, %zu)", from,
-                              (unsigned long long)plo, (unsigned long long)phi, zmq_msg_size(&m.data), lf, hf);
-            else
-                memcpy(params + plo, zmq_msg_data(&m.data), (phi - plo) * sizeof(float));
+            bad = s_take_shard(p, r->pt, r->we, from, &m, err);
             if (!h->last) got[kind][from] = 0; /* its other piece comes */
             n_par += h->last;
         }
