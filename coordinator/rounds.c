@@ -703,6 +703,7 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     }
     sp.model = &ms;
     sp.ping_ms = S_PLAN_PING_MS;
+    sp.wire_bf16 = !strcmp(j->submit->wire, "bf16");
     proto_msg m;
     proto_env_init(&m, j->id);
     m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_PLAN;

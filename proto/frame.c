@@ -343,7 +343,7 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
         s_str(t, "vocab_path", s->vocab_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "preset", s->preset, 64, 0, code, err) || s_str(t, "optimizer", s->optimizer, 64, 0, code, err) ||
         s_str(t, "name", s->name, 256, 0, code, err) || s_str(t, "average", s->average, 64, 0, code, err) ||
-        s_str(t, "reduce", s->reduce, 64, 0, code, err) || s_str(t, "schedule", s->schedule, 64, 0, code, err) ||
+        s_str(t, "reduce", s->reduce, 64, 0, code, err) || s_str(t, "wire", s->wire, 16, 0, code, err) || s_str(t, "schedule", s->schedule, 64, 0, code, err) ||
         s_str(t, "encoding", s->encoding, 64, 0, code, err) ||
         s_str(t, "decode_errors", s->decode_errors, 64, 0, code, err) ||
         s_str(t, "chunk_policy", s->chunk_policy, 64, 0, code, err))
@@ -370,6 +370,8 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
     if (!strcmp(s->average, "grads") && s->sync_every > 1)
         return FAIL(PROTO_E_BAD_REQUEST, "Submit: average grads takes one optimizer step a round: sync_every %u",
                     s->sync_every);
+    if (s->wire[0] && strcmp(s->wire, "fp32") && strcmp(s->wire, "bf16"))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: wire '%s' (fp32 or bf16)", s->wire);
     if (s->reduce[0] && strcmp(s->reduce, "sharded") && strcmp(s->reduce, "coordinator"))
         return FAIL(PROTO_E_BAD_REQUEST, "Submit: reduce '%s' (sharded or coordinator)", s->reduce);
     if (s->synthetic > 1000000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: synthetic %u too large", s->synthetic);
