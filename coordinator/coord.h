@@ -44,7 +44,8 @@ typedef struct {
     int heartbeat_ms;     /* coordinator -> worker heartbeats */
     int worker_expiry_ms; /* a worker silent this long is dropped */
     int tick_ms;          /* the periodic tick */
-    int checkpoint_every; /* rounds between checkpoints */
+    int checkpoint_every; /* rounds between checkpoints ... */
+    int checkpoint_min_s; /* ... and at least these seconds (inside an epoch; 0: rounds only) */
     int max_frame_mb;     /* work frames */
     int control_max_frame_kb;
     int max_jobs;               /* records kept */
@@ -59,7 +60,7 @@ typedef struct coord_metrics coord_metrics;
 int coord_metrics_start(coord_metrics **out, const char *spec, void *zctx, const char *status_ep, char *err);
 void coord_metrics_stop(coord_metrics **m);
 
-#define COORD_CONF_ENTRIES 16
+#define COORD_CONF_ENTRIES 17
 void coord_config_defaults(coord_config *c);
 void coord_config_table(coord_config *c, conf_entry *t);
 
@@ -325,6 +326,7 @@ typedef struct {
     long train_rounds;
     long samples_done;
     int rounds_since_ckpt;
+    long long last_ckpt_ms; /* when the last checkpoint (round) was taken: checkpoint_min_s counts from it */
     double last_round_s, last_round_compute_s;
     size_t last_round_bytes;
     coord_round r;

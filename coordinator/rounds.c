@@ -162,6 +162,7 @@ static void s_ckpt_join(coord *c, coord_job *j, int wait) {
     if (rc) {
         hb_log(c->who, "error", "job %llu: %s (the next round writes one again)", (unsigned long long)j->id, err);
         j->rounds_since_ckpt = c->cfg.checkpoint_every;
+        j->last_ckpt_ms = 0;
     } else if (c->cfg.verbose)
         hb_log(c->who, "info", "job %llu: checkpoint of version %llu written (%lld ms, beside the rounds)",
                (unsigned long long)j->id, (unsigned long long)round, ms);
@@ -199,6 +200,7 @@ static int s_checkpoint_of(coord *c, coord_job *j, const coord_mark *k) {
                            .m = j->adam_m,
                            .v = j->adam_v,
                            .val_acc = j->val_acc};
+    j->last_ckpt_ms = hb_now_ms();
     if (coord_checkpoint_start(&j->ckw, path, &ck, err)) {
         hb_log(c->who, "error", "job %llu: %s", (unsigned long long)j->id, err);
         return -1;
@@ -332,6 +334,7 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
                (unsigned long long)j->id, path, (unsigned long long)j->round, j->step, j->total_steps, j->epoch + 1);
     }
     j->state_valid = 1; /* initialized or resumed: the coordinator holds version `round` */
+    j->last_ckpt_ms = hb_now_ms();
     s_mark(j);
     hb_log(c->who, "info",
            "job %llu: TRAIN %s, %zu parameters, %zu train chunks (%zu docs), %zu val chunks, L %d, global batch %d, "
@@ -815,10 +818,17 @@ static long s_round_steps(const coord_job *j) {
     return k;
 }
 
+/* a periodic checkpoint is due after the next round: checkpoint_every
+ * rounds since the last, and checkpoint_min_s seconds (a round of a
+ * fraction of a second must not pay a gather and a file every few seconds) */
+static int s_ckpt_due(const coord *c, const coord_job *j) {
+    return j->rounds_since_ckpt + 1 >= c->cfg.checkpoint_every &&
+           hb_now_ms() - j->last_ckpt_ms >= 1000LL * c->cfg.checkpoint_min_s;
+}
+
 /* the next round (of k steps) ends with a checkpoint */
 static int s_round_ckpt(const coord *c, const coord_job *j, long k) {
-    return j->rounds_since_ckpt + 1 >= c->cfg.checkpoint_every || j->step_in_epoch + k >= j->steps_per_epoch ||
-           j->step + k >= j->total_steps;
+    return s_ckpt_due(c, j) || j->step_in_epoch + k >= j->steps_per_epoch || j->step + k >= j->total_steps;
 }
 
 /* A gather complete (its round done, every shard in): the coordinator
@@ -902,6 +912,7 @@ static void s_start_train_round(coord *c, coord_job *j) {
     /* moments come back (and are averaged) when this round ends with a
      * checkpoint; sharded, the owners send their shards' whole state then */
     int ckpt = s_round_ckpt(c, j, k);
+    if (ckpt) j->last_ckpt_ms = r->started_ms;
     r->want_moments = ckpt && (sharded || (j->adam_m && !j->avg_grads));
     if (sharded) {
         /* the workers hold version `round`: no Params; a checkpoint
@@ -1117,7 +1128,10 @@ static void s_finish_train(coord *c, coord_job *j) {
         s_mark_into(j, &g->mark);
         s_gather_try(c, j);
     } else {
-        if (++j->rounds_since_ckpt >= c->cfg.checkpoint_every && j->state_valid) s_checkpoint(c, j);
+        if (s_ckpt_due(c, j) && j->state_valid)
+            s_checkpoint(c, j);
+        else
+            j->rounds_since_ckpt++;
         if (j->state_valid) s_mark(j);
     }
     coord_publish_job(c, j, "progress");
