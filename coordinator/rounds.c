@@ -508,6 +508,8 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     if (!eval && j->r.sharded) {
         tt.shard_gen = j->plan.gen;
         tt.total_samples = j->r.step_total;
+        /* a train round of the same plan comes next (no eval, not TRAIN's end) */
+        tt.overlap_next = j->step_in_epoch + steps < j->steps_per_epoch && j->step + steps < j->total_steps;
     }
     Hierbert__Assign a = HIERBERT__ASSIGN__INIT;
     a.model = &ms;

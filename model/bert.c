@@ -479,6 +479,10 @@ static float *s_g(const bert_model *m, size_t off) {
     return m->grads + off;
 }
 
+static int s_param_wait(bert_model *m, size_t hi) {
+    return m->train && m->param_wait ? m->param_wait(m->param_wait_ctx, hi) : 0;
+}
+
 float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type, const uint8_t *mask,
                    const int32_t *labels, int B, int T_in, int train) {
     const bert_config *c = &m->cfg;
@@ -528,7 +532,9 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
     const float ph = train ? c->hidden_dropout_prob : 0, pa = train ? c->attention_probs_dropout_prob : 0;
     const float pc = train ? c->classifier_dropout : 0;
     /* bf16: the weights as this forward (and the backward after it) multiply them */
+    if (a->w16 && s_param_wait(m, m->params.numel)) return NAN;
     if (a->w16) mm_to_bf16(a->w16, m->params.data + a->w16_base, m->params.numel - a->w16_base);
+    if (s_param_wait(m, (size_t)m->layer[0].q_w)) return NAN; /* the embeddings (they come first) */
 
     /* embeddings: word + position + token type, LayerNorm, dropout */
     const float *we = s_p(m, m->word_emb), *pe = s_p(m, m->pos_emb), *te = s_p(m, m->type_emb);
@@ -548,6 +554,8 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
         const bert_layer_offsets *o = &m->layer[l];
         s_layer_acts *la = &a->l[l];
         const float *x = a->hidden[l];
+        /* layer l's tensors, up to the next layer's first (the last: the pooler and classifier too) */
+        if (s_param_wait(m, l + 1 < L ? (size_t)m->layer[l + 1].q_w : m->params.numel)) return NAN;
         /* query rows: all positions, or in the last layer the [CLS] rows only */
         const int Tq = l == L - 1 ? 1 : T, Nq = B * Tq;
         const float *xq = x;

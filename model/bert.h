@@ -104,6 +104,13 @@ typedef struct bert_model {
      * gradients while backward goes on (worker/peers.h). NULL: none. */
     void (*grad_ready)(void *ctx, size_t from);
     void *grad_ready_ctx;
+    /* Optional, called by a training bert_forward before it reads parameters:
+     * every float of params below `hi` must be in place on return (the
+     * embeddings, then layer by layer: the flat buffer's order). Lets a
+     * caller receive updated parameters while forward goes on
+     * (worker/peers.h); nonzero: forward gives up (returns NAN). NULL: none. */
+    int (*param_wait)(void *ctx, size_t hi);
+    void *param_wait_ctx;
     mm_backend *mm;     /* matrix products in the model's precision (fp32 at bert_new) */
 } bert_model;
 

@@ -12,7 +12,11 @@
 # unlimited).
 #   ops/bench-network.sh --workers W [--rate 1gbit] [--preset mini] [--seq 128] [--batch 32]
 #                        [--steps 20] [--threads 1] [--reduce sharded|coordinator|both]
-#                        [--corpus brown|synthetic] [--build DIR]
+#                        [--corpus brown|synthetic] [--build DIR] [--wire fp32|bf16]
+#                        [--checkpoint-min-s S]
+# --wire: the sharded reduction's peer wire (submit --wire); --checkpoint-min-s:
+# the coordinator's (30 s: a short run checkpoints at its end only; 0: every
+# 10 rounds, the gather's cost in the figures).
 # --rate 0: only the unlimited run. brown needs `ops/fetch-corpus.sh brown`
 # and `ops/fetch-corpus.sh vocab` (data/corpora). Root (ip netns, tc). Runs
 # under flock /tmp/hb-heavy.lock: never beside another heavy run. The job
@@ -21,13 +25,15 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 W=2 rate=1gbit preset=mini seq=128 batch=32 steps=20 threads=1 reduce=sharded corpus=brown build=$root/build
+wire=fp32 ckmin=30
 args=("$@")
 while (($#)); do
   case "$1" in
     --workers) W=$2; shift ;; --rate) rate=$2; shift ;; --preset) preset=$2; shift ;; --seq) seq=$2; shift ;;
     --batch) batch=$2; shift ;; --steps) steps=$2; shift ;; --threads) threads=$2; shift ;;
     --reduce) reduce=$2; shift ;; --corpus) corpus=$2; shift ;; --build) build=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --wire) wire=$2; shift ;; --checkpoint-min-s) ckmin=$2; shift ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench-network: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -94,7 +100,7 @@ run() { # name limit reduce -> $T/name.json
   local n=$1 lim=$2 red=$3 i job st
   net_up "$lim"
   ip netns exec "$P-h0" "$COORD" --work tcp://10.77.0.1:5555 --control tcp://127.0.0.1:5556 \
-    --status tcp://127.0.0.1:5557 --events tcp://127.0.0.1:5558 --data-dir "$T/$n-data" -v >"$T/$n.log" 2>&1 &
+    --status tcp://127.0.0.1:5557 --events tcp://127.0.0.1:5558 --data-dir "$T/$n-data" --checkpoint-min-s "$ckmin" -v >"$T/$n.log" 2>&1 &
   pids+=($!)
   for i in $(seq "$W"); do
     ip netns exec "$P-h$i" "$WORKER" --work tcp://10.77.0.1:5555 --id "w$i" --threads "$threads" >"$T/$n-w$i.log" 2>&1 &
@@ -103,7 +109,7 @@ run() { # name limit reduce -> $T/name.json
   cli() { ip netns exec "$P-h0" "$CLI" "$@" --control tcp://127.0.0.1:5556; }
   for _ in $(seq 100); do cli list --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
   job=$(cli submit "${data[@]}" --preset "$preset" --seq "$seq" --batch "$batch" --epochs 1 --max-steps "$steps" --max-chunks 4 \
-        --optimizer adamw --lr 1e-4 --reduce "$red" --min-workers "$W" --seed 1 2>>"$T/$n.log")
+        --optimizer adamw --lr 1e-4 --reduce "$red" --wire "$wire" --min-workers "$W" --seed 1 2>>"$T/$n.log")
   while :; do
     cli status "$job" --json >"$T/$n.json" 2>/dev/null || true
     st=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"][0]["state"])' "$T/$n.json" 2>/dev/null || echo ?)
@@ -145,7 +151,8 @@ PY
 
 P_numel() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parameters"])' "$1"; }
 echo "bench-network: $W workers x $threads thread(s), preset $preset, L $seq, global batch $batch, $steps steps," \
-     "corpus $corpus, links ${rate} each way (tbf), $(nproc) CPUs"
+     "corpus $corpus, links ${rate} each way (tbf), wire $wire, checkpoint-min-s $ckmin, $(nproc) CPUs," \
+     "OpenBLAS core ${OPENBLAS_CORETYPE:-auto}"
 reduces=("$reduce"); [[ $reduce == both ]] && reduces=(coordinator sharded)
 for red in "${reduces[@]}"; do
   run "$red-unlimited" 0 "$red"

@@ -204,11 +204,24 @@ static optim_config s_optim_of(const Hierbert__ModelSpec *ms) {
 typedef struct {
     worker_peers *peers;
     peers_round *round;
+    void *pipe;
+    zmq_msg_t *pipe_frame;
+    peers_rc rc;      /* the forward's wait for the last round's shards, if it gave up */
+    char err[HB_ERR_LEN];
 } s_hook;
 
 static void s_grad_ready(void *ctx, size_t from) {
     s_hook *h = ctx;
     worker_peers_grad_ready(h->peers, h->round, from);
+}
+
+/* bert_forward's hook after an overlap round: the peers' updated shards,
+ * layer by layer as forward reaches them */
+static int s_param_wait(void *ctx, size_t hi) {
+    s_hook *h = ctx;
+    h->rc = worker_peers_await(h->peers, h->round->pt, h->round->we, hi, h->pipe, h->pipe_frame, &h->round->wait_s,
+                               h->err);
+    return h->rc != PEERS_OK;
 }
 
 /* a peer exchange that did not complete: 1 (the task is over), else 0 */
@@ -264,6 +277,8 @@ static void s_run(s_comp *c) {
     const int32_t *ids = (const int32_t *)t->ids.data, *lens = (const int32_t *)t->lengths.data,
                   *labels = (const int32_t *)t->labels.data;
     atomic_store(&c->wc->busy, 1);
+    c->m->grad_ready = NULL; /* (hooks of a task that ended early must not reach this one) */
+    c->m->param_wait = NULL;
     double t0 = s_now_s(), loss_sum = 0;
     int correct = 0;
     char text[HB_ERR_LEN];
@@ -311,14 +326,17 @@ static void s_run(s_comp *c) {
                            .oc = &soc,
                            .step = (long)t->step0 + 1,
                            .m = c->adamw ? c->shard_m : NULL,
-                           .v = c->adamw ? c->shard_v : NULL};
+                           .v = c->adamw ? c->shard_v : NULL,
+                           .overlap = t->overlap_next};
         c->params_valid = 0; /* until the exchange completes */
         if (s_peers_rc(c, job, t, worker_peers_pull(c->peers, &pr, c->pipe, &c->pending, text), text)) return;
     }
-    s_hook hook = {c->peers, &pr};
-    if (!t->eval && t->shard_gen) { /* gradients leave as backward makes them final */
+    s_hook hook = {.peers = c->peers, .round = &pr, .pipe = c->pipe, .pipe_frame = &c->pending, .rc = PEERS_OK};
+    if (!t->eval && t->shard_gen) { /* gradients leave as backward makes them final; the last round's shards come in as forward needs them */
         c->m->grad_ready = s_grad_ready;
         c->m->grad_ready_ctx = &hook;
+        c->m->param_wait = s_param_wait;
+        c->m->param_wait_ctx = &hook;
     }
     if (t->eval) {
         for (int off = 0; off < n; off += (int)ms->batch) {
@@ -347,12 +365,19 @@ static void s_run(s_comp *c) {
             bert_zero_grad(c->m);
             float l = s_forward(c, ids + (size_t)off * T, lens + off, labels + off, b, T, 1, &hit);
             if (!isnan(l)) bert_backward(c->m);
+            if (isnan(l) && hook.rc != PEERS_OK) { /* the forward gave up waiting: the coordinator moved on, or a peer failed */
+                c->m->grad_ready = NULL;
+                c->m->param_wait = NULL;
+                s_peers_rc(c, job, t, hook.rc, hook.err);
+                return;
+            }
             if (isnan(l)) {
                 snprintf(text, sizeof text, "job %llu: train task %u: model refused step %u (rows %d..%d)",
                          (unsigned long long)job, t->task_id, j, off, off + b - 1);
                 s_error(c, job, PROTO_E_BAD_REQUEST, text);
                 c->params_valid = 0;
                 c->m->grad_ready = NULL;
+                c->m->param_wait = NULL;
                 atomic_store(&c->wc->busy, 0);
                 return;
             }
@@ -372,6 +397,7 @@ static void s_run(s_comp *c) {
         }
         if (!t->send_grad) c->params_valid = 0; /* weights moved past version `round` */
         c->m->grad_ready = NULL;
+        c->m->param_wait = NULL;
     }
     double dt = s_now_s() - t0;
     proto_msg m;
@@ -381,6 +407,10 @@ static void s_run(s_comp *c) {
         /* sharded reduction: the gradient goes to the shard owners, this
          * worker steps its own shard and assembles version round+1 */
         if (n == 0) bert_zero_grad(c->m); /* an empty slice adds nothing to the sum */
+        /* whatever of the last round's shards forward did not need yet (a slice without samples: all) */
+        if (s_peers_rc(c, job, t,
+                       worker_peers_await(c->peers, pt, we, pt->numel, c->pipe, &c->pending, &pr.wait_s, text), text))
+            return;
         if (s_peers_rc(c, job, t, worker_peers_round(c->peers, &pr, c->pipe, &c->pending, text), text)) return;
         c->params_valid = 1;
         c->params_round = t->round + 1;

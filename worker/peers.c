@@ -46,7 +46,18 @@ struct worker_peers {
     float *ef;                       /* bf16 wire, [numel]: what rounding lost of the gradients sent (error feedback) */
     float *wide;                     /* bf16 wire: a received frame widened to float32 ... */
     size_t wide_n;                   /* ... of this many floats */
+    /* the updated shards of round par_round still coming (an overlap round):
+     * sender f's floats below par_upto[f] are in (its word-embedding rows
+     * are never sent), all of them once par_done[f] */
+    uint64_t par_round;
+    int par_left;
+    uint8_t par_done[PROTO_MAX_PEERS];
+    size_t par_upto[PROTO_MAX_PEERS];
 };
+
+/* PARAMS and SHARE go in pieces of at most this many floats (1 MB), in
+ * ascending order: the next round's forward takes each layer as it lands */
+#define S_PIECE_FLOATS (256u * 1024u)
 
 static double s_now(void) {
     struct timespec ts;
@@ -403,27 +414,31 @@ static void s_send_shard(worker_peers *p, const params_table *pt, int we, int ki
             b = v->offset + v->numel < hi ? v->offset + v->numel : hi;
         }
     }
+    const size_t part[2][2] = {{lo, a}, {b, hi}}; /* ascending, the view skipped */
+    const int b16 = p->bf16 && kind == HIERBERT__PEER_SHARD__KIND__PARAMS; /* (a plan's SHARE: exact) */
     for (int k = 0; k < p->W; k++) {
         if (k == p->me) continue;
-        Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
-        h.kind = (Hierbert__PeerShard__Kind)kind;
-        h.round = round;
-        h.lo = b;
-        h.hi = hi;
-        h.last = a == lo;
-        int b16 = p->bf16 && kind == HIERBERT__PEER_SHARD__KIND__PARAMS; /* (a plan's SHARE: exact) */
-        if (b16)
-            s_send_bf16(p, k, &h, pt->data + b, hi - b, NULL, bytes);
-        else
-            s_send(p, k, &h, pt->data + b, hi - b, bytes);
-        if (a > lo) {
-            h.lo = lo;
-            h.hi = a;
+        for (int q = 0; q < 2; q++)
+            for (size_t x = part[q][0]; x < part[q][1]; x += S_PIECE_FLOATS) {
+                size_t y = part[q][1] - x > S_PIECE_FLOATS ? x + S_PIECE_FLOATS : part[q][1];
+                Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+                h.kind = (Hierbert__PeerShard__Kind)kind;
+                h.round = round;
+                h.lo = x;
+                h.hi = y;
+                h.last = y == hi || (q == 0 && y == a && b == hi);
+                if (b16)
+                    s_send_bf16(p, k, &h, pt->data + x, y - x, NULL, bytes);
+                else
+                    s_send(p, k, &h, pt->data + x, y - x, bytes);
+            }
+        if (a == lo && b == hi) { /* the whole shard is word-embedding rows: an empty last piece */
+            Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+            h.kind = (Hierbert__PeerShard__Kind)kind;
+            h.round = round;
+            h.lo = h.hi = hi;
             h.last = 1;
-            if (b16)
-                s_send_bf16(p, k, &h, pt->data + lo, a - lo, NULL, bytes);
-            else
-                s_send(p, k, &h, pt->data + lo, a - lo, bytes);
+            s_send(p, k, &h, pt->data + hi, 0, bytes);
         }
     }
 }
@@ -446,6 +461,62 @@ static int s_take_shard(worker_peers *p, const params_table *pt, int we, int fro
     return 0;
 }
 
+/* m, if it is a PARAMS piece of the overlap round still coming, taken into
+ * pt (1; *bad set if it does not fit); else 0 */
+static int s_take_pending(worker_peers *p, const params_table *pt, int we, const s_msg *m, int *bad, char *err) {
+    const Hierbert__PeerShard *h = m->hdr->peer_shard;
+    if (!p->par_left || h->kind != HIERBERT__PEER_SHARD__KIND__PARAMS || h->round != p->par_round) return 0;
+    int f = (int)h->from;
+    if (f >= p->W || f == p->me || p->par_done[f]) return 1; /* a repeat: nothing to take */
+    if (s_take_shard(p, pt, we, f, m, err)) {
+        *bad = 1;
+        return 1;
+    }
+    p->par_upto[f] = h->hi;
+    if (h->last) {
+        p->par_done[f] = 1;
+        p->par_left--;
+    }
+    return 1;
+}
+
+/* sender f's updated shard is in below float x (the word-embedding rows,
+ * never sent, count as in) */
+static int s_par_covered(const worker_peers *p, const params_table *pt, int we, int f, size_t x) {
+    size_t lf = p->bounds[f], hf = p->bounds[f + 1], need = x < hf ? x : hf;
+    if (p->par_done[f] || need <= lf) return 1;
+    size_t u = p->par_upto[f] > lf ? p->par_upto[f] : lf;
+    if (u >= need) return 1;
+    if (we >= 0) {
+        const params_view *v = &pt->views[we];
+        if (u >= v->offset && need <= v->offset + v->numel) return 1;
+    }
+    return 0;
+}
+
+peers_rc worker_peers_await(worker_peers *p, const params_table *pt, int we, size_t hi, void *pipe,
+                            zmq_msg_t *pipe_frame, double *waited, char *err) {
+    for (;;) {
+        int all = 1;
+        if (!p->par_left) return PEERS_OK; /* (no overlap round before: everything is in) */
+        for (int f = 0; f < p->W && all; f++)
+            if (f != p->me) all = s_par_covered(p, pt, we, f, hi);
+        if (all) return PEERS_OK;
+        p->pulling = 1; /* what is deferred now (the round under way's) waits for its exchange */
+        s_msg m;
+        int rc = s_next(p, pipe, -1, pipe_frame, &m, waited);
+        p->pulling = 0;
+        if (rc == 1) return PEERS_ABORTED;
+        int bad = 0;
+        if (s_take_pending(p, pt, we, &m, &bad, err)) {
+            s_msg_free(&m);
+            if (bad) return PEERS_FAILED;
+        } else {
+            s_defer(p, &m); /* a faster peer's gradient of this round */
+        }
+    }
+}
+
 peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, params_table *pt, int we,
                            void *pipe, zmq_msg_t *pipe_frame, char *err) {
     s_close_push(p);
@@ -466,6 +537,7 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
     }
     p->numel = plan->numel;
     p->bf16 = plan->wire_bf16;
+    p->par_left = 0; /* (an older plan's shards are dropped as they come: another generation) */
     free(p->ef); /* a new plan starts from a state the coordinator held: what rounding lost since is moot */
     p->ef = NULL;
     free(p->acc);
@@ -668,6 +740,11 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
     float *params = r->pt->data;
     /* 1. this worker's own part of its shard, then every other shard to its owner */
     const float wt = (float)r->n_samples;
+    if (p->par_left) /* (the caller awaits the last round's shards before: worker_peers_await) */
+        return hb_fail(err, "round %llu: %d peer(s)' updated shards of round %llu still missing",
+                       (unsigned long long)r->round, p->par_left, (unsigned long long)p->par_round);
+    memset(p->par_done, 0, sizeof p->par_done);
+    memset(p->par_upto, 0, sizeof p->par_upto);
     for (size_t i = 0; i < S; i++) p->acc[i] = wt * r->grad[lo + i]; /* = 0 + w g: the coordinator's first add */
     for (int k = 0; k < W; k++) /* what backward's hook did not send yet, the rows with it */
         if (k != me) s_send_piece(p, r, k, p->bounds[k], p->sent_hi[k], 1);
@@ -714,6 +791,11 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
             continue;
         }
         if (stepped && n_par == W - 1) return PEERS_OK; /* 4. version round+1 */
+        if (stepped && r->overlap) { /* 4'. the rest comes during the next round's forward */
+            p->par_round = r->round;
+            p->par_left = W - 1 - n_par;
+            return PEERS_OK;
+        }
         s_msg m;
         int rc = s_next(p, pipe, -1, pipe_frame, &m, &r->wait_s);
         if (rc == 1) return PEERS_ABORTED;
@@ -737,6 +819,8 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
         } else {
             /* a piece of the sender's shard, outside its word-embedding rows */
             bad = s_take_shard(p, r->pt, r->we, from, &m, err);
+            p->par_upto[from] = h->hi;
+            p->par_done[from] = h->last;
             if (!h->last) got[kind][from] = 0; /* its other piece comes */
             n_par += h->last;
         }
@@ -768,7 +852,11 @@ static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
     s_msg m;
     if (s_next(p, pipe, -1, pipe_frame, &m, &r->wait_s) == 1) return PEERS_ABORTED;
     const Hierbert__PeerShard *h = m.hdr->peer_shard;
-    int from = (int)h->from, q = h->kind == HIERBERT__PEER_SHARD__KIND__ROWS;
+    int from = (int)h->from, q = h->kind == HIERBERT__PEER_SHARD__KIND__ROWS, bad = 0;
+    if (s_take_pending(p, r->pt, r->we, &m, &bad, err)) { /* the last round's shards, still coming */
+        s_msg_free(&m);
+        return bad ? PEERS_FAILED : PEERS_OK;
+    }
     if (h->round != r->round || from >= W || from == me) {
         s_msg_free(&m); /* another round's: nothing to do with this one */
         return PEERS_OK;

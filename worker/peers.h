@@ -88,6 +88,8 @@ typedef struct {
     double wait_s;
     uint64_t bytes_out, bytes_in;
     double grad_norm;
+    int overlap;            /* TrainTask.overlap_next: return once this shard is out; the peers'
+                             * arrive during the next round (worker_peers_await) */
 } peers_round;
 
 /* Round start (every sharded round), before forward: the word-embedding rows of the slice
@@ -109,5 +111,12 @@ void worker_peers_grad_ready(worker_peers *p, peers_round *r, size_t from);
  * then neither version). PEERS_FAILED: a peer sent something unusable
  * (err names it). */
 peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg_t *pipe_frame, char *err);
+
+/* The previous round's updated shards (an overlap round's) up to float hi
+ * of the flat buffer: waits (blocking time into *waited) until every
+ * peer's PARAMS below hi are in pt, deferring what belongs to the round
+ * under way. PEERS_ABORTED with *pipe_frame: the coordinator moved on. */
+peers_rc worker_peers_await(worker_peers *p, const params_table *pt, int we, size_t hi, void *pipe,
+                            zmq_msg_t *pipe_frame, double *waited, char *err);
 
 #endif
