@@ -29,6 +29,7 @@
 
 #include "bert.h"
 #include "conf.h"
+#include "daemon.h"
 #include "dataset.h"
 #include "frame.h"
 #include "hb_error.h"
@@ -50,6 +51,7 @@ typedef struct {
     int max_jobs;               /* records kept */
     char curve_secret[1024];    /* CurveZMQ on work + control: the coordinator's .key */
     char curve_allow_dir[1024]; /* *.pub of the workers and CLI users let in */
+    char log_file[1024];        /* "" : stderr (the journal under systemd); reopened on SIGHUP */
     int verbose;
 } coord_config;
 
@@ -59,7 +61,7 @@ typedef struct coord_metrics coord_metrics;
 int coord_metrics_start(coord_metrics **out, const char *spec, void *zctx, const char *status_ep, char *err);
 void coord_metrics_stop(coord_metrics **m);
 
-#define COORD_CONF_ENTRIES 16
+#define COORD_CONF_ENTRIES 17
 void coord_config_defaults(coord_config *c);
 void coord_config_table(coord_config *c, conf_entry *t);
 
@@ -351,6 +353,8 @@ typedef struct coord {
     char ingest_ep[64];
     struct coord_export *exports; /* export threads running */
     volatile sig_atomic_t *stop;
+    const daemon_ctl *ctl; /* signals and command line (main.c), for SIGHUP */
+    daemon_watchdog watchdog;
 } coord;
 
 /* What a background thread (ingest, export) sends the loop when it ends. */
@@ -376,7 +380,12 @@ void coord_exports_join(coord *c); /* at shutdown */
 
 int coord_new(coord **out, const coord_config *cfg, char *err);
 void coord_destroy(coord **c);
-int coord_run(coord *c, volatile sig_atomic_t *stop, char *err);
+/* The event loop, until *ctl->stop; WATCHDOG=1 from its tick. On
+ * *ctl->hup: the log file reopened, the config re-read and its live entries
+ * applied (COORD_LIVE_CONF in loop.c: heartbeat_ms, worker_expiry_ms,
+ * tick_ms, checkpoint_every, max_jobs, log_file, and -v); other changes are
+ * logged as needing a restart. */
+int coord_run(coord *c, const daemon_ctl *ctl, char *err);
 
 /* loop.c: sends to one worker; -1 if it is gone */
 int coord_send_worker(coord *c, int w, const proto_msg *m);
