@@ -58,6 +58,14 @@ typedef struct {
 /* http_metrics.c: HTTP /metrics on spec (HOST:PORT) in Prometheus text format,
  * rendered from what the status endpoint status_ep answers */
 typedef struct coord_metrics coord_metrics;
+/* The dashboard's files (coordinator/dashboard/, compiled in by
+ * embed.cmake): path served, Content-Type, bytes; a NULL path ends it. */
+typedef struct {
+    const char *path, *type;
+    const unsigned char *data;
+    size_t len;
+} coord_http_asset;
+extern const coord_http_asset coord_dashboard_assets[];
 int coord_metrics_start(coord_metrics **out, const char *spec, void *zctx, const char *status_ep, char *err);
 void coord_metrics_stop(coord_metrics **m);
 
@@ -253,6 +261,8 @@ typedef struct {
     char skip_note[256];    /* why live workers get none of its tasks (a bf16 job: no native bf16), or "" */
     Hierbert__Submit *submit; /* owned (unpacked copy) */
     double submitted, started, finished;
+    double phase_t[8];  /* unix time it first entered each job_state (0: never): the dashboard's timeline */
+    double *train_loss; /* [epochs] the mean training loss of each finished epoch, -1 not yet (or NULL) */
 
     coord_corpus corpus;
     int have_corpus;
@@ -474,6 +484,10 @@ void coord_baseline_release(coord_job *j);
 /* results.c: DONE - metrics into the job's result, the exportable model */
 int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_t head_numel, char *err);
 void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m);
+/* The JSON `hierbert result --json` prints for j (its stored result when
+ * DONE, else its state and error): malloc'ed, or NULL with err. Also the
+ * status endpoint's "result N" (the dashboard's /api/result). */
+char *coord_result_json(coord *c, coord_job *j, char *err);
 void coord_on_export(coord *c, const coord_peer *p, const proto_msg *m);
 /* rounds.c, for the phases after TRAIN: the job's ModelSpec (ms->config
  * points at wc) and its parameters as one packed Params frame */
@@ -482,6 +496,11 @@ void coord_params_frame(const coord_job *j, void *zmq_msg_out);
 
 /* status.c */
 char *coord_status_json(coord *c, uint64_t job_id); /* malloc'ed; job_id 0: all */
+/* jobs.c: epoch e of TRAIN ended with this mean training loss (status "train_loss") */
+void coord_job_epoch_loss(coord_job *j, int e, double loss);
+/* adds "phase_t" {STATE: unix time first entered} and "train_loss" [epochs]
+ * (null: not yet) to a jansson object: the job record and the status */
+void coord_job_history_json(const coord_job *j, void *json_object);
 void coord_publish_job(coord *c, coord_job *j, const char *event);
 
 #endif

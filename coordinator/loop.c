@@ -1,6 +1,7 @@
 /* loop.c - the coordinator's sockets, event loop, worker registry and tick
  * (see coord.h). */
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,17 @@ int coord_new(coord **out, const coord_config *cfg, char *err) {
     if (cfg->metrics[0] && coord_metrics_start(&c->metrics, cfg->metrics, c->zctx, cfg->status, err)) {
         coord_destroy(&c);
         return -1;
+    }
+    if (cfg->metrics[0]) {
+        hb_log(c->who, "info", "HTTP on %s: dashboard at /, /api/status, /api/result?job=N, /metrics (read-only)",
+               cfg->metrics);
+        /* the HTTP port has no encryption and no allowlist: with CURVE on,
+         * anything but loopback is the operator's explicit choice */
+        if (cfg->curve_secret[0] && strncmp(cfg->metrics, "127.", 4) && strncmp(cfg->metrics, "localhost:", 10))
+            hb_log(c->who, "warn",
+                   "CurveZMQ is on but the HTTP port %s is not loopback: the dashboard and /metrics are plain, "
+                   "unauthenticated HTTP to whoever reaches it",
+                   cfg->metrics);
     }
     if (coord_jobs_load(c, err)) {
         coord_destroy(&c);
@@ -531,9 +543,23 @@ static void s_on_status(coord *c) {
         zmq_recv(c->status, junk, sizeof junk, 0);
         zmq_getsockopt(c->status, ZMQ_RCVMORE, &more, &ms);
     }
+    /* "status" (or anything else): the whole document; "job N": one job's;
+     * "result N": what `hierbert result N --json` prints (the dashboard) */
     uint64_t job = 0;
+    char *json = NULL;
     if (!strncmp(req, "job ", 4)) job = strtoull(req + 4, NULL, 10);
-    char *json = coord_status_json(c, job);
+    if (!strncmp(req, "result ", 7)) {
+        coord_job *j = coord_job_find(c, strtoull(req + 7, NULL, 10));
+        char err[HB_ERR_LEN];
+        json = j ? coord_result_json(c, j, err) : NULL;
+        if (!json) {
+            json_t *e = json_pack("{s:s}", "error", j ? err : "unknown job");
+            json = json_dumps(e, JSON_COMPACT);
+            json_decref(e);
+        }
+    } else {
+        json = coord_status_json(c, job);
+    }
     zmq_send(c->status, json, strlen(json), 0);
     free(json);
 }
