@@ -1,25 +1,58 @@
 /*
  * hb_log.h - the daemons' log line: UTC time, program, level, message, to
- * stderr (journald adds its own stamp under systemd, and keeps ours).
- * Header-only; the daemon passes its name, so there is no global state.
+ * stderr. Header-only; the daemon passes its name, so there is no global
+ * state.
+ *
+ * Under systemd (stderr is the journal's stream: $JOURNAL_STREAM names its
+ * device:inode) each line starts with the syslog priority journald reads,
+ * "<3>" error, "<4>" warn, "<6>" info, "<7>" debug, and drops our time
+ * stamp (the journal keeps its own). Elsewhere - a terminal, a log file
+ * (log_file, reopened on SIGHUP), a test's capture - the line is as before.
  */
 #ifndef HB_LOG_H
 #define HB_LOG_H
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
+
+/* syslog(3) priority of a level name; unknown names are notices */
+static inline int hb_log_priority(const char *level) {
+    if (!strcmp(level, "error")) return 3;
+    if (!strcmp(level, "warn")) return 4;
+    if (!strcmp(level, "info")) return 6;
+    if (!strcmp(level, "debug")) return 7;
+    return 5;
+}
+
+/* 1 when stderr is the stream systemd connected to the journal */
+static inline int hb_log_to_journal(void) {
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st)) return 0;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 __attribute__((format(printf, 3, 4))) static inline void hb_log(const char *who, const char *level, const char *fmt,
                                                                 ...) {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
     char line[1024];
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s: ", tm.tm_year + 1900, tm.tm_mon + 1,
+    int n;
+    if (hb_log_to_journal()) {
+        n = snprintf(line, sizeof line, "<%d>%s %s: ", hb_log_priority(level), who, level);
+    } else {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s: ", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), who, level);
+    }
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && n < (int)sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

@@ -29,6 +29,7 @@
 
 #include "bert.h"
 #include "conf.h"
+#include "daemon.h"
 #include "dataset.h"
 #include "frame.h"
 #include "hb_error.h"
@@ -51,16 +52,25 @@ typedef struct {
     int max_jobs;               /* records kept */
     char curve_secret[1024];    /* CurveZMQ on work + control: the coordinator's .key */
     char curve_allow_dir[1024]; /* *.pub of the workers and CLI users let in */
+    char log_file[1024];        /* "" : stderr (the journal under systemd); reopened on SIGHUP */
     int verbose;
 } coord_config;
 
 /* http_metrics.c: HTTP /metrics on spec (HOST:PORT) in Prometheus text format,
  * rendered from what the status endpoint status_ep answers */
 typedef struct coord_metrics coord_metrics;
+/* The dashboard's files (coordinator/dashboard/, compiled in by
+ * embed.cmake): path served, Content-Type, bytes; a NULL path ends it. */
+typedef struct {
+    const char *path, *type;
+    const unsigned char *data;
+    size_t len;
+} coord_http_asset;
+extern const coord_http_asset coord_dashboard_assets[];
 int coord_metrics_start(coord_metrics **out, const char *spec, void *zctx, const char *status_ep, char *err);
 void coord_metrics_stop(coord_metrics **m);
 
-#define COORD_CONF_ENTRIES 17
+#define COORD_CONF_ENTRIES 18
 void coord_config_defaults(coord_config *c);
 void coord_config_table(coord_config *c, conf_entry *t);
 
@@ -269,6 +279,8 @@ typedef struct {
     char skip_note[256];    /* why live workers get none of its tasks (a bf16 job: no native bf16), or "" */
     Hierbert__Submit *submit; /* owned (unpacked copy) */
     double submitted, started, finished;
+    double phase_t[8];  /* unix time it first entered each job_state (0: never): the dashboard's timeline */
+    double *train_loss; /* [epochs] the mean training loss of each finished epoch, -1 not yet (or NULL) */
 
     coord_corpus corpus;
     int have_corpus;
@@ -372,6 +384,8 @@ typedef struct coord {
     char ingest_ep[64];
     struct coord_export *exports; /* export threads running */
     volatile sig_atomic_t *stop;
+    const daemon_ctl *ctl; /* signals and command line (main.c), for SIGHUP */
+    daemon_watchdog watchdog;
 } coord;
 
 /* What a background thread (ingest, export) sends the loop when it ends. */
@@ -397,7 +411,12 @@ void coord_exports_join(coord *c); /* at shutdown */
 
 int coord_new(coord **out, const coord_config *cfg, char *err);
 void coord_destroy(coord **c);
-int coord_run(coord *c, volatile sig_atomic_t *stop, char *err);
+/* The event loop, until *ctl->stop; WATCHDOG=1 from its tick. On
+ * *ctl->hup: the log file reopened, the config re-read and its live entries
+ * applied (COORD_LIVE_CONF in loop.c: heartbeat_ms, worker_expiry_ms,
+ * tick_ms, checkpoint_every, max_jobs, log_file, and -v); other changes are
+ * logged as needing a restart. */
+int coord_run(coord *c, const daemon_ctl *ctl, char *err);
 
 /* loop.c: sends to one worker; -1 if it is gone */
 int coord_send_worker(coord *c, int w, const proto_msg *m);
@@ -498,6 +517,10 @@ void coord_baseline_release(coord_job *j);
 /* results.c: DONE - metrics into the job's result, the exportable model */
 int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_t head_numel, char *err);
 void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m);
+/* The JSON `hierbert result --json` prints for j (its stored result when
+ * DONE, else its state and error): malloc'ed, or NULL with err. Also the
+ * status endpoint's "result N" (the dashboard's /api/result). */
+char *coord_result_json(coord *c, coord_job *j, char *err);
 void coord_on_export(coord *c, const coord_peer *p, const proto_msg *m);
 /* rounds.c, for the phases after TRAIN: the job's ModelSpec (ms->config
  * points at wc) and its parameters as one packed Params frame */
@@ -506,6 +529,11 @@ void coord_params_frame(const coord_job *j, void *zmq_msg_out);
 
 /* status.c */
 char *coord_status_json(coord *c, uint64_t job_id); /* malloc'ed; job_id 0: all */
+/* jobs.c: epoch e of TRAIN ended with this mean training loss (status "train_loss") */
+void coord_job_epoch_loss(coord_job *j, int e, double loss);
+/* adds "phase_t" {STATE: unix time first entered} and "train_loss" [epochs]
+ * (null: not yet) to a jansson object: the job record and the status */
+void coord_job_history_json(const coord_job *j, void *json_object);
 void coord_publish_job(coord *c, coord_job *j, const char *event);
 
 #endif

@@ -1,13 +1,17 @@
 /*
- * http_metrics.c - the optional HTTP /metrics endpoint (Prometheus text format,
- * version 0.0.4), served by libmicrohttpd on its own thread.
+ * http_metrics.c - the coordinator's optional HTTP port ([endpoints]
+ * metrics = HOST:PORT), served by libmicrohttpd on its own thread:
+ *   GET /metrics            Prometheus text format, version 0.0.4
+ *   GET /                   the dashboard (coordinator/dashboard/, compiled in)
+ *   GET /api/status[?job=N] the JSON `hierbert status --json` prints
+ *   GET /api/result?job=N   the JSON `hierbert result N --json` prints
+ * Read-only: GET and HEAD only (405 otherwise); anything else is 404.
  *
- * The thread never touches the coordinator's state: each scrape asks the
- * coordinator's own status endpoint (REP, the JSON `hierbert status --json`
- * prints) over a fresh REQ socket with a timeout, and renders that JSON.
- * So a scrape sees exactly what the status socket says, and a coordinator
- * busy for longer than the timeout shows as hierbert_up 0, not a hung HTTP
- * request.
+ * The thread never touches the coordinator's state: each request asks the
+ * coordinator's own status endpoint (REP: "status", "job N", "result N")
+ * over a fresh REQ socket with a timeout. So a scrape or the page sees
+ * exactly what the status socket says, and a coordinator busy for longer
+ * than the timeout shows as hierbert_up 0 (or HTTP 503), not a hung request.
  */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -168,8 +172,9 @@ static int s_render(FILE *t, const char *json) {
 
 /* ---------------------------------------------------------- scrape ---- */
 
-/* the status JSON from the coordinator's status endpoint, or NULL */
-static char *s_ask_status(struct coord_metrics *m) {
+/* the coordinator's status endpoint's answer to req ("status", "job N",
+ * "result N"), or NULL */
+static char *s_ask(struct coord_metrics *m, const char *req) {
     void *s = zmq_socket(m->zctx, ZMQ_REQ);
     if (!s) return NULL;
     int linger = 0, to = METRICS_TIMEOUT_MS;
@@ -179,7 +184,8 @@ static char *s_ask_status(struct coord_metrics *m) {
     char *out = NULL;
     zmq_msg_t r;
     zmq_msg_init(&r);
-    if (zmq_connect(s, m->status_ep) == 0 && zmq_send(s, "status", 6, 0) == 6 && zmq_msg_recv(&r, s, 0) >= 0) {
+    int qn = (int)strlen(req);
+    if (zmq_connect(s, m->status_ep) == 0 && zmq_send(s, req, (size_t)qn, 0) == qn && zmq_msg_recv(&r, s, 0) >= 0) {
         size_t n = zmq_msg_size(&r);
         out = hb_malloc(n + 1);
         memcpy(out, zmq_msg_data(&r), n);
@@ -190,16 +196,55 @@ static char *s_ask_status(struct coord_metrics *m) {
     return out;
 }
 
-static enum MHD_Result s_reply(struct MHD_Connection *conn, unsigned code, char *body, size_t len) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+/* body: malloc'ed (freed here) or, with is_static, a compiled-in asset */
+static enum MHD_Result s_send(struct MHD_Connection *conn, unsigned code, const char *type, void *body, size_t len,
+                              int is_static) {
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, body, is_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
     if (!r) {
-        free(body);
+        if (!is_static) free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, "Content-Type", code == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain");
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    /* the page loads only its own files and talks only to this port */
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
     enum MHD_Result rc = MHD_queue_response(conn, code, r);
     MHD_destroy_response(r);
     return rc;
+}
+
+static enum MHD_Result s_reply(struct MHD_Connection *conn, unsigned code, char *body, size_t len) {
+    return s_send(conn, code, code == 200 ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain", body, len, 0);
+}
+
+/* /api/status[?job=N], /api/result?job=N: the status endpoint's JSON as it is */
+static enum MHD_Result s_api(struct coord_metrics *m, struct MHD_Connection *conn, const char *what) {
+    const char *job = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "job");
+    char req[64], *end = NULL;
+    unsigned long long id = job ? strtoull(job, &end, 10) : 0;
+    if (job && (!*job || *end || id == 0)) {
+        static const char msg[] = "{\"error\":\"job: a job id (1, 2, ...)\"}";
+        return s_send(conn, MHD_HTTP_BAD_REQUEST, "application/json", strdup(msg), sizeof msg - 1, 0);
+    }
+    if (!strcmp(what, "result") && !job) {
+        static const char msg[] = "{\"error\":\"/api/result?job=N\"}";
+        return s_send(conn, MHD_HTTP_BAD_REQUEST, "application/json", strdup(msg), sizeof msg - 1, 0);
+    }
+    if (!strcmp(what, "result"))
+        snprintf(req, sizeof req, "result %llu", id);
+    else if (job)
+        snprintf(req, sizeof req, "job %llu", id);
+    else
+        snprintf(req, sizeof req, "status");
+    char *json = s_ask(m, req);
+    if (!json) {
+        static const char msg[] = "{\"error\":\"the coordinator's status endpoint did not answer\"}";
+        return s_send(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", strdup(msg), sizeof msg - 1, 0);
+    }
+    return s_send(conn, 200, "application/json", json, strlen(json), 0);
 }
 
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -210,14 +255,19 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *conn, const ch
     (void)req;
     struct coord_metrics *m = cls;
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-        static const char msg[] = "only GET /metrics\n";
+        static const char msg[] = "read-only: GET only\n";
         return s_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, strdup(msg), sizeof msg - 1);
     }
+    if (!strcmp(url, "/api/status")) return s_api(m, conn, "status");
+    if (!strcmp(url, "/api/result")) return s_api(m, conn, "result");
+    for (const coord_http_asset *a = coord_dashboard_assets; a->path; a++)
+        if (!strcmp(url, a->path) || (!strcmp(a->path, "/") && !strcmp(url, "/index.html")))
+            return s_send(conn, 200, a->type, (void *)a->data, a->len, 1);
     if (strcmp(url, "/metrics")) {
-        static const char msg[] = "not found: this endpoint serves /metrics\n";
+        static const char msg[] = "not found: this endpoint serves /, /api/status, /api/result?job=N, /metrics\n";
         return s_reply(conn, MHD_HTTP_NOT_FOUND, strdup(msg), sizeof msg - 1);
     }
-    char *json = s_ask_status(m), *body = NULL;
+    char *json = s_ask(m, "status"), *body = NULL;
     size_t len = 0;
     FILE *t = open_memstream(&body, &len);
     if (!t) {

@@ -63,8 +63,44 @@ void coord_job_free(coord_job **jp) {
     s_release(j);
     if (j->submit) hierbert__submit__free_unpacked(j->submit, NULL);
     free(j->val_acc);
+    free(j->train_loss);
     free(j);
     *jp = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* history: when the job entered each phase and each epoch's training loss
+ * (the dashboard's timeline and loss chart), kept in the job record */
+
+void coord_job_epoch_loss(coord_job *j, int e, double loss) {
+    if (e < 0 || e >= j->epochs) return;
+    if (!j->train_loss) {
+        j->train_loss = hb_malloc((size_t)j->epochs * sizeof(double));
+        for (int k = 0; k < j->epochs; k++) j->train_loss[k] = -1;
+    }
+    j->train_loss[e] = loss;
+}
+
+void coord_job_history_json(const coord_job *j, void *obj) {
+    json_t *o = obj, *pt = json_object();
+    for (int s = 0; s < 8; s++)
+        if (j->phase_t[s]) json_object_set_new(pt, s_names[s], json_real(j->phase_t[s]));
+    json_object_set_new(o, "phase_t", pt);
+    json_t *tl = json_array();
+    for (int e = 0; j->train_loss && e < j->epochs; e++)
+        json_array_append_new(tl, j->train_loss[e] >= 0 ? json_real(j->train_loss[e]) : json_null());
+    json_object_set_new(o, "train_loss", tl);
+}
+
+/* records before the history have none: the timeline then starts at TRAIN */
+static void s_history_get(coord_job *j, json_t *o) {
+    json_t *pt = json_object_get(o, "phase_t"), *tl = json_object_get(o, "train_loss");
+    for (int s = 0; s < 8; s++) j->phase_t[s] = json_real_value(json_object_get(pt, s_names[s]));
+    if (j->epochs > 0 && json_is_array(tl) && json_array_size(tl) == (size_t)j->epochs)
+        for (int e = 0; e < j->epochs; e++) {
+            json_t *v = json_array_get(tl, (size_t)e);
+            coord_job_epoch_loss(j, e, json_is_number(v) ? json_number_value(v) : -1);
+        }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -96,6 +132,7 @@ int coord_job_save(coord *c, coord_job *j, char *err) {
     for (int e = 0; j->val_acc && e < j->epochs; e++) json_array_append_new(acc, json_real(j->val_acc[e]));
     json_object_set_new(o, "val_acc", acc);
     json_object_set_new(o, "last_loss", json_real(j->last_loss));
+    coord_job_history_json(j, o);
     if (j->n_counts[0] >= 0) {
         json_t *cn = json_array();
         for (int k = 0; k < COORD_N_COUNTS; k++) json_array_append_new(cn, json_integer(j->n_counts[k]));
@@ -112,6 +149,7 @@ int coord_job_save(coord *c, coord_job *j, char *err) {
 void coord_job_set_state(coord *c, coord_job *j, job_state s, const char *error) {
     job_state old = j->state;
     j->state = s;
+    if ((unsigned)s < 8 && !j->phase_t[s]) j->phase_t[s] = s_unix_now();
     if (error) snprintf(j->error, sizeof j->error, "%s", error);
     if (s == JOB_TRAIN && !j->started) j->started = s_unix_now();
     if (job_state_final(s)) {
@@ -270,6 +308,7 @@ int coord_jobs_load(coord *c, char *err) {
         json_t *cn = json_object_get(o, "counts"); /* records before it have none */
         if (json_is_array(cn) && json_array_size(cn) == COORD_N_COUNTS)
             for (int k = 0; k < COORD_N_COUNTS; k++) j->n_counts[k] = json_integer_value(json_array_get(cn, (size_t)k));
+        s_history_get(j, o);
         json_decref(o);
         if (j->state == JOB_INGEST) { /* stopped mid-ingest: its documents are incomplete */
             hb_log(c->who, "warn", "job %llu was ingesting when the coordinator stopped: dropped; submit it again",
@@ -368,6 +407,7 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
     coord_job *j = s_job_new(c, id, s);
     j->submitted = s_unix_now();
     j->state = JOB_INGEST;
+    j->phase_t[JOB_INGEST] = j->submitted;
     if (s->model_dir[0]) { /* a Hugging Face directory says whether its vocabulary is cased */
         int lc = bert_dir_lowercase(s->model_dir, err);
         if (lc < 0) {

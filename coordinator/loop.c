@@ -1,6 +1,7 @@
 /* loop.c - the coordinator's sockets, event loop, worker registry and tick
  * (see coord.h). */
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,8 @@ void coord_config_table(coord_config *c, conf_entry *t) {
         {"coordinator", "curve_secret", CONF_STR, c->curve_secret, sizeof c->curve_secret, 0, 0, "CurveZMQ .key"},
         {"coordinator", "curve_allow_dir", CONF_STR, c->curve_allow_dir, sizeof c->curve_allow_dir, 0, 0,
          "allowed client .pub files"},
+        {"coordinator", "log_file", CONF_STR, c->log_file, sizeof c->log_file, 0, 0,
+         "append the log here instead of stderr (reopened on SIGHUP)"},
         {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
     };
     memcpy(t, tmp, sizeof tmp);
@@ -159,6 +162,17 @@ int coord_new(coord **out, const coord_config *cfg, char *err) {
     if (cfg->metrics[0] && coord_metrics_start(&c->metrics, cfg->metrics, c->zctx, cfg->status, err)) {
         coord_destroy(&c);
         return -1;
+    }
+    if (cfg->metrics[0]) {
+        hb_log(c->who, "info", "HTTP on %s: dashboard at /, /api/status, /api/result?job=N, /metrics (read-only)",
+               cfg->metrics);
+        /* the HTTP port has no encryption and no allowlist: with CURVE on,
+         * anything but loopback is the operator's explicit choice */
+        if (cfg->curve_secret[0] && strncmp(cfg->metrics, "127.", 4) && strncmp(cfg->metrics, "localhost:", 10))
+            hb_log(c->who, "warn",
+                   "CurveZMQ is on but the HTTP port %s is not loopback: the dashboard and /metrics are plain, "
+                   "unauthenticated HTTP to whoever reaches it",
+                   cfg->metrics);
     }
     if (coord_jobs_load(c, err)) {
         coord_destroy(&c);
@@ -540,9 +554,23 @@ static void s_on_status(coord *c) {
         zmq_recv(c->status, junk, sizeof junk, 0);
         zmq_getsockopt(c->status, ZMQ_RCVMORE, &more, &ms);
     }
+    /* "status" (or anything else): the whole document; "job N": one job's;
+     * "result N": what `hierbert result N --json` prints (the dashboard) */
     uint64_t job = 0;
+    char *json = NULL;
     if (!strncmp(req, "job ", 4)) job = strtoull(req + 4, NULL, 10);
-    char *json = coord_status_json(c, job);
+    if (!strncmp(req, "result ", 7)) {
+        coord_job *j = coord_job_find(c, strtoull(req + 7, NULL, 10));
+        char err[HB_ERR_LEN];
+        json = j ? coord_result_json(c, j, err) : NULL;
+        if (!json) {
+            json_t *e = json_pack("{s:s}", "error", j ? err : "unknown job");
+            json = json_dumps(e, JSON_COMPACT);
+            json_decref(e);
+        }
+    } else {
+        json = coord_status_json(c, job);
+    }
     zmq_send(c->status, json, strlen(json), 0);
     free(json);
 }
@@ -575,6 +603,7 @@ static void s_tick(coord *c) {
             if (c->workers[i].in_use) s_heartbeat_to(c, i);
     }
     coord_jobs_tick(c);
+    daemon_watchdog_ping(&c->watchdog); /* the loop turned: healthy */
     if (now - c->last_notify_ms >= 1000) {
         c->last_notify_ms = now;
         int queued = 0;
@@ -590,14 +619,45 @@ static void s_tick(coord *c) {
     }
 }
 
-int coord_run(coord *c, volatile sig_atomic_t *stop, char *err) {
-    c->stop = stop;
+/* The entries a SIGHUP changes in a running coordinator: each is read where
+ * it is used, at the next tick or round. Endpoints, data_dir, metrics, the
+ * CURVE keys and the frame limits are bound into sockets and the store at
+ * start: they need a restart. */
+static const char *const COORD_LIVE_CONF[] = {"coordinator.heartbeat_ms",
+                                              "coordinator.worker_expiry_ms",
+                                              "coordinator.tick_ms",
+                                              "coordinator.checkpoint_every",
+                                              "coordinator.checkpoint_min_s",
+                                              "coordinator.max_jobs",
+                                              "coordinator.log_file",
+                                              NULL};
+
+static void s_on_hup(coord *c) {
+    coord_config next;
+    conf_entry cur_t[COORD_CONF_ENTRIES], next_t[COORD_CONF_ENTRIES];
+    coord_config_defaults(&next);
+    coord_config_table(&next, next_t);
+    coord_config_table(&c->cfg, cur_t);
+    if (daemon_on_hup(c->ctl, c->who, cur_t, next_t, &next, COORD_LIVE_CONF) == 0) c->cfg.verbose = next.verbose;
+}
+
+int coord_run(coord *c, const daemon_ctl *ctl, char *err) {
+    c->ctl = ctl;
+    c->stop = ctl->stop;
+    volatile sig_atomic_t *stop = ctl->stop;
+    daemon_watchdog_init(&c->watchdog);
     hb_log(c->who, "info", "serving: work %s, control %s, status %s, events %s, data %s (protocol %u)%s", c->cfg.work,
            c->cfg.control, c->cfg.status, c->cfg.events, c->cfg.data_dir, PROTO_VERSION,
            c->zap ? "; CurveZMQ on work and control" : "");
     sd_notify(0, "READY=1");
+    if (c->watchdog.period_ms)
+        hb_log(c->who, "info", "systemd watchdog: %lld ms; WATCHDOG=1 from the event loop", c->watchdog.period_ms);
     long long next_tick = hb_now_ms();
     while (!*stop) {
+        if (ctl->hup && *ctl->hup) {
+            *ctl->hup = 0;
+            s_on_hup(c);
+        }
         zmq_pollitem_t items[5] = {{c->work, 0, ZMQ_POLLIN, 0},
                                    {c->control, 0, ZMQ_POLLIN, 0},
                                    {c->status, 0, ZMQ_POLLIN, 0},

@@ -12,12 +12,16 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "hb_log.h"
 
-static volatile sig_atomic_t s_stop; /* the one thing a signal handler may touch */
+/* the only things a signal handler may touch */
+static volatile sig_atomic_t s_stop, s_hup;
 
 static void s_on_signal(int sig) {
-    (void)sig;
-    s_stop = 1;
+    if (sig == SIGHUP)
+        s_hup = 1;
+    else
+        s_stop = 1;
 }
 
 /* the flags that set no config entry (conf_args) */
@@ -28,6 +32,22 @@ static int s_on_flag(void *ctx, const conf_flag *f, const char *arg, char *err) 
     if (!strcmp(f->flag, "verbose")) cfg->verbose = 1;
     return 0;
 }
+
+static const conf_flag s_flags[] = {{"data-dir", 'd', 1, "coordinator", "data_dir"},
+                                    {"work", 0, 1, "endpoints", "work"},
+                                    {"control", 0, 1, "endpoints", "control"},
+                                    {"status", 0, 1, "endpoints", "status"},
+                                    {"events", 0, 1, "endpoints", "events"},
+                                    {"metrics", 0, 1, "endpoints", "metrics"},
+                                    {"expiry-ms", 0, 1, "coordinator", "worker_expiry_ms"},
+                                    {"heartbeat-ms", 0, 1, "coordinator", "heartbeat_ms"},
+                                    {"checkpoint-every", 0, 1, "coordinator", "checkpoint_every"},
+                                    {"checkpoint-min-s", 0, 1, "coordinator", "checkpoint_min_s"},
+                                    {"curve-secret", 0, 1, "coordinator", "curve_secret"},
+                                    {"curve-allow", 0, 1, "coordinator", "curve_allow_dir"},
+                                    {"log-file", 0, 1, "coordinator", "log_file"},
+                                    {"verbose", 'v', 0, NULL, NULL}};
+#define S_N_FLAGS ((int)(sizeof s_flags / sizeof s_flags[0]))
 
 static void s_usage(FILE *f) {
     fprintf(f, "usage: hierbert-coordinator [options]\n"
@@ -48,7 +68,13 @@ static void s_usage(FILE *f) {
                "                           end checkpoints whatever the count\n"
                "      --curve-secret FILE  CurveZMQ on work and control with this .key (hierbert keygen)\n"
                "      --curve-allow DIR    ... letting in only the clients whose .pub is in DIR\n"
+               "      --log-file FILE      append the log to FILE instead of stderr (off)\n"
                "  -v, --verbose            log every round\n"
+               "  -V, --version            print the version and the protocol version\n\n"
+               "SIGHUP reopens the log file and re-reads the config: heartbeat_ms, worker_expiry_ms,\n"
+               "tick_ms, checkpoint_every, checkpoint_min_s, max_jobs, log_file and -v apply at once;\n"
+               "the rest (endpoints, data_dir, metrics, CURVE keys, frame limits) is logged as needing\n"
+               "a restart.\n"
                "  -h, --help               this text\n");
 }
 
@@ -61,38 +87,30 @@ int main(int argc, char **argv) {
     conf_entry table[COORD_CONF_ENTRIES];
     coord_config_table(&cfg, table);
     char err[HB_ERR_LEN];
-    static const conf_flag flags[] = {{"data-dir", 'd', 1, "coordinator", "data_dir"},
-                                      {"work", 0, 1, "endpoints", "work"},
-                                      {"control", 0, 1, "endpoints", "control"},
-                                      {"status", 0, 1, "endpoints", "status"},
-                                      {"events", 0, 1, "endpoints", "events"},
-                                      {"metrics", 0, 1, "endpoints", "metrics"},
-                                      {"expiry-ms", 0, 1, "coordinator", "worker_expiry_ms"},
-                                      {"heartbeat-ms", 0, 1, "coordinator", "heartbeat_ms"},
-                                      {"checkpoint-every", 0, 1, "coordinator", "checkpoint_every"},
-                                      {"checkpoint-min-s", 0, 1, "coordinator", "checkpoint_min_s"},
-                                      {"curve-secret", 0, 1, "coordinator", "curve_secret"},
-                                      {"curve-allow", 0, 1, "coordinator", "curve_allow_dir"},
-                                      {"verbose", 'v', 0, NULL, NULL}};
     int status;
-    if (conf_args(table, flags, (int)(sizeof flags / sizeof flags[0]), s_on_flag, &cfg, argc, argv,
-                  "hierbert-coordinator", s_usage, &status))
+    if (conf_args(table, s_flags, S_N_FLAGS, s_on_flag, &cfg, argc, argv, "hierbert-coordinator", s_usage, &status))
         return status;
+    if (daemon_log_open(cfg.log_file, err)) {
+        fprintf(stderr, "%shierbert-coordinator: %s\n", hb_log_to_journal() ? "<3>" : "", err);
+        return 1;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     coord *c = NULL;
     if (coord_new(&c, &cfg, err)) {
-        fprintf(stderr, "hierbert-coordinator: %s\n", err);
+        fprintf(stderr, "%shierbert-coordinator: %s\n", hb_log_to_journal() ? "<3>" : "", err);
         return 1;
     }
-    int rc = coord_run(c, &s_stop, err);
+    daemon_ctl ctl = {&s_stop, &s_hup, argc, argv, s_flags, S_N_FLAGS, s_on_flag};
+    int rc = coord_run(c, &ctl, err);
     coord_destroy(&c);
     if (rc) {
-        fprintf(stderr, "hierbert-coordinator: %s\n", err);
+        fprintf(stderr, "%shierbert-coordinator: %s\n", hb_log_to_journal() ? "<3>" : "", err);
         return 1;
     }
     return 0;

@@ -364,20 +364,11 @@ int coord_results_finish(coord *c, coord_job *j, const float *head_params, size_
 
 /* ------------------------------------------------------------------------ */
 
-void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m) {
-    coord_job *j = coord_job_find(c, m->job_id);
-    if (!j) {
-        coord_reply_error(c, p, m->job_id, PROTO_E_UNKNOWN_JOB, "Result: unknown job %llu",
-                          (unsigned long long)m->job_id);
-        return;
-    }
-    char key[32], err[HB_ERR_LEN], *stored = NULL;
+char *coord_result_json(coord *c, coord_job *j, char *err) {
+    char key[32], *stored = NULL;
     snprintf(key, sizeof key, "%llu", (unsigned long long)j->id);
     int rc = j->state == JOB_DONE ? store_result_get(c->store, key, &stored, err) : 1;
-    if (rc < 0) {
-        coord_reply_error(c, p, j->id, PROTO_E_INTERNAL, "Result: %s", err);
-        return;
-    }
+    if (rc < 0) return NULL;
     json_error_t je;
     json_t *o = rc == 0 ? json_loads(stored, 0, &je) : NULL;
     free(stored);
@@ -390,6 +381,22 @@ void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m) {
     if (j->error[0]) json_object_set_new(o, "error", json_string(j->error));
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
     json_decref(o);
+    return text;
+}
+
+void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m) {
+    coord_job *j = coord_job_find(c, m->job_id);
+    if (!j) {
+        coord_reply_error(c, p, m->job_id, PROTO_E_UNKNOWN_JOB, "Result: unknown job %llu",
+                          (unsigned long long)m->job_id);
+        return;
+    }
+    char err[HB_ERR_LEN];
+    char *text = coord_result_json(c, j, err);
+    if (!text) {
+        coord_reply_error(c, p, j->id, PROTO_E_INTERNAL, "Result: %s", err);
+        return;
+    }
     proto_msg r;
     proto_env_init(&r, j->id);
     Hierbert__ResultReply rr = HIERBERT__RESULT_REPLY__INIT;

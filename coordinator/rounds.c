@@ -1026,6 +1026,7 @@ static void s_finish_eval(coord *c, coord_job *j) {
     coord_round *r = &j->r;
     double acc = r->n_samples ? (double)r->n_correct / (double)r->n_samples : 0;
     if (j->epoch < j->epochs) j->val_acc[j->epoch] = acc;
+    if (j->epoch_loss_n > 0) coord_job_epoch_loss(j, j->epoch, j->epoch_loss_sum / j->epoch_loss_n);
     hb_log(c->who, "info", "job %llu: epoch %d: validation chunk accuracy %.4f (%ld chunks), val loss %.4f",
            (unsigned long long)j->id, j->epoch + 1, acc, r->n_samples, r->n_samples ? r->loss_sum / r->n_samples : 0);
     s_round_reset(c, j);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "coord.h"
@@ -42,6 +43,23 @@ void *coord_job_optim_json(const coord_job *j) {
     return json_pack("{s:s, s:s, s:f, s:f, s:f}", "optimizer", adamw ? "adamw" : "sgd", "schedule",
                      optim_schedule_name(oc.schedule), "clip_norm", oc.clip_norm, "weight_decay", oc.weight_decay, "lr",
                      s->lr > 0 ? s->lr : (adamw ? 2e-5 : 0.1));
+}
+
+/* the store's documents and embeddings (LMDB's own counts: cheap) and the
+ * data directory's free disk */
+static void s_store_json(coord *c, json_t *co) {
+    store_stats st;
+    char err[HB_ERR_LEN];
+    if (store_get_stats(c->store, &st, err) == 0) {
+        json_object_set_new(co, "store_docs", json_integer((json_int_t)st.entries[STORE_DB_DOCS]));
+        json_object_set_new(co, "store_embeddings", json_integer((json_int_t)st.entries[STORE_DB_EMB]));
+        json_object_set_new(co, "store_map_used", json_integer((json_int_t)st.map_used));
+    }
+    struct statvfs vf;
+    if (statvfs(c->cfg.data_dir, &vf) == 0) {
+        json_object_set_new(co, "disk_free_bytes", json_integer((json_int_t)vf.f_bavail * (json_int_t)vf.f_frsize));
+        json_object_set_new(co, "disk_total_bytes", json_integer((json_int_t)vf.f_blocks * (json_int_t)vf.f_frsize));
+    }
 }
 
 static json_t *s_job_json(coord *c, coord_job *j) {
@@ -119,6 +137,7 @@ static json_t *s_job_json(coord *c, coord_job *j) {
     json_object_set_new(rd, "bytes", json_integer((json_int_t)j->last_round_bytes));
     json_object_set_new(o, "last_round", rd);
     coord_phases_json(j, o);
+    coord_job_history_json(j, o);
     (void)c;
     return o;
 }
@@ -133,6 +152,7 @@ char *coord_status_json(coord *c, uint64_t job_id) {
     json_object_set_new(co, "control", json_string(c->cfg.control));
     json_object_set_new(co, "data_dir", json_string(c->cfg.data_dir));
     json_object_set_new(co, "store_bytes", json_integer(s_du(c->cfg.data_dir, 0)));
+    s_store_json(c, co);
     json_object_set_new(o, "coordinator", co);
     json_t *ws = json_array();
     for (int i = 0; i < COORD_MAX_WORKERS; i++) {

@@ -86,6 +86,7 @@ trap 'echo; echo "demo: interrupted: stopping the daemons"; exit 130' INT TERM
 
 source ops/local-cluster.sh
 local_cluster_start "$workers" "$threads"
+echo "demo: dashboard: $DASHBOARD (live while the demo runs; read-only)"
 
 echo "demo: corpus $corpus ($(wc -l <"$D/$corpus/train.jsonl") train, $(wc -l <"$D/$corpus/val.jsonl") val documents);" \
      "preset $R_preset, L=$R_seq, max $R_max_chunks chunks, $R_epochs epochs, batch $R_batch, lr $R_lr" \

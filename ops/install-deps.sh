@@ -16,6 +16,7 @@ pkgs=(
   liblinear-dev                   # the bag-of-words baseline's linear SVM
   libsystemd-dev libmicrohttpd-dev
   iproute2 python3 procps
+  chromium fonts-dejavu-core      # the dashboard's browser test (headless) and its screenshot's fonts
 )
 if [[ "${1:-}" == "--reference" ]]; then
   pkgs+=(python3-torch python3-numpy python3-sklearn)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "frame.h" /* PROTO_VERSION, for --version */
 #include "hb_error.h"
 
 static const char *s_sections[] = {"endpoints", "coordinator", "worker", "cli", NULL};
@@ -169,17 +170,18 @@ const char *conf_default_path(void) {
 
 #define CONF_MAX_FLAGS 40
 
-static int s_args(const conf_entry *table, const conf_flag *flags, int n_flags, conf_flag_fn on_flag, void *ctx,
-                  int argc, char **argv, char *err) {
-    if (n_flags > CONF_MAX_FLAGS - 3)
-        return hb_fail(err, "conf_args: %d flags, at most %d", n_flags, CONF_MAX_FLAGS - 3);
+int conf_read(const conf_entry *table, const conf_flag *flags, int n_flags, conf_flag_fn on_flag, void *ctx, int argc,
+              char **argv, char *err) {
+    if (n_flags > CONF_MAX_FLAGS - 4)
+        return hb_fail(err, "conf_args: %d flags, at most %d", n_flags, CONF_MAX_FLAGS - 4);
     /* getopt tables: long options return 256 + index; short letters map back through the flags */
     struct option opts[CONF_MAX_FLAGS];
-    char shorts[3 * CONF_MAX_FLAGS + 8] = ":c:h";
+    char shorts[3 * CONF_MAX_FLAGS + 8] = ":c:hV";
     size_t ns = strlen(shorts);
     int n = 0;
     opts[n++] = (struct option){"config", required_argument, 0, 'c'};
     opts[n++] = (struct option){"help", no_argument, 0, 'h'};
+    opts[n++] = (struct option){"version", no_argument, 0, 'V'};
     for (int i = 0; i < n_flags; i++) {
         opts[n++] = (struct option){flags[i].flag, flags[i].has_arg ? required_argument : no_argument, 0, 256 + i};
         if (flags[i].short_opt) {
@@ -196,6 +198,7 @@ static int s_args(const conf_entry *table, const conf_flag *flags, int n_flags, 
     optind = 1;
     while ((o = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
         if (o == 'h') return 1;
+        if (o == 'V') return 2;
         if (o == 'c') path = optarg;
     }
     if (path && conf_load(table, path, err)) return -1;
@@ -227,10 +230,13 @@ static int s_args(const conf_entry *table, const conf_flag *flags, int n_flags, 
 int conf_args(const conf_entry *table, const conf_flag *flags, int n_flags, conf_flag_fn on_flag, void *ctx, int argc,
               char **argv, const char *prog, void (*usage)(FILE *), int *status) {
     char err[HB_ERR_LEN];
-    int rc = s_args(table, flags, n_flags, on_flag, ctx, argc, argv, err);
+    int rc = conf_read(table, flags, n_flags, on_flag, ctx, argc, argv, err);
     if (rc == 0) return 0;
     if (rc == 1) {
         usage(stdout);
+        *status = 0;
+    } else if (rc == 2) {
+        printf("%s %s (protocol %u)\n", prog, HB_VERSION, PROTO_VERSION);
         *status = 0;
     } else {
         fprintf(stderr, "%s: %s\n", prog, err);

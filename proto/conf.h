@@ -59,9 +59,16 @@ typedef int (*conf_flag_fn)(void *ctx, const conf_flag *f, const char *arg, char
 /* Reads the config file (--config, else conf_default_path()) into table,
  * then applies the flags (n_flags of them) in order. Returns 0: run the
  * program. Returns 1: the program ends now with exit status *status - 0
- * after --help (usage(stdout) printed), 2 after a bad file, flag or value
+ * after --help (usage(stdout) printed) or -V/--version ("prog VERSION
+ * (protocol N)" printed), 2 after a bad file, flag or value
  * ("prog: reason" printed on stderr: unknown option, a missing value, a
  * stray argument, the file's path:line). */
+/* conf_args without the printing, for a daemon re-reading its config on
+ * SIGHUP with its own command line: 0 ok, 1 --help, 2 --version, -1 with
+ * err. */
+int conf_read(const conf_entry *table, const conf_flag *flags, int n_flags, conf_flag_fn on_flag, void *ctx, int argc,
+              char **argv, char *err);
+
 int conf_args(const conf_entry *table, const conf_flag *flags, int n_flags, conf_flag_fn on_flag, void *ctx, int argc,
               char **argv, const char *prog, void (*usage)(FILE *), int *status);
 

@@ -67,7 +67,7 @@ for k, v in want.items():
 w = st["workers"][0]
 key = f'hierbert_worker_tasks_done_total{{worker="{w["id"]}",host="{w["host"]}"}}'
 assert key in vals and vals[key] >= 1, f"{key}: {vals.get(key)}"
-for path, method, code in (("/", "GET", 404), ("/metrics", "POST", 405)):
+for path, method, code in (("/nothing", "GET", 404), ("/metrics", "POST", 405), ("/api/status", "POST", 405)):
     try:
         urllib.request.urlopen(urllib.request.Request(url + path, method=method, data=b"" if method == "POST" else None), timeout=10)
         raise AssertionError(f"{method} {path} answered 200")

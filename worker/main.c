@@ -11,13 +11,17 @@
 #include <unistd.h>
 
 #include "hb_error.h"
+#include "hb_log.h"
 #include "worker.h"
 
-static volatile sig_atomic_t s_stop; /* the one thing a signal handler may touch */
+/* the only things a signal handler may touch */
+static volatile sig_atomic_t s_stop, s_hup;
 
 static void s_on_signal(int sig) {
-    (void)sig;
-    s_stop = 1;
+    if (sig == SIGHUP)
+        s_hup = 1;
+    else
+        s_stop = 1;
 }
 
 /* the flags that set no config entry (conf_args) */
@@ -34,6 +38,20 @@ static int s_on_flag(void *ctx, const conf_flag *f, const char *arg, char *err) 
     }
     return 0;
 }
+
+static const conf_flag s_flags[] = {{"work", 'w', 1, "endpoints", "work"},
+                                    {"id", 'i', 1, "worker", "id"},
+                                    {"threads", 't', 1, "worker", "threads"},
+                                    {"heartbeat-ms", 0, 1, "worker", "heartbeat_ms"},
+                                    {"timeout-ms", 0, 1, "worker", "coordinator_timeout_ms"},
+                                    {"reconnect-max-ms", 0, 1, "worker", "reconnect_max_ms"},
+                                    {"x-protocol-version", 0, 1, NULL, NULL}, /* testing: speak another version */
+                                    {"curve-server-public", 0, 1, "endpoints", "curve_server_public"},
+                                    {"curve-key", 0, 1, "worker", "curve_key"},
+                                    {"peer", 0, 1, "worker", "peer"},
+                                    {"log-file", 0, 1, "worker", "log_file"},
+                                    {"verbose", 'v', 0, NULL, NULL}};
+#define S_N_FLAGS ((int)(sizeof s_flags / sizeof s_flags[0]))
 
 static void s_usage(FILE *f) {
     fprintf(f, "usage: hierbert-worker [options]\n"
@@ -52,7 +70,12 @@ static void s_usage(FILE *f) {
                "      --peer ENDPOINT        where other workers push gradient/parameter shards (sharded\n"
                "                             reduction; default: beside the work endpoint - ipc: a socket\n"
                "                             file, tcp: an ephemeral port; 'none': off)\n"
+               "      --log-file FILE        append the log to FILE instead of stderr (off)\n"
                "  -v, --verbose              more logging\n"
+               "  -V, --version              print the version and the protocol version\n\n"
+               "SIGHUP reopens the log file and re-reads the config: heartbeat_ms, coordinator_timeout_ms,\n"
+               "reconnect_min_ms, reconnect_max_ms, log_file and -v apply at once; the rest (endpoints,\n"
+               "id, threads, CURVE keys, peer, frame limit) is logged as needing a restart.\n"
                "  -h, --help                 this text\n");
 }
 
@@ -65,21 +88,13 @@ int main(int argc, char **argv) {
     conf_entry table[WORKER_CONF_ENTRIES];
     worker_config_table(&cfg, table);
     char err[HB_ERR_LEN];
-    static const conf_flag flags[] = {{"work", 'w', 1, "endpoints", "work"},
-                                      {"id", 'i', 1, "worker", "id"},
-                                      {"threads", 't', 1, "worker", "threads"},
-                                      {"heartbeat-ms", 0, 1, "worker", "heartbeat_ms"},
-                                      {"timeout-ms", 0, 1, "worker", "coordinator_timeout_ms"},
-                                      {"reconnect-max-ms", 0, 1, "worker", "reconnect_max_ms"},
-                                      {"x-protocol-version", 0, 1, NULL, NULL}, /* testing: speak another version */
-                                      {"curve-server-public", 0, 1, "endpoints", "curve_server_public"},
-                                      {"curve-key", 0, 1, "worker", "curve_key"},
-                                      {"peer", 0, 1, "worker", "peer"},
-                                      {"verbose", 'v', 0, NULL, NULL}};
     int status;
-    if (conf_args(table, flags, (int)(sizeof flags / sizeof flags[0]), s_on_flag, &cfg, argc, argv, "hierbert-worker",
-                  s_usage, &status))
+    if (conf_args(table, s_flags, S_N_FLAGS, s_on_flag, &cfg, argc, argv, "hierbert-worker", s_usage, &status))
         return status;
+    if (daemon_log_open(cfg.log_file, err)) {
+        fprintf(stderr, "%shierbert-worker: %s\n", hb_log_to_journal() ? "<3>" : "", err);
+        return 1;
+    }
     if (cfg.reconnect_min_ms > cfg.reconnect_max_ms) {
         fprintf(stderr, "hierbert-worker: reconnect_min_ms %d above reconnect_max_ms %d\n", cfg.reconnect_min_ms,
                 cfg.reconnect_max_ms);
@@ -90,9 +105,11 @@ int main(int argc, char **argv) {
     sa.sa_handler = s_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (worker_run(&cfg, &s_stop, err)) {
-        fprintf(stderr, "hierbert-worker: %s\n", err);
+    daemon_ctl ctl = {&s_stop, &s_hup, argc, argv, s_flags, S_N_FLAGS, s_on_flag};
+    if (worker_run(&cfg, &ctl, err)) {
+        fprintf(stderr, "%shierbert-worker: %s\n", hb_log_to_journal() ? "<3>" : "", err);
         return 1;
     }
     return 0;

@@ -46,6 +46,8 @@ void worker_config_table(worker_config *c, conf_entry *t) {
         {"worker", "curve_key", CONF_STR, c->curve_key, sizeof c->curve_key, 0, 0, "this worker's CurveZMQ .key"},
         {"worker", "peer", CONF_STR, c->peer, sizeof c->peer, 0, 0,
          "peer endpoint other workers push shards to (sharded reduction): \"\" beside the work endpoint, none: off"},
+        {"worker", "log_file", CONF_STR, c->log_file, sizeof c->log_file, 0, 0,
+         "append the log here instead of stderr (reopened on SIGHUP)"},
         {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
     };
     memcpy(t, tmp, sizeof tmp);
@@ -54,7 +56,7 @@ void worker_config_table(worker_config *c, conf_entry *t) {
 /* ------------------------------------------------------------------------ */
 
 struct worker {
-    const worker_config *cfg;
+    worker_config *cfg; /* the running config: a SIGHUP changes its live entries */
     char who[160];
     char id[128], host[128];
     void *zctx, *sock, *pipe;
@@ -63,6 +65,8 @@ struct worker {
     int backoff_ms;
     int connected_once;
     worker_compute comp;
+    const daemon_ctl *ctl;
+    daemon_watchdog watchdog;
 };
 
 static int s_send(worker *w, const proto_msg *m) {
@@ -195,14 +199,43 @@ static int s_on_frame(worker *w, zmq_msg_t *frame, char *err) {
     return 0;
 }
 
-int worker_run(const worker_config *cfg, volatile sig_atomic_t *stop, char *err) {
+/* The entries a SIGHUP changes in a running worker (read each turn of the
+ * loop); the endpoints, id, threads, keys and frame limit are bound at start. */
+static const char *const WORKER_LIVE_CONF[] = {"worker.heartbeat_ms",     "worker.coordinator_timeout_ms",
+                                               "worker.reconnect_min_ms", "worker.reconnect_max_ms",
+                                               "worker.log_file",         NULL};
+
+static void s_on_hup(worker *w) {
+    worker_config next;
+    conf_entry cur_t[WORKER_CONF_ENTRIES], next_t[WORKER_CONF_ENTRIES];
+    worker_config_defaults(&next);
+    worker_config_table(&next, next_t);
+    worker_config_table(w->cfg, cur_t);
+    if (daemon_on_hup(w->ctl, w->who, cur_t, next_t, &next, WORKER_LIVE_CONF) == 0) w->cfg->verbose = next.verbose;
+}
+
+/* once a turn of either loop (connected, or backing off) */
+static void s_turn(worker *w) {
+    daemon_watchdog_ping(&w->watchdog);
+    if (w->ctl->hup && *w->ctl->hup) {
+        *w->ctl->hup = 0;
+        s_on_hup(w);
+    }
+}
+
+int worker_run(const worker_config *cfg_in, const daemon_ctl *ctl, char *err) {
     worker w;
     memset(&w, 0, sizeof w);
-    w.cfg = cfg;
+    worker_config live = *cfg_in;
+    const worker_config *cfg = &live;
+    volatile sig_atomic_t *stop = ctl->stop;
+    w.cfg = &live;
+    w.ctl = ctl;
+    daemon_watchdog_init(&w.watchdog);
     if (gethostname(w.host, sizeof w.host) != 0) snprintf(w.host, sizeof w.host, "unknown");
     w.host[sizeof w.host - 1] = 0;
     if (cfg->id[0])
-        snprintf(w.id, sizeof w.id, "%s", cfg->id);
+        snprintf(w.id, sizeof w.id, "%.127s", cfg->id);
     else
         snprintf(w.id, sizeof w.id, "%.100s:%d", w.host, (int)getpid());
     snprintf(w.who, sizeof w.who, "hierbert-worker[%s]", w.id);
@@ -244,8 +277,12 @@ int worker_run(const worker_config *cfg, volatile sig_atomic_t *stop, char *err)
            PROTO_VERSION, w.comp.peers ? worker_peers_endpoint(w.comp.peers) : "none");
     sd_notify(0, "READY=1");
     sd_notifyf(0, "STATUS=connecting to %s", cfg->work);
+    if (w.watchdog.period_ms)
+        hb_log(w.who, "info", "systemd watchdog: %lld ms; WATCHDOG=1 from the socket thread's loop",
+               w.watchdog.period_ms);
     int was_alive = 0;
     while (!*stop) {
+        s_turn(&w);
         long long now = hb_now_ms();
         if (w.sock && now - w.last_recv > cfg->coordinator_timeout_ms) {
             hb_log(w.who, "warn", "coordinator %s silent for %lld ms: reconnecting in %d ms", cfg->work,
@@ -256,8 +293,10 @@ int worker_run(const worker_config *cfg, volatile sig_atomic_t *stop, char *err)
             /* wait out the back-off, still draining the compute pipe */
             long long until = now + w.backoff_ms;
             while (!*stop && hb_now_ms() < until) {
+                s_turn(&w);
                 zmq_pollitem_t it = {w.pipe, 0, ZMQ_POLLIN, 0};
-                if (zmq_poll(&it, 1, (long)(until - hb_now_ms())) > 0) {
+                long left = (long)(until - hb_now_ms());
+                if (zmq_poll(&it, 1, left > 200 ? 200 : left < 0 ? 0 : left) > 0) {
                     zmq_msg_t f;
                     zmq_msg_init(&f);
                     zmq_msg_recv(&f, w.pipe, 0);

@@ -22,6 +22,7 @@
 
 #include "bert.h"
 #include "conf.h"
+#include "daemon.h"
 #include "frame.h"
 
 typedef struct {
@@ -35,6 +36,7 @@ typedef struct {
     char curve_server_public[1024]; /* CurveZMQ: the coordinator's .pub ... */
     char curve_key[1024];           /* ... and this worker's own .key */
     char peer[256];                 /* peer endpoint to bind ("" default, "none" off): sharded reduction */
+    char log_file[1024];            /* "" : stderr (the journal under systemd); reopened on SIGHUP */
     int verbose;
     unsigned proto_version; /* 0: PROTO_VERSION; tests set another to see it refused */
 } worker_config;
@@ -42,14 +44,19 @@ typedef struct {
 void worker_config_defaults(worker_config *c);
 /* Fills t (WORKER_CONF_ENTRIES entries, NULL-terminated) with the table
  * conf_load/conf_set use for c; the entries point into c. */
-#define WORKER_CONF_ENTRIES 12
+#define WORKER_CONF_ENTRIES 13
 void worker_config_table(worker_config *c, conf_entry *t);
 
 typedef struct worker worker;
 
-/* Runs until *stop becomes non-zero (signal) or a fatal error (another
- * protocol version, an unusable endpoint): 0 after a clean stop, -1 with err. */
-int worker_run(const worker_config *c, volatile sig_atomic_t *stop, char *err);
+/* Runs until *ctl->stop becomes non-zero (signal) or a fatal error (another
+ * protocol version, an unusable endpoint): 0 after a clean stop, -1 with err.
+ * The socket thread pings the systemd watchdog while it turns (connected or
+ * backing off). On *ctl->hup: the log file reopened, the config re-read
+ * with ctl->reread and heartbeat_ms, coordinator_timeout_ms,
+ * reconnect_min_ms, reconnect_max_ms, log_file and -v applied; other changes
+ * are logged as needing a restart. */
+int worker_run(const worker_config *c, const daemon_ctl *ctl, char *err);
 
 /* -- compute thread (compute.c) ------------------------------------------ */
 typedef struct {
