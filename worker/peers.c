@@ -32,8 +32,6 @@ struct worker_peers {
     int W, me;
     uint64_t job, gen;
     size_t bounds[PROTO_MAX_PEERS + 1];
-    float *sendbuf; /* [sendbuf_n]: the last GRAD pieces (word-embedding rows) in flight, at their offsets */
-    size_t sendbuf_n;
     float *acc; /* [hi - lo]: this shard's sum */
     size_t numel;
     s_stashed *stash;                /* later generations' messages, in arrival order */
@@ -170,7 +168,6 @@ void worker_peers_destroy(worker_peers **pp) {
     s_close_push(p);
     zmq_close(p->pull);
     if (atomic_load(&p->inflight) == 0) { /* else zmq may still read them: leak rather than free */
-        free(p->sendbuf);
         free(p->acc);
     }
     free(p->ef); /* (never handed to zmq) */
@@ -666,19 +663,10 @@ static int s_add_grad(worker_peers *p, const peers_round *r, const s_msg *m, cha
     return h->last ? 1 : 0;
 }
 
-/* sendbuf covering floats [0, n) (the word-embedding view's end): pieces of
- * different shards are disjoint ranges of it */
-static float *s_sendbuf(worker_peers *p, size_t n) {
-    if (p->sendbuf_n < n) {
-        if (atomic_load(&p->inflight) == 0) free(p->sendbuf); /* else zmq may still read it: leak it */
-        p->sendbuf = hb_malloc(n * sizeof(float));
-        p->sendbuf_n = n;
-    }
-    return p->sendbuf;
-}
 
 /* one GRAD piece [plo, phi) of shard k to its owner: dense and zero-copy
- * out of the gradient, or (the last) with the rows gathered into sendbuf */
+ * out of the gradient, or (the last) with the rows gathered into a buffer
+ * of its own (zmq frees it once sent) */
 static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, size_t phi, int last) {
     Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
     h.kind = HIERBERT__PEER_SHARD__KIND__GRAD;
@@ -693,12 +681,12 @@ static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, siz
     if (last && r->we >= 0) {
         size_t i0, i1;
         s_rows_in(r, plo, phi, &i0, &i1);
-        /* indexed by offset: [plo, plo + n), n <= phi - plo (a shard past the
-         * view - sent whole when backward's hook sent none of it, a slice
-         * without samples - is dense: n = phi - plo) */
-        float *buf = s_sendbuf(p, phi) + plo;
-        params_sparse_range_gather(r->pt, r->we, r->grad, plo, phi, r->rows + i0, i1 - i0, buf);
+        /* n <= phi - plo: the dense floats and the slice's rows (a shard past
+         * the view, sent whole when backward's hook sent none of it - a slice
+         * without samples - is all dense) */
         n = params_sparse_range_len(r->pt, r->we, plo, phi, i1 - i0);
+        float *buf = hb_malloc(n * sizeof(float) + 4);
+        params_sparse_range_gather(r->pt, r->we, r->grad, plo, phi, r->rows + i0, i1 - i0, buf);
         data = buf;
         h.rows = proto_bytes(r->rows + i0, (i1 - i0) * sizeof(int32_t));
         if (p->bf16) { /* the residuals of these very values: gathered alike, scattered back */
@@ -707,8 +695,11 @@ static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, siz
             s_send_bf16(p, k, &h, data, n, res, &r->bytes_out);
             params_sparse_range_scatter(r->pt, r->we, res, plo, phi, r->rows + i0, i1 - i0, p->ef);
             free(res);
+            free(buf);
             return;
         }
+        s_send_ex(p, k, &h, buf, n, 1, &r->bytes_out); /* (owned: zmq frees it) */
+        return;
     }
     if (p->bf16)
         s_send_bf16(p, k, &h, data, n, s_ef(p) + plo, &r->bytes_out);
