@@ -16,6 +16,7 @@ pkgs=(
   liblinear-dev                   # the bag-of-words baseline's linear SVM
   libsystemd-dev libmicrohttpd-dev
   iproute2 python3 procps
+  clang libclang-rt-dev libomp-dev # libFuzzer harnesses (ops/fuzz.sh, tests/test_fuzz_smoke.sh)
 )
 if [[ "${1:-}" == "--reference" ]]; then
   pkgs+=(python3-torch python3-numpy python3-sklearn)
