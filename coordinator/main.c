@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "coord.h"
@@ -46,6 +47,8 @@ static void s_usage(FILE *f) {
                "      --checkpoint-every N rounds between checkpoints (10)\n"
                "      --curve-secret FILE  CurveZMQ on work and control with this .key (hierbert keygen)\n"
                "      --curve-allow DIR    ... letting in only the clients whose .pub is in DIR\n"
+               "      --dataset-roots D1:D2 a Submit reads only beneath these (DATA_DIR/datasets)\n"
+               "      --export-root DIR    an Export writes only beneath it (DATA_DIR/exports)\n"
                "  -v, --verbose            log every round\n"
                "  -h, --help               this text\n");
 }
@@ -54,6 +57,9 @@ int main(int argc, char **argv) {
     /* a daemon keeps no descriptor it inherited (e.g. a lock file a
      * `flock FILE cmd` parent holds): stdin/out/err only */
     close_range(3, ~0U, 0);
+    /* what the daemon writes (job files, exports, labels, vocabularies) is
+     * its user's and group's, never world-readable: 0640 files, 0750 dirs */
+    umask(027);
     coord_config cfg;
     coord_config_defaults(&cfg);
     conf_entry table[COORD_CONF_ENTRIES];
@@ -70,6 +76,8 @@ int main(int argc, char **argv) {
                                       {"checkpoint-every", 0, 1, "coordinator", "checkpoint_every"},
                                       {"curve-secret", 0, 1, "coordinator", "curve_secret"},
                                       {"curve-allow", 0, 1, "coordinator", "curve_allow_dir"},
+                                      {"dataset-roots", 0, 1, "coordinator", "dataset_roots"},
+                                      {"export-root", 0, 1, "coordinator", "export_root"},
                                       {"verbose", 'v', 0, NULL, NULL}};
     int status;
     if (conf_args(table, flags, (int)(sizeof flags / sizeof flags[0]), s_on_flag, &cfg, argc, argv,

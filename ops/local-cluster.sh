@@ -2,12 +2,15 @@
 # coordinator and W workers of T threads on ipc:// sockets in the temp dir
 # $T, binaries from $B; appends their pids to the caller's pids array and
 # sets C (the CLI's --control flag). Logs: $T/coordinator.log, $T/worker<i>.log.
+# The coordinator reads datasets beneath $PWD/data (data/corpora) and $T, and
+# exports beneath $T (HB_DATASET_ROOTS, HB_EXPORT_ROOT override).
 #   local_cluster_start W T
 local_cluster_start() {
   local w=$1 t=$2 i
   C="--control ipc://$T/c"
   "$B/coordinator/hierbert-coordinator" --work "ipc://$T/w" --control "ipc://$T/c" --status "ipc://$T/s" \
-    --events "ipc://$T/e" --data-dir "$T/data" >"$T/coordinator.log" 2>&1 &
+    --events "ipc://$T/e" --data-dir "$T/data" --dataset-roots "${HB_DATASET_ROOTS:-$PWD/data:$T}" \
+    --export-root "${HB_EXPORT_ROOT:-$T}" >"$T/coordinator.log" 2>&1 &
   pids+=($!)
   for i in $(seq "$w"); do
     "$B/worker/hierbert-worker" --work "ipc://$T/w" --id "worker$i" --threads "$t" >"$T/worker$i.log" 2>&1 &
