@@ -8,7 +8,8 @@
 # executions, executions per second, the coverage reached (libFuzzer's cov:
 # edges, ft: features) and the corpus size. A crash leaves its input in
 # build-fuzz/crashes/NAME/ and makes the script fail: fix it, then copy the
-# input to tests/fuzz/regress/NAME/ (the normal suite replays it).
+# input to tests/fuzz/regress/NAME/ (the normal suite replays it). One
+# allocation above 512 MB (from an input of at most 8 KB) counts as a crash.
 #   ops/fuzz.sh [--seconds S] [--only NAME] [--build-dir DIR]
 #   (default 10 s each; the CI smoke run: tests/test_fuzz_smoke.sh, 3 s each)
 set -euo pipefail
@@ -20,7 +21,7 @@ while (($#)); do
     --seconds) seconds=$2; shift ;;
     --only) only=$2; shift ;;
     --build-dir) dir=$2; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "fuzz.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -45,7 +46,7 @@ for seeds in "$src"/tests/fuzz/corpus/*/; do
   rc=0
   regress=()
   [[ -d $src/tests/fuzz/regress/$name ]] && regress=("$src/tests/fuzz/regress/$name")
-  "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
+  "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 -max_len=8192 -print_final_stats=1 \
     -artifact_prefix="$crashes/" "$work" "$seeds" "${regress[@]}" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
