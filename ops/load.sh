@@ -40,7 +40,7 @@ run() {
         --seed 1 2>>"$T/$n.log") || fail "submit"
   wait_for 60 '[[ $(job_state '"$n"' '"$job"') == TRAIN ]]' "job $job in TRAIN"
   if ((loaded)); then
-    "$LOAD" --status "ipc://$T/$n-s" --status-clients "$ns" --http "127.0.0.1:$PORT" --http-clients "$nh" \
+    /usr/bin/time -f "%U %S" -o "$T/$n.load.cpu" "$LOAD" --status "ipc://$T/$n-s" --status-clients "$ns" --http "127.0.0.1:$PORT" --http-clients "$nh" \
       --slow "$nslow" --rate "$rate" --seconds "$LOAD_SECONDS" > "$T/$n.load.json" &
     lp=$!
   fi
@@ -48,6 +48,8 @@ run() {
   while [[ ! $(job_state "$n" "$job") =~ DONE|FAILED ]]; do
     ps -o rss= -p "${PID[$n]}" >> "$T/$n.rss"; sleep 1
   done
+  # the coordinator's CPU seconds (user + system) over the whole job
+  awk '{print ($14 + $15) / '"$(getconf CLK_TCK)"'}' "/proc/${PID[$n]}/stat" > "$T/$n.cpu"
   [[ -n $lp ]] && wait "$lp"
   [[ $(job_state "$n" "$job") == DONE ]] || fail "job $job: $(status_json "$n" "$job")"
   status_json "$n" "$job" | json_get '"%.2f %.1f" % (d["jobs"][0]["chunks_done"] / d["jobs"][0]["train_s"], d["jobs"][0]["train_s"])' > "$T/$n.rate"
@@ -62,12 +64,15 @@ LOAD_SECONDS=$(python3 -c "print(int($t0 * 1.5) + 10)")
 run polled 1
 read -r rate1 t1 < "$T/polled.rate"
 echo "polled:   $rate1 chunks per TRAIN second (TRAIN $t1 s) under $ns status pollers and $nh /metrics scrapers at ${rate}/s each, $nslow slow HTTP clients for $LOAD_SECONDS s"
-python3 - "$rate0" "$rate1" "$T/polled.load.json" "$T/polled.rss" <<'EOF2'
+python3 - "$rate0" "$rate1" "$T/polled.load.json" "$T/polled.rss" "$T/quiet.cpu" "$T/polled.cpu" "$T/polled.load.cpu" <<'EOF2'
 import json, sys
 r0, r1 = float(sys.argv[1]), float(sys.argv[2])
+c0, c1 = float(open(sys.argv[5]).read()), float(open(sys.argv[6]).read())
+lc = sum(float(x) for x in open(sys.argv[7]).read().split()[-2:])
 d = json.load(open(sys.argv[3]))
 rss = [int(x) / 1024 for x in open(sys.argv[4]).read().split()]
 print(f"throughput polled/unpolled: {r1 / r0:.3f}")
+print(f"CPU seconds: coordinator {c0:.1f} unpolled, {c1:.1f} polled; the load clients {lc:.1f} (on the same cores)")
 for k in ("status", "http"):
     s = d[k]
     print(f"{k:7s} {s['clients']} clients: {s['requests']} answers ({s['per_s']}/s), {s['errors']} errors, "
