@@ -5,13 +5,19 @@
  * every dropout stream, validation history).
  *
  * File: magic "HBCKPT01", a little-endian header, the float arrays, and an
- * FNV-1a 64 checksum of all preceding bytes. Written to path.tmp, fsync'ed,
- * renamed over path, and the directory fsync'ed: a reader sees the old
- * checkpoint or the new one, never a torn file.
+ * FNV-1a 64 checksum of all preceding bytes (version 2: of their 8-byte
+ * little-endian words, each part's tail bytes one by one - 8x fewer
+ * multiplies than version 1's byte-wise hash, which took most of the write
+ * time of a large model; version 1 files are still read). Written to
+ * path.tmp, fsync'ed, renamed over path, and the directory fsync'ed: a
+ * reader sees the old checkpoint or the new one, never a torn file.
+ * coord_checkpoint_start writes on a thread of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +25,7 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "hb_log.h"
 
 #define CK_MAGIC "HBCKPT01"
 
@@ -30,6 +37,8 @@ typedef struct {
     int32_t epoch, epochs;
 } ck_header;
 
+#define CK_VERSION 2u
+
 static uint64_t s_fnv(uint64_t h, const void *p, size_t n) {
     const uint8_t *b = p;
     for (size_t i = 0; i < n; i++) {
@@ -39,8 +48,25 @@ static uint64_t s_fnv(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
+/* version 2: FNV-1a over the part's 8-byte words (little-endian), then its tail */
+static uint64_t s_fnv_words(uint64_t h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    size_t nw = n / 8;
+    for (size_t i = 0; i < nw; i++) {
+        uint64_t w;
+        memcpy(&w, b + 8 * i, 8);
+        h ^= w;
+        h *= 0x100000001b3ull;
+    }
+    return s_fnv(h, b + 8 * nw, n - 8 * nw);
+}
+
+static uint64_t s_hash(uint32_t version, uint64_t h, const void *p, size_t n) {
+    return version >= 2 ? s_fnv_words(h, p, n) : s_fnv(h, p, n);
+}
+
 static int s_write_all(int fd, const void *p, size_t n, uint64_t *h) {
-    *h = s_fnv(*h, p, n);
+    *h = s_fnv_words(*h, p, n);
     const uint8_t *b = p;
     while (n) {
         ssize_t w = write(fd, b, n);
@@ -62,7 +88,7 @@ int coord_checkpoint_write(const char *path, const coord_checkpoint *ck, char *e
     ck_header h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, CK_MAGIC, 8);
-    h.version = 1;
+    h.version = CK_VERSION;
     h.has_moments = ck->m != NULL;
     h.job_id = ck->job_id;
     h.round = ck->round;
@@ -101,9 +127,9 @@ int coord_checkpoint_write(const char *path, const coord_checkpoint *ck, char *e
     return 0;
 }
 
-static int s_read_all(FILE *f, void *p, size_t n, uint64_t *h) {
+static int s_read_all(FILE *f, void *p, size_t n, uint64_t *h, uint32_t version) {
     if (fread(p, 1, n, f) != n) return -1;
-    *h = s_fnv(*h, p, n);
+    *h = s_hash(version, *h, p, n);
     return 0;
 }
 
@@ -113,17 +139,18 @@ int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err) {
     if (!f) return hb_fail(err, "checkpoint %s: %s", path, strerror(errno));
     ck_header h;
     uint64_t sum = 0xcbf29ce484222325ull;
-    if (s_read_all(f, &h, sizeof h, &sum)) {
+    if (fread(&h, 1, sizeof h, f) != sizeof h) {
         fclose(f);
         return hb_fail(err, "checkpoint %s: truncated header", path);
     }
-    if (memcmp(h.magic, CK_MAGIC, 8) || h.version != 1) {
+    if (memcmp(h.magic, CK_MAGIC, 8) || h.version < 1 || h.version > CK_VERSION) {
         fclose(f);
         return hb_fail(err,
-                       "checkpoint %s: not a hierbert checkpoint of version 1 (magic/version mismatch: written "
+                       "checkpoint %s: not a hierbert checkpoint of version 1..%u (magic/version mismatch: written "
                        "by another hierbert? delete it to restart the job from scratch)",
-                       path);
+                       path, CK_VERSION);
     }
+    sum = s_hash(h.version, sum, &h, sizeof h);
     if (h.numel == 0 || h.numel > PROTO_MAX_NUMEL || h.epochs < 0 || h.epochs > 100000) {
         fclose(f);
         return hb_fail(err, "checkpoint %s: implausible header (numel %llu, epochs %d)", path,
@@ -155,9 +182,10 @@ int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err) {
     }
     ck->val_acc = hb_calloc((size_t)h.epochs + 1, sizeof(double));
     uint64_t stored = 0, computed;
-    int bad = s_read_all(f, ck->params, fb, &sum) ||
-              (h.has_moments && (s_read_all(f, ck->m, fb, &sum) || s_read_all(f, ck->v, fb, &sum))) ||
-              s_read_all(f, ck->val_acc, (size_t)h.epochs * sizeof(double), &sum);
+    int bad = s_read_all(f, ck->params, fb, &sum, h.version) ||
+              (h.has_moments &&
+               (s_read_all(f, ck->m, fb, &sum, h.version) || s_read_all(f, ck->v, fb, &sum, h.version))) ||
+              s_read_all(f, ck->val_acc, (size_t)h.epochs * sizeof(double), &sum, h.version);
     computed = sum;
     if (!bad) bad = fread(&stored, 1, sizeof stored, f) != sizeof stored;
     fclose(f);
@@ -166,6 +194,55 @@ int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err) {
         return hb_fail(err, "checkpoint %s: %s", path, bad ? "truncated" : "checksum mismatch (corrupt file)");
     }
     return 0;
+}
+
+struct coord_ckpt_writer {
+    pthread_t tid;
+    atomic_int done;
+    int rc;
+    char path[1200], err[HB_ERR_LEN];
+    coord_checkpoint ck; /* val_acc owned (a copy), the rest borrowed */
+    long long t0_ms, t1_ms;
+};
+
+static void *s_writer_main(void *arg) {
+    coord_ckpt_writer *w = arg;
+    w->rc = coord_checkpoint_write(w->path, &w->ck, w->err);
+    w->t1_ms = hb_now_ms();
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+int coord_checkpoint_start(coord_ckpt_writer **out, const char *path, const coord_checkpoint *ck, char *err) {
+    coord_ckpt_writer *w = hb_calloc(1, sizeof *w);
+    snprintf(w->path, sizeof w->path, "%s", path);
+    w->ck = *ck;
+    w->ck.val_acc = hb_calloc((size_t)ck->epochs + 1, sizeof(double));
+    memcpy(w->ck.val_acc, ck->val_acc, (size_t)ck->epochs * sizeof(double));
+    w->t0_ms = hb_now_ms();
+    int e = pthread_create(&w->tid, NULL, s_writer_main, w);
+    if (e) {
+        free(w->ck.val_acc);
+        free(w);
+        return hb_fail(err, "checkpoint %s: no writer thread: %s", path, strerror(e));
+    }
+    *out = w;
+    return 0;
+}
+
+int coord_checkpoint_join(coord_ckpt_writer **wp, int wait, int *rc, char *err, long long *ms, uint64_t *round) {
+    coord_ckpt_writer *w = *wp;
+    if (!w) return 0;
+    if (!wait && !atomic_load(&w->done)) return 0;
+    pthread_join(w->tid, NULL);
+    *rc = w->rc;
+    snprintf(err, HB_ERR_LEN, "%s", w->err);
+    *ms = w->t1_ms - w->t0_ms;
+    *round = w->ck.round;
+    free(w->ck.val_acc);
+    free(w);
+    *wp = NULL;
+    return 1;
 }
 
 void coord_checkpoint_free(coord_checkpoint *ck) {

@@ -44,7 +44,8 @@ typedef struct {
     int heartbeat_ms;     /* coordinator -> worker heartbeats */
     int worker_expiry_ms; /* a worker silent this long is dropped */
     int tick_ms;          /* the periodic tick */
-    int checkpoint_every; /* rounds between checkpoints */
+    int checkpoint_every; /* rounds between checkpoints ... */
+    int checkpoint_min_s; /* ... and at least these seconds (inside an epoch; 0: rounds only) */
     int max_frame_mb;     /* work frames */
     int control_max_frame_kb;
     int max_jobs;               /* records kept */
@@ -99,7 +100,7 @@ int coord_confine_thread(const coord_confine *cf, coord_confine_mode mode, const
 int coord_confine_run(const coord_confine *cf, coord_confine_mode mode, const char *rw_dir, void (*fn)(void *),
                       void *arg, char *err);
 
-#define COORD_CONF_ENTRIES 18
+#define COORD_CONF_ENTRIES 19
 void coord_config_defaults(coord_config *c);
 void coord_config_table(coord_config *c, conf_entry *t);
 
@@ -258,7 +259,6 @@ typedef struct {
     double grad_norm;                 /* gradient averaging: the step's global gradient norm (-1: not computed) */
     double wait_s_max;                /* sharded: the longest a worker waited for its peers */
     double peer_bytes_max;            /* sharded: the busiest worker's peer bytes (in + out) */
-    proto_msg *held[COORD_MAX_TASKS]; /* sharded gather: each owner's Update, applied when all are in */
 } coord_round;
 
 /* Where the coordinator last held the whole training state (parameters and
@@ -270,6 +270,24 @@ typedef struct {
     int epoch, need_eval, rounds_since_ckpt;
     double epoch_loss_sum, epoch_loss_n, last_loss;
 } coord_mark;
+
+/* A checkpoint round's gather under sharded reduction: the owners'
+ * ShardStates of version mark.round, which follow their Updates and arrive
+ * while the next rounds run (rounds.c). */
+typedef struct {
+    int active;           /* a want_moments round started: its shards are awaited */
+    int round_done;       /* its Updates are all in: `mark` holds the version's counters */
+    uint64_t gen, round;  /* the plan, and the round whose step makes the version */
+    int W, in;            /* shards, and how many are in */
+    long long done_ms;    /* when round_done was set */
+    coord_mark mark;
+    proto_msg *held[COORD_MAX_TASKS]; /* by shard index */
+} coord_gather;
+
+/* A checkpoint written on a thread of its own (checkpoint.c), so the loop
+ * and the next rounds go on: what it reads (ck's arrays) must not change
+ * until it is joined; val_acc is copied. */
+typedef struct coord_ckpt_writer coord_ckpt_writer;
 
 /* The sharded reduction's plan (rounds.c, DESIGN.md "Sharded reduction"). */
 typedef struct {
@@ -318,6 +336,8 @@ typedef struct {
     coord_plan plan;
     int state_valid;                         /* model->params / adam_m / adam_v are version `round` */
     coord_mark mark;                         /* the last such point */
+    coord_gather gather;                     /* sharded: a checkpoint round's shards on their way */
+    coord_ckpt_writer *ckw;                  /* the checkpoint being written, or NULL */
     long train_rollbacks;                    /* sharded rounds rolled back to the mark */
     double last_grad_norm, max_grad_norm;    /* gradient averaging, before clipping (status) */
     double train_wait_s;                     /* sum over sharded rounds of the longest peer wait */
@@ -346,6 +366,7 @@ typedef struct {
     long train_rounds;
     long samples_done;
     int rounds_since_ckpt;
+    long long last_ckpt_ms; /* when the last checkpoint (round) was taken: checkpoint_min_s counts from it */
     double last_round_s, last_round_compute_s;
     size_t last_round_bytes;
     coord_round r;
@@ -454,6 +475,12 @@ int coord_train_prepare(coord *c, coord_job *j, char *err);
 void coord_train_tick(coord *c, coord_job *j);
 /* an Update from worker w; may take ownership of *m (a gathered shard kept until its round ends: *m = NULL) */
 void coord_on_update(coord *c, int w, proto_msg **m);
+/* a sharded checkpoint round's shard (the gather); may take *m */
+void coord_on_shard_state(coord *c, int w, proto_msg **m);
+/* waits for the job's checkpoint write under way, if any */
+void coord_train_join_writer(coord *c, coord_job *j);
+/* the job's TRAIN state going away: its gather dropped, its write waited for */
+void coord_train_release(coord_job *j);
 void coord_on_worker_lost(coord *c, int w);
 void coord_on_shard_ready(coord *c, int w, const proto_msg *m);
 void coord_on_worker_error(coord *c, int w, const proto_msg *m); /* an Error about the active job */
@@ -479,6 +506,12 @@ typedef struct {
 } coord_checkpoint;
 
 int coord_checkpoint_write(const char *path, const coord_checkpoint *ck, char *err);
+/* coord_checkpoint_write on a thread: *out set, the write under way (-1 and
+ * err: no thread). ck's params/m/v must stay unchanged until the join. */
+int coord_checkpoint_start(coord_ckpt_writer **out, const char *path, const coord_checkpoint *ck, char *err);
+/* 1 when the write has ended (wait: blocks until it has), then the writer
+ * is freed and *rc, err, *ms (its duration) and *round are its result. */
+int coord_checkpoint_join(coord_ckpt_writer **w, int wait, int *rc, char *err, long long *ms, uint64_t *round);
 /* Reads path; arrays malloc'ed (free with coord_checkpoint_free). */
 int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err);
 void coord_checkpoint_free(coord_checkpoint *ck);

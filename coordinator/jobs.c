@@ -44,6 +44,7 @@ coord_job *coord_job_find(coord *c, uint64_t id) {
 }
 
 static void s_release(coord_job *j) {
+    coord_train_release(j); /* (before the buffers its checkpoint write reads) */
     coord_phases_release(j);
     coord_corpus_free(&j->corpus);
     j->have_corpus = 0;

@@ -26,6 +26,7 @@ void coord_config_defaults(coord_config *c) {
     c->worker_expiry_ms = 5000;
     c->tick_ms = 100;
     c->checkpoint_every = 10;
+    c->checkpoint_min_s = 30;
     c->max_frame_mb = 1024;
     c->control_max_frame_kb = 1024;
     c->max_jobs = 1000;
@@ -46,6 +47,8 @@ void coord_config_table(coord_config *c, conf_entry *t) {
         {"coordinator", "tick_ms", CONF_INT, &c->tick_ms, 0, 10, 10000, "periodic tick"},
         {"coordinator", "checkpoint_every", CONF_INT, &c->checkpoint_every, 0, 1, 1000000,
          "rounds between checkpoints"},
+        {"coordinator", "checkpoint_min_s", CONF_INT, &c->checkpoint_min_s, 0, 0, 86400,
+         "seconds at least between checkpoints inside an epoch (0: by rounds only)"},
         {"coordinator", "max_frame_mb", CONF_INT, &c->max_frame_mb, 0, 1, 4096, "largest work frame"},
         {"coordinator", "control_max_frame_kb", CONF_INT, &c->control_max_frame_kb, 0, 1, 1048576,
          "largest control frame"},
@@ -379,6 +382,14 @@ static void s_on_work(coord *c) {
             break;
         case HIERBERT__ENVELOPE__BODY_SHARD_READY:
             coord_on_shard_ready(c, w, m);
+            break;
+        case HIERBERT__ENVELOPE__BODY_SHARD_STATE:
+            if (c->active >= 0) { /* TRAIN's bytes, outside any round: they arrive beside the next ones */
+                c->jobs[c->active]->train_bytes_up += (double)fsize;
+                c->jobs[c->active]->train_bytes += (double)fsize;
+            }
+            c->workers[w].bytes_up += (double)fsize;
+            coord_on_shard_state(c, w, &m);
             break;
         case HIERBERT__ENVELOPE__BODY_DOC_EMBEDDINGS:
             coord_on_doc_embeddings(c, w, m);

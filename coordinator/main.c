@@ -44,7 +44,9 @@ static void s_usage(FILE *f) {
                "      --metrics HOST:PORT  serve HTTP /metrics (Prometheus text) there (off)\n"
                "      --expiry-ms MS       drop a worker silent this long (5000)\n"
                "      --heartbeat-ms MS    heartbeat period (1000)\n"
-               "      --checkpoint-every N rounds between checkpoints (10)\n"
+               "      --checkpoint-every N rounds between checkpoints (10) ...\n"
+               "      --checkpoint-min-s S ... and at least S seconds (30; 0: rounds only); every epoch's\n"
+               "                           end checkpoints whatever the count\n"
                "      --curve-secret FILE  CurveZMQ on work and control with this .key (hierbert keygen)\n"
                "      --curve-allow DIR    ... letting in only the clients whose .pub is in DIR\n"
                "      --dataset-roots D1:D2 a Submit reads only beneath these (DATA_DIR/datasets)\n"
@@ -74,6 +76,7 @@ int main(int argc, char **argv) {
                                       {"expiry-ms", 0, 1, "coordinator", "worker_expiry_ms"},
                                       {"heartbeat-ms", 0, 1, "coordinator", "heartbeat_ms"},
                                       {"checkpoint-every", 0, 1, "coordinator", "checkpoint_every"},
+                                      {"checkpoint-min-s", 0, 1, "coordinator", "checkpoint_min_s"},
                                       {"curve-secret", 0, 1, "coordinator", "curve_secret"},
                                       {"curve-allow", 0, 1, "coordinator", "curve_allow_dir"},
                                       {"dataset-roots", 0, 1, "coordinator", "dataset_roots"},

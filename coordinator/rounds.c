@@ -66,8 +66,7 @@ static void s_round_reset(coord *c, coord_job *j);
 /* ------------------------------------------------------------------------ */
 /* the coordinator's state marks (sharded reduction's rollback points) */
 
-static void s_mark(coord_job *j) {
-    coord_mark *k = &j->mark;
+static void s_mark_into(const coord_job *j, coord_mark *k) {
     k->round = j->round;
     k->step = j->step;
     k->step_in_epoch = j->step_in_epoch;
@@ -78,6 +77,16 @@ static void s_mark(coord_job *j) {
     k->epoch_loss_sum = j->epoch_loss_sum;
     k->epoch_loss_n = j->epoch_loss_n;
     k->last_loss = j->last_loss;
+}
+
+static void s_mark(coord_job *j) {
+    s_mark_into(j, &j->mark);
+}
+
+static void s_gather_drop(coord_job *j) {
+    coord_gather *g = &j->gather;
+    for (int k = 0; k < COORD_MAX_TASKS; k++) proto_free(&g->held[k]);
+    memset(g, 0, sizeof *g);
 }
 
 /* A sharded round that cannot complete (an owner lost, an unusable
@@ -95,6 +104,7 @@ static void s_rollback(coord *c, coord_job *j, const char *why) {
            (unsigned long long)j->id, why, (unsigned long long)k->round, k->step,
            (unsigned long long)(j->round - k->round + (j->r.active ? 1 : 0)));
     s_round_reset(c, j);
+    s_gather_drop(j); /* (a gather under way dies with the round: its version is past the mark) */
     j->round = k->round;
     j->step = k->step;
     j->step_in_epoch = k->step_in_epoch;
@@ -139,30 +149,70 @@ static void s_ckpt_path(coord *c, const coord_job *j, char *out, size_t n) {
     snprintf(out, n, "%s/checkpoint.bin", dir);
 }
 
-static int s_checkpoint(coord *c, coord_job *j) {
+/* The checkpoint writer (a thread: the rounds go on while it writes; what
+ * it reads - model->params, adam_m, adam_v - changes only after this join).
+ * wait 0: only if it has ended. A failed write makes the next round a
+ * checkpoint round again. */
+static void s_ckpt_join(coord *c, coord_job *j, int wait) {
+    int rc;
+    long long ms;
+    uint64_t round;
+    char err[HB_ERR_LEN];
+    if (!coord_checkpoint_join(&j->ckw, wait, &rc, err, &ms, &round)) return;
+    if (rc) {
+        hb_log(c->who, "error", "job %llu: %s (the next round writes one again)", (unsigned long long)j->id, err);
+        j->rounds_since_ckpt = c->cfg.checkpoint_every;
+        j->last_ckpt_ms = 0;
+    } else if (c->cfg.verbose)
+        hb_log(c->who, "info", "job %llu: checkpoint of version %llu written (%lld ms, beside the rounds)",
+               (unsigned long long)j->id, (unsigned long long)round, ms);
+}
+
+void coord_train_join_writer(coord *c, coord_job *j) {
+    s_ckpt_join(c, j, 1);
+}
+
+void coord_train_release(coord_job *j) {
+    int rc;
+    long long ms;
+    uint64_t round;
+    char err[HB_ERR_LEN];
+    s_gather_drop(j);
+    if (coord_checkpoint_join(&j->ckw, 1, &rc, err, &ms, &round) && rc)
+        hb_log("hierbert-coordinator", "error", "job %llu: %s", (unsigned long long)j->id, err);
+}
+
+/* Starts writing the checkpoint of version k, whose state the coordinator
+ * holds (the previous write joined first). */
+static int s_checkpoint_of(coord *c, coord_job *j, const coord_mark *k) {
     char path[1200], err[HB_ERR_LEN];
+    s_ckpt_join(c, j, 1);
     s_ckpt_path(c, j, path, sizeof path);
     coord_checkpoint ck = {.job_id = j->id,
-                           .round = j->round,
+                           .round = k->round,
                            .seed = j->seed,
-                           .step = j->step,
-                           .step_in_epoch = j->step_in_epoch,
-                           .epoch = j->epoch,
+                           .step = k->step,
+                           .step_in_epoch = k->step_in_epoch,
+                           .epoch = k->epoch,
                            .epochs = j->epochs,
                            .numel = j->model->params.numel,
                            .params = j->model->params.data,
                            .m = j->adam_m,
                            .v = j->adam_v,
                            .val_acc = j->val_acc};
-    long long t0 = hb_now_ms();
-    if (coord_checkpoint_write(path, &ck, err)) {
+    j->last_ckpt_ms = hb_now_ms();
+    if (coord_checkpoint_start(&j->ckw, path, &ck, err)) {
         hb_log(c->who, "error", "job %llu: %s", (unsigned long long)j->id, err);
         return -1;
     }
+    return 0;
+}
+
+static int s_checkpoint(coord *c, coord_job *j) {
+    coord_mark k;
+    s_mark_into(j, &k);
+    if (s_checkpoint_of(c, j, &k)) return -1;
     j->rounds_since_ckpt = 0;
-    if (c->cfg.verbose)
-        hb_log(c->who, "info", "job %llu: checkpoint at round %llu (%lld ms)", (unsigned long long)j->id,
-               (unsigned long long)j->round, hb_now_ms() - t0);
     return 0;
 }
 
@@ -284,6 +334,7 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
                (unsigned long long)j->id, path, (unsigned long long)j->round, j->step, j->total_steps, j->epoch + 1);
     }
     j->state_valid = 1; /* initialized or resumed: the coordinator holds version `round` */
+    j->last_ckpt_ms = hb_now_ms();
     s_mark(j);
     hb_log(c->who, "info",
            "job %llu: TRAIN %s, %zu parameters, %zu train chunks (%zu docs), %zu val chunks, L %d, global batch %d, "
@@ -498,7 +549,6 @@ static void s_round_reset(coord *c, coord_job *j) {
     for (int t = 0; t < j->r.n_tasks; t++) {
         int w = j->r.task[t].worker;
         if (w >= 0 && c->workers[w].task == t) c->workers[w].task = -1;
-        proto_free(&j->r.held[t]);
     }
     memset(&j->r, 0, sizeof j->r);
 }
@@ -520,6 +570,8 @@ void coord_train_free_buffers(coord_job *j) {
 
 void coord_train_abort(coord *c, coord_job *j) {
     if (j->r.active) s_round_reset(c, j);
+    s_gather_drop(j);
+    s_ckpt_join(c, j, 1);
 }
 
 /* x[0..n) *= s, or = 0 when s is 0 */
@@ -646,14 +698,15 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     sp.bounds = proto_bytes(p->bounds, ((size_t)p->W + 1) * sizeof(uint64_t));
     sp.round = j->round;
     sp.numel = j->model->params.numel;
-    sp.params = proto_bytes(j->model->params.data, sp.numel * sizeof(float));
     size_t lo = p->bounds[k], hi = p->bounds[k + 1];
+    sp.params = proto_bytes(j->model->params.data + lo, (hi - lo) * sizeof(float)); /* the rest: from the peers */
     if (j->adam_m && j->step > 0) { /* (before the first step they are zeros: the worker makes them) */
         sp.adam_m = proto_bytes(j->adam_m + lo, (hi - lo) * sizeof(float));
         sp.adam_v = proto_bytes(j->adam_v + lo, (hi - lo) * sizeof(float));
     }
     sp.model = &ms;
     sp.ping_ms = S_PLAN_PING_MS;
+    sp.wire_bf16 = !strcmp(j->submit->wire, "bf16");
     proto_msg m;
     proto_env_init(&m, j->id);
     m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_PLAN;
@@ -757,6 +810,84 @@ void coord_on_worker_error(coord *c, int w, const proto_msg *m) {
     }
 }
 
+/* the optimizer steps of the next round */
+static long s_round_steps(const coord_job *j) {
+    long k = j->sync_every;
+    if (k > j->steps_per_epoch - j->step_in_epoch) k = j->steps_per_epoch - j->step_in_epoch;
+    if (k > j->total_steps - j->step) k = j->total_steps - j->step;
+    return k;
+}
+
+/* a periodic checkpoint is due after the next round: checkpoint_every
+ * rounds since the last, and checkpoint_min_s seconds (a round of a
+ * fraction of a second must not pay a gather and a file every few seconds) */
+static int s_ckpt_due(const coord *c, const coord_job *j) {
+    return j->rounds_since_ckpt + 1 >= c->cfg.checkpoint_every &&
+           hb_now_ms() - j->last_ckpt_ms >= 1000LL * c->cfg.checkpoint_min_s;
+}
+
+/* the next round (of k steps) ends with a checkpoint */
+static int s_round_ckpt(const coord *c, const coord_job *j, long k) {
+    return s_ckpt_due(c, j) || j->step_in_epoch + k >= j->steps_per_epoch || j->step + k >= j->total_steps;
+}
+
+/* A gather complete (its round done, every shard in): the coordinator
+ * holds version g->mark.round - the new mark - and writes its checkpoint
+ * (unless an eval comes first: it writes one with the epoch's accuracy). */
+static void s_gather_try(coord *c, coord_job *j) {
+    coord_gather *g = &j->gather;
+    if (!g->active || !g->round_done || g->in < g->W) return;
+    s_ckpt_join(c, j, 1); /* (the last write read these buffers) */
+    float *p = j->model->params.data;
+    for (int k = 0; k < g->W; k++) {
+        const Hierbert__ShardState *st = g->held[k]->shard_state;
+        size_t lo = st->shard_lo, len = st->shard_hi - st->shard_lo;
+        memcpy(p + lo, st->params.data, len * sizeof(float));
+        if (j->adam_m) {
+            memcpy(j->adam_m + lo, st->adam_m.data, len * sizeof(float));
+            memcpy(j->adam_v + lo, st->adam_v.data, len * sizeof(float));
+        }
+    }
+    coord_mark k = g->mark;
+    long long late = hb_now_ms() - g->done_ms;
+    s_gather_drop(j);
+    j->mark = k;
+    j->state_valid = j->round == k.round;
+    if (c->cfg.verbose)
+        hb_log(c->who, "info", "job %llu: gather of version %llu complete (%lld ms after its round; %llu round(s) since)",
+               (unsigned long long)j->id, (unsigned long long)k.round, late,
+               (unsigned long long)(j->round - k.round));
+    if (!k.need_eval) s_checkpoint_of(c, j, &k);
+}
+
+void coord_on_shard_state(coord *c, int w, proto_msg **mp) {
+    if (c->active < 0) return;
+    coord_job *j = c->jobs[c->active];
+    const Hierbert__ShardState *st = (*mp)->shard_state;
+    coord_gather *g = &j->gather;
+    int k = (int)st->index;
+    if ((*mp)->job_id != j->id || !g->active || st->gen != g->gen || st->round != g->round || k >= g->W ||
+        j->plan.gen != g->gen || j->plan.member[k] != w || g->held[k]) {
+        hb_log(c->who, "info", "ignoring a stale ShardState from %s (job %llu, round %llu, shard %u)",
+               c->workers[w].id, (unsigned long long)(*mp)->job_id, (unsigned long long)st->round, st->index);
+        return;
+    }
+    if (st->shard_lo != j->plan.bounds[k] || st->shard_hi != j->plan.bounds[k + 1] ||
+        (j->adam_m != NULL) != (st->adam_m.len > 0)) {
+        char why[300];
+        snprintf(why, sizeof why, "%.100s sent shard [%llu, %llu)%s, the plan's shard %d is [%llu, %llu)",
+                 c->workers[w].id, (unsigned long long)st->shard_lo, (unsigned long long)st->shard_hi,
+                 (j->adam_m != NULL) != (st->adam_m.len > 0) ? " (moments missing or unexpected)" : "", k,
+                 (unsigned long long)j->plan.bounds[k], (unsigned long long)j->plan.bounds[k + 1]);
+        s_rollback(c, j, why);
+        return;
+    }
+    g->held[k] = *mp;
+    *mp = NULL;
+    g->in++;
+    s_gather_try(c, j);
+}
+
 static void s_start_train_round(coord *c, coord_job *j) {
     int wl[COORD_MAX_TASKS];
     int W = s_workers(c, j, wl);
@@ -767,9 +898,7 @@ static void s_start_train_round(coord *c, coord_job *j) {
     }
     s_epoch_order(j);
     size_t n = j->corpus.train.n;
-    long k = j->sync_every;
-    if (k > j->steps_per_epoch - j->step_in_epoch) k = j->steps_per_epoch - j->step_in_epoch;
-    if (k > j->total_steps - j->step) k = j->total_steps - j->step;
+    long k = s_round_steps(j);
     coord_round *r = &j->r;
     memset(r, 0, sizeof *r);
     r->round = j->round;
@@ -782,11 +911,20 @@ static void s_start_train_round(coord *c, coord_job *j) {
     size_t numel = j->model->params.numel;
     /* moments come back (and are averaged) when this round ends with a
      * checkpoint; sharded, the owners send their shards' whole state then */
-    int ckpt = j->rounds_since_ckpt + 1 >= c->cfg.checkpoint_every || j->step_in_epoch + k >= j->steps_per_epoch ||
-               j->step + k >= j->total_steps;
+    int ckpt = s_round_ckpt(c, j, k);
+    if (ckpt) j->last_ckpt_ms = r->started_ms;
     r->want_moments = ckpt && (sharded || (j->adam_m && !j->avg_grads));
     if (sharded) {
-        /* the workers hold version `round`: no Params */
+        /* the workers hold version `round`: no Params; a checkpoint
+         * round's shards follow their Updates (the gather) */
+        if (r->want_moments) {
+            coord_gather *g = &j->gather;
+            s_gather_drop(j);
+            g->active = 1;
+            g->gen = j->plan.gen;
+            g->round = r->round;
+            g->W = j->plan.W;
+        }
     } else if (j->avg_grads)
         s_grad_zero(j);
     else
@@ -929,20 +1067,11 @@ static void s_finish_train(coord *c, coord_job *j) {
     size_t numel = j->model->params.numel;
     float *p = j->model->params.data;
     double inv = 1.0 / r->weight;
+    if (!r->sharded) s_ckpt_join(c, j, 1); /* the coordinator moves the weights the last write reads */
     if (r->sharded) {
-        /* the owners stepped; on a checkpoint round their shards come
-         * together here: the coordinator holds version round+1 */
-        for (int t = 0; t < r->n_tasks; t++) {
-            const Hierbert__Update *u = r->held[t] ? r->held[t]->update : NULL;
-            if (!u) continue;
-            size_t lo = u->shard_lo, len = u->shard_hi - u->shard_lo;
-            memcpy(p + lo, u->shard_params.data, len * sizeof(float));
-            if (j->adam_m) {
-                memcpy(j->adam_m + lo, u->shard_m.data, len * sizeof(float));
-                memcpy(j->adam_v + lo, u->shard_v.data, len * sizeof(float));
-            }
-        }
-        j->state_valid = r->want_moments;
+        /* the owners stepped: the workers hold version round+1; the
+         * coordinator too once a checkpoint round's gather is in */
+        j->state_valid = 0;
     } else if (j->avg_grads) {
         s_grad_scale(j, (float)inv);
         r->grad_norm = s_step(j);
@@ -988,10 +1117,23 @@ static void s_finish_train(coord *c, coord_job *j) {
                "job %llu: round %llu: %d tasks, %ld samples, loss %.4f, %.3f s (compute %.3f s), %zu bytes",
                (unsigned long long)j->id, (unsigned long long)j->round, r->n_tasks, r->n_samples, j->last_loss, dt,
                r->compute_s_max, j->last_round_bytes);
+    int gathering = r->sharded && r->want_moments;
     s_round_reset(c, j);
     if (j->step_in_epoch >= j->steps_per_epoch || j->step >= j->total_steps) j->need_eval = 1;
-    if (++j->rounds_since_ckpt >= c->cfg.checkpoint_every && j->state_valid) s_checkpoint(c, j);
-    if (j->state_valid) s_mark(j);
+    if (gathering) { /* the gather's version: the next mark, once its shards are in */
+        coord_gather *g = &j->gather;
+        j->rounds_since_ckpt = 0;
+        g->round_done = 1;
+        g->done_ms = now;
+        s_mark_into(j, &g->mark);
+        s_gather_try(c, j);
+    } else {
+        if (s_ckpt_due(c, j) && j->state_valid)
+            s_checkpoint(c, j);
+        else
+            j->rounds_since_ckpt++;
+        if (j->state_valid) s_mark(j);
+    }
     coord_publish_job(c, j, "progress");
 }
 
@@ -1019,8 +1161,6 @@ void coord_on_update(coord *c, int w, proto_msg **mp) {
             snprintf(err, sizeof err, "shard [%llu, %llu), the plan's shard %d is [%llu, %llu)",
                      (unsigned long long)u->shard_lo, (unsigned long long)u->shard_hi, k,
                      (unsigned long long)j->plan.bounds[k], (unsigned long long)j->plan.bounds[k + 1]);
-        else if (r->want_moments && (!u->shard_params.len || (j->adam_m && !u->shard_m.len)))
-            snprintf(err, sizeof err, "the checkpoint round's shard state missing");
     } else if (!r->eval && r->want_moments && !u->adam_m.len)
         snprintf(err, sizeof err, "optimizer moments missing");
     else if (!r->eval && (j->avg_grads ? !u->grads.len : !u->params.len))
@@ -1041,10 +1181,6 @@ void coord_on_update(coord *c, int w, proto_msg **mp) {
         c->workers[w].peer_bytes_in += (double)u->peer_bytes_in;
         c->workers[w].last_wait_s = u->wait_s;
         r->grad_norm = u->grad_norm; /* the same on every owner */
-        if (r->want_moments) {       /* applied when every shard is in (a lost owner rolls the round back) */
-            r->held[u->task_id] = *mp;
-            *mp = NULL;
-        }
     } else if (!r->eval) {
         size_t numel = j->model->params.numel;
         double wt = (double)u->n_samples;
@@ -1136,6 +1272,17 @@ void coord_on_worker_lost(coord *c, int w) {
 }
 
 void coord_train_tick(coord *c, coord_job *j) {
+    s_ckpt_join(c, j, 0); /* a write that has ended: its result logged */
+    coord_gather *g = &j->gather;
+    if (g->active && g->round_done) { /* shards that do not come: as a stuck round */
+        long long limit = (long long)(10 * 1000 * j->last_round_s);
+        if (limit < S_ROUND_TIMEOUT_MS) limit = S_ROUND_TIMEOUT_MS;
+        if (hb_now_ms() - g->done_ms > limit) {
+            s_rollback(c, j, "a checkpoint round's shard states did not all arrive");
+            s_fallback(c, j, "a gather timed out");
+            return;
+        }
+    }
     if (j->r.active) {
         /* (10x the last round, at least 120 s: a stuck exchange, not a slow model) */
         long long limit = (long long)(10 * 1000 * j->last_round_s);
@@ -1147,6 +1294,8 @@ void coord_train_tick(coord *c, coord_job *j) {
         return;
     }
     int live = coord_fit_workers(c, j);
+    /* an eval and TRAIN's end need the coordinator's state: the gather first */
+    if (g->active && (j->need_eval || j->step >= j->total_steps)) return;
     if (j->need_eval) {
         if (j->corpus.val.n == 0) {
             if (j->epoch < j->epochs) j->val_acc[j->epoch] = -1;
@@ -1163,6 +1312,7 @@ void coord_train_tick(coord *c, coord_job *j) {
     }
     if (j->step >= j->total_steps) {
         if (j->rounds_since_ckpt) s_checkpoint(c, j); /* the last eval wrote it (unless that failed) */
+        s_ckpt_join(c, j, 1); /* on disk before the job record says EMBED (a restart resumes from it) */
         hb_log(c->who, "info", "job %llu: TRAIN done: %ld steps, %llu rounds, last loss %.4f",
                (unsigned long long)j->id, j->step, (unsigned long long)j->round, j->last_loss);
         coord_job_set_state(c, j, JOB_EMBED, NULL);
@@ -1173,6 +1323,8 @@ void coord_train_tick(coord *c, coord_job *j) {
     if (live < (j->round == 0 ? j->min_workers : 1)) return;
     /* sharded from 2 workers on: one worker steps where it is (the coordinator) */
     j->r_sharded_next = j->sharded && live >= 2;
+    /* one gather at a time, and a round the coordinator reduces needs its state */
+    if (g->active && (!j->r_sharded_next || s_round_ckpt(c, j, s_round_steps(j)))) return;
     if (j->r_sharded_next && !s_plan_tick(c, j)) return;
     s_start_train_round(c, j);
 }

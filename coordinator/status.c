@@ -55,6 +55,7 @@ static json_t *s_job_json(coord *c, coord_job *j) {
     if (j->error[0]) json_object_set_new(o, "error", json_string(j->error));
     if (j->skip_note[0]) json_object_set_new(o, "note", json_string(j->skip_note));
     json_object_set_new(o, "precision", json_string(j->submit->precision[0] ? j->submit->precision : "fp32"));
+    json_object_set_new(o, "wire", json_string(j->submit->wire[0] ? j->submit->wire : "fp32"));
     json_object_set_new(o, "epoch", json_integer(j->epoch < j->epochs ? j->epoch + 1 : j->epochs));
     json_object_set_new(o, "epochs", json_integer(j->epochs));
     json_object_set_new(o, "step", json_integer(j->step));

@@ -32,7 +32,7 @@ if [[ -z "${HB_BENCH_LOCKED:-}" ]]; then
     --batch "$batch" --sync-every "$sync" $( ((epochs)) && echo --epochs "$epochs" || echo --steps "$steps") \
     --optimizer "$opt" --lr "$lr" ${avg:+--average "$avg"} --build "$build"
 fi
-COORD=$build/coordinator/hierbert-coordinator WORKER=$build/worker/hierbert-worker CLI=$build/coordinator/hierbert
+COORD=$build/coordinator/hierbert-coordinator WORKER=$build/worker/hierbert-worker CLI=$build/cli/hierbert
 T=$(mktemp -d /tmp/hbbench.XXXXXX)
 [[ -n "${HB_KEEP:-}" ]] && echo "bench-cluster: logs in $T (kept)"
 export HIERBERT_CONF=/dev/null OMP_WAIT_POLICY=PASSIVE

@@ -40,14 +40,14 @@ cleanup() {
 trap cleanup EXIT
 source ops/local-cluster.sh
 local_cluster_start "$workers" "$threads"
-job=$("$B/coordinator/hierbert" submit $C --synthetic "$docs" --val-fraction 0.05 --preset "$preset" --seq "$seq" \
+job=$("$B/cli/hierbert" submit $C --synthetic "$docs" --val-fraction 0.05 --preset "$preset" --seq "$seq" \
   --batch "$batch" --max-steps 1 --head-epochs 1 --min-workers "$workers" --precision "$precision" 2>/dev/null)
 # wait quietly: one C client polling every 2 s (a python3 start every 0.5 s took
 # CPU from the workers on this 2-core machine, inside the measured time)
-"$B/coordinator/hierbert" status "$job" --watch --interval 2 $C >/dev/null || true
-st=$("$B/coordinator/hierbert" status "$job" --json $C | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["state"])')
+"$B/cli/hierbert" status "$job" --watch --interval 2 $C >/dev/null || true
+st=$("$B/cli/hierbert" status "$job" --json $C | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["state"])')
 [[ $st == DONE ]] || { tail "$T/coordinator.log" >&2; exit 1; }
-embed=$("$B/coordinator/hierbert" result "$job" --json $C | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["embed"]))')
+embed=$("$B/cli/hierbert" result "$job" --json $C | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["embed"]))')
 # the coordinator's CPU seconds so far (user+system: TRAIN's one step, EMBED, HEAD) and
 # the workers' per-task compute lines ("embed task N: C chunks ..., S s compute")
 coord_cpu=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/${pids[0]}/stat")

@@ -22,7 +22,7 @@ while (($#)); do
   shift
 done
 if [[ -z "${HB_BENCH_LOCKED:-}" ]]; then exec env HB_BENCH_LOCKED=1 flock /tmp/hb-heavy.lock "$0" "${args[@]}"; fi
-COORD=$build/coordinator/hierbert-coordinator WORKER=$build/worker/hierbert-worker CLI=$build/coordinator/hierbert
+COORD=$build/coordinator/hierbert-coordinator WORKER=$build/worker/hierbert-worker CLI=$build/cli/hierbert
 T=$(mktemp -d /tmp/hbmem.XXXXXX)
 export HIERBERT_CONF=/dev/null OMP_WAIT_POLICY=PASSIVE
 pids=()

@@ -36,7 +36,7 @@ if [[ -z "${HB_BENCH_LOCKED:-}" ]]; then
   exec env HB_BENCH_LOCKED=1 flock /tmp/hb-heavy.lock "$0" "${args[@]}"
 fi
 [[ $(id -u) == 0 ]] || { echo "bench-network: needs root (ip netns, tc)" >&2; exit 1; }
-COORD=$build/coordinator/hierbert-coordinator WORKER=$build/worker/hierbert-worker CLI=$build/coordinator/hierbert
+COORD=$build/coordinator/hierbert-coordinator WORKER=$build/worker/hierbert-worker CLI=$build/cli/hierbert
 T=$(mktemp -d /tmp/hbnet.XXXXXX)
 export HIERBERT_CONF=/dev/null OMP_WAIT_POLICY=PASSIVE
 P=hbn$$
@@ -94,7 +94,8 @@ run() { # name limit reduce -> $T/name.json
   local n=$1 lim=$2 red=$3 i job st
   net_up "$lim"
   ip netns exec "$P-h0" "$COORD" --work tcp://10.77.0.1:5555 --control tcp://127.0.0.1:5556 \
-    --status tcp://127.0.0.1:5557 --events tcp://127.0.0.1:5558 --data-dir "$T/$n-data" --dataset-roots / --export-root / >"$T/$n.log" 2>&1 &
+    --status tcp://127.0.0.1:5557 --events tcp://127.0.0.1:5558 --data-dir "$T/$n-data" --dataset-roots / \
+    --export-root / -v >"$T/$n.log" 2>&1 &
   pids+=($!)
   for i in $(seq "$W"); do
     ip netns exec "$P-h$i" "$WORKER" --work tcp://10.77.0.1:5555 --id "w$i" --threads "$threads" >"$T/$n-w$i.log" 2>&1 &

@@ -59,7 +59,7 @@ if [[ -n $seed ]]; then R_seed=$seed; fi
 if [[ -n $o_schedule ]]; then R_schedule=$o_schedule; fi
 if [[ -n $o_clip ]]; then R_clip=$o_clip; fi
 
-[[ -x build/coordinator/hierbert && -x build/worker/hierbert-worker ]] || ops/install-deps.sh
+[[ -x build/cli/hierbert && -x build/worker/hierbert-worker ]] || ops/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc)" >/dev/null
 ops/fetch-corpus.sh "$corpus" >/dev/null
@@ -91,18 +91,18 @@ echo "demo: corpus $corpus ($(wc -l <"$D/$corpus/train.jsonl") train, $(wc -l <"
      "preset $R_preset, L=$R_seq, max $R_max_chunks chunks, $R_epochs epochs, batch $R_batch, lr $R_lr" \
      "($R_schedule after the warm-up, clip $R_clip, weight decay $R_weight_decay);" \
      "head $R_head_epochs epochs; $workers workers x $threads threads"
-job=$("$B/coordinator/hierbert" submit $C --train "$D/$corpus/train.jsonl" --val "$D/$corpus/val.jsonl" \
+job=$("$B/cli/hierbert" submit $C --train "$D/$corpus/train.jsonl" --val "$D/$corpus/val.jsonl" \
   --vocab "$D/vocab/vocab.txt" --preset "$R_preset" --seq "$R_seq" --stride "$R_stride" \
   --max-chunks "$R_max_chunks" --epochs "$R_epochs" --batch "$R_batch" --lr "$R_lr" --warmup "$R_warmup" \
   --schedule "$R_schedule" --clip-norm "$R_clip" --weight-decay "$R_weight_decay" \
   --seed "$R_seed" --head-epochs "$R_head_epochs" --head-batch "$R_head_batch" --min-workers "$workers" \
   --name "demo-$corpus" --timeout 600)
 t0=$SECONDS
-"$B/coordinator/hierbert" status "$job" --watch $C || true
+"$B/cli/hierbert" status "$job" --watch $C || true
 echo
 echo "demo: job $job finished in $((SECONDS - t0)) s"
-"$B/coordinator/hierbert" result "$job" $C
-if [[ -n $json ]]; then "$B/coordinator/hierbert" result "$job" --json $C >"$json"; fi
+"$B/cli/hierbert" result "$job" $C
+if [[ -n $json ]]; then "$B/cli/hierbert" result "$job" --json $C >"$json"; fi
 # the PyTorch reference of the same recipe, split and seed, when one is on record
 python3 - "$corpus" "$R_seed" "$R_preset" "$R_epochs" "$R_max_chunks" "$R_schedule" "$R_clip" \
     tests/reference/results/pipeline_ref_*.json <<'PY' || true
@@ -123,9 +123,9 @@ for p in sys.argv[8:]:
               f"document {100 * d['doc_accuracy']:.2f}%")
         break
 PY
-"$B/coordinator/hierbert" export "$job" "$T/model" $C >/dev/null &&
+"$B/cli/hierbert" export "$job" "$T/model" $C >/dev/null &&
   if ((keep)); then
-    echo "demo: exported to $T/model (build/coordinator/hierbert predict --model $T/model FILE...)"
+    echo "demo: exported to $T/model (build/cli/hierbert predict --model $T/model FILE...)"
   else
     echo "demo: exported to $T/model; it is removed on exit (--keep keeps it for hierbert predict)"
   fi

@@ -16,5 +16,5 @@ local_cluster_start() {
     "$B/worker/hierbert-worker" --work "ipc://$T/w" --id "worker$i" --threads "$t" >"$T/worker$i.log" 2>&1 &
     pids+=($!)
   done
-  for _ in $(seq 100); do "$B/coordinator/hierbert" list $C --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 100); do "$B/cli/hierbert" list $C --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done
 }

@@ -64,6 +64,8 @@ const char *proto_case_name(Hierbert__Envelope__BodyCase c) {
         return "ShardReady";
     case HIERBERT__ENVELOPE__BODY_PEER_SHARD:
         return "PeerShard";
+    case HIERBERT__ENVELOPE__BODY_SHARD_STATE:
+        return "ShardState";
     default:
         return "none";
     }
@@ -328,7 +330,7 @@ static int s_shard_plan(const Hierbert__ShardPlan *p, const proto_expect *ex, in
                     (unsigned long long)b[W], (unsigned long long)p->numel);
     for (size_t k = 0; k < W; k++)
         if (b[k + 1] <= b[k]) return FAIL(PROTO_E_SHAPE, "ShardPlan: shard %zu is empty or reversed", k);
-    if (s_bulk(t, "params", p->params, p->numel, code, err)) return -1;
+    if (s_bulk(t, "params", p->params, b[p->index + 1] - b[p->index], code, err)) return -1;
     return s_moments(t, p->adam_m, p->adam_v, b[p->index + 1] - b[p->index], code, err);
 }
 
@@ -341,7 +343,7 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
         s_str(t, "vocab_path", s->vocab_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "preset", s->preset, 64, 0, code, err) || s_str(t, "optimizer", s->optimizer, 64, 0, code, err) ||
         s_str(t, "name", s->name, 256, 0, code, err) || s_str(t, "average", s->average, 64, 0, code, err) ||
-        s_str(t, "reduce", s->reduce, 64, 0, code, err) || s_str(t, "schedule", s->schedule, 64, 0, code, err) ||
+        s_str(t, "reduce", s->reduce, 64, 0, code, err) || s_str(t, "wire", s->wire, 16, 0, code, err) || s_str(t, "schedule", s->schedule, 64, 0, code, err) ||
         s_str(t, "encoding", s->encoding, 64, 0, code, err) ||
         s_str(t, "decode_errors", s->decode_errors, 64, 0, code, err) ||
         s_str(t, "chunk_policy", s->chunk_policy, 64, 0, code, err))
@@ -368,6 +370,8 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
     if (!strcmp(s->average, "grads") && s->sync_every > 1)
         return FAIL(PROTO_E_BAD_REQUEST, "Submit: average grads takes one optimizer step a round: sync_every %u",
                     s->sync_every);
+    if (s->wire[0] && strcmp(s->wire, "fp32") && strcmp(s->wire, "bf16"))
+        return FAIL(PROTO_E_BAD_REQUEST, "Submit: wire '%s' (fp32 or bf16)", s->wire);
     if (s->reduce[0] && strcmp(s->reduce, "sharded") && strcmp(s->reduce, "coordinator"))
         return FAIL(PROTO_E_BAD_REQUEST, "Submit: reduce '%s' (sharded or coordinator)", s->reduce);
     if (s->synthetic > 1000000) return FAIL(PROTO_E_BAD_REQUEST, "Submit: synthetic %u too large", s->synthetic);
@@ -424,12 +428,6 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
                             (unsigned long long)u->shard_hi, (unsigned long long)u->numel);
             if (u->params.len || u->grads.len || u->grad_rows.len || u->adam_m.len || u->adam_v.len)
                 return FAIL(PROTO_E_SHAPE, "Update(sharded): carries a whole buffer");
-            if (u->shard_params.len &&
-                (s_bulk("Update", "shard_params", u->shard_params, u->shard_hi - u->shard_lo, code, err) ||
-                 s_moments("Update", u->shard_m, u->shard_v, u->shard_hi - u->shard_lo, code, err)))
-                return -1;
-            if (!u->shard_params.len && (u->shard_m.len || u->shard_v.len))
-                return FAIL(PROTO_E_SHAPE, "Update(sharded): moments without parameters");
             return s_numel("Update", u->numel, ex, code, err);
         }
         if (u->params.len && u->grads.len) return FAIL(PROTO_E_SHAPE, "Update: carries both params and grads");
@@ -501,6 +499,21 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
         return s_shard_plan(m->shard_plan, ex, code, err);
     case HIERBERT__ENVELOPE__BODY_SHARD_READY:
         return s_str("ShardReady", "error", m->shard_ready->error, PROTO_MAX_STRING, 0, code, err);
+    case HIERBERT__ENVELOPE__BODY_SHARD_STATE: {
+        const Hierbert__ShardState *st = m->shard_state;
+        if (!st->gen) return FAIL(PROTO_E_MALFORMED, "ShardState: generation 0");
+        if (st->index >= PROTO_MAX_PEERS)
+            return FAIL(PROTO_E_SHAPE, "ShardState: shard %u (at most %u peers)", st->index, PROTO_MAX_PEERS);
+        if (st->shard_lo >= st->shard_hi || st->shard_hi > st->numel)
+            return FAIL(PROTO_E_SHAPE, "ShardState: shard [%llu, %llu) of %llu floats",
+                        (unsigned long long)st->shard_lo, (unsigned long long)st->shard_hi,
+                        (unsigned long long)st->numel);
+        if (s_numel("ShardState", st->numel, ex, code, err) ||
+            s_bulk("ShardState", "params", st->params, st->shard_hi - st->shard_lo, code, err) ||
+            s_moments("ShardState", st->adam_m, st->adam_v, st->shard_hi - st->shard_lo, code, err))
+            return -1;
+        return 0;
+    }
     case HIERBERT__ENVELOPE__BODY_PEER_SHARD: {
         const Hierbert__PeerShard *p = m->peer_shard;
         if (!p->gen) return FAIL(PROTO_E_MALFORMED, "PeerShard: generation 0");

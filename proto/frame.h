@@ -40,8 +40,10 @@
 /* 2: gradient averaging (TrainTask.send_grad, Update.grads/grad_rows): a
  * version-1 worker would ignore send_grad and send parameters.
  * 3: sharded reduction (ShardPlan, TrainTask.shard_gen, PeerShard): a
- * version-2 worker would ignore shard_gen and send its whole gradient */
-#define PROTO_VERSION 3u
+ * version-2 worker would ignore shard_gen and send its whole gradient
+ * 4: the gather of a checkpoint round in ShardState, not in the Update: a
+ * version-3 worker would send its shard's state where nobody reads it */
+#define PROTO_VERSION 4u
 
 /* Caps that hold whatever the receiver expects (sanity, not policy). */
 #define PROTO_DEFAULT_MAX_FRAME ((size_t)1 << 30) /* 1 GiB */

@@ -13,7 +13,7 @@ def read(path):
     with open(path, "rb") as f:
         raw = f.read()
     (magic, version, has_m, job, rnd, seed, numel, step, sie, epoch, epochs) = HDR.unpack_from(raw, 0)
-    assert magic == b"HBCKPT01" and version == 1, f"{path}: not a hierbert checkpoint"
+    assert magic == b"HBCKPT01" and version in (1, 2), f"{path}: not a hierbert checkpoint"
     p = array.array("f")
     p.frombytes(raw[HDR.size:HDR.size + 4 * numel])
     info = dict(job=job, round=rnd, seed=seed, numel=numel, step=step, step_in_epoch=sie, epoch=epoch,

@@ -9,7 +9,7 @@ set -euo pipefail
 B=$(cd "${1:?usage: test.sh BUILD_DIR}" && pwd)
 COORD=$B/coordinator/hierbert-coordinator
 WORKER=$B/worker/hierbert-worker
-CLI=$B/coordinator/hierbert
+CLI=$B/cli/hierbert
 T=$(mktemp -d /tmp/hbtest.XXXXXX)
 export HIERBERT_CONF=$T/none.conf   # never read /etc/hierbert: every setting is a flag here
 # ... but one: the tests submit datasets from $T, the source tree and the

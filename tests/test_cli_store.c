@@ -15,7 +15,7 @@
 /* Runs the CLI, capturing stdout+stderr into out; returns the exit code. */
 static int s_run(char *out, size_t n, const char *args) {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/coordinator/hierbert store %s 2>&1", HB_BUILD_DIR, args);
+    snprintf(cmd, sizeof cmd, "%s/cli/hierbert store %s 2>&1", HB_BUILD_DIR, args);
     FILE *p = popen(cmd, "r");
     CHECK(p, "popen %s", cmd);
     size_t got = fread(out, 1, n - 1, p);

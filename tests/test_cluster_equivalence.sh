@@ -19,6 +19,8 @@
 # --average params (each worker an AdamW step on its part, parameters
 # averaged) it is a different, measurably different step - the reason
 # gradient averaging is the default.
+# Last, --wire bf16 (2 workers): half the peer bytes of the fp32 wire and
+# parameters within 1e-2 relative of it (measured 1.5e-3), yet not equal.
 source "$(dirname "$0")/daemon_lib.sh" "$1"
 PY="python3 $(dirname "$0")/ckpt.py"
 
@@ -35,6 +37,8 @@ run() { # name nworkers max_steps submit-args... -> CK (no $(...): daemons must 
   local job
   job=$(hb "$n" submit "${job_args[@]}" "$@" --max-steps "$steps" --min-workers "$w" 2>>"$T/$n.log")
   wait_for 120 '[[ $(job_state '"$n"' '"$job"') == DONE ]]' "job of $n done"
+  PEER=$(hb "$n" status --json 2>/dev/null |
+         json_get 'sum(w.get("peer_bytes_out", 0) + w.get("peer_bytes_in", 0) for w in d.get("workers", []))') || PEER=0
   for i in $(seq "$w"); do stop "$n-w$i"; done
   NORM=$(hb "$n" status "$job" --json 2>/dev/null | json_get 'd["jobs"][0].get("grad_norm_max", 0)') || NORM=0
   stop "$n"
@@ -68,7 +72,7 @@ apart "$short" "$one" "$R" "sensitivity: 19 and 20 SGD steps"
 run aone 1 20 "${adamw[@]}"; aone=$CK
 python3 -c "import sys; sys.exit(0 if $NORM > 1 else 1)" || fail "clipping never active: largest gradient norm $NORM"
 ok "AdamW: clipping at 1 is active (largest gradient norm $NORM)"
-run atwo 2 20 "${adamw[@]}"; atwo=$CK
+run atwo 2 20 "${adamw[@]}"; atwo=$CK; PEER_atwo=$PEER
 run athree 3 20 "${adamw[@]}"; athree=$CK
 run afour 4 20 "${adamw[@]}"; afour=$CK
 run acoord 2 20 "${adamw[@]}" --reduce coordinator; acoord=$CK
@@ -86,3 +90,18 @@ same "$afour" "$aone" "AdamW, sharded: 4 workers x batch 2 == 1 worker x batch 8
 same "$acoord" "$aone" "AdamW, reduced by the coordinator: 2 workers x batch 4 == 1 worker x batch 8" 2e-6
 same "$acoord" "$atwo" "AdamW, 2 workers: sharded == coordinator path" 1e-6
 apart "$aparams" "$aone" "$R" "AdamW: parameter averaging of per-worker steps and one worker's steps"
+# --wire bf16: the gradients (with error feedback) and the updated shards
+# cross in bfloat16 - half the peer bytes - and the weights stay fp32:
+# a run near the fp32 wire's, not equal to it
+fp32_peer=$PEER_atwo
+run awire 2 20 "${adamw[@]}" --wire bf16; awire=$CK
+grep -q "sharded reduction off" "$T/awire.log" && fail "awire: fell back to the coordinator"
+python3 - "$PEER" "$fp32_peer" <<'PY' || fail "bf16 wire: peer bytes $PEER, fp32 wire $fp32_peer: not about half"
+import sys
+b, f = float(sys.argv[1]), float(sys.argv[2])
+print(f"bf16 wire {b:.0f} B, fp32 wire {f:.0f} B: {b / f:.3f}")
+sys.exit(0 if f > 0 and 0.45 <= b / f <= 0.6 else 1)
+PY
+ok "bf16 wire: peer bytes $PEER against $fp32_peer on the fp32 wire"
+same "$awire" "$atwo" "AdamW, sharded, bf16 wire near the fp32 wire (bf16 rounding: 2^-8 relative per value; measured 1.5e-3)" 1e-2
+apart "$awire" "$atwo" 1e-7 "the bf16 and fp32 wires"

@@ -12,7 +12,7 @@
 source "$(dirname "$0")/daemon_lib.sh" "$1"
 PY="python3 $(dirname "$0")/ckpt.py"
 
-start_coord c --heartbeat-ms 200 --expiry-ms 1000 --checkpoint-every 5
+start_coord c --heartbeat-ms 200 --expiry-ms 1000 --checkpoint-every 5 --checkpoint-min-s 0
 start_worker w1 c --heartbeat-ms 200 --timeout-ms 1500 --reconnect-max-ms 500
 start_worker w2 c --heartbeat-ms 200 --timeout-ms 1500 --reconnect-max-ms 500
 wait_for 10 '[[ $(workers_live c) == 2 ]]' "2 workers"
@@ -58,7 +58,7 @@ wait_for 60 '[[ -f $ck ]] && (( $($PY --info $ck | json_get "d[\"step\"]") >= 10
 stop c KILL
 at=$($PY --info "$ck" | json_get 'd["step"]')
 ok "coordinator killed (-9) during TRAIN; last checkpoint at step $at"
-start_coord c --heartbeat-ms 200 --expiry-ms 1000 --checkpoint-every 5
+start_coord c --heartbeat-ms 200 --expiry-ms 1000 --checkpoint-every 5 --checkpoint-min-s 0
 grep -q "job $job was TRAIN when the coordinator stopped: resuming" "$T/c.log" || fail "no resume log"
 grep -q "job $job: resumed from .*checkpoint.bin: round [0-9]*, step $at " "$T/c.log" || fail "did not resume at step $at"
 wait_for 15 '[[ $(workers_live c) == 2 ]]' "workers reconnected to the new coordinator"

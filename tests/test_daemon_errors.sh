@@ -59,7 +59,7 @@ for _ in $(seq 100); do kill -0 "${PID[old]}" 2>/dev/null || break; sleep 0.05; 
 kill -0 "${PID[old]}" 2>/dev/null && fail "worker of protocol 1 still running"
 wait "${PID[old]}" && fail "worker of protocol 1 exited 0" || true
 unset 'PID[old]'
-grep -q "refused this worker: Hello: protocol version 1, this side speaks version 3" "$T/old.log" \
+grep -Eq "refused this worker: Hello: protocol version 1, this side speaks version [0-9]+" "$T/old.log" \
   || fail "worker log: $(cat "$T/old.log")"
 grep -q "Hello: protocol version 1" "$T/c.log" || fail "coordinator did not log the refusal"
 ok "a worker speaking protocol 1 is refused and exits non-zero: $(tail -1 "$T/old.log")"

@@ -238,8 +238,10 @@ int main(void) {
     m.version = 7;
     m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
     m.hello = &h;
-    s_expect_error(s_ask(work, &m), PROTO_E_VERSION, "Hello: protocol version 7, this side speaks version 3",
-                   "Hello of a version-7 worker");
+    char want_version[96];
+    snprintf(want_version, sizeof want_version, "Hello: protocol version 7, this side speaks version %u",
+             PROTO_VERSION);
+    s_expect_error(s_ask(work, &m), PROTO_E_VERSION, want_version, "Hello of a version-7 worker");
     s_expect_error(s_ask_raw(work, garbage, sizeof garbage), PROTO_E_MALFORMED, "not a hierbert Envelope",
                    "garbage on work");
     Hierbert__Heartbeat hb = HIERBERT__HEARTBEAT__INIT;

@@ -21,7 +21,7 @@
 set -euo pipefail
 build=$(cd "${1:?usage: test_predict_cli.sh BUILD_DIR}" && pwd)
 src=${HB_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-hb=$build/coordinator/hierbert
+hb=$build/cli/hierbert
 helper=$build/tests/test_clfdir
 docs=$src/tests/data/predict_docs.jsonl
 tmp=$(mktemp -d)

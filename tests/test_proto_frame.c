@@ -286,7 +286,7 @@ int main(void) {
     sp.bounds = proto_bytes(bounds, sizeof bounds);
     sp.round = 4;
     sp.numel = N;
-    sp.params = proto_bytes(params, N * sizeof(float));
+    sp.params = proto_bytes(params, 320 * sizeof(float)); /* its shard only */
     sp.adam_m = proto_bytes(mm, 320 * sizeof(float));
     sp.adam_v = proto_bytes(vv, 320 * sizeof(float));
     sp.model = &ms;
@@ -297,7 +297,7 @@ int main(void) {
     size_t splen, vl;
     d = s_roundtrip(&m, &ex, &spbuf, &splen);
     CHECK(d->shard_plan->n_peers == 3 && !strcmp(d->shard_plan->peers[2], peers[2]) &&
-              !memcmp(d->shard_plan->params.data, params, N * sizeof(float)) &&
+              !memcmp(d->shard_plan->params.data, params, 320 * sizeof(float)) &&
               !memcmp(d->shard_plan->adam_v.data, vv, 320 * sizeof(float)),
           "ShardPlan fields");
     proto_free(&d);
@@ -324,6 +324,11 @@ int main(void) {
     sp.bounds = proto_bytes(bounds, sizeof bounds);
     sp.adam_m = proto_bytes(mm, 320 * sizeof(float));
     sp.index = 1;
+    sp.params = proto_bytes(params, N * sizeof(float)); /* the whole buffer: protocol 3's plan */
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "ShardPlan: params has 4000 bytes, expected 320 x 4");
+    free(vb);
+    sp.params = proto_bytes(params, 320 * sizeof(float));
 
     Hierbert__PeerShard ps = HIERBERT__PEER_SHARD__INIT;
     int32_t rows[3] = {1, 5, 9};
@@ -358,27 +363,58 @@ int main(void) {
     s_refused(vb, vl, &ex, PROTO_E_SHAPE, "PeerShard: shard 1 from 256");
     free(vb);
 
+    Hierbert__ShardState ss = HIERBERT__SHARD_STATE__INIT;
+    ss.gen = 77;
+    ss.round = 9;
+    ss.index = 1;
+    ss.numel = N;
+    ss.shard_lo = 320;
+    ss.shard_hi = 640;
+    ss.params = proto_bytes(params, 320 * sizeof(float));
+    ss.adam_m = proto_bytes(mm, 320 * sizeof(float));
+    ss.adam_v = proto_bytes(vv, 320 * sizeof(float));
+    proto_env_init(&m, 42);
+    m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_STATE;
+    m.shard_state = &ss;
+    d = s_roundtrip(&m, &ex, &vb, &vl);
+    CHECK(d->shard_state->round == 9 && !memcmp(d->shard_state->adam_m.data, mm, 320 * sizeof(float)),
+          "ShardState");
+    proto_free(&d);
+    free(vb);
+    t_ok("a sharded checkpoint round's ShardState (the shard's parameters and moments) round-trips");
+    ss.adam_v = proto_bytes(vv, 300 * sizeof(float));
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "ShardState: adam_v has 1200 bytes");
+    free(vb);
+    ss.adam_v = proto_bytes(vv, 320 * sizeof(float));
+    ss.shard_hi = N + 1;
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "ShardState: shard [320, 1001) of 1000 floats");
+    free(vb);
+    ss.shard_hi = 640;
+    ss.params = proto_bytes(params, 300 * sizeof(float));
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "ShardState: params has 1200 bytes");
+    free(vb);
+    ss.params = proto_bytes(params, 320 * sizeof(float));
+    ss.gen = 0;
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_MALFORMED, "ShardState: generation 0");
+    free(vb);
+
     Hierbert__Update su = HIERBERT__UPDATE__INIT;
     su.n_samples = 4;
     su.numel = N;
     su.shard_lo = 320;
     su.shard_hi = 640;
-    su.shard_params = proto_bytes(params, 320 * sizeof(float));
-    su.shard_m = proto_bytes(mm, 320 * sizeof(float));
-    su.shard_v = proto_bytes(vv, 320 * sizeof(float));
     proto_env_init(&m, 42);
     m.body_case = HIERBERT__ENVELOPE__BODY_UPDATE;
     m.update = &su;
     d = s_roundtrip(&m, &ex, &vb, &vl);
-    CHECK(!memcmp(d->update->shard_m.data, mm, 320 * sizeof(float)), "sharded Update state");
+    CHECK(d->update->shard_lo == 320 && d->update->shard_hi == 640, "sharded Update");
     proto_free(&d);
     free(vb);
-    t_ok("a sharded checkpoint round's Update (the shard's parameters and moments) round-trips");
-    su.shard_v = proto_bytes(vv, 300 * sizeof(float));
-    vb = proto_pack(&m, &vl);
-    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "Update: adam_v has 1200 bytes");
-    free(vb);
-    su.shard_v = proto_bytes(vv, 320 * sizeof(float));
+    t_ok("a sharded round's Update (figures and the shard's bounds) round-trips");
     su.shard_hi = N + 1;
     vb = proto_pack(&m, &vl);
     s_refused(vb, vl, &ex, PROTO_E_SHAPE, "Update: shard [320, 1001) of 1000 floats");

@@ -13,7 +13,7 @@
 set -euo pipefail
 build=$(cd "${1:?usage: test_wordpiece_parity.sh BUILD_DIR}" && pwd)
 src=${HB_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-hb=$build/coordinator/hierbert
+hb=$build/cli/hierbert
 ref=$src/tests/reference/tokenizer_ref.py
 cases=$src/tests/data/unicode_cases.txt
 tmp=$(mktemp -d)

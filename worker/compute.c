@@ -228,6 +228,33 @@ static int s_peers_rc(s_comp *c, uint64_t job, const Hierbert__TrainTask *t, pee
     return 1;
 }
 
+/* A checkpoint round's gather (sharded reduction): this worker's shard of
+ * version round+1, parameters and moments, behind the round's Update. It
+ * is packed (copied) here, so the next round may move the weights while it
+ * is on the wire. */
+static void s_send_shard_state(s_comp *c, uint64_t job, const Hierbert__TrainTask *t) {
+    const params_table *pt = &c->m->params;
+    size_t lo, hi;
+    worker_peers_shard(c->peers, &lo, &hi);
+    proto_msg m;
+    proto_env_init(&m, job);
+    Hierbert__ShardState st = HIERBERT__SHARD_STATE__INIT;
+    st.gen = t->shard_gen;
+    st.round = t->round;
+    st.index = (uint32_t)worker_peers_index(c->peers);
+    st.numel = pt->numel;
+    st.shard_lo = lo;
+    st.shard_hi = hi;
+    st.params = proto_bytes(pt->data + lo, (hi - lo) * sizeof(float));
+    if (c->adamw) {
+        st.adam_m = proto_bytes(c->shard_m, (hi - lo) * sizeof(float));
+        st.adam_v = proto_bytes(c->shard_v, (hi - lo) * sizeof(float));
+    }
+    m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_STATE;
+    m.shard_state = &st;
+    s_send(c, &m);
+}
+
 static void s_run(s_comp *c) {
     const Hierbert__Assign *a = c->task->assign;
     const Hierbert__ModelSpec *ms = a->model;
@@ -367,13 +394,6 @@ static void s_run(s_comp *c) {
         u.numel = pt->numel;
         u.shard_lo = lo;
         u.shard_hi = hi;
-        if (t->want_moments) { /* a checkpoint round: the coordinator gathers the state */
-            u.shard_params = proto_bytes(pt->data + lo, (hi - lo) * sizeof(float));
-            if (c->adamw) {
-                u.shard_m = proto_bytes(c->shard_m, (hi - lo) * sizeof(float));
-                u.shard_v = proto_bytes(c->shard_v, (hi - lo) * sizeof(float));
-            }
-        }
     }
     if (dt > 0) atomic_store(&c->wc->samples_x1000_per_s, (long long)(1000.0 * n / dt));
     u.round = t->round;
@@ -402,6 +422,7 @@ static void s_run(s_comp *c) {
     m.body_case = HIERBERT__ENVELOPE__BODY_UPDATE;
     m.update = &u;
     s_send(c, &m);
+    if (!t->eval && t->shard_gen && t->want_moments) s_send_shard_state(c, job, t);
     atomic_store(&c->wc->busy, 0);
 }
 
@@ -470,16 +491,15 @@ static void s_on_plan(s_comp *c, const proto_msg *msg) {
     if (!c->peers) {
         snprintf(err, sizeof err, "this worker has no peer endpoint (--peer none)");
     } else if (s_ensure_model(c, job, p->model, err) == 0) {
-        size_t n = c->m->params.numel;
-        memcpy(c->m->params.data, p->params.data, n * sizeof(float));
-        c->params_round = p->round;
-        c->params_valid = 1;
+        /* version p->round: its shard here, the others from their owners */
+        c->params_valid = 0;
         proto_free(&c->params); /* older than the plan */
         s_drop_plan(c);
         uint64_t b0, b1;
         memcpy(&b0, p->bounds.data + 8 * (size_t)p->index, 8);
         memcpy(&b1, p->bounds.data + 8 * (size_t)p->index + 8, 8);
         size_t S = (size_t)(b1 - b0);
+        memcpy(c->m->params.data + b0, p->params.data, S * sizeof(float));
         if (c->we >= 0 && !params_sparse_range_ok(&c->m->params, c->we, (size_t)b0, (size_t)b1)) {
             snprintf(err, sizeof err, "plan %llu: shard [%llu, %llu) cuts a word-embedding row",
                      (unsigned long long)p->gen, (unsigned long long)b0, (unsigned long long)b1);
@@ -492,12 +512,16 @@ static void s_on_plan(s_comp *c, const proto_msg *msg) {
                     memcpy(c->shard_v, p->adam_v.data, S * sizeof(float));
                 }
             }
-            rc = worker_peers_plan(c->peers, job, p, c->pipe, &c->pending, err);
+            rc = worker_peers_plan(c->peers, job, p, &c->m->params, c->we, c->pipe, &c->pending, err);
             if (rc == PEERS_ABORTED) {
                 c->has_pending = 1;
                 return;
             }
-            if (rc == PEERS_OK) c->plan_job = job;
+            if (rc == PEERS_OK) {
+                c->plan_job = job;
+                c->params_round = p->round;
+                c->params_valid = 1;
+            }
         }
     }
     hb_log(c->wc->who, rc == PEERS_OK ? "info" : "warn", "job %llu: shard plan %llu: shard %u of %zu%s%s",

@@ -15,6 +15,7 @@
 
 #include "hb_error.h"
 #include "hb_log.h"
+#include "matmul.h"
 
 #define S_MAX_HEADER ((size_t)64 << 20) /* a PeerShard envelope: rows of a large vocabulary at most */
 
@@ -41,6 +42,10 @@ struct worker_peers {
     size_t sent_hi[PROTO_MAX_PEERS]; /* this round: shard k's gradient [sent_hi[k], its end) has left */
     size_t next_hi[PROTO_MAX_PEERS]; /* this round: peer f's next piece of this shard ends there */
     atomic_int inflight;             /* zero-copy frames zmq still holds */
+    int bf16;                        /* the plan's wire: GRAD and PARAMS data frames in bfloat16 */
+    float *ef;                       /* bf16 wire, [numel]: what rounding lost of the gradients sent (error feedback) */
+    float *wide;                     /* bf16 wire: a received frame widened to float32 ... */
+    size_t wide_n;                   /* ... of this many floats */
 };
 
 static double s_now(void) {
@@ -127,6 +132,10 @@ void worker_peers_shard(const worker_peers *p, size_t *lo, size_t *hi) {
     *hi = p->bounds[p->me + 1];
 }
 
+int worker_peers_index(const worker_peers *p) {
+    return p->me;
+}
+
 static void s_stash_free(s_stashed *s) {
     proto_free(&s->hdr);
     zmq_msg_close(&s->data);
@@ -153,6 +162,8 @@ void worker_peers_destroy(worker_peers **pp) {
         free(p->sendbuf);
         free(p->acc);
     }
+    free(p->ef); /* (never handed to zmq) */
+    free(p->wide);
     while (p->stash) {
         s_stashed *s = p->stash;
         p->stash = s->next;
@@ -180,10 +191,10 @@ static void s_free(void *data, void *hint) {
     free(data);
 }
 
-/* PeerShard h (+ n floats at data, zero-copy: they must stay put until the
+/* PeerShard h (+ nbytes at data, zero-copy: they must stay put until the
  * round ends; owned: malloc'ed, zmq frees them) to peer k */
-static void s_send_ex(worker_peers *p, int k, Hierbert__PeerShard *h, const float *data, size_t n, int owned,
-                      uint64_t *bytes) {
+static void s_send_bytes(worker_peers *p, int k, Hierbert__PeerShard *h, const void *data, size_t nbytes, int owned,
+                         uint64_t *bytes) {
     proto_msg m;
     proto_env_init(&m, p->job);
     h->gen = p->gen;
@@ -204,13 +215,57 @@ static void s_send_ex(worker_peers *p, int k, Hierbert__PeerShard *h, const floa
     if (!data) return;
     zmq_msg_t d;
     if (owned) {
-        zmq_msg_init_data(&d, (void *)data, n * sizeof(float), s_free, NULL);
+        zmq_msg_init_data(&d, (void *)data, nbytes, s_free, NULL);
     } else {
         atomic_fetch_add(&p->inflight, 1);
-        zmq_msg_init_data(&d, (void *)data, n * sizeof(float), s_release, &p->inflight);
+        zmq_msg_init_data(&d, (void *)data, nbytes, s_release, &p->inflight);
     }
-    *bytes += n * sizeof(float);
+    *bytes += nbytes;
     if (zmq_msg_send(&d, p->push[k], 0) < 0) zmq_msg_close(&d); /* closing it releases it */
+}
+
+static void s_send_ex(worker_peers *p, int k, Hierbert__PeerShard *h, const float *data, size_t n, int owned,
+                      uint64_t *bytes) {
+    s_send_bytes(p, k, h, data, n * sizeof(float), owned, bytes);
+}
+
+/* n floats at src to peer k as bfloat16 (round to nearest even). resid
+ * (bf16 wire's error feedback for gradients): added before rounding, and
+ * left holding what this rounding lost, for the next time these values go. */
+static void s_send_bf16(worker_peers *p, int k, Hierbert__PeerShard *h, const float *src, size_t n, float *resid,
+                        uint64_t *bytes) {
+    uint16_t *q = hb_malloc(n * sizeof(uint16_t) + 2);
+    if (resid) {
+        for (size_t i = 0; i < n; i++) resid[i] += src[i];
+        mm_to_bf16(q, resid, n);
+        for (size_t i = 0; i < n; i++) resid[i] -= mm_bf16_to_float(q[i]);
+    } else {
+        mm_to_bf16(q, src, n);
+    }
+    h->bf16 = 1;
+    s_send_bytes(p, k, h, q, n * sizeof(uint16_t), 1, bytes);
+}
+
+/* bf16 wire: the error-feedback residuals [numel], zero at a plan's start */
+static float *s_ef(worker_peers *p) {
+    if (!p->ef) p->ef = hb_calloc(p->numel, sizeof(float));
+    return p->ef;
+}
+
+/* the floats of a received data frame of n values (float32, or bfloat16
+ * widened into p->wide); NULL when its size is not n values */
+static const float *s_floats(worker_peers *p, const Hierbert__PeerShard *h, zmq_msg_t *data, size_t n) {
+    size_t len = zmq_msg_size(data);
+    if (!h->bf16) return len == n * sizeof(float) ? zmq_msg_data(data) : NULL;
+    if (len != n * sizeof(uint16_t)) return NULL;
+    if (p->wide_n < n) {
+        free(p->wide);
+        p->wide = hb_malloc(n * sizeof(float) + 4);
+        p->wide_n = n;
+    }
+    const uint16_t *q = zmq_msg_data(data);
+    for (size_t i = 0; i < n; i++) p->wide[i] = mm_bf16_to_float(q[i]);
+    return p->wide;
 }
 
 static void s_send(worker_peers *p, int k, Hierbert__PeerShard *h, const float *data, size_t n, uint64_t *bytes) {
@@ -334,8 +389,65 @@ static void s_defer(worker_peers *p, s_msg *m) {
 /* ------------------------------------------------------------------------ */
 /* plan */
 
-peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, void *pipe,
-                           zmq_msg_t *pipe_frame, char *err) {
+/* this worker's shard out to every peer (kind PARAMS or SHARE) in up to two
+ * zero-copy pieces, around its word-embedding rows: those stay - each
+ * worker pulls the rows of its next slice at a round's start
+ * (worker_peers_pull) */
+static void s_send_shard(worker_peers *p, const params_table *pt, int we, int kind, uint64_t round, uint64_t *bytes) {
+    const size_t lo = p->bounds[p->me], hi = p->bounds[p->me + 1];
+    size_t a = lo, b = lo; /* the view's part of the shard */
+    if (we >= 0) {
+        const params_view *v = &pt->views[we];
+        if (v->offset + v->numel > lo && v->offset < hi) {
+            a = v->offset > lo ? v->offset : lo;
+            b = v->offset + v->numel < hi ? v->offset + v->numel : hi;
+        }
+    }
+    for (int k = 0; k < p->W; k++) {
+        if (k == p->me) continue;
+        Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+        h.kind = (Hierbert__PeerShard__Kind)kind;
+        h.round = round;
+        h.lo = b;
+        h.hi = hi;
+        h.last = a == lo;
+        int b16 = p->bf16 && kind == HIERBERT__PEER_SHARD__KIND__PARAMS; /* (a plan's SHARE: exact) */
+        if (b16)
+            s_send_bf16(p, k, &h, pt->data + b, hi - b, NULL, bytes);
+        else
+            s_send(p, k, &h, pt->data + b, hi - b, bytes);
+        if (a > lo) {
+            h.lo = lo;
+            h.hi = a;
+            h.last = 1;
+            if (b16)
+                s_send_bf16(p, k, &h, pt->data + lo, a - lo, NULL, bytes);
+            else
+                s_send(p, k, &h, pt->data + lo, a - lo, bytes);
+        }
+    }
+}
+
+/* a PARAMS/SHARE piece of peer `from`'s shard into pt: 0, or -1 with err */
+static int s_take_shard(worker_peers *p, const params_table *pt, int we, int from, const s_msg *m, char *err) {
+    const Hierbert__PeerShard *h = m->hdr->peer_shard;
+    size_t lf = p->bounds[from], hf = p->bounds[from + 1], plo = h->lo, phi = h->hi;
+    int in_view = 0;
+    if (we >= 0) {
+        const params_view *v = &pt->views[we];
+        in_view = plo < phi && plo < v->offset + v->numel && phi > v->offset;
+    }
+    const float *x = plo > phi ? NULL : s_floats(p, h, (zmq_msg_t *)&m->data, phi - plo);
+    if (plo > phi || plo < lf || phi > hf || in_view || !x)
+        return hb_fail(err, "peer %d: parameters [%llu, %llu) (%zu bytes%s) do not fit its shard [%zu, %zu)", from,
+                       (unsigned long long)plo, (unsigned long long)phi, zmq_msg_size((zmq_msg_t *)&m->data),
+                       h->bf16 ? ", bfloat16" : "", lf, hf);
+    memcpy(pt->data + plo, x, (phi - plo) * sizeof(float));
+    return 0;
+}
+
+peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, params_table *pt, int we,
+                           void *pipe, zmq_msg_t *pipe_frame, char *err) {
     s_close_push(p);
     while (p->deferred) {
         s_stashed *s = p->deferred;
@@ -353,6 +465,9 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
         p->bounds[k] = (size_t)b;
     }
     p->numel = plan->numel;
+    p->bf16 = plan->wire_bf16;
+    free(p->ef); /* a new plan starts from a state the coordinator held: what rounding lost since is moot */
+    p->ef = NULL;
     free(p->acc);
     p->acc = hb_malloc((p->bounds[p->me + 1] - p->bounds[p->me]) * sizeof(float));
     int hwm = 0, linger = 0;
@@ -373,23 +488,42 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
         h.round = plan->round;
         s_send(p, k, &h, NULL, 0, &bytes);
     }
-    uint8_t heard[PROTO_MAX_PEERS] = {0};
-    int missing = W - 1;
+    /* the shard behind the ping (queued until the peer is reached): each
+     * worker assembles the plan's version from the owners */
+    s_send_shard(p, pt, we, HIERBERT__PEER_SHARD__KIND__SHARE, plan->round, &bytes);
+    uint8_t heard[PROTO_MAX_PEERS] = {0}, shared[PROTO_MAX_PEERS] = {0};
+    int missing = W - 1, to_share = W - 1;
+    /* every peer heard within ping_ms; then their shards, however long the
+     * links take (the coordinator's plan timeout bounds it) */
     double deadline = s_now() + (plan->ping_ms ? plan->ping_ms : 3000) / 1000.0, waited = 0;
-    while (missing > 0) {
+    while (missing > 0 || to_share > 0) {
         s_msg m;
-        int rc = s_next(p, pipe, deadline, pipe_frame, &m, &waited);
+        int rc = s_next(p, pipe, missing > 0 ? deadline : -1, pipe_frame, &m, &waited);
         if (rc == 1) return PEERS_ABORTED;
         if (rc == 2) break;
         const Hierbert__PeerShard *h = m.hdr->peer_shard;
-        if (h->kind == HIERBERT__PEER_SHARD__KIND__PING && (int)h->from < W && (int)h->from != p->me &&
-            !heard[h->from]) {
-            heard[h->from] = 1;
+        int from = (int)h->from;
+        if (from >= W || from == p->me || h->round != plan->round) {
+            s_msg_free(&m);
+            continue;
+        }
+        if (h->kind == HIERBERT__PEER_SHARD__KIND__PING && !heard[from]) {
+            heard[from] = 1;
             missing--;
+        } else if (h->kind == HIERBERT__PEER_SHARD__KIND__SHARE && !shared[from]) {
+            if (s_take_shard(p, pt, we, from, &m, err)) {
+                s_msg_free(&m);
+                p->gen = 0;
+                return PEERS_FAILED;
+            }
+            if (h->last) {
+                shared[from] = 1;
+                to_share--;
+            }
         }
         s_msg_free(&m);
     }
-    if (missing == 0) return PEERS_OK;
+    if (missing == 0 && to_share == 0) return PEERS_OK;
     size_t o = (size_t)snprintf(err, HB_ERR_LEN, "plan %llu: no word within %u ms from", (unsigned long long)p->gen,
                                 plan->ping_ms);
     for (int k = 0; k < W && o < HB_ERR_LEN - 1; k++)
@@ -447,10 +581,10 @@ static int s_add_grad(worker_peers *p, const peers_round *r, const s_msg *m, cha
     } else if (n_rows) {
         return hb_fail(err, "peer %u: gradient rows, but the model has no word-embedding matrix", h->from);
     }
-    if (zmq_msg_size((zmq_msg_t *)&m->data) != want * sizeof(float))
-        return hb_fail(err, "peer %u: gradient of %zu bytes for [%zu, %zu) (%zu floats expected)", h->from,
-                       zmq_msg_size((zmq_msg_t *)&m->data), plo, phi, want);
-    const float *g = zmq_msg_data((zmq_msg_t *)&m->data);
+    const float *g = s_floats(p, h, (zmq_msg_t *)&m->data, want);
+    if (!g)
+        return hb_fail(err, "peer %u: gradient of %zu bytes for [%zu, %zu) (%zu %s expected)", h->from,
+                       zmq_msg_size((zmq_msg_t *)&m->data), plo, phi, want, h->bf16 ? "bfloat16 values" : "floats");
     float *acc = p->acc + (plo - lo);
     if (r->we >= 0)
         params_sparse_range_axpy(r->pt, r->we, g, plo, phi, rows, n_rows, (float)h->n_samples, acc);
@@ -487,14 +621,27 @@ static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, siz
     if (last && r->we >= 0) {
         size_t i0, i1;
         s_rows_in(r, plo, phi, &i0, &i1);
-        const params_view *v = &r->pt->views[r->we];
-        float *buf = s_sendbuf(p, v->offset + v->numel) + plo; /* the last piece ends at the view's end */
+        /* indexed by offset: [plo, plo + n), n <= phi - plo (a shard past the
+         * view - sent whole when backward's hook sent none of it, a slice
+         * without samples - is dense: n = phi - plo) */
+        float *buf = s_sendbuf(p, phi) + plo;
         params_sparse_range_gather(r->pt, r->we, r->grad, plo, phi, r->rows + i0, i1 - i0, buf);
         n = params_sparse_range_len(r->pt, r->we, plo, phi, i1 - i0);
         data = buf;
         h.rows = proto_bytes(r->rows + i0, (i1 - i0) * sizeof(int32_t));
+        if (p->bf16) { /* the residuals of these very values: gathered alike, scattered back */
+            float *res = hb_malloc(n * sizeof(float) + 4);
+            params_sparse_range_gather(r->pt, r->we, s_ef(p), plo, phi, r->rows + i0, i1 - i0, res);
+            s_send_bf16(p, k, &h, data, n, res, &r->bytes_out);
+            params_sparse_range_scatter(r->pt, r->we, res, plo, phi, r->rows + i0, i1 - i0, p->ef);
+            free(res);
+            return;
+        }
     }
-    s_send(p, k, &h, data, n, &r->bytes_out);
+    if (p->bf16)
+        s_send_bf16(p, k, &h, data, n, s_ef(p) + plo, &r->bytes_out);
+    else
+        s_send(p, k, &h, data, n, &r->bytes_out);
 }
 
 void worker_peers_grad_ready(worker_peers *p, peers_round *r, size_t from) {
@@ -562,33 +709,7 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
                 const float lr = optim_lr_at(r->oc, r->step);
                 for (size_t i = 0; i < S; i++) params[lo + i] -= lr * (clip == 1.0f ? p->acc[i] : p->acc[i] * clip);
             }
-            /* the shard out in up to two zero-copy pieces, around its
-             * word-embedding rows: those stay - each worker pulls the rows of
-             * its next slice at the next round's start (worker_peers_pull) */
-            size_t a = lo, b = lo; /* the view's part of the shard */
-            if (r->we >= 0) {
-                const params_view *v = &r->pt->views[r->we];
-                if (v->offset + v->numel > lo && v->offset < hi) {
-                    a = v->offset > lo ? v->offset : lo;
-                    b = v->offset + v->numel < hi ? v->offset + v->numel : hi;
-                }
-            }
-            for (int k = 0; k < W; k++) {
-                if (k == me) continue;
-                Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
-                h.kind = HIERBERT__PEER_SHARD__KIND__PARAMS;
-                h.round = r->round;
-                h.lo = b;
-                h.hi = hi;
-                h.last = a == lo;
-                s_send(p, k, &h, params + b, hi - b, &r->bytes_out);
-                if (a > lo) {
-                    h.lo = lo;
-                    h.hi = a;
-                    h.last = 1;
-                    s_send(p, k, &h, params + lo, a - lo, &r->bytes_out);
-                }
-            }
+            s_send_shard(p, r->pt, r->we, HIERBERT__PEER_SHARD__KIND__PARAMS, r->round, &r->bytes_out);
             stepped = 1;
             continue;
         }
@@ -615,17 +736,7 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
             n_norm++;
         } else {
             /* a piece of the sender's shard, outside its word-embedding rows */
-            size_t lf = p->bounds[from], hf = p->bounds[from + 1], plo = h->lo, phi = h->hi;
-            int in_view = 0;
-            if (r->we >= 0) {
-                const params_view *v = &r->pt->views[r->we];
-                in_view = plo < phi && plo < v->offset + v->numel && phi > v->offset;
-            }
-            if (plo > phi || plo < lf || phi > hf || in_view || zmq_msg_size(&m.data) != (phi - plo) * sizeof(float))
-                bad = hb_fail(err, "peer %d: parameters [%llu, %llu) (%zu bytes) do not fit its shard [%zu, %zu)", from,
-                              (unsigned long long)plo, (unsigned long long)phi, zmq_msg_size(&m.data), lf, hf);
-            else
-                memcpy(params + plo, zmq_msg_data(&m.data), (phi - plo) * sizeof(float));
+            bad = s_take_shard(p, r->pt, r->we, from, &m, err);
             if (!h->last) got[kind][from] = 0; /* its other piece comes */
             n_par += h->last;
         }

@@ -60,14 +60,17 @@ const char *worker_peers_endpoint(const worker_peers *p);
 typedef enum { PEERS_OK = 0, PEERS_FAILED = -1, PEERS_ABORTED = 1 } peers_rc;
 
 /* Sets up plan (job's generation gen): connects to every peer, pings them
- * and waits (up to ping_ms) to hear from each. PEERS_FAILED with err naming
- * the peers not heard from; PEERS_ABORTED with *pipe_frame holding what
- * arrived on pipe meanwhile. */
-peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, void *pipe,
-                           zmq_msg_t *pipe_frame, char *err);
+ * and waits (up to ping_ms) to hear from each; sends each its shard of pt
+ * (which holds it: the plan's params) and takes theirs into pt, outside the
+ * word-embedding rows of view we (pulled each round): pt then holds the
+ * plan's version. PEERS_FAILED with err naming the peers not heard from;
+ * PEERS_ABORTED with *pipe_frame holding what arrived on pipe meanwhile. */
+peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, params_table *pt, int we,
+                           void *pipe, zmq_msg_t *pipe_frame, char *err);
 uint64_t worker_peers_gen(const worker_peers *p);
-/* this worker's shard [*lo, *hi) of the current plan */
+/* this worker's shard [*lo, *hi) of the current plan, and its index */
 void worker_peers_shard(const worker_peers *p, size_t *lo, size_t *hi);
+int worker_peers_index(const worker_peers *p);
 
 /* What one round needs and returns. */
 typedef struct {

@@ -7,7 +7,8 @@
  * a model file, the type of a message. Callers pass the same buffer up; only
  * a program's main() prints it and exits.
  *
- * Header-only on purpose: store/ and proto/ include it without linking model/.
+ * Header-only on purpose, in common/: store/ and proto/ include it without
+ * linking (or reaching into) model/.
  */
 #ifndef HB_ERROR_H
 #define HB_ERROR_H

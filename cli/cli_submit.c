@@ -43,6 +43,8 @@ static void s_usage(FILE *f) {
                "                         parameters each and send it to each other (traffic per host\n"
                "                         ~2P(W-1)/W, whatever W); coordinator - every gradient to the\n"
                "                         coordinator, which steps and sends the parameters (sharded)\n"
+               "      --wire W           sharded: fp32 | bf16 - gradients (with error feedback) and updated\n"
+               "                         shards cross in bfloat16, half the bytes; weights stay fp32 (fp32)\n"
                "      --seed N           data order, init and dropout seed (1)\n"
                "      --optimizer NAME   adamw | sgd (adamw)\n"
                "      --precision P      fp32 | bf16: the encoder's matrix products in TRAIN and EMBED (fp32);\n"
@@ -128,6 +130,7 @@ int cli_submit(int argc, char **argv) {
                                          {"average", required_argument, 0, 21},
                                          {"reduce", required_argument, 0, 28},
                                          {"precision", required_argument, 0, 29},
+                                         {"wire", required_argument, 0, 30},
                                          {"schedule", required_argument, 0, 22},
                                          {"clip-norm", required_argument, 0, 23},
                                          {"weight-decay", required_argument, 0, 24},
@@ -141,7 +144,7 @@ int cli_submit(int argc, char **argv) {
     char train[PATH_MAX] = "", val[PATH_MAX] = "", test[PATH_MAX] = "", model[PATH_MAX] = "", vocab[PATH_MAX] = "";
     int cased = 0, skip_bad = 0;
     char preset[64] = "", optimizer[16] = "adamw", name[256] = "", average[16] = "", schedule[16] = "";
-    char reduce[16] = "", precision[8] = "fp32";
+    char reduce[16] = "", precision[8] = "fp32", wire[8] = "";
     double clip_norm = -1, weight_decay = -1; /* < 0: unset (the coordinator's defaults) */
     char encoding[65] = "", decode_errors[16] = "", chunk_policy[16] = "";
 
@@ -235,6 +238,11 @@ int cli_submit(int argc, char **argv) {
                 rc = hb_fail(err, "--reduce %s: sharded or coordinator", optarg);
             snprintf(reduce, sizeof reduce, "%s", optarg);
             break;
+        case 30:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                rc = hb_fail(err, "--wire %s: fp32 or bf16", optarg);
+            snprintf(wire, sizeof wire, "%s", optarg);
+            break;
         case 29:
             if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
                 rc = hb_fail(err, "--precision %s: fp32 or bf16", optarg);
@@ -325,6 +333,7 @@ int cli_submit(int argc, char **argv) {
     s.average = average;
     s.reduce = reduce;
     s.precision = precision;
+    s.wire = wire;
     s.schedule = schedule;
     s.encoding = encoding;
     s.decode_errors = decode_errors;
