@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "coord.h"
@@ -154,6 +155,16 @@ int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err) {
         fclose(f);
         return hb_fail(err, "checkpoint %s: implausible header (numel %llu, epochs %d)", path,
                        (unsigned long long)h.numel, h.epochs);
+    }
+    /* the size the header implies, before allocating for it: a truncated or
+     * corrupt header must not cost gigabytes (found by fuzz_checkpoint) */
+    struct stat st;
+    uint64_t want = sizeof h + (uint64_t)h.numel * sizeof(float) * (h.has_moments ? 3 : 1) +
+                    (uint64_t)h.epochs * sizeof(double) + sizeof(uint64_t);
+    if (fstat(fileno(f), &st) || (uint64_t)st.st_size != want) {
+        fclose(f);
+        return hb_fail(err, "checkpoint %s: %lld bytes, its header says %llu: truncated or corrupt", path,
+                       (long long)st.st_size, (unsigned long long)want);
     }
     ck->job_id = h.job_id;
     ck->round = h.round;

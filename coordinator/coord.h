@@ -53,6 +53,8 @@ typedef struct {
     char curve_secret[1024];    /* CurveZMQ on work + control: the coordinator's .key */
     char curve_allow_dir[1024]; /* *.pub of the workers and CLI users let in */
     char log_file[1024];        /* "" : stderr (the journal under systemd); reopened on SIGHUP */
+    char dataset_roots[4096];   /* ':'-separated directories Submit may name; "": data_dir/datasets */
+    char export_root[1024];     /* Export writes only beneath it; "": data_dir/exports */
     int verbose;
 } coord_config;
 
@@ -70,7 +72,45 @@ extern const coord_http_asset coord_dashboard_assets[];
 int coord_metrics_start(coord_metrics **out, const char *spec, void *zctx, const char *status_ep, char *err);
 void coord_metrics_stop(coord_metrics **m);
 
-#define COORD_CONF_ENTRIES 18
+/* ------------------------------------------------------------------------ */
+/* confine.c: what a control client can make the coordinator read (dataset
+ * roots) and write (the export root); see the file's head. */
+
+#define COORD_MAX_ROOTS 16
+#define COORD_PATH_MAX 1024
+typedef struct {
+    char roots[COORD_MAX_ROOTS][COORD_PATH_MAX]; /* dataset roots, real paths */
+    int n_roots;
+    char export_root[COORD_PATH_MAX]; /* real path */
+    char data_dir[COORD_PATH_MAX];    /* real path */
+    int landlock;                     /* the kernel's Landlock ABI version; 0: none */
+} coord_confine;
+
+typedef enum {
+    COORD_CONFINE_DATASETS, /* read beneath the dataset roots (and /usr) */
+    COORD_CONFINE_EXPORT,   /* read beneath the data directory, write beneath the export root */
+} coord_confine_mode;
+
+/* Resolves cfg's roots (dataset_roots, export_root; "": data_dir/datasets
+ * and data_dir/exports, made if missing). -1 (err) if one is not a directory. */
+int coord_confine_init(coord_confine *cf, const coord_config *cfg, char *err);
+/* One line for the log: the roots, and whether the kernel enforces them. */
+void coord_confine_describe(const coord_confine *cf, char *out, size_t n);
+/* 0 if path (absolute) resolves beneath a dataset root (a missing path: by
+ * its text); else -1 with "WHAT 'PATH' [resolves to 'REAL',] outside the
+ * dataset roots (...): refused". */
+int coord_confine_read_ok(const coord_confine *cf, const char *what, const char *path, char *err);
+/* 0 if path (absolute; need not exist) resolves strictly beneath the export root. */
+int coord_confine_write_ok(const coord_confine *cf, const char *what, const char *path, char *err);
+/* Confines the calling thread for good (Landlock): mode's directories, plus
+ * every right beneath rw_dir (may be NULL). 0 when the kernel has no Landlock. */
+int coord_confine_thread(const coord_confine *cf, coord_confine_mode mode, const char *rw_dir, char *err);
+/* Runs fn(arg) on a new thread confined so (the caller's thread stays free);
+ * -1 (err) only if the confinement could not be set up (fn did not run). */
+int coord_confine_run(const coord_confine *cf, coord_confine_mode mode, const char *rw_dir, void (*fn)(void *),
+                      void *arg, char *err);
+
+#define COORD_CONF_ENTRIES 20
 void coord_config_defaults(coord_config *c);
 void coord_config_table(coord_config *c, conf_entry *t);
 
@@ -350,6 +390,7 @@ typedef struct {
     char ingest_err[HB_ERR_LEN];
     coord_ingest_info ingest_info;
     void *ingest_zctx;
+    const coord_confine *ingest_confine;
     char ingest_ep[64];
     char ingest_dir[1100];
     coord_peer ingest_peer; /* who submitted: answered when ingest ends */
@@ -383,6 +424,7 @@ typedef struct coord {
     struct curve_zap *zap; /* CurveZMQ allowlist (NULL: no CURVE) */
     char ingest_ep[64];
     struct coord_export *exports; /* export threads running */
+    coord_confine confine;        /* dataset roots, export root */
     volatile sig_atomic_t *stop;
     const daemon_ctl *ctl; /* signals and command line (main.c), for SIGHUP */
     daemon_watchdog watchdog;
@@ -403,6 +445,7 @@ typedef struct coord_export {
     uint64_t job;
     char src[1200], vocab[1300], dst[1024], ep[64];
     void *zctx;
+    const coord_confine *confine;
     int rc;
     char err[HB_ERR_LEN];
 } coord_export;

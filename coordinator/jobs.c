@@ -351,6 +351,47 @@ static int s_check_model(const coord_job *j, char *err) {
     return 0;
 }
 
+/* what coord_on_submit reads of a --model directory before the ingest
+ * (on a thread confined to the dataset roots: coord_confine_run) */
+typedef struct {
+    const Hierbert__Submit *s;
+    char *out; /* the config.json keys hierbert does not use */
+    size_t out_n;
+    int lc, n_ign, rc;
+    char err[HB_ERR_LEN];
+} s_model_probe;
+
+static void s_probe_model(void *arg) {
+    s_model_probe *pr = arg;
+    const char *dir = pr->s->model_dir;
+    pr->lc = bert_dir_lowercase(dir, pr->err);
+    /* weights hierbert reads (pytorch_model.bin: refused with how to convert it), before the ingest */
+    pr->rc = pr->lc < 0 || hfdir_check_weights(dir, pr->err);
+    if (pr->rc) return;
+    char cfg[PROTO_MAX_STRING + 32];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    pr->n_ign = hfdir_config_ignored(cfg, pr->out, pr->out_n, pr->err);
+}
+
+typedef struct {
+    const coord_job *j;
+    int rc;
+    char err[HB_ERR_LEN];
+} s_check_ctx;
+
+static void s_check_model_main(void *arg) {
+    s_check_ctx *x = arg;
+    x->rc = s_check_model(x->j, x->err);
+}
+
+/* s_check_model on a thread confined to the dataset roots */
+static int s_check_model_confined(coord *c, const coord_job *j, char *err) {
+    s_check_ctx x = {j, 0, ""};
+    if (coord_confine_run(&c->confine, COORD_CONFINE_DATASETS, NULL, s_check_model_main, &x, err)) return -1;
+    if (x.rc) snprintf(err, HB_ERR_LEN, "%s", x.err);
+    return x.rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* handlers */
 
@@ -359,7 +400,13 @@ static void *s_ingest_main(void *arg) {
     char dir[1100], key[32];
     snprintf(dir, sizeof dir, "%s", j->ingest_dir);
     s_job_key(j->id, key, sizeof key);
-    j->ingest_rc = coord_corpus_ingest(j->ingest_store, key, dir, j->submit, &j->ingest_info, j->ingest_err);
+    /* this thread reads what the client named: only beneath the dataset
+     * roots, whatever a path resolves to by the time it is opened; it
+     * writes only the job's directory (vocab.txt, labels.json) and the
+     * store (already open) */
+    j->ingest_rc = coord_confine_thread(j->ingest_confine, COORD_CONFINE_DATASETS, dir, j->ingest_err);
+    if (!j->ingest_rc)
+        j->ingest_rc = coord_corpus_ingest(j->ingest_store, key, dir, j->submit, &j->ingest_info, j->ingest_err);
     j->vocab_size = j->ingest_info.vocab_size;
     j->pad_id = j->ingest_info.pad_id;
     void *push = zmq_socket(j->ingest_zctx, ZMQ_PUSH);
@@ -403,38 +450,40 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
         coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit: precision '%s': fp32 or bf16", s->precision);
         return;
     }
+    /* every path a client names lies beneath a dataset root (confine.c);
+     * the threads that then read them are confined by the kernel too */
+    const char *paths[][2] = {{"--train", s->train_path}, {"--val", s->val_path},     {"--test", s->test_path},
+                              {"--vocab", s->vocab_path}, {"--model", s->model_dir}};
+    for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++)
+        if (paths[k][1] && paths[k][1][0] && coord_confine_read_ok(&c->confine, paths[k][0], paths[k][1], err)) {
+            hb_log(c->who, "warn", "Submit refused: %s", err);
+            coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit: %s", err);
+            return;
+        }
     uint64_t id = c->next_job_id;
     coord_job *j = s_job_new(c, id, s);
     j->submitted = s_unix_now();
     j->state = JOB_INGEST;
     j->phase_t[JOB_INGEST] = j->submitted;
     if (s->model_dir[0]) { /* a Hugging Face directory says whether its vocabulary is cased */
-        int lc = bert_dir_lowercase(s->model_dir, err);
-        if (lc < 0) {
+        s_model_probe pr = {.s = s, .out = j->config_ignored, .out_n = sizeof j->config_ignored};
+        if (coord_confine_run(&c->confine, COORD_CONFINE_DATASETS, NULL, s_probe_model, &pr, err) ||
+            (pr.rc && snprintf(err, HB_ERR_LEN, "%s", pr.err) >= 0)) {
             coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit: %s", err);
             coord_job_free(&j);
             return;
         }
-        if (lc == 0 && !s->cased) {
+        if (pr.lc == 0 && !s->cased) {
             j->submit->cased = 1;
             hb_log(c->who, "info", "job %llu: %s/tokenizer_config.json says do_lower_case false: cased tokenization",
                    (unsigned long long)id, s->model_dir);
-        } else if (lc == 1 && s->cased) {
+        } else if (pr.lc == 1 && s->cased) {
             hb_log(c->who, "warn", "job %llu: --cased, but %s/tokenizer_config.json says do_lower_case true",
                    (unsigned long long)id, s->model_dir);
         }
-        /* weights hierbert reads (pytorch_model.bin: refused with how to convert it), before the ingest */
-        if (hfdir_check_weights(s->model_dir, err)) {
-            coord_reply_error(c, p, 0, PROTO_E_BAD_REQUEST, "Submit: %s", err);
-            coord_job_free(&j);
-            return;
-        }
-        char cfg[PROTO_MAX_STRING + 32];
-        snprintf(cfg, sizeof cfg, "%s/config.json", s->model_dir);
-        int n_ign = hfdir_config_ignored(cfg, j->config_ignored, sizeof j->config_ignored, err);
-        if (n_ign > 0)
-            hb_log(c->who, "info", "job %llu: %s: %d key(s) hierbert does not use: %s", (unsigned long long)id, cfg,
-                   n_ign, j->config_ignored);
+        if (pr.n_ign > 0)
+            hb_log(c->who, "info", "job %llu: %s/config.json: %d key(s) hierbert does not use: %s",
+                   (unsigned long long)id, s->model_dir, pr.n_ign, j->config_ignored);
         else
             j->config_ignored[0] = '\0';
     }
@@ -457,6 +506,7 @@ void coord_on_submit(coord *c, const coord_peer *p, const proto_msg *m) {
            s->synthetic ? "a synthetic dataset" : s->train_path);
     j->ingest_peer = *p;
     j->ingest_zctx = c->zctx;
+    j->ingest_confine = &c->confine;
     j->ingest_store = c->store;
     snprintf(j->ingest_ep, sizeof j->ingest_ep, "%s", c->ingest_ep);
     snprintf(j->ingest_dir, sizeof j->ingest_dir, "%s", dir);
@@ -485,7 +535,7 @@ void coord_on_ingest_done(coord *c, uint64_t id) {
     }
     int rc = j->ingest_rc;
     if (rc) snprintf(err, sizeof err, "%s", j->ingest_err);
-    if (!rc) rc = s_load_corpus(c, j, err) || s_check_model(j, err);
+    if (!rc) rc = s_load_corpus(c, j, err) || s_check_model_confined(c, j, err);
     if (rc) {
         hb_log(c->who, "warn", "job %llu: submit refused: %s", (unsigned long long)id, err);
         coord_reply_error(c, &p, 0, PROTO_E_BAD_REQUEST, "Submit refused: %s", err);

@@ -59,6 +59,10 @@ void coord_config_table(coord_config *c, conf_entry *t) {
          "allowed client .pub files"},
         {"coordinator", "log_file", CONF_STR, c->log_file, sizeof c->log_file, 0, 0,
          "append the log here instead of stderr (reopened on SIGHUP)"},
+        {"coordinator", "dataset_roots", CONF_STR, c->dataset_roots, sizeof c->dataset_roots, 0, 0,
+         "':'-separated directories a Submit may read (empty: DATA_DIR/datasets)"},
+        {"coordinator", "export_root", CONF_STR, c->export_root, sizeof c->export_root, 0, 0,
+         "the directory beneath which Export writes (empty: DATA_DIR/exports)"},
         {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
     };
     memcpy(t, tmp, sizeof tmp);
@@ -119,6 +123,10 @@ int coord_new(coord **out, const coord_config *cfg, char *err) {
     char jobs[1100];
     snprintf(jobs, sizeof jobs, "%s/jobs", cfg->data_dir);
     if (s_mkdirs(jobs, err)) {
+        free(c);
+        return -1;
+    }
+    if (coord_confine_init(&c->confine, cfg, err)) {
         free(c);
         return -1;
     }
@@ -649,6 +657,9 @@ int coord_run(coord *c, const daemon_ctl *ctl, char *err) {
     hb_log(c->who, "info", "serving: work %s, control %s, status %s, events %s, data %s (protocol %u)%s", c->cfg.work,
            c->cfg.control, c->cfg.status, c->cfg.events, c->cfg.data_dir, PROTO_VERSION,
            c->zap ? "; CurveZMQ on work and control" : "");
+    char conf_line[4096];
+    coord_confine_describe(&c->confine, conf_line, sizeof conf_line);
+    hb_log(c->who, c->confine.landlock ? "info" : "warn", "%s", conf_line);
     sd_notify(0, "READY=1");
     if (c->watchdog.period_ms)
         hb_log(c->who, "info", "systemd watchdog: %lld ms; WATCHDOG=1 from the event loop", c->watchdog.period_ms);

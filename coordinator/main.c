@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "coord.h"
@@ -46,6 +47,8 @@ static const conf_flag s_flags[] = {{"data-dir", 'd', 1, "coordinator", "data_di
                                     {"curve-secret", 0, 1, "coordinator", "curve_secret"},
                                     {"curve-allow", 0, 1, "coordinator", "curve_allow_dir"},
                                     {"log-file", 0, 1, "coordinator", "log_file"},
+                                    {"dataset-roots", 0, 1, "coordinator", "dataset_roots"},
+                                    {"export-root", 0, 1, "coordinator", "export_root"},
                                     {"verbose", 'v', 0, NULL, NULL}};
 #define S_N_FLAGS ((int)(sizeof s_flags / sizeof s_flags[0]))
 
@@ -69,6 +72,8 @@ static void s_usage(FILE *f) {
                "      --curve-secret FILE  CurveZMQ on work and control with this .key (hierbert keygen)\n"
                "      --curve-allow DIR    ... letting in only the clients whose .pub is in DIR\n"
                "      --log-file FILE      append the log to FILE instead of stderr (off)\n"
+               "      --dataset-roots D1:D2 a Submit reads only beneath these (DATA_DIR/datasets)\n"
+               "      --export-root DIR    an Export writes only beneath it (DATA_DIR/exports)\n"
                "  -v, --verbose            log every round\n"
                "  -V, --version            print the version and the protocol version\n\n"
                "SIGHUP reopens the log file and re-reads the config: heartbeat_ms, worker_expiry_ms,\n"
@@ -82,6 +87,9 @@ int main(int argc, char **argv) {
     /* a daemon keeps no descriptor it inherited (e.g. a lock file a
      * `flock FILE cmd` parent holds): stdin/out/err only */
     close_range(3, ~0U, 0);
+    /* what the daemon writes (job files, exports, labels, vocabularies) is
+     * its user's and group's, never world-readable: 0640 files, 0750 dirs */
+    umask(027);
     coord_config cfg;
     coord_config_defaults(&cfg);
     conf_entry table[COORD_CONF_ENTRIES];

@@ -412,7 +412,9 @@ void coord_on_result(coord *c, const coord_peer *p, const proto_msg *m) {
 static void *s_export_main(void *arg) {
     coord_export *x = arg;
     clfdir *d = NULL;
-    x->rc = clfdir_load(&d, x->src, 1, x->err) ||
+    /* reads the job's directory, writes only beneath the export root */
+    x->rc = coord_confine_thread(x->confine, COORD_CONFINE_EXPORT, NULL, x->err) ||
+            clfdir_load(&d, x->src, 1, x->err) ||
             clfdir_write(x->dst, d->bert, d->head, x->vocab, NULL, &d->labels, &d->chunking, x->err);
     clfdir_destroy(&d);
     void *push = zmq_socket(x->zctx, ZMQ_PUSH);
@@ -439,6 +441,12 @@ void coord_on_export(coord *c, const coord_peer *p, const proto_msg *m) {
         coord_reply_error(c, p, j->id, PROTO_E_BAD_REQUEST, "Export: '%s' is not an absolute path", m->export->dir);
         return;
     }
+    char err[HB_ERR_LEN];
+    if (coord_confine_write_ok(&c->confine, "export", m->export->dir, err)) {
+        hb_log(c->who, "warn", "Export refused: %s", err);
+        coord_reply_error(c, p, j->id, PROTO_E_BAD_REQUEST, "Export: %s", err);
+        return;
+    }
     char dir[1100], src[1200], vocab[1300];
     coord_job_dir(c, j->id, dir, sizeof dir);
     snprintf(src, sizeof src, "%s/model", dir);
@@ -461,6 +469,7 @@ void coord_on_export(coord *c, const coord_peer *p, const proto_msg *m) {
     snprintf(x->dst, sizeof x->dst, "%s", m->export->dir);
     snprintf(x->ep, sizeof x->ep, "%s", c->ingest_ep);
     x->zctx = c->zctx;
+    x->confine = &c->confine;
     if (pthread_create(&x->tid, NULL, s_export_main, x) != 0) {
         free(x);
         coord_reply_error(c, p, j->id, PROTO_E_INTERNAL, "Export: cannot start a thread");

@@ -216,6 +216,18 @@ static int s_checkpoint(coord *c, coord_job *j) {
     return 0;
 }
 
+typedef struct {
+    bert_model *m;
+    const char *dir;
+    int has_head, rc;
+    char err[HB_ERR_LEN];
+} s_load_ctx;
+
+static void s_load_main(void *arg) {
+    s_load_ctx *x = arg;
+    x->rc = bert_load_dir_ex(x->m, x->dir, &x->has_head, x->err);
+}
+
 int coord_train_prepare(coord *c, coord_job *j, char *err) {
     const Hierbert__Submit *s = j->submit;
     bert_config *cfg = &j->cfg;
@@ -239,9 +251,12 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     bert_destroy(&j->model);
     if (bert_new(&j->model, cfg, j->corpus.num_classes, 1, j->corpus.L, err)) return -1;
     if (s->model_dir[0]) {
-        int has_head = 0;
-        if (bert_load_dir_ex(j->model, s->model_dir, &has_head, err)) return -1;
-        if (!has_head) bert_init_classifier(j->model, s->seed);
+        /* the client's path: read on a thread confined to the dataset roots
+         * (a directory swapped for a symlink since the Submit's check is refused) */
+        s_load_ctx x = {j->model, s->model_dir, 0, 0, ""};
+        if (coord_confine_run(&c->confine, COORD_CONFINE_DATASETS, NULL, s_load_main, &x, err)) return -1;
+        if (x.rc) return hb_fail(err, "%s", x.err);
+        if (!x.has_head) bert_init_classifier(j->model, s->seed);
     } else {
         bert_init_random(j->model, s->seed);
     }

@@ -1,6 +1,7 @@
 /* bert_config.c - BERT shapes: presets and HF config.json read/write. */
 #include "bert_config.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -132,7 +133,8 @@ int bert_dir_lowercase(const char *dir, char *err) {
     char path[4200];
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     FILE *f = fopen(path, "rb");
-    if (!f) return 2;
+    if (!f) /* absent: the directory does not say; there but unreadable (or confined away): an error */
+        return errno == ENOENT ? 2 : hb_fail(err, "%s: cannot open: %s", path, strerror(errno));
     json_error_t je;
     json_t *root = json_loadf(f, 0, &je);
     fclose(f);

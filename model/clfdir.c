@@ -155,6 +155,21 @@ static int s_check_chunking(const clfdir_chunking *ch, const bert_config *c, con
     return 0;
 }
 
+/* the mode mkdir gives a new directory in dir (0777 less the umask), learnt
+ * by making one: umask(2) cannot be read without setting it for every
+ * thread at once, and /proc may be out of a confined thread's reach */
+static mode_t s_mkdir_mode(const char *dir) {
+    char probe[CLFDIR_PATH + 48];
+    struct stat st;
+    snprintf(probe, sizeof probe, "%s/.mode-probe", dir);
+    mode_t m = 0755;
+    if (mkdir(probe, 0777) == 0) {
+        if (stat(probe, &st) == 0) m = st.st_mode & 0777;
+        rmdir(probe);
+    }
+    return m;
+}
+
 int clfdir_write(const char *dir, const bert_model *bert, const lstm_model *head, const char *vocab_path,
                  const wp_tokenizer *tok, const label_map *labels, const clfdir_chunking *chunking, char *err) {
     /* everything that can be checked is checked before a byte is written */
@@ -189,7 +204,9 @@ int clfdir_write(const char *dir, const bert_model *bert, const lstm_model *head
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", target);
     if (!mkdtemp(tmp))
         return hb_fail(err, "%s: cannot create a temporary directory beside it: %s", target, strerror(errno));
-    chmod(tmp, 0755);
+    /* mkdtemp's 0700 -> what mkdir would make: 0755 under umask 022, 0750
+     * under the coordinator's 027 (a job's model is not world-readable) */
+    chmod(tmp, s_mkdir_mode(tmp));
     int rc = 0;
     snprintf(path, sizeof path, "%s/config.json", tmp);
     rc = s_write_config(path, &bert->cfg, head, labels, chunking, err);

@@ -528,7 +528,7 @@ static int s_list(dataset_reader *r, const char *dir, int want_dir, char ***out,
         free(v);
         return rc;
     }
-    qsort(v, (size_t)n, sizeof *v, s_cmp_names);
+    if (n > 1) qsort(v, (size_t)n, sizeof *v, s_cmp_names); /* v is NULL when n is 0: qsort(NULL) is UB */
     *out = v;
     *n_out = n;
     return 0;
@@ -588,7 +588,7 @@ static int s_folder_next(dataset_reader *r, dataset_record *rec, char *err) {
                            path, s_line_of(r->text, bad), bad, (unsigned)(unsigned char)r->text[bad], s_enc(r));
         s_note_replaced(r, path, replaced);
         if (r->dec_len + 1 > r->text_cap) r->text = hb_realloc(r->text, r->text_cap = r->dec_len + 1);
-        memcpy(r->text, r->dec, r->dec_len);
+        if (r->dec_len) memcpy(r->text, r->dec, r->dec_len); /* r->dec is NULL for an empty file */
         len = r->dec_len;
         r->text[len] = '\0';
     }

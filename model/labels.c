@@ -60,7 +60,8 @@ static int s_cmp_str(const void *a, const void *b) {
 void labels_finalize(label_map *m) {
     m->numeric = m->n > 0;
     for (int i = 0; i < m->n && m->numeric; i++) m->numeric = labels_is_integer(m->names[i]);
-    qsort(m->names, (size_t)m->n, sizeof *m->names, m->numeric ? s_cmp_num : s_cmp_str);
+    if (m->n > 1) /* names is NULL with no label: qsort(NULL, 0) is UB */
+        qsort(m->names, (size_t)m->n, sizeof *m->names, m->numeric ? s_cmp_num : s_cmp_str);
     for (int i = 0; i < m->n; i++) strmap_put(&m->map, m->names[i], strlen(m->names[i]), i);
     m->final = 1;
 }

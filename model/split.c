@@ -39,7 +39,7 @@ int split_stratified(size_t n, const char *const *ids, const int *labels, int n_
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
             if (labels[i] == c) it[m++] = (s_item){split_key(seed, ids[i]), ids[i], i};
-        qsort(it, m, sizeof *it, s_cmp);
+        if (m > 1) qsort(it, m, sizeof *it, s_cmp);
         size_t n_val = m ? (size_t)floor((double)m * fraction + 0.5) : 0;
         if (m && n_val > m - 1) n_val = m - 1;
         for (size_t k = 0; k < m; k++) is_val[it[k].i] = k < n_val;

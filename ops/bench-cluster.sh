@@ -54,7 +54,7 @@ limit=(); ((steps)) && limit=(--max-steps "$steps") && epochs=1
 run() { # name workers threads
   local n=$1 w=$2 th=$3 i
   local ep=(--work "ipc://$T/$n-w" --control "ipc://$T/$n-c" --status "ipc://$T/$n-s" --events "ipc://$T/$n-e")
-  "$COORD" "${ep[@]}" --data-dir "$T/$n" >"$T/$n.log" 2>&1 & pids+=($!)
+  "$COORD" "${ep[@]}" --data-dir "$T/$n" --dataset-roots / --export-root / >"$T/$n.log" 2>&1 & pids+=($!)
   for i in $(seq "$w"); do "$WORKER" --work "ipc://$T/$n-w" --id "$n-$i" --threads "$th" >"$T/$n-w$i.log" 2>&1 & pids+=($!); done
   local job
   for i in $(seq 50); do "$CLI" list --control "ipc://$T/$n-c" --timeout 0.5 >/dev/null 2>&1 && break; sleep 0.1; done

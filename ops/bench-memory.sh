@@ -43,7 +43,7 @@ for red in $reduces; do
   for W in $layouts; do
     n=$red-$W
     "$COORD" --work "ipc://$T/$n-w" --control "ipc://$T/$n-c" --status "ipc://$T/$n-s" --events "ipc://$T/$n-e" \
-      --data-dir "$T/$n" >"$T/$n.log" 2>&1 &
+      --data-dir "$T/$n" --dataset-roots / --export-root / >"$T/$n.log" 2>&1 &
     cpid=$!
     wp=()
     for i in $(seq "$W"); do

@@ -100,7 +100,8 @@ run() { # name limit reduce -> $T/name.json
   local n=$1 lim=$2 red=$3 i job st
   net_up "$lim"
   ip netns exec "$P-h0" "$COORD" --work tcp://10.77.0.1:5555 --control tcp://127.0.0.1:5556 \
-    --status tcp://127.0.0.1:5557 --events tcp://127.0.0.1:5558 --data-dir "$T/$n-data" --checkpoint-min-s "$ckmin" -v >"$T/$n.log" 2>&1 &
+    --status tcp://127.0.0.1:5557 --events tcp://127.0.0.1:5558 --data-dir "$T/$n-data" --checkpoint-min-s "$ckmin" \
+    --dataset-roots / --export-root / -v >"$T/$n.log" 2>&1 &
   pids+=($!)
   for i in $(seq "$W"); do
     ip netns exec "$P-h$i" "$WORKER" --work tcp://10.77.0.1:5555 --id "w$i" --threads "$threads" >"$T/$n-w$i.log" 2>&1 &

@@ -17,6 +17,7 @@ pkgs=(
   libsystemd-dev libmicrohttpd-dev
   iproute2 python3 procps
   chromium fonts-dejavu-core      # the dashboard's browser test (headless) and its screenshot's fonts
+  clang libclang-rt-dev libomp-dev # libFuzzer harnesses (ops/fuzz.sh, tests/test_fuzz_smoke.sh)
 )
 if [[ "${1:-}" == "--reference" ]]; then
   pkgs+=(python3-torch python3-numpy python3-sklearn)

@@ -4,6 +4,8 @@
 # sets C (the CLI's --control flag) and DASHBOARD (the coordinator's HTTP
 # port on loopback: 9464 when free, else any free port). Logs:
 # $T/coordinator.log, $T/worker<i>.log.
+# The coordinator reads datasets beneath $PWD/data (data/corpora) and $T, and
+# exports beneath $T (HB_DATASET_ROOTS, HB_EXPORT_ROOT override).
 #   local_cluster_start W T
 local_cluster_start() {
   local w=$1 t=$2 i
@@ -16,7 +18,8 @@ except OSError: s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])')
   DASHBOARD="http://127.0.0.1:$port/"
   "$B/coordinator/hierbert-coordinator" --work "ipc://$T/w" --control "ipc://$T/c" --status "ipc://$T/s" \
-    --events "ipc://$T/e" --data-dir "$T/data" --metrics "127.0.0.1:$port" >"$T/coordinator.log" 2>&1 &
+    --events "ipc://$T/e" --data-dir "$T/data" --metrics "127.0.0.1:$port" \
+    --dataset-roots "${HB_DATASET_ROOTS:-$PWD/data:$T}" --export-root "${HB_EXPORT_ROOT:-$T}" >"$T/coordinator.log" 2>&1 &
   pids+=($!)
   for i in $(seq "$w"); do
     "$B/worker/hierbert-worker" --work "ipc://$T/w" --id "worker$i" --threads "$t" >"$T/worker$i.log" 2>&1 &

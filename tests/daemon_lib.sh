@@ -12,7 +12,10 @@ WORKER=$B/worker/hierbert-worker
 CLI=$B/cli/hierbert
 T=$(mktemp -d /tmp/hbtest.XXXXXX)
 export HIERBERT_CONF=$T/none.conf   # never read /etc/hierbert: every setting is a flag here
-: > "$HIERBERT_CONF"
+# ... but one: the tests submit datasets from $T, the source tree and the
+# corpus cache, and export into $T. Path confinement (coordinator/confine.c)
+# is tested with its own roots by test_daemon_confine.sh (flags win).
+printf '[coordinator]\ndataset_roots = /\nexport_root = /\n' > "$HIERBERT_CONF"
 export OMP_WAIT_POLICY=PASSIVE
 declare -A PID=()
 

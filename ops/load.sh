@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Load on the coordinator's read-only endpoints while a job trains (issue 14,
+# part 3; opt-in: the short CI version is tests/test_load_status.sh).
+# Runs the same synthetic job twice on real daemons (ipc, loopback HTTP):
+# unpolled, then with N status-REP pollers and M /metrics scrapers (each at
+# most R requests a second; 0: as fast as answered) and K slow
+# HTTP clients (half a request, or a whole one never read) for the whole
+# job (tests/tools/hb_load.c). Prints TRAIN throughput of both runs (chunks
+# per TRAIN second, from the job's status) and their ratio, the load's
+# answers, errors and latencies, and the coordinator's RSS (min/max, 1 s
+# samples) under load.
+#   ops/load.sh [--status-clients N] [--http-clients M] [--rate R] [--slow K] [--docs D] [--epochs E]
+#               [--workers W]
+#   (defaults 16, 8, 10/s, 200, 1200 documents, 3 epochs, 2 workers; build/ must be built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ns=16 nh=8 rate=10 nslow=200 docs=1200 epochs=3 nw=2
+while (($#)); do
+  case "$1" in
+    --status-clients) ns=$2; shift ;; --http-clients) nh=$2; shift ;; --slow) nslow=$2; shift ;;
+    --rate) rate=$2; shift ;;
+    --docs) docs=$2; shift ;; --epochs) epochs=$2; shift ;; --workers) nw=$2; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "load.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+source tests/daemon_lib.sh build
+LOAD=$B/tests/hb-load
+[[ -x $LOAD ]] || { echo "load.sh: build first (cmake --build build)" >&2; exit 2; }
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+# run NAME LOADED: one job; writes "chunks_per_train_s train_s" to $T/NAME.rate, and $T/NAME.load.json, $T/NAME.rss
+run() {
+  local n=$1 loaded=$2 i job lp=""
+  start_coord "$n" --metrics "127.0.0.1:$PORT" --heartbeat-ms 200
+  for i in $(seq "$nw"); do start_worker "$n-w$i" "$n" --heartbeat-ms 200; done
+  wait_for 20 '[[ $(workers_live '"$n"') == '"$nw"' ]]' "$nw workers"
+  job=$(hb "$n" submit --synthetic "$docs" --seq 64 --batch 16 --epochs "$epochs" --lr 1e-3 --min-workers "$nw" \
+        --seed 1 2>>"$T/$n.log") || fail "submit"
+  wait_for 60 '[[ $(job_state '"$n"' '"$job"') == TRAIN ]]' "job $job in TRAIN"
+  if ((loaded)); then
+    /usr/bin/time -f "%U %S" -o "$T/$n.load.cpu" "$LOAD" --status "ipc://$T/$n-s" --status-clients "$ns" --http "127.0.0.1:$PORT" --http-clients "$nh" \
+      --slow "$nslow" --rate "$rate" --seconds "$LOAD_SECONDS" > "$T/$n.load.json" &
+    lp=$!
+  fi
+  : > "$T/$n.rss"
+  while [[ ! $(job_state "$n" "$job") =~ DONE|FAILED ]]; do
+    ps -o rss= -p "${PID[$n]}" >> "$T/$n.rss"; sleep 1
+  done
+  # the coordinator's CPU seconds (user + system) over the whole job
+  awk '{print ($14 + $15) / '"$(getconf CLK_TCK)"'}' "/proc/${PID[$n]}/stat" > "$T/$n.cpu"
+  [[ -n $lp ]] && wait "$lp"
+  [[ $(job_state "$n" "$job") == DONE ]] || fail "job $job: $(status_json "$n" "$job")"
+  status_json "$n" "$job" | json_get '"%.2f %.1f" % (d["jobs"][0]["chunks_done"] / d["jobs"][0]["train_s"], d["jobs"][0]["train_s"])' > "$T/$n.rate"
+  for i in $(seq "$nw"); do stop "$n-w$i"; done
+  stop "$n"
+}
+LOAD_SECONDS=0
+run quiet 0
+read -r rate0 t0 < "$T/quiet.rate"
+echo "unpolled: $rate0 chunks per TRAIN second (TRAIN $t0 s)"
+LOAD_SECONDS=$(python3 -c "print(int($t0 * 1.5) + 10)")
+run polled 1
+read -r rate1 t1 < "$T/polled.rate"
+echo "polled:   $rate1 chunks per TRAIN second (TRAIN $t1 s) under $ns status pollers and $nh /metrics scrapers at ${rate}/s each, $nslow slow HTTP clients for $LOAD_SECONDS s"
+python3 - "$rate0" "$rate1" "$T/polled.load.json" "$T/polled.rss" "$T/quiet.cpu" "$T/polled.cpu" "$T/polled.load.cpu" <<'EOF2'
+import json, sys
+r0, r1 = float(sys.argv[1]), float(sys.argv[2])
+c0, c1 = float(open(sys.argv[5]).read()), float(open(sys.argv[6]).read())
+lc = sum(float(x) for x in open(sys.argv[7]).read().split()[-2:])
+d = json.load(open(sys.argv[3]))
+rss = [int(x) / 1024 for x in open(sys.argv[4]).read().split()]
+print(f"throughput polled/unpolled: {r1 / r0:.3f}")
+print(f"CPU seconds: coordinator {c0:.1f} unpolled, {c1:.1f} polled; the load clients {lc:.1f} (on the same cores)")
+for k in ("status", "http"):
+    s = d[k]
+    print(f"{k:7s} {s['clients']} clients: {s['requests']} answers ({s['per_s']}/s), {s['errors']} errors, "
+          f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms")
+print(f"slow    {d['slow']['opened']} connections held, {d['slow']['still_open_at_end']} still open at the end")
+print(f"coordinator RSS under load: {min(rss):.1f} .. {max(rss):.1f} MB over {len(rss)} samples")
+EOF2

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# test_load_status.sh - the short CI version of ops/load.sh: while a real
+# job trains on a real worker, 8 clients poll the status REP as fast as it
+# answers, 4 scrape HTTP /metrics (a connection each), and 64 slow HTTP
+# clients hold connections open (half a request, or a whole one never
+# read), for 6 s (tests/tools/hb_load.c). Checks: every poll and scrape is
+# answered (no 2 s timeout, every scrape 200 with hierbert_up 1), status
+# p99 under 500 ms and scrapes under 2 s, the coordinator's RSS grows by
+# less than 20 MB, and the job still reaches DONE.
+source "$(dirname "$0")/daemon_lib.sh" "$1"
+LOAD=$B/tests/hb-load
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_coord c --metrics "127.0.0.1:$PORT" --heartbeat-ms 200
+start_worker w1 c --heartbeat-ms 200
+wait_for 10 '[[ $(workers_live c) == 1 ]]' "1 worker"
+job=$(hb c submit --synthetic 400 --seq 32 --batch 8 --epochs 3 --lr 1e-3 2>>"$T/c.log") || fail "submit"
+wait_for 60 '[[ $(job_state c '"$job"') == TRAIN ]]' "job $job in TRAIN"
+rss() { ps -o rss= -p "${PID[c]}" | tr -d ' '; }
+rss0=$(rss)
+"$LOAD" --status "ipc://$T/c-s" --status-clients 8 --http "127.0.0.1:$PORT" --http-clients 4 --slow 64 \
+  --seconds 6 > "$T/load.json" || fail "hb-load"
+rss1=$(rss)
+state=$(job_state c "$job")
+cat "$T/load.json"
+python3 - "$T/load.json" "$rss0" "$rss1" "$state" <<'EOF2' || fail "load figures"
+import json, sys
+d = json.load(open(sys.argv[1])); rss0, rss1, state = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+s, h, w = d["status"], d["http"], d["slow"]
+assert s["errors"] == 0 and h["errors"] == 0, f"unanswered: status {s['errors']}, http {h['errors']}"
+assert s["requests"] >= 200 and h["requests"] >= 20, f"too few answers: status {s['requests']}, http {h['requests']}"
+assert s["p99_ms"] < 500, f"status p99 {s['p99_ms']} ms"
+assert h["p99_ms"] < 2000, f"http p99 {h['p99_ms']} ms"
+assert w["opened"] == 64, f"slow clients opened {w['opened']}"
+assert rss1 - rss0 < 20 * 1024, f"RSS grew {(rss1 - rss0) / 1024:.1f} MB"
+print(f"ok - during TRAIN ({state} after): status {s['requests']} polls from 8 clients ({s['per_s']}/s), p50 {s['p50_ms']} "
+      f"p99 {s['p99_ms']} max {s['max_ms']} ms; /metrics {h['requests']} scrapes from 4 ({h['per_s']}/s), p99 {h['p99_ms']} ms; "
+      f"64 slow HTTP connections held ({w['still_open_at_end']} still open at the end); no error; "
+      f"coordinator RSS {rss0 / 1024:.1f} -> {rss1 / 1024:.1f} MB")
+EOF2
+wait_for 120 '[[ $(job_state c '"$job"') =~ DONE|FAILED ]]' "job $job finished"
+[[ $(job_state c "$job") == DONE ]] || fail "job $job: $(status_json c "$job")"
+ok "job $job reached DONE after the load"

@@ -1,0 +1,202 @@
+/*
+ * hb_load.c - load on the coordinator's read-only endpoints, for
+ * ops/load.sh and tests/test_load_status.sh: N clients polling the status
+ * REP as fast as it answers, M clients scraping HTTP /metrics (a fresh
+ * connection each), and K slow HTTP clients that open a connection, send
+ * half a request (or a whole one and never read) and hold it, all for S
+ * seconds. Prints one JSON line: per kind the requests, errors (no answer
+ * in 2 s, a non-200), latency p50/p99/max in ms; slow connections opened.
+ *   hb-load [--status EP --status-clients N] [--http HOST:PORT --http-clients M]
+ *           [--slow K] [--rate R] --seconds S
+ * --rate R: each client makes at most R requests a second (default: as fast
+ * as they are answered).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static double s_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    double *lat; /* ms */
+    long n, cap, errors;
+} s_stats;
+
+static void s_add(s_stats *s, double ms) {
+    if (s->n == s->cap) s->lat = realloc(s->lat, (size_t)(s->cap = s->cap ? 2 * s->cap : 4096) * sizeof(double));
+    s->lat[s->n++] = ms;
+}
+
+typedef struct {
+    void *zctx;
+    const char *ep;
+    struct sockaddr_in http;
+    double until, period; /* period: seconds between a client's requests (0: as fast as answered) */
+    s_stats st;
+} s_client;
+
+/* waits for the client's next slot (--rate) */
+static void s_pace(const s_client *c, double t0) {
+    double left = c->period - (s_now() - t0);
+    if (left > 0) usleep((useconds_t)(left * 1e6));
+}
+
+static void *s_status_main(void *arg) {
+    s_client *c = arg;
+    void *s = NULL;
+    char buf[1 << 16];
+    while (s_now() < c->until) {
+        if (!s) {
+            s = zmq_socket(c->zctx, ZMQ_REQ);
+            int to = 2000, linger = 0;
+            zmq_setsockopt(s, ZMQ_RCVTIMEO, &to, sizeof to);
+            zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+            zmq_connect(s, c->ep);
+        }
+        double t0 = s_now();
+        if (zmq_send(s, "status", 6, 0) != 6 || zmq_recv(s, buf, sizeof buf, 0) < 2 || buf[0] != '{') {
+            c->st.errors++;
+            zmq_close(s); /* a REQ without its answer cannot send again */
+            s = NULL;
+            continue;
+        }
+        s_add(&c->st, (s_now() - t0) * 1e3);
+        s_pace(c, t0);
+    }
+    if (s) zmq_close(s);
+    return NULL;
+}
+
+static int s_connect(const struct sockaddr_in *sa) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (const struct sockaddr *)sa, sizeof *sa)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *s_http_main(void *arg) {
+    s_client *c = arg;
+    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: load\r\n\r\n";
+    char buf[1 << 16];
+    while (s_now() < c->until) {
+        double t0 = s_now();
+        int fd = s_connect(&c->http), ok = 0;
+        if (fd >= 0 && send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1)) {
+            ssize_t r, n = 0;
+            while ((r = recv(fd, buf + n, sizeof buf - 1 - (size_t)n, 0)) > 0 && n < (ssize_t)sizeof buf - 1) n += r;
+            buf[n] = 0;
+            ok = r == 0 && !strncmp(buf, "HTTP/1.", 7) && strstr(buf, " 200 ") && strstr(buf, "hierbert_up 1");
+        }
+        if (fd >= 0) close(fd);
+        if (ok)
+            s_add(&c->st, (s_now() - t0) * 1e3);
+        else
+            c->st.errors++;
+        s_pace(c, t0);
+    }
+    return NULL;
+}
+
+static int s_cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void s_report(const char *name, s_client *cs, int n, double seconds, int last) {
+    s_stats all = {0};
+    for (int i = 0; i < n; i++) {
+        for (long k = 0; k < cs[i].st.n; k++) s_add(&all, cs[i].st.lat[k]);
+        all.errors += cs[i].st.errors;
+    }
+    qsort(all.lat, (size_t)all.n, sizeof(double), s_cmp);
+    double p50 = all.n ? all.lat[all.n / 2] : 0, p99 = all.n ? all.lat[(long)(all.n * 0.99)] : 0,
+           mx = all.n ? all.lat[all.n - 1] : 0;
+    printf("\"%s\": {\"clients\": %d, \"requests\": %ld, \"per_s\": %.1f, \"errors\": %ld, \"p50_ms\": %.2f, "
+           "\"p99_ms\": %.2f, \"max_ms\": %.2f}%s",
+           name, n, all.n, all.n / seconds, all.errors, p50, p99, mx, last ? "" : ", ");
+    free(all.lat);
+}
+
+int main(int argc, char **argv) {
+    const char *status_ep = NULL, *http = NULL;
+    int n_status = 0, n_http = 0, n_slow = 0;
+    double seconds = 5, rate = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--status")) status_ep = argv[i + 1];
+        else if (!strcmp(argv[i], "--status-clients")) n_status = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--http")) http = argv[i + 1];
+        else if (!strcmp(argv[i], "--http-clients")) n_http = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--slow")) n_slow = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rate")) rate = atof(argv[i + 1]);
+        else {
+            fprintf(stderr, "hb-load: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    if (http) {
+        const char *colon = strrchr(http, ':');
+        char host[64];
+        if (!colon || colon - http >= (long)sizeof host) return 2;
+        memcpy(host, http, (size_t)(colon - http));
+        host[colon - http] = 0;
+        sa.sin_port = htons((uint16_t)atoi(colon + 1));
+        if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) return 2;
+    }
+    if (!status_ep) n_status = 0;
+    if (!http) n_http = n_slow = 0;
+    /* the slow ones first: they hold their connections for the whole run */
+    int *slow = calloc((size_t)n_slow + 1, sizeof(int)), opened = 0;
+    for (int i = 0; i < n_slow; i++) {
+        slow[i] = s_connect(&sa);
+        if (slow[i] < 0) continue;
+        opened++;
+        const char *half = "GET /metrics HTTP/1.1\r\nHost: slow\r\n"; /* never ends */
+        const char *full = "GET /metrics HTTP/1.1\r\nHost: slow\r\n\r\n"; /* never read */
+        const char *r = i % 2 ? full : half;
+        if (send(slow[i], r, strlen(r), MSG_NOSIGNAL) < 0) {
+        }
+    }
+    void *zctx = zmq_ctx_new();
+    int n = n_status + n_http;
+    s_client *cs = calloc((size_t)n + 1, sizeof *cs);
+    pthread_t *t = calloc((size_t)n + 1, sizeof *t);
+    double until = s_now() + seconds;
+    for (int i = 0; i < n; i++) {
+        cs[i] = (s_client){.zctx = zctx, .ep = status_ep, .http = sa, .until = until, .period = rate > 0 ? 1 / rate : 0};
+        pthread_create(&t[i], NULL, i < n_status ? s_status_main : s_http_main, &cs[i]);
+    }
+    for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
+    int still = 0;
+    for (int i = 0; i < n_slow; i++)
+        if (slow[i] >= 0) {
+            char b;
+            ssize_t r = recv(slow[i], &b, 1, MSG_DONTWAIT);
+            still += r != 0; /* not closed by the server (nothing to read, or an answer unread) */
+            close(slow[i]);
+        }
+    printf("{");
+    s_report("status", cs, n_status, seconds, 0);
+    s_report("http", cs + n_status, n_http, seconds, 0);
+    printf("\"slow\": {\"opened\": %d, \"still_open_at_end\": %d}}\n", opened, still);
+    zmq_ctx_term(zctx);
+    return 0;
+}
