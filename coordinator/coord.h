@@ -133,6 +133,7 @@ typedef struct {
     uint64_t moments_job; /* job whose AdamW moments it was sent (0: none yet) */
     uint64_t tasks_done;
     char peer[256]; /* its peer endpoint (Hello): sharded reduction; "" none */
+    char peer_public[48]; /* ... its CurveZMQ public key (Z85), "" without CURVE */
     /* TRAIN bytes: on the coordinator's link (down: Params + Assign + plans, up:
      * Updates) and with its peers (its Updates' figures) */
     double bytes_down, bytes_up, peer_bytes_out, peer_bytes_in;

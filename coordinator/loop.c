@@ -318,6 +318,7 @@ static void s_on_hello(coord *c, const uint8_t *rid, size_t len, const Hierbert_
     k->threads = h->threads;
     k->pid = h->pid;
     snprintf(k->peer, sizeof k->peer, "%s", h->peer_endpoint);
+    snprintf(k->peer_public, sizeof k->peer_public, "%s", strlen(h->peer_public) == 40 ? h->peer_public : "");
     k->last_seen_ms = hb_now_ms();
     if (fresh) {
         hb_log(c->who, "info", "worker %s joined (host %s, %u threads, pid %u); %d live", k->id, k->host, k->threads,

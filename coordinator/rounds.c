@@ -703,7 +703,11 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     coord_plan *p = &j->plan;
     int w = p->member[k];
     char *peers[COORD_MAX_WORKERS];
-    for (int i = 0; i < p->W; i++) peers[i] = c->workers[p->member[i]].peer;
+    char *pubs[COORD_MAX_WORKERS];
+    for (int i = 0; i < p->W; i++) {
+        peers[i] = c->workers[p->member[i]].peer;
+        pubs[i] = c->workers[p->member[i]].peer_public;
+    }
     Hierbert__ModelSpec ms;
     Hierbert__BertConfig wc;
     s_model_spec(j, &ms, &wc, j->G);
@@ -724,6 +728,10 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     sp.model = &ms;
     sp.ping_ms = S_PLAN_PING_MS;
     sp.wire_bf16 = !strcmp(j->submit->wire, "bf16");
+    if (pubs[0][0]) { /* CurveZMQ between the members (s_plan_tick: all of them have keys, or none) */
+        sp.n_peer_public = (size_t)p->W;
+        sp.peer_public = pubs;
+    }
     proto_msg m;
     proto_env_init(&m, j->id);
     m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_PLAN;
@@ -760,9 +768,11 @@ static int s_plan_tick(coord *c, coord_job *j) {
                p->W, W);
     }
     for (int k = 0; k < W; k++)
-        if (!c->workers[wl[k]].peer[0]) {
+        if (!c->workers[wl[k]].peer[0] || !c->workers[wl[k]].peer_public[0] != !c->workers[wl[0]].peer_public[0]) {
             char why[300];
-            snprintf(why, sizeof why, "worker %.200s has no peer endpoint", c->workers[wl[k]].id);
+            snprintf(why, sizeof why, "worker %.200s has %s", c->workers[wl[k]].id,
+                     c->workers[wl[k]].peer[0] ? "CurveZMQ on its peer endpoint and another member has not (or the other way)"
+                                               : "no peer endpoint");
             s_fallback(c, j, why);
             return 0;
         }

@@ -97,11 +97,28 @@ int curve_client_setup(void *sock, const char *server_pub_path, const char *clie
 /* ------------------------------------------------------------------------ */
 /* ZAP (RFC 27): REQ from libzmq, one reply per request */
 
+
 struct curve_zap {
     void *rep;
     char (*keys)[CURVE_KEY_CHARS + 1];
     int n;
 };
+
+/* z (its keys loaded) bound as zctx's ZAP handler: *out, or -1 (z freed) */
+static int s_zap_bind(curve_zap **out, curve_zap *z, void *zctx, char *err) {
+    z->rep = zmq_socket(zctx, ZMQ_REP);
+    int linger = 0;
+    zmq_setsockopt(z->rep, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(z->rep, "inproc://zeromq.zap.01") != 0) {
+        hb_fail(err, "ZAP handler: %s", zmq_strerror(zmq_errno()));
+        zmq_close(z->rep);
+        free(z->keys);
+        free(z);
+        return -1;
+    }
+    *out = z;
+    return 0;
+}
 
 int curve_zap_new(curve_zap **out, void *zctx, const char *allow_dir, char *err) {
     *out = NULL;
@@ -128,18 +145,19 @@ int curve_zap_new(curve_zap **out, void *zctx, const char *allow_dir, char *err)
         memcpy(z->keys[z->n++], pub, CURVE_KEY_CHARS + 1);
     }
     closedir(d);
-    z->rep = zmq_socket(zctx, ZMQ_REP);
-    int linger = 0;
-    zmq_setsockopt(z->rep, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(z->rep, "inproc://zeromq.zap.01") != 0) {
-        hb_fail(err, "ZAP handler: %s", zmq_strerror(zmq_errno()));
-        zmq_close(z->rep);
-        free(z->keys);
-        free(z);
-        return -1;
-    }
-    *out = z;
-    return 0;
+    return s_zap_bind(out, z, zctx, err);
+}
+
+int curve_zap_new_empty(curve_zap **out, void *zctx, char *err) {
+    *out = NULL;
+    return s_zap_bind(out, hb_calloc(1, sizeof(curve_zap)), zctx, err);
+}
+
+void curve_zap_set_keys(curve_zap *z, char (*const keys)[CURVE_KEY_CHARS + 1], int n) {
+    free(z->keys);
+    z->keys = n > 0 ? hb_malloc((size_t)n * sizeof *z->keys) : NULL;
+    if (n > 0) memcpy(z->keys, keys, (size_t)n * sizeof *z->keys);
+    z->n = n;
 }
 
 void curve_zap_destroy(curve_zap **zp) {

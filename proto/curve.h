@@ -34,6 +34,10 @@ int curve_client_setup(void *sock, const char *server_pub_path, const char *clie
 typedef struct curve_zap curve_zap;
 /* Loads every *.pub of allow_dir and binds the ZAP handler in zctx. */
 int curve_zap_new(curve_zap **out, void *zctx, const char *allow_dir, char *err);
+/* A ZAP handler in zctx letting in no one until curve_zap_set_keys (a
+ * worker's peer endpoint: exactly the plan's members, plan by plan). */
+int curve_zap_new_empty(curve_zap **out, void *zctx, char *err);
+void curve_zap_set_keys(curve_zap *z, char (*const keys)[CURVE_KEY_CHARS + 1], int n);
 void curve_zap_destroy(curve_zap **z);
 /* The REP socket to poll; curve_zap_handle answers one request and returns
  * 1 if it let the client in, 0 if it refused (key_out: the client's Z85

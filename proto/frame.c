@@ -316,6 +316,11 @@ static int s_shard_plan(const Hierbert__ShardPlan *p, const proto_expect *ex, in
         return FAIL(PROTO_E_SHAPE, "ShardPlan: shard %u of %zu peers (1..%u)", p->index, W, PROTO_MAX_PEERS);
     for (size_t i = 0; i < W; i++)
         if (s_str(t, "peer", p->peers[i], 256, 1, code, err)) return -1;
+    if (p->n_peer_public && p->n_peer_public != W)
+        return FAIL(PROTO_E_SHAPE, "ShardPlan: %zu peer keys for %zu peers", p->n_peer_public, W);
+    for (size_t i = 0; i < p->n_peer_public; i++)
+        if (strlen(p->peer_public[i]) != 40)
+            return FAIL(PROTO_E_MALFORMED, "ShardPlan: peer key %zu is not 40 Z85 characters", i);
     if (s_model(p->model, ex, code, err) || s_numel(t, p->numel, ex, code, err)) return -1;
     if (p->model->numel != p->numel)
         return FAIL(PROTO_E_SHAPE, "ShardPlan: numel %llu, its model %llu", (unsigned long long)p->numel,

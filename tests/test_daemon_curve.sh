@@ -7,10 +7,10 @@
 source "$(dirname "$0")/daemon_lib.sh" "$1"
 
 K=$T/keys; mkdir -p "$K/allow"
-for n in server w1 rogue me; do "$CLI" keygen "$K/$n" >/dev/null || fail "keygen $n"; done
+for n in server w1 w2 rogue me; do "$CLI" keygen "$K/$n" >/dev/null || fail "keygen $n"; done
 [[ $(stat -c %a "$K/server.key") == 600 ]] || fail "secret key file not 0600"
 out=$("$CLI" keygen "$K/server" 2>&1) && fail "keygen overwrote a key"
-cp "$K/w1.pub" "$K/me.pub" "$K/allow/"
+cp "$K/w1.pub" "$K/w2.pub" "$K/me.pub" "$K/allow/"
 ok "keygen: pairs for the coordinator, two workers and a CLI user; .key files 0600; never overwritten ($out)"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -48,3 +48,20 @@ ok "worker w1 (allowed key) registered; rogue (unlisted key) and plain (no CURVE
 job=$(cli submit --synthetic 40 --seq 16 --batch 8 --lr 1e-3 2>/dev/null)
 wait_for 60 '[[ $(cli status '"$job"' --json | json_get "d[\"jobs\"][0][\"state\"]") == DONE ]]' "job over CURVE DONE"
 ok "job $job ran to DONE over encrypted work and control endpoints"
+
+# sharded reduction between CURVE workers: each peer endpoint serves with
+# its worker's pair and lets in the plan's members only (their keys come
+# with the plan); the job is reduced by the workers, not the coordinator
+"$WORKER" --work "tcp://127.0.0.1:$PW" --id w2 --threads 1 --heartbeat-ms 200 \
+  --curve-server-public "$K/server.pub" --curve-key "$K/w2.key" >>"$T/w2.log" 2>&1 &
+PID[w2]=$!
+wait_for 10 '(( $(cli status --json | json_get "len(d[\"workers\"])") == 2 ))' "w2 registered"
+job2=$(cli submit --synthetic 40 --seq 16 --batch 8 --lr 1e-3 --min-workers 2 2>/dev/null)
+wait_for 60 '[[ $(cli status '"$job2"' --json | json_get "d[\"jobs\"][0][\"state\"]") == DONE ]]' "sharded job over CURVE DONE"
+red=$(cli status "$job2" --json | json_get 'd["jobs"][0]["reduce"]')
+[[ $red == sharded ]] || fail "job $job2 was reduced by: $red ($(grep 'sharded reduction off' "$T/c.log"))"
+grep -q "job $job2: shard plan .* ready" "$T/c.log" || fail "no shard plan became ready for job $job2"
+grep -q "job $job2: sharded reduction off" "$T/c.log" && fail "job $job2 fell back to the coordinator"
+grep -q "peer endpoint: refused a CURVE client" "$T/w1.log" "$T/w2.log" && fail "a member was refused by a peer"
+ok "job $job2 ran to DONE with sharded reduction between CURVE workers (peer endpoints CURVE servers, members only)"
+

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "hb_error.h"
 #include "hb_log.h"
 #include "matmul.h"
@@ -27,6 +28,10 @@ typedef struct s_stashed {
 
 struct worker_peers {
     void *zctx, *pull;
+    /* CurveZMQ (a key configured): the PULL endpoint serves with this pair and
+     * lets in the plan's members only (zap); the PUSH sockets use it too */
+    curve_zap *zap;
+    char pub[CURVE_KEY_CHARS + 1], sec[CURVE_KEY_CHARS + 1];
     char endpoint[256];
     void *push[PROTO_MAX_PEERS];
     int W, me;
@@ -87,7 +92,8 @@ static int s_route_ip(const char *hostport, char *ip, size_t n) {
     return rc;
 }
 
-int worker_peers_open(worker_peers **out, void *zctx, const char *bind, const char *work, char *err) {
+int worker_peers_open(worker_peers **out, void *zctx, const char *bind, const char *work, const char *key_path,
+                      char *err) {
     *out = NULL;
     if (!strcmp(bind, "none")) return 0;
     char ep[300];
@@ -101,13 +107,31 @@ int worker_peers_open(worker_peers **out, void *zctx, const char *bind, const ch
         return 0; /* inproc: a worker inside another process's context takes no sharded rounds */
     worker_peers *p = hb_calloc(1, sizeof *p);
     p->zctx = zctx;
+    if (key_path && key_path[0]) { /* the ZAP handler first: libzmq asks it for every CURVE client */
+        if (curve_load(key_path, p->pub, p->sec, err) ||
+            (!p->sec[0] && hb_fail(err, "%s: no secret key (the peer endpoint serves with its .key)", key_path)) ||
+            curve_zap_new_empty(&p->zap, zctx, err)) {
+            free(p);
+            return -1;
+        }
+    }
     p->pull = zmq_socket(zctx, ZMQ_PULL);
-    int hwm = 0, linger = 0;
+    int hwm = 0, linger = 0, one = 1;
     zmq_setsockopt(p->pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(p->pull, ZMQ_LINGER, &linger, sizeof linger);
+    if (p->zap && (zmq_setsockopt(p->pull, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+                   zmq_setsockopt(p->pull, ZMQ_CURVE_SECRETKEY, p->sec, CURVE_KEY_CHARS) ||
+                   zmq_setsockopt(p->pull, ZMQ_ZAP_DOMAIN, "hierbert-peers", 14))) {
+        int e = zmq_errno();
+        zmq_close(p->pull);
+        curve_zap_destroy(&p->zap);
+        free(p);
+        return hb_fail(err, "peer endpoint: CURVE setup: %s", zmq_strerror(e));
+    }
     if (zmq_bind(p->pull, ep) != 0) {
         int e = zmq_errno();
         zmq_close(p->pull);
+        curve_zap_destroy(&p->zap);
         free(p);
         return hb_fail(err, "peer endpoint '%s': %s", ep, zmq_strerror(e));
     }
@@ -130,6 +154,18 @@ int worker_peers_open(worker_peers **out, void *zctx, const char *bind, const ch
 
 const char *worker_peers_endpoint(const worker_peers *p) {
     return p ? p->endpoint : "";
+}
+
+const char *worker_peers_public(const worker_peers *p) {
+    return p && p->zap ? p->pub : "";
+}
+
+/* one ZAP request of a peer connecting to this endpoint */
+static void s_zap(worker_peers *p) {
+    char key[CURVE_KEY_CHARS + 1];
+    if (curve_zap_handle(p->zap, key) == 0)
+        hb_log("hierbert-worker", "warn", "peer endpoint: refused a CURVE client %s (not a member of plan %llu)",
+               key[0] ? key : "(no key)", (unsigned long long)p->gen);
 }
 
 uint64_t worker_peers_gen(const worker_peers *p) {
@@ -167,6 +203,7 @@ void worker_peers_destroy(worker_peers **pp) {
     if (!p) return;
     s_close_push(p);
     zmq_close(p->pull);
+    curve_zap_destroy(&p->zap);
     if (atomic_load(&p->inflight) == 0) { /* else zmq may still read them: leak rather than free */
         free(p->acc);
     }
@@ -320,14 +357,20 @@ static int s_next(worker_peers *p, void *pipe, double deadline, zmq_msg_t *pipe_
         if (s_take(p, s, out)) return 0;
     }
     for (;;) {
-        zmq_pollitem_t it[2] = {{p->pull, 0, ZMQ_POLLIN, 0}, {pipe, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t it[3] = {{p->pull, 0, ZMQ_POLLIN, 0},
+                                {pipe, 0, ZMQ_POLLIN, 0},
+                                {p->zap ? curve_zap_socket(p->zap) : NULL, 0, ZMQ_POLLIN, 0}};
         double t0 = s_now();
         long wait = deadline < 0 ? -1 : (long)((deadline - t0) * 1000.0);
         if (deadline >= 0 && wait < 0) return 2;
-        int n = zmq_poll(it, 2, wait);
+        int n = zmq_poll(it, p->zap ? 3 : 2, wait);
         *waited += s_now() - t0;
         if (n < 0) continue; /* EINTR */
         if (n == 0) return 2;
+        if (p->zap && (it[2].revents & ZMQ_POLLIN)) {
+            s_zap(p); /* a peer's handshake: answered at once, then back to waiting */
+            continue;
+        }
         if (it[1].revents & ZMQ_POLLIN) {
             zmq_msg_recv(pipe_frame, pipe, 0);
             return 1;
@@ -540,11 +583,29 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
     free(p->acc);
     p->acc = hb_malloc((p->bounds[p->me + 1] - p->bounds[p->me]) * sizeof(float));
     int hwm = 0, linger = 0;
+    if (!!p->zap != (plan->n_peer_public > 0)) {
+        hb_fail(err, "plan %llu: %s", (unsigned long long)p->gen,
+                p->zap ? "CurveZMQ is on here, the plan has no peer keys"
+                       : "the plan has CurveZMQ peer keys, this worker has no key of its own");
+        p->gen = 0;
+        return PEERS_FAILED;
+    }
+    if (p->zap) { /* exactly the plan's members get in */
+        char (*keys)[CURVE_KEY_CHARS + 1] = hb_calloc((size_t)W, sizeof *keys);
+        for (int k = 0; k < W; k++) snprintf(keys[k], sizeof keys[k], "%s", plan->peer_public[k]);
+        curve_zap_set_keys(p->zap, keys, W);
+        free(keys);
+    }
     for (int k = 0; k < W; k++) {
         if (k == p->me) continue;
         p->push[k] = zmq_socket(p->zctx, ZMQ_PUSH);
         zmq_setsockopt(p->push[k], ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(p->push[k], ZMQ_LINGER, &linger, sizeof linger);
+        if (p->zap && (zmq_setsockopt(p->push[k], ZMQ_CURVE_SERVERKEY, plan->peer_public[k], CURVE_KEY_CHARS) ||
+                       zmq_setsockopt(p->push[k], ZMQ_CURVE_PUBLICKEY, p->pub, CURVE_KEY_CHARS) ||
+                       zmq_setsockopt(p->push[k], ZMQ_CURVE_SECRETKEY, p->sec, CURVE_KEY_CHARS)))
+            return hb_fail(err, "plan %llu: peer %d: CURVE setup: %s", (unsigned long long)p->gen, k,
+                           zmq_strerror(zmq_errno()));
         if (zmq_connect(p->push[k], plan->peers[k]) != 0)
             return hb_fail(err, "plan %llu: peer %d endpoint '%s': %s", (unsigned long long)p->gen, k, plan->peers[k],
                            zmq_strerror(zmq_errno()));

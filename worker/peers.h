@@ -52,9 +52,15 @@ typedef struct worker_peers worker_peers;
  * next to the work endpoint (ipc: a socket file beside it; tcp: an
  * ephemeral port on every interface, announced with that address), or
  * "none" (then *out is NULL: this worker takes no sharded rounds). */
-int worker_peers_open(worker_peers **out, void *zctx, const char *bind, const char *work_endpoint, char *err);
+/* key_path: the worker's CurveZMQ .key, or NULL/"": with one the endpoint
+ * is a CURVE server letting in only the current plan's members (their keys
+ * come with the plan) and the connections to peers are CURVE clients. */
+int worker_peers_open(worker_peers **out, void *zctx, const char *bind, const char *work_endpoint,
+                      const char *key_path, char *err);
 void worker_peers_destroy(worker_peers **p);
 const char *worker_peers_endpoint(const worker_peers *p);
+/* its CurveZMQ public key (Z85), "" without CURVE: Hello.peer_public */
+const char *worker_peers_public(const worker_peers *p);
 
 /* One round's result. */
 typedef enum { PEERS_OK = 0, PEERS_FAILED = -1, PEERS_ABORTED = 1 } peers_rc;

@@ -95,6 +95,7 @@ static void s_hello(worker *w) {
     h.threads = (uint32_t)w->comp.threads;
     h.pid = (uint32_t)getpid();
     h.peer_endpoint = (char *)worker_peers_endpoint(w->comp.peers);
+    h.peer_public = (char *)worker_peers_public(w->comp.peers);
     h.bf16 = cpu_native_bf16(NULL, 0);
     m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
     m.hello = &h;
@@ -253,14 +254,9 @@ int worker_run(const worker_config *cfg_in, const daemon_ctl *ctl, char *err) {
     w.comp.threads = cfg->threads > 0 ? cfg->threads : omp_get_num_procs();
     w.comp.max_frame = (size_t)cfg->max_frame_mb << 20;
     /* the peer endpoint is bound before Hello announces it; the compute thread owns it from here */
-    const char *peer_bind = cfg->peer;
-    if (cfg->curve_server_public[0] && !peer_bind[0]) {
-        hb_log(w.who, "info",
-               "CurveZMQ is on: no peer endpoint (the peer sockets have no CURVE yet): "
-               "the coordinator reduces this worker's gradients");
-        peer_bind = "none";
-    }
-    if (worker_peers_open(&w.comp.peers, w.zctx, peer_bind, cfg->work, err)) {
+    /* with CurveZMQ on, the peer endpoint serves with this worker's own pair */
+    if (worker_peers_open(&w.comp.peers, w.zctx, cfg->peer, cfg->work,
+                          cfg->curve_server_public[0] ? cfg->curve_key : NULL, err)) {
         zmq_close(w.pipe);
         zmq_ctx_term(w.zctx);
         return -1;
