@@ -67,12 +67,28 @@ float optim_lr_at(const optim_config *cfg, long step) {
     return cfg->lr * (float)(T - step) / (float)(T - W);
 }
 
-double optim_global_norm(const params_table *t, const float *grad) {
+/* fixed blocks, their partial sums added in block order: the same bits
+ * whatever the threads (an OpenMP reduction combines the threads' partials
+ * in the order they finish) */
+#define S_SQ_BLOCK 65536
+double optim_sq_sum(const float *x, size_t n) {
+    size_t nb = (n + S_SQ_BLOCK - 1) / S_SQ_BLOCK;
+    double stack[64], *part = nb <= 64 ? stack : hb_malloc(nb * sizeof(double));
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i0 = b * S_SQ_BLOCK, i1 = i0 + S_SQ_BLOCK < n ? i0 + S_SQ_BLOCK : n;
+        double s = 0.0;
+        for (size_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
+        part[b] = s;
+    }
     double ss = 0.0;
-    size_t n = t->numel;
-#pragma omp parallel for reduction(+ : ss) schedule(static)
-    for (size_t i = 0; i < n; i++) ss += (double)grad[i] * grad[i];
-    return sqrt(ss);
+    for (size_t b = 0; b < nb; b++) ss += part[b];
+    if (part != stack) free(part);
+    return ss;
+}
+
+double optim_global_norm(const params_table *t, const float *grad) {
+    return sqrt(optim_sq_sum(grad, t->numel));
 }
 
 float optim_clip_coef(double norm, double max_norm) {

@@ -93,6 +93,8 @@ void sgd_step(const params_table *t, float *params, const float *grad, float lr)
 
 /* L2 norm of the whole buffer (double accumulation). */
 double optim_global_norm(const params_table *t, const float *grad);
+/* sum of x[i]^2 in double, in a fixed order (the same bits whatever the threads) */
+double optim_sq_sum(const float *x, size_t n);
 /* Scales grad so its global norm is at most max_norm; returns the norm before. */
 double optim_clip_global_norm(const params_table *t, float *grad, double max_norm);
 

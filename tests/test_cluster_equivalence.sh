@@ -14,7 +14,7 @@
 # parameters and sends it to the others) 2, 3 and 4 workers == 1 worker x 8
 # to 2e-6 (measured 2e-7..9e-7: the slices' products sum their rows in
 # another order than one batch of 8, and the owners add the workers' parts
-# in arrival order), and so does the coordinator path (--reduce
+# in shard order), and so does the coordinator path (--reduce
 # coordinator); sharded == the coordinator path to 1e-6; with
 # --average params (each worker an AdamW step on its part, parameters
 # averaged) it is a different, measurably different step - the reason

@@ -41,6 +41,7 @@ struct worker_peers {
     size_t numel;
     s_stashed *stash;                /* later generations' messages, in arrival order */
     s_stashed *deferred;             /* this generation's, for a later phase of the round (read during the row pull) */
+    s_stashed *held[PROTO_MAX_PEERS]; /* this round's GRAD pieces by sender, added in sender order at the end */
     int pulling;                     /* in the row pull: the deferred ones wait for the exchange */
     size_t sent_hi[PROTO_MAX_PEERS]; /* this round: shard k's gradient [sent_hi[k], its end) has left */
     size_t next_hi[PROTO_MAX_PEERS]; /* this round: peer f's next piece of this shard ends there */
@@ -204,6 +205,7 @@ void worker_peers_destroy(worker_peers **pp) {
     s_close_push(p);
     zmq_close(p->pull);
     curve_zap_destroy(&p->zap);
+    s_held_free(p);
     if (atomic_load(&p->inflight) == 0) { /* else zmq may still read them: leak rather than free */
         free(p->acc);
     }
@@ -688,7 +690,7 @@ static size_t s_stream_floor(const peers_round *r, size_t lo, size_t hi) {
 
 /* A GRAD piece for this shard: checked, then added to p->acc. 1 when it was
  * the sender's last piece. */
-static int s_add_grad(worker_peers *p, const peers_round *r, const s_msg *m, char *err) {
+static int s_add_grad(worker_peers *p, const peers_round *r, s_msg *m, char *err) {
     const Hierbert__PeerShard *h = m->hdr->peer_shard;
     size_t lo = p->bounds[p->me], hi = p->bounds[p->me + 1], plo = h->lo, phi = h->hi;
     size_t n_rows = h->rows.len / 4, want = phi - plo;
@@ -711,17 +713,49 @@ static int s_add_grad(worker_peers *p, const peers_round *r, const s_msg *m, cha
     } else if (n_rows) {
         return hb_fail(err, "peer %u: gradient rows, but the model has no word-embedding matrix", h->from);
     }
-    const float *g = s_floats(p, h, (zmq_msg_t *)&m->data, want);
-    if (!g)
+    if (zmq_msg_size((zmq_msg_t *)&m->data) != want * (h->bf16 ? sizeof(uint16_t) : sizeof(float)))
         return hb_fail(err, "peer %u: gradient of %zu bytes for [%zu, %zu) (%zu %s expected)", h->from,
                        zmq_msg_size((zmq_msg_t *)&m->data), plo, phi, want, h->bf16 ? "bfloat16 values" : "floats");
-    float *acc = p->acc + (plo - lo);
-    if (r->we >= 0)
-        params_sparse_range_axpy(r->pt, r->we, g, plo, phi, rows, n_rows, (float)h->n_samples, acc);
-    else
-        for (size_t i = 0; i < want; i++) acc[i] += (float)h->n_samples * g[i];
+    /* kept: the owner adds the parts in sender order once all are in
+     * (s_add_held), so the sum's bits do not depend on arrival order */
+    s_stashed *s = hb_calloc(1, sizeof *s), **tail = &p->held[h->from];
+    s->hdr = m->hdr;
+    zmq_msg_init(&s->data);
+    zmq_msg_move(&s->data, (zmq_msg_t *)&m->data);
+    m->hdr = NULL;
+    while (*tail) tail = &(*tail)->next;
+    *tail = s;
     p->next_hi[h->from] = plo;
-    return h->last ? 1 : 0;
+    return s->hdr->peer_shard->last ? 1 : 0;
+}
+
+static void s_held_free(worker_peers *p) {
+    for (int f = 0; f < PROTO_MAX_PEERS; f++)
+        while (p->held[f]) {
+            s_stashed *s = p->held[f];
+            p->held[f] = s->next;
+            s_stash_free(s);
+        }
+}
+
+/* the kept gradient parts into the shard's sum, sender by sender in shard
+ * order (each sender's pieces are disjoint): a fixed order of additions */
+static void s_add_held(worker_peers *p, const peers_round *r) {
+    const size_t lo = p->bounds[p->me];
+    for (int f = 0; f < p->W; f++)
+        for (s_stashed *s = p->held[f]; s; s = s->next) {
+            const Hierbert__PeerShard *h = s->hdr->peer_shard;
+            size_t plo = h->lo, phi = h->hi, n_rows = h->rows.len / 4, want = phi - plo;
+            if (r->we >= 0) want = params_sparse_range_len(r->pt, r->we, plo, phi, n_rows);
+            const float *g = s_floats(p, h, &s->data, want); /* (sizes checked on receipt) */
+            float *acc = p->acc + (plo - lo);
+            if (r->we >= 0)
+                params_sparse_range_axpy(r->pt, r->we, g, plo, phi, (const int32_t *)h->rows.data, n_rows,
+                                         (float)h->n_samples, acc);
+            else
+                for (size_t i = 0; i < want; i++) acc[i] += (float)h->n_samples * g[i];
+        }
+    s_held_free(p);
 }
 
 
@@ -797,6 +831,7 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
                        (unsigned long long)r->round, p->par_left, (unsigned long long)p->par_round);
     memset(p->par_done, 0, sizeof p->par_done);
     memset(p->par_upto, 0, sizeof p->par_upto);
+    s_held_free(p); /* (a round that ended early left some) */
     for (size_t i = 0; i < S; i++) p->acc[i] = wt * r->grad[lo + i]; /* = 0 + w g: the coordinator's first add */
     for (int k = 0; k < W; k++) /* what backward's hook did not send yet, the rows with it */
         if (k != me) s_send_piece(p, r, k, p->bounds[k], p->sent_hi[k], 1);
@@ -805,15 +840,13 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
     double sq[PROTO_MAX_PEERS] = {0};
     for (;;) {
         if (n_grad == W - 1 && !norm_sent) {
+            s_add_held(p, r);
             /* 2. the mean, and this shard's squared norm for everyone */
             const float inv = (float)(1.0 / (double)r->total_samples);
-            double ss = 0;
             float *acc = p->acc;
-#pragma omp parallel for reduction(+ : ss) schedule(static)
-            for (size_t i = 0; i < S; i++) {
-                acc[i] *= inv;
-                ss += (double)acc[i] * acc[i];
-            }
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < S; i++) acc[i] *= inv;
+            double ss = optim_sq_sum(acc, S); /* (fixed order: the same bits on every run) */
             sq[me] = ss;
             for (int k = 0; k < W; k++) {
                 if (k == me) continue;
