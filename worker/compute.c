@@ -220,7 +220,7 @@ static void s_grad_ready(void *ctx, size_t from) {
 static int s_param_wait(void *ctx, size_t hi) {
     s_hook *h = ctx;
     h->rc = worker_peers_await(h->peers, h->round->pt, h->round->we, hi, h->pipe, h->pipe_frame, &h->round->wait_s,
-                               h->err);
+                               &h->round->bytes_in, h->err);
     return h->rc != PEERS_OK;
 }
 
@@ -409,7 +409,9 @@ static void s_run(s_comp *c) {
         if (n == 0) bert_zero_grad(c->m); /* an empty slice adds nothing to the sum */
         /* whatever of the last round's shards forward did not need yet (a slice without samples: all) */
         if (s_peers_rc(c, job, t,
-                       worker_peers_await(c->peers, pt, we, pt->numel, c->pipe, &c->pending, &pr.wait_s, text), text))
+                       worker_peers_await(c->peers, pt, we, pt->numel, c->pipe, &c->pending, &pr.wait_s, &pr.bytes_in,
+                                          text),
+                       text))
             return;
         if (s_peers_rc(c, job, t, worker_peers_round(c->peers, &pr, c->pipe, &c->pending, text), text)) return;
         c->params_valid = 1;

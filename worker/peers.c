@@ -505,9 +505,11 @@ static int s_take_shard(worker_peers *p, const params_table *pt, int we, int fro
 
 /* m, if it is a PARAMS piece of the overlap round still coming, taken into
  * pt (1; *bad set if it does not fit); else 0 */
-static int s_take_pending(worker_peers *p, const params_table *pt, int we, const s_msg *m, int *bad, char *err) {
+static int s_take_pending(worker_peers *p, const params_table *pt, int we, const s_msg *m, int *bad, char *err,
+                          uint64_t *bytes_in) {
     const Hierbert__PeerShard *h = m->hdr->peer_shard;
     if (!p->par_left || h->kind != HIERBERT__PEER_SHARD__KIND__PARAMS || h->round != p->par_round) return 0;
+    *bytes_in += zmq_msg_size((zmq_msg_t *)&m->data) + hierbert__envelope__get_packed_size(m->hdr);
     int f = (int)h->from;
     if (f >= p->W || f == p->me || p->par_done[f]) return 1; /* a repeat: nothing to take */
     if (s_take_shard(p, pt, we, f, m, err)) {
@@ -537,7 +539,7 @@ static int s_par_covered(const worker_peers *p, const params_table *pt, int we, 
 }
 
 peers_rc worker_peers_await(worker_peers *p, const params_table *pt, int we, size_t hi, void *pipe,
-                            zmq_msg_t *pipe_frame, double *waited, char *err) {
+                            zmq_msg_t *pipe_frame, double *waited, uint64_t *bytes_in, char *err) {
     for (;;) {
         int all = 1;
         if (!p->par_left) return PEERS_OK; /* (no overlap round before: everything is in) */
@@ -550,7 +552,7 @@ peers_rc worker_peers_await(worker_peers *p, const params_table *pt, int we, siz
         p->pulling = 0;
         if (rc == 1) return PEERS_ABORTED;
         int bad = 0;
-        if (s_take_pending(p, pt, we, &m, &bad, err)) {
+        if (s_take_pending(p, pt, we, &m, &bad, err, bytes_in)) {
             s_msg_free(&m);
             if (bad) return PEERS_FAILED;
         } else {
@@ -938,7 +940,7 @@ static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
     if (s_next(p, pipe, -1, pipe_frame, &m, &r->wait_s) == 1) return PEERS_ABORTED;
     const Hierbert__PeerShard *h = m.hdr->peer_shard;
     int from = (int)h->from, q = h->kind == HIERBERT__PEER_SHARD__KIND__ROWS, bad = 0;
-    if (s_take_pending(p, r->pt, r->we, &m, &bad, err)) { /* the last round's shards, still coming */
+    if (s_take_pending(p, r->pt, r->we, &m, &bad, err, &r->bytes_in)) { /* the last round's shards, still coming */
         s_msg_free(&m);
         return bad ? PEERS_FAILED : PEERS_OK;
     }

@@ -121,8 +121,10 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
 /* The previous round's updated shards (an overlap round's) up to float hi
  * of the flat buffer: waits (blocking time into *waited) until every
  * peer's PARAMS below hi are in pt, deferring what belongs to the round
- * under way. PEERS_ABORTED with *pipe_frame: the coordinator moved on. */
+ * under way; their bytes into *bytes_in (the round under way's: the
+ * overlap moves them there). PEERS_ABORTED with *pipe_frame: the
+ * coordinator moved on. */
 peers_rc worker_peers_await(worker_peers *p, const params_table *pt, int we, size_t hi, void *pipe,
-                            zmq_msg_t *pipe_frame, double *waited, char *err);
+                            zmq_msg_t *pipe_frame, double *waited, uint64_t *bytes_in, char *err);
 
 #endif
