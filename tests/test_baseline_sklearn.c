@@ -6,9 +6,13 @@
  * LinearSVC()): the same vocabulary size, the same idf and TF-IDF values
  * (first training document, 1e-6), and validation accuracy within 1 point
  * of scikit-learn's (the two liblinear builds shuffle differently, so a few
- * predictions may differ; the agreement is printed).
+ * predictions may differ; the agreement is printed); and that the
+ * baseline's SVM over shared columns (baseline.c: the terms of one
+ * training document share a column) decides as liblinear does over every
+ * term, fitted here directly on the same TF-IDF rows.
  */
 #include <jansson.h>
+#include <linear.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +143,63 @@ int main(void) {
     CHECK(fabs(acc - want) <= 0.01, "accuracy %.4f, scikit-learn %.4f: more than 1 point apart", acc, want);
     t_ok("LinearSVC: validation accuracy %.4f vs scikit-learn %.4f (%+.2f points); %d of %d predictions the same", acc,
          want, 100 * (acc - want), agree, va.n);
+
+    /* liblinear over every term: the rows baseline.c would have built without shared columns */
+    t = tfidf_new();
+    for (int i = 0; i < tr.n; i++) tfidf_add(t, tr.ids[i], tr.lens[i]);
+    tfidf_finish(t);
+    int nt = (int)tfidf_n_terms(t);
+    struct feature_node **x = calloc((size_t)tr.n, sizeof *x);
+    double *y = calloc((size_t)tr.n, sizeof *y);
+    size_t fcap = 0;
+    f = NULL;
+    for (int i = 0; i < tr.n; i++) {
+        size_t m = tfidf_features(t, tr.ids[i], tr.lens[i], &f, &fcap);
+        x[i] = calloc(m + 2, sizeof(struct feature_node));
+        for (size_t q = 0; q < m; q++) x[i][q] = (struct feature_node){f[q].index + 1, f[q].value};
+        x[i][m] = (struct feature_node){nt + 1, 1.0};
+        x[i][m + 1] = (struct feature_node){-1, 0.0};
+        y[i] = tr.labels[i];
+    }
+    struct problem prob = {.l = tr.n, .n = nt + 1, .y = y, .x = x, .bias = 1.0};
+    struct parameter param = {.solver_type = L2R_L2LOSS_SVC_DUAL, .C = 1.0, .eps = 0.1};
+    srand(1);
+    struct model *plain = train(&prob, &param);
+    CHECK(plain && get_nr_class(plain) == 5, "liblinear over every term");
+    int labels5[5], same = 0;
+    get_labels(plain, labels5);
+    double worst_dec = 0, scale = 0;
+    struct feature_node *row = NULL;
+    for (int i = 0; i < va.n; i++) {
+        size_t m = tfidf_features(t, va.ids[i], va.lens[i], &f, &fcap);
+        row = realloc(row, (m + 2) * sizeof *row);
+        for (size_t q = 0; q < m; q++) row[q] = (struct feature_node){f[q].index + 1, f[q].value};
+        row[m] = (struct feature_node){nt + 1, 1.0};
+        row[m + 1] = (struct feature_node){-1, 0.0};
+        double dv[5], d[5];
+        int p0 = (int)predict_values(plain, row, dv);
+        int p1 = baseline_decision(b, va.ids[i], va.lens[i], d);
+        same += p0 == p1;
+        CHECK(p1 == baseline_predict(b, va.ids[i], va.lens[i]), "document %d: decision and predict disagree", i);
+        for (int k = 0; k < 5; k++) {
+            double e = fabs(d[labels5[k]] - dv[k]);
+            if (e > worst_dec) worst_dec = e;
+            if (fabs(dv[k]) > scale) scale = fabs(dv[k]);
+        }
+    }
+    /* the dual solution is the same in exact arithmetic; rounding differs (sums in another order) */
+    CHECK(same == va.n, "shared columns: %d of %d predictions as liblinear over every term", same, va.n);
+    CHECK(worst_dec <= 1e-6 * scale, "shared columns: decision values %.3g apart (largest %.3g)", worst_dec, scale);
+    t_ok("shared columns: %d of %d predictions and every decision value as liblinear over all %d terms "
+         "(within %.1e; largest value %.2f)",
+         same, va.n, nt, worst_dec, scale);
+    free(row);
+    free(f);
+    for (int i = 0; i < tr.n; i++) free(x[i]);
+    free(x);
+    free(y);
+    free_and_destroy_model(&plain);
+    tfidf_destroy(&t);
     baseline_destroy(&b);
 
     /* refusals */
