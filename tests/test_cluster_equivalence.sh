@@ -19,6 +19,8 @@
 # --average params (each worker an AdamW step on its part, parameters
 # averaged) it is a different, measurably different step - the reason
 # gradient averaging is the default.
+# Two runs of the 3-worker job are bit-identical (the owners sum in shard
+# order, whatever order the parts arrive in).
 # Last, --wire bf16 (2 workers): half the peer bytes of the fp32 wire and
 # parameters within 1e-2 relative of it (measured 1.5e-3), yet not equal.
 source "$(dirname "$0")/daemon_lib.sh" "$1"
@@ -74,6 +76,7 @@ python3 -c "import sys; sys.exit(0 if $NORM > 1 else 1)" || fail "clipping never
 ok "AdamW: clipping at 1 is active (largest gradient norm $NORM)"
 run atwo 2 20 "${adamw[@]}"; atwo=$CK; PEER_atwo=$PEER
 run athree 3 20 "${adamw[@]}"; athree=$CK
+run athree2 3 20 "${adamw[@]}"; athree2=$CK
 run afour 4 20 "${adamw[@]}"; afour=$CK
 run acoord 2 20 "${adamw[@]}" --reduce coordinator; acoord=$CK
 run aparams 2 20 "${adamw[@]}" --average params; aparams=$CK
@@ -86,6 +89,10 @@ grep -q "reduced by the coordinator" "$T/acoord.log" || fail "acoord: --reduce c
 grep -q "parameter averaging" "$T/aparams.log" || fail "aparams: --average params did not reach the coordinator"
 same "$atwo" "$aone" "AdamW, sharded: 2 workers x batch 4 == 1 worker x batch 8 after 20 steps" 2e-6
 same "$athree" "$aone" "AdamW, sharded: 3 workers (3+3+2) == 1 worker x batch 8 after 20 steps" 2e-6
+# the owners add their peers' parts in shard order, not arrival order (with
+# 3 workers an owner adds 3 parts: arrival order would change the bits)
+cmp -s "$athree" "$athree2" || fail "two runs of the same sharded job differ ($($PY "$athree" "$athree2"))"
+ok "AdamW, sharded, 3 workers: two runs of the same job end with bit-identical checkpoints"
 same "$afour" "$aone" "AdamW, sharded: 4 workers x batch 2 == 1 worker x batch 8 after 20 steps" 2e-6
 same "$acoord" "$aone" "AdamW, reduced by the coordinator: 2 workers x batch 4 == 1 worker x batch 8" 2e-6
 same "$acoord" "$atwo" "AdamW, 2 workers: sharded == coordinator path" 1e-6

@@ -199,6 +199,8 @@ static void s_close_push(worker_peers *p) {
     for (int i = 0; i < 2000 && atomic_load(&p->inflight) > 0; i++) usleep(1000);
 }
 
+static void s_held_free(worker_peers *p);
+
 void worker_peers_destroy(worker_peers **pp) {
     worker_peers *p = *pp;
     if (!p) return;
@@ -732,7 +734,7 @@ static int s_add_grad(worker_peers *p, const peers_round *r, s_msg *m, char *err
 }
 
 static void s_held_free(worker_peers *p) {
-    for (int f = 0; f < PROTO_MAX_PEERS; f++)
+    for (int f = 0; f < (int)PROTO_MAX_PEERS; f++)
         while (p->held[f]) {
             s_stashed *s = p->held[f];
             p->held[f] = s->next;
