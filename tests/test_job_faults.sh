@@ -27,7 +27,7 @@ start_coord c --heartbeat-ms 200 --expiry-ms 1000
 start_worker w2 c --heartbeat-ms 200 --timeout-ms 1500 --reconnect-max-ms 500
 skipped=$(sed -n "s/.*job $job: EMBED [0-9]* documents ([0-9]* chunks), \([0-9]*\) already stored.*/\1/p" "$T/c.log" |
           tail -n 1)
-wait_for 90 '[[ $(job_state c '"$job"') =~ DONE|FAILED ]]' "job $job finished after the restart"
+wait_for 300 '[[ $(job_state c '"$job"') =~ DONE|FAILED ]]' "job $job finished after the restart"
 [[ $(job_state c "$job") == DONE ]] || fail "job $job: $(status_json c "$job")"
 skipped=$(sed -n "s/.*job $job: EMBED [0-9]* documents ([0-9]* chunks), \([0-9]*\) already stored.*/\1/p" "$T/c.log" |
           tail -n 1)
