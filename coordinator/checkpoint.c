@@ -182,10 +182,10 @@ int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err) {
     }
     ck->val_acc = hb_calloc((size_t)h.epochs + 1, sizeof(double));
     uint64_t stored = 0, computed;
-    int bad = s_read_all(f, ck->params, fb, &sum, h.version) ||
-              (h.has_moments &&
-               (s_read_all(f, ck->m, fb, &sum, h.version) || s_read_all(f, ck->v, fb, &sum, h.version))) ||
-              s_read_all(f, ck->val_acc, (size_t)h.epochs * sizeof(double), &sum, h.version);
+    int bad =
+        s_read_all(f, ck->params, fb, &sum, h.version) ||
+        (h.has_moments && (s_read_all(f, ck->m, fb, &sum, h.version) || s_read_all(f, ck->v, fb, &sum, h.version))) ||
+        s_read_all(f, ck->val_acc, (size_t)h.epochs * sizeof(double), &sum, h.version);
     computed = sum;
     if (!bad) bad = fread(&stored, 1, sizeof stored, f) != sizeof stored;
     fclose(f);

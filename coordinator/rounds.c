@@ -771,8 +771,9 @@ static int s_plan_tick(coord *c, coord_job *j) {
         if (!c->workers[wl[k]].peer[0] || !c->workers[wl[k]].peer_public[0] != !c->workers[wl[0]].peer_public[0]) {
             char why[300];
             snprintf(why, sizeof why, "worker %.200s has %s", c->workers[wl[k]].id,
-                     c->workers[wl[k]].peer[0] ? "CurveZMQ on its peer endpoint and another member has not (or the other way)"
-                                               : "no peer endpoint");
+                     c->workers[wl[k]].peer[0]
+                         ? "CurveZMQ on its peer endpoint and another member has not (or the other way)"
+                         : "no peer endpoint");
             s_fallback(c, j, why);
             return 0;
         }
@@ -881,9 +882,9 @@ static void s_gather_try(coord *c, coord_job *j) {
     j->mark = k;
     j->state_valid = j->round == k.round;
     if (c->cfg.verbose)
-        hb_log(c->who, "info", "job %llu: gather of version %llu complete (%lld ms after its round; %llu round(s) since)",
-               (unsigned long long)j->id, (unsigned long long)k.round, late,
-               (unsigned long long)(j->round - k.round));
+        hb_log(c->who, "info",
+               "job %llu: gather of version %llu complete (%lld ms after its round; %llu round(s) since)",
+               (unsigned long long)j->id, (unsigned long long)k.round, late, (unsigned long long)(j->round - k.round));
     if (!k.need_eval) s_checkpoint_of(c, j, &k);
 }
 
@@ -895,8 +896,8 @@ void coord_on_shard_state(coord *c, int w, proto_msg **mp) {
     int k = (int)st->index;
     if ((*mp)->job_id != j->id || !g->active || st->gen != g->gen || st->round != g->round || k >= g->W ||
         j->plan.gen != g->gen || j->plan.member[k] != w || g->held[k]) {
-        hb_log(c->who, "info", "ignoring a stale ShardState from %s (job %llu, round %llu, shard %u)",
-               c->workers[w].id, (unsigned long long)(*mp)->job_id, (unsigned long long)st->round, st->index);
+        hb_log(c->who, "info", "ignoring a stale ShardState from %s (job %llu, round %llu, shard %u)", c->workers[w].id,
+               (unsigned long long)(*mp)->job_id, (unsigned long long)st->round, st->index);
         return;
     }
     if (st->shard_lo != j->plan.bounds[k] || st->shard_hi != j->plan.bounds[k + 1] ||

@@ -46,7 +46,7 @@ typedef struct {
     float *shard_m, *shard_v;
     zmq_msg_t pending;
     int has_pending;
-    int bf16;          /* m computes its products in bf16 (ModelSpec.precision) */
+    int bf16; /* m computes its products in bf16 (ModelSpec.precision) */
 } s_comp;
 
 static void s_send(s_comp *c, const proto_msg *m) {
@@ -206,7 +206,7 @@ typedef struct {
     peers_round *round;
     void *pipe;
     zmq_msg_t *pipe_frame;
-    peers_rc rc;      /* the forward's wait for the last round's shards, if it gave up */
+    peers_rc rc; /* the forward's wait for the last round's shards, if it gave up */
     char err[HB_ERR_LEN];
 } s_hook;
 
@@ -332,7 +332,8 @@ static void s_run(s_comp *c) {
         if (s_peers_rc(c, job, t, worker_peers_pull(c->peers, &pr, c->pipe, &c->pending, text), text)) return;
     }
     s_hook hook = {.peers = c->peers, .round = &pr, .pipe = c->pipe, .pipe_frame = &c->pending, .rc = PEERS_OK};
-    if (!t->eval && t->shard_gen) { /* gradients leave as backward makes them final; the last round's shards come in as forward needs them */
+    if (!t->eval && t->shard_gen) { /* gradients leave as backward makes them final; the last round's shards come in as
+                                       forward needs them */
         c->m->grad_ready = s_grad_ready;
         c->m->grad_ready_ctx = &hook;
         c->m->param_wait = s_param_wait;
@@ -365,7 +366,8 @@ static void s_run(s_comp *c) {
             bert_zero_grad(c->m);
             float l = s_forward(c, ids + (size_t)off * T, lens + off, labels + off, b, T, 1, &hit);
             if (!isnan(l)) bert_backward(c->m);
-            if (isnan(l) && hook.rc != PEERS_OK) { /* the forward gave up waiting: the coordinator moved on, or a peer failed */
+            if (isnan(l) &&
+                hook.rc != PEERS_OK) { /* the forward gave up waiting: the coordinator moved on, or a peer failed */
                 c->m->grad_ready = NULL;
                 c->m->param_wait = NULL;
                 s_peers_rc(c, job, t, hook.rc, hook.err);
@@ -408,10 +410,10 @@ static void s_run(s_comp *c) {
          * worker steps its own shard and assembles version round+1 */
         if (n == 0) bert_zero_grad(c->m); /* an empty slice adds nothing to the sum */
         /* whatever of the last round's shards forward did not need yet (a slice without samples: all) */
-        if (s_peers_rc(c, job, t,
-                       worker_peers_await(c->peers, pt, we, pt->numel, c->pipe, &c->pending, &pr.wait_s, &pr.bytes_in,
-                                          text),
-                       text))
+        if (s_peers_rc(
+                c, job, t,
+                worker_peers_await(c->peers, pt, we, pt->numel, c->pipe, &c->pending, &pr.wait_s, &pr.bytes_in, text),
+                text))
             return;
         if (s_peers_rc(c, job, t, worker_peers_round(c->peers, &pr, c->pipe, &c->pending, text), text)) return;
         c->params_valid = 1;

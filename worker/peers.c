@@ -39,17 +39,17 @@ struct worker_peers {
     size_t bounds[PROTO_MAX_PEERS + 1];
     float *acc; /* [hi - lo]: this shard's sum */
     size_t numel;
-    s_stashed *stash;                /* later generations' messages, in arrival order */
-    s_stashed *deferred;             /* this generation's, for a later phase of the round (read during the row pull) */
+    s_stashed *stash;                 /* later generations' messages, in arrival order */
+    s_stashed *deferred;              /* this generation's, for a later phase of the round (read during the row pull) */
     s_stashed *held[PROTO_MAX_PEERS]; /* this round's GRAD pieces by sender, added in sender order at the end */
-    int pulling;                     /* in the row pull: the deferred ones wait for the exchange */
-    size_t sent_hi[PROTO_MAX_PEERS]; /* this round: shard k's gradient [sent_hi[k], its end) has left */
-    size_t next_hi[PROTO_MAX_PEERS]; /* this round: peer f's next piece of this shard ends there */
-    atomic_int inflight;             /* zero-copy frames zmq still holds */
-    int bf16;                        /* the plan's wire: GRAD and PARAMS data frames in bfloat16 */
-    float *ef;                       /* bf16 wire, [numel]: what rounding lost of the gradients sent (error feedback) */
-    float *wide;                     /* bf16 wire: a received frame widened to float32 ... */
-    size_t wide_n;                   /* ... of this many floats */
+    int pulling;                      /* in the row pull: the deferred ones wait for the exchange */
+    size_t sent_hi[PROTO_MAX_PEERS];  /* this round: shard k's gradient [sent_hi[k], its end) has left */
+    size_t next_hi[PROTO_MAX_PEERS];  /* this round: peer f's next piece of this shard ends there */
+    atomic_int inflight;              /* zero-copy frames zmq still holds */
+    int bf16;                         /* the plan's wire: GRAD and PARAMS data frames in bfloat16 */
+    float *ef;     /* bf16 wire, [numel]: what rounding lost of the gradients sent (error feedback) */
+    float *wide;   /* bf16 wire: a received frame widened to float32 ... */
+    size_t wide_n; /* ... of this many floats */
     /* the updated shards of round par_round still coming (an overlap round):
      * sender f's floats below par_upto[f] are in (its word-embedding rows
      * are never sent), all of them once par_done[f] */
@@ -458,7 +458,7 @@ static void s_send_shard(worker_peers *p, const params_table *pt, int we, int ki
             b = v->offset + v->numel < hi ? v->offset + v->numel : hi;
         }
     }
-    const size_t part[2][2] = {{lo, a}, {b, hi}}; /* ascending, the view skipped */
+    const size_t part[2][2] = {{lo, a}, {b, hi}};                          /* ascending, the view skipped */
     const int b16 = p->bf16 && kind == HIERBERT__PEER_SHARD__KIND__PARAMS; /* (a plan's SHARE: exact) */
     for (int k = 0; k < p->W; k++) {
         if (k == p->me) continue;
@@ -584,7 +584,7 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
     p->numel = plan->numel;
     p->bf16 = plan->wire_bf16;
     p->par_left = 0; /* (an older plan's shards are dropped as they come: another generation) */
-    free(p->ef); /* a new plan starts from a state the coordinator held: what rounding lost since is moot */
+    free(p->ef);     /* a new plan starts from a state the coordinator held: what rounding lost since is moot */
     p->ef = NULL;
     free(p->acc);
     p->acc = hb_malloc((p->bounds[p->me + 1] - p->bounds[p->me]) * sizeof(float));
@@ -597,7 +597,7 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
         return PEERS_FAILED;
     }
     if (p->zap) { /* exactly the plan's members get in */
-        char (*keys)[CURVE_KEY_CHARS + 1] = hb_calloc((size_t)W, sizeof *keys);
+        char(*keys)[CURVE_KEY_CHARS + 1] = hb_calloc((size_t)W, sizeof *keys);
         for (int k = 0; k < W; k++) snprintf(keys[k], sizeof keys[k], "%s", plan->peer_public[k]);
         curve_zap_set_keys(p->zap, keys, W);
         free(keys);
@@ -762,7 +762,6 @@ static void s_add_held(worker_peers *p, const peers_round *r) {
     s_held_free(p);
 }
 
-
 /* one GRAD piece [plo, phi) of shard k to its owner: dense and zero-copy
  * out of the gradient, or (the last) with the rows gathered into a buffer
  * of its own (zmq frees it once sent) */
@@ -835,7 +834,7 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
                        (unsigned long long)r->round, p->par_left, (unsigned long long)p->par_round);
     memset(p->par_done, 0, sizeof p->par_done);
     memset(p->par_upto, 0, sizeof p->par_upto);
-    s_held_free(p); /* (a round that ended early left some) */
+    s_held_free(p);                                                  /* (a round that ended early left some) */
     for (size_t i = 0; i < S; i++) p->acc[i] = wt * r->grad[lo + i]; /* = 0 + w g: the coordinator's first add */
     for (int k = 0; k < W; k++) /* what backward's hook did not send yet, the rows with it */
         if (k != me) s_send_piece(p, r, k, p->bounds[k], p->sent_hi[k], 1);
@@ -880,7 +879,7 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
             continue;
         }
         if (stepped && n_par == W - 1) return PEERS_OK; /* 4. version round+1 */
-        if (stepped && r->overlap) { /* 4'. the rest comes during the next round's forward */
+        if (stepped && r->overlap) {                    /* 4'. the rest comes during the next round's forward */
             p->par_round = r->round;
             p->par_left = W - 1 - n_par;
             return PEERS_OK;
