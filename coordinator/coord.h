@@ -139,6 +139,12 @@ typedef struct {
     double bytes_down, bytes_up, peer_bytes_out, peer_bytes_in;
     double last_wait_s; /* its last sharded round: seconds waiting for peers */
     int bf16; /* its Hello: native bf16 products (hierbert.proto Hello.bf16) */
+    /* its heartbeat connection (Hello.hb_token): Heartbeats both ways go
+     * there, never behind a bulk message on the work connection; hb_rid_len
+     * 0 until its first Heartbeat names the token (or without one) */
+    uint64_t hb_token;
+    uint8_t hb_rid[COORD_RID_MAX];
+    size_t hb_rid_len;
 } coord_worker;
 
 /* ----------------------------------------------------------- corpus ---- */

@@ -282,7 +282,42 @@ static void s_heartbeat_to(coord *c, int w) {
     Hierbert__Heartbeat hb = HIERBERT__HEARTBEAT__INIT;
     m.body_case = HIERBERT__ENVELOPE__BODY_HEARTBEAT;
     m.heartbeat = &hb;
+    coord_worker *k = &c->workers[w];
+    if (k->hb_rid_len) {
+        char err[HB_ERR_LEN];
+        if (proto_send(c->work, k->hb_rid, k->hb_rid_len, &m, ZMQ_DONTWAIT, err) == 0) return;
+        /* the heartbeat connection is gone (the work one may not be): back to that */
+        hb_log(c->who, "info", "worker %s: heartbeat connection lost (%s): heartbeats on the work connection", k->id,
+               err);
+        k->hb_rid_len = 0;
+    }
     coord_send_worker(c, w, &m);
+}
+
+/* A Heartbeat on a connection that is no worker's work connection: the
+ * heartbeat connection of the worker whose Hello drew that token. Anything
+ * else is ignored without an answer (a restarted coordinator sees the work
+ * connection's Hello first; an answer here would only be noise). */
+static int s_on_hb_connection(coord *c, const uint8_t *rid, size_t len, const Hierbert__Heartbeat *hb) {
+    if (!hb->hb_token || !hb->worker_id[0] || len > COORD_RID_MAX) return -1;
+    for (int i = 0; i < COORD_MAX_WORKERS; i++) {
+        coord_worker *k = &c->workers[i];
+        if (!k->in_use || k->hb_token != hb->hb_token || strcmp(k->id, hb->worker_id)) continue;
+        if (k->hb_rid_len != len || memcmp(k->hb_rid, rid, len)) {
+            memcpy(k->hb_rid, rid, len);
+            k->hb_rid_len = len;
+            if (c->cfg.verbose) hb_log(c->who, "debug", "worker %s: heartbeat connection up", k->id);
+        }
+        return i;
+    }
+    return -1;
+}
+
+static int s_worker_by_hb_rid(coord *c, const uint8_t *rid, size_t len) {
+    for (int i = 0; i < COORD_MAX_WORKERS; i++)
+        if (c->workers[i].in_use && c->workers[i].hb_rid_len == len && !memcmp(c->workers[i].hb_rid, rid, len))
+            return i;
+    return -1;
 }
 
 static void s_on_hello(coord *c, const uint8_t *rid, size_t len, const Hierbert__Hello *h) {
@@ -319,6 +354,8 @@ static void s_on_hello(coord *c, const uint8_t *rid, size_t len, const Hierbert_
     k->pid = h->pid;
     snprintf(k->peer, sizeof k->peer, "%s", h->peer_endpoint);
     snprintf(k->peer_public, sizeof k->peer_public, "%s", strlen(h->peer_public) == 40 ? h->peer_public : "");
+    if (k->hb_token != h->hb_token) k->hb_rid_len = 0; /* a new heartbeat connection comes */
+    k->hb_token = h->hb_token;
     k->last_seen_ms = hb_now_ms();
     if (fresh) {
         hb_log(c->who, "info", "worker %s joined (host %s, %u threads, pid %u); %d live", k->id, k->host, k->threads,
@@ -375,6 +412,26 @@ static void s_on_work(coord *c) {
     if (rc) {
         hb_log(c->who, "warn", "work: refused a frame from %s: %s", w >= 0 ? c->workers[w].id : "an unknown peer", err);
         proto_send_error(c->work, rid, len, 0, code, NULL, "%s", err);
+        return;
+    }
+    /* a worker's heartbeat connection (its Heartbeats carry a token; the
+     * work connection's do not, and an unknown one is told to say Hello) */
+    if (w < 0 && m->body_case == HIERBERT__ENVELOPE__BODY_HEARTBEAT && m->heartbeat->hb_token) {
+        int h = s_worker_by_hb_rid(c, rid, len);
+        if (h < 0) h = s_on_hb_connection(c, rid, len, m->heartbeat);
+        if (h >= 0) {
+            c->workers[h].last_seen_ms = hb_now_ms();
+            c->workers[h].busy = m->heartbeat->busy;
+            if (m->heartbeat->samples_per_s > 0) c->workers[h].rate = m->heartbeat->samples_per_s;
+        } else {
+            /* no Hello drew that token (this coordinator restarted, or the
+             * Hello is still on its way): a Goodbye there asks for a Hello on
+             * the work connection (an Error would mean "no heartbeat
+             * connections here", what an older coordinator answers) */
+            proto_send_goodbye(c->work, rid, len, "unknown heartbeat connection: say Hello on the work connection",
+                               err);
+        }
+        proto_free(&m);
         return;
     }
     if (w >= 0) c->workers[w].last_seen_ms = hb_now_ms();
@@ -632,14 +689,10 @@ static void s_tick(coord *c) {
  * it is used, at the next tick or round. Endpoints, data_dir, metrics, the
  * CURVE keys and the frame limits are bound into sockets and the store at
  * start: they need a restart. */
-static const char *const COORD_LIVE_CONF[] = {"coordinator.heartbeat_ms",
-                                              "coordinator.worker_expiry_ms",
-                                              "coordinator.tick_ms",
-                                              "coordinator.checkpoint_every",
-                                              "coordinator.checkpoint_min_s",
-                                              "coordinator.max_jobs",
-                                              "coordinator.log_file",
-                                              NULL};
+static const char *const COORD_LIVE_CONF[] = {"coordinator.heartbeat_ms",     "coordinator.worker_expiry_ms",
+                                              "coordinator.tick_ms",          "coordinator.checkpoint_every",
+                                              "coordinator.checkpoint_min_s", "coordinator.max_jobs",
+                                              "coordinator.log_file",         NULL};
 
 static void s_on_hup(coord *c) {
     coord_config next;
@@ -714,14 +767,11 @@ int coord_run(coord *c, const daemon_ctl *ctl, char *err) {
     sd_notify(0, "STOPPING=1");
     hb_log(c->who, "info", "stopping");
     /* tell workers, so they reconnect promptly to the next coordinator */
-    proto_msg m;
-    proto_env_init(&m, 0);
-    Hierbert__Goodbye g = HIERBERT__GOODBYE__INIT;
-    g.reason = "coordinator stopping";
-    m.body_case = HIERBERT__ENVELOPE__BODY_GOODBYE;
-    m.goodbye = &g;
-    for (int i = 0; i < COORD_MAX_WORKERS; i++)
-        if (c->workers[i].in_use) coord_send_worker(c, i, &m);
+    for (int i = 0; i < COORD_MAX_WORKERS; i++) {
+        char gerr[HB_ERR_LEN];
+        if (c->workers[i].in_use)
+            proto_send_goodbye(c->work, c->workers[i].rid, c->workers[i].rid_len, "coordinator stopping", gerr);
+    }
     if (c->active >= 0) {
         coord_job *j = c->jobs[c->active];
         coord_train_abort(c, j);

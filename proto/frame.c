@@ -131,6 +131,16 @@ int proto_send_error(void *sock, const void *routing_id, size_t id_len, uint64_t
     return proto_send(sock, routing_id, id_len, &m, ZMQ_DONTWAIT, err);
 }
 
+int proto_send_goodbye(void *sock, const void *routing_id, size_t id_len, const char *reason, char *err) {
+    proto_msg m;
+    proto_env_init(&m, 0);
+    Hierbert__Goodbye g = HIERBERT__GOODBYE__INIT;
+    g.reason = (char *)reason;
+    m.body_case = HIERBERT__ENVELOPE__BODY_GOODBYE;
+    m.goodbye = &g;
+    return proto_send(sock, routing_id, id_len, &m, ZMQ_DONTWAIT, err);
+}
+
 /* ------------------------------------------------------------------------ */
 /* validation helpers: each returns 0 or fills err and returns -1 */
 
@@ -348,8 +358,8 @@ static int s_submit(const Hierbert__Submit *s, int *code, char *err) {
         s_str(t, "vocab_path", s->vocab_path, PROTO_MAX_STRING, 0, code, err) ||
         s_str(t, "preset", s->preset, 64, 0, code, err) || s_str(t, "optimizer", s->optimizer, 64, 0, code, err) ||
         s_str(t, "name", s->name, 256, 0, code, err) || s_str(t, "average", s->average, 64, 0, code, err) ||
-        s_str(t, "reduce", s->reduce, 64, 0, code, err) || s_str(t, "wire", s->wire, 16, 0, code, err) || s_str(t, "schedule", s->schedule, 64, 0, code, err) ||
-        s_str(t, "encoding", s->encoding, 64, 0, code, err) ||
+        s_str(t, "reduce", s->reduce, 64, 0, code, err) || s_str(t, "wire", s->wire, 16, 0, code, err) ||
+        s_str(t, "schedule", s->schedule, 64, 0, code, err) || s_str(t, "encoding", s->encoding, 64, 0, code, err) ||
         s_str(t, "decode_errors", s->decode_errors, 64, 0, code, err) ||
         s_str(t, "chunk_policy", s->chunk_policy, 64, 0, code, err))
 
@@ -531,6 +541,7 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
         return 0;
     }
     case HIERBERT__ENVELOPE__BODY_HEARTBEAT:
+        return s_str("Heartbeat", "worker_id", m->heartbeat->worker_id, 256, 0, code, err);
     case HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY:
     case HIERBERT__ENVELOPE__BODY_CANCEL:
     case HIERBERT__ENVELOPE__BODY_CANCEL_REPLY:

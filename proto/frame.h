@@ -105,6 +105,9 @@ int proto_send(void *sock, const void *routing_id, size_t id_len, const proto_ms
 __attribute__((format(printf, 7, 8))) int proto_send_error(void *sock, const void *routing_id, size_t id_len,
                                                            uint64_t job_id, int code, char *err, const char *fmt, ...);
 
+/* Sends a Goodbye (reason) without blocking. 0 ok, -1 (err set). */
+int proto_send_goodbye(void *sock, const void *routing_id, size_t id_len, const char *reason, char *err);
+
 /* Little-endian helpers for bulk bytes (hosts are little-endian: see above). */
 static inline ProtobufCBinaryData proto_bytes(const void *p, size_t n) {
     ProtobufCBinaryData b;

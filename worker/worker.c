@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -60,6 +61,12 @@ struct worker {
     char who[160];
     char id[128], host[128];
     void *zctx, *sock, *pipe;
+    /* the heartbeat connection (hierbert.proto Hello.hb_token): Heartbeats
+     * both ways, never behind a bulk frame on sock; NULL when the
+     * coordinator does not take one (then they go on sock) */
+    void *hb;
+    uint64_t hb_token;
+    int hb_refused; /* an older coordinator answered it with an Error */
     uint64_t hb_seq;
     long long last_recv, next_hb;
     int backoff_ms;
@@ -97,6 +104,7 @@ static void s_hello(worker *w) {
     h.peer_endpoint = (char *)worker_peers_endpoint(w->comp.peers);
     h.peer_public = (char *)worker_peers_public(w->comp.peers);
     h.bf16 = cpu_native_bf16(NULL, 0);
+    h.hb_token = w->hb ? w->hb_token : 0;
     m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
     m.hello = &h;
     s_send(w, &m);
@@ -111,29 +119,53 @@ static void s_heartbeat(worker *w) {
     hb.samples_per_s = (double)atomic_load(&w->comp.samples_x1000_per_s) / 1000.0;
     m.body_case = HIERBERT__ENVELOPE__BODY_HEARTBEAT;
     m.heartbeat = &hb;
+    if (w->hb) {
+        char err[HB_ERR_LEN];
+        hb.worker_id = w->id;
+        hb.hb_token = w->hb_token;
+        if (proto_send(w->hb, NULL, 0, &m, ZMQ_DONTWAIT, err) && w->cfg->verbose)
+            hb_log(w->who, "debug", "heartbeat connection: %s", err);
+        return;
+    }
     s_send(w, &m);
 }
 
-static int s_connect(worker *w, char *err) {
-    w->sock = zmq_socket(w->zctx, ZMQ_DEALER);
+/* a socket to the work endpoint with the worker's options; NULL (err set) on failure */
+static void *s_dealer(worker *w, int64_t maxmsg, char *err) {
+    void *s = zmq_socket(w->zctx, ZMQ_DEALER);
     int linger = 0, immediate = 1;
-    int64_t maxmsg = (int64_t)w->cfg->max_frame_mb << 20;
-    zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     /* nothing queues for a connection that is not there: a heartbeat sent
      * while the coordinator is away is dropped, not replayed later */
-    zmq_setsockopt(w->sock, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
-    zmq_setsockopt(w->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (w->cfg->curve_server_public[0] &&
-        curve_client_setup(w->sock, w->cfg->curve_server_public, w->cfg->curve_key, err)) {
-        zmq_close(w->sock);
-        w->sock = NULL;
-        return -1;
+    zmq_setsockopt(s, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
+    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (w->cfg->curve_server_public[0] && curve_client_setup(s, w->cfg->curve_server_public, w->cfg->curve_key, err)) {
+        zmq_close(s);
+        return NULL;
     }
-    if (zmq_connect(w->sock, w->cfg->work) != 0) {
+    if (zmq_connect(s, w->cfg->work) != 0) {
         int e = zmq_errno();
-        zmq_close(w->sock);
-        w->sock = NULL;
-        return hb_fail(err, "work endpoint '%s': %s", w->cfg->work, zmq_strerror(e));
+        zmq_close(s);
+        hb_fail(err, "work endpoint '%s': %s", w->cfg->work, zmq_strerror(e));
+        return NULL;
+    }
+    return s;
+}
+
+static int s_connect(worker *w, char *err) {
+    w->sock = s_dealer(w, (int64_t)w->cfg->max_frame_mb << 20, err);
+    if (!w->sock) return -1;
+    /* the heartbeat connection: a token of its own for each connection, so
+     * the coordinator pairs it with this Hello and no other */
+    if (!w->hb_refused) {
+        if (getrandom(&w->hb_token, sizeof w->hb_token, 0) != (ssize_t)sizeof w->hb_token || !w->hb_token)
+            w->hb_token = ((uint64_t)getpid() << 32) ^ (uint64_t)hb_now_ms() ^ 0x9e3779b97f4a7c15ull;
+        w->hb = s_dealer(w, 1 << 16, err);
+        if (!w->hb) {
+            zmq_close(w->sock);
+            w->sock = NULL;
+            return -1;
+        }
     }
     w->last_recv = hb_now_ms();
     w->next_hb = w->last_recv; /* Hello goes out with the first heartbeat tick */
@@ -142,7 +174,35 @@ static int s_connect(worker *w, char *err) {
 
 static void s_disconnect(worker *w) {
     if (w->sock) zmq_close(w->sock);
-    w->sock = NULL;
+    if (w->hb) zmq_close(w->hb);
+    w->sock = w->hb = NULL;
+}
+
+/* A frame on the heartbeat connection: a sign of life, or an older
+ * coordinator's Error (it knows no heartbeat connection: heartbeats go on
+ * the work connection from then on). */
+static void s_on_hb_frame(worker *w, zmq_msg_t *frame) {
+    w->last_recv = hb_now_ms();
+    proto_expect ex = {.max_frame = 1 << 16};
+    proto_msg *m = NULL;
+    char why[HB_ERR_LEN];
+    if (proto_decode(zmq_msg_data(frame), zmq_msg_size(frame), &ex, &m, NULL, why)) {
+        hb_log(w->who, "warn", "refused a frame on the heartbeat connection: %s", why);
+        return;
+    }
+    if (m->body_case == HIERBERT__ENVELOPE__BODY_ERROR) {
+        hb_log(w->who, "info",
+               "the coordinator does not take a heartbeat connection (%s): heartbeats on the work connection",
+               m->error->message);
+        w->hb_refused = 1;
+        zmq_close(w->hb);
+        w->hb = NULL;
+    } else if (m->body_case == HIERBERT__ENVELOPE__BODY_GOODBYE) {
+        /* the coordinator knows no Hello with our token (it restarted) */
+        if (w->cfg->verbose) hb_log(w->who, "debug", "heartbeat connection: %s", m->goodbye->reason);
+        s_hello(w);
+    }
+    proto_free(&m);
 }
 
 /* One frame from the coordinator. Returns -1 on a fatal refusal. */
@@ -313,11 +373,11 @@ int worker_run(const worker_config *cfg_in, const daemon_ctl *ctl, char *err) {
             s_heartbeat(&w);
             w.next_hb = now + cfg->heartbeat_ms;
         }
-        zmq_pollitem_t items[2] = {{w.sock, 0, ZMQ_POLLIN, 0}, {w.pipe, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[3] = {{w.sock, 0, ZMQ_POLLIN, 0}, {w.pipe, 0, ZMQ_POLLIN, 0}, {w.hb, 0, ZMQ_POLLIN, 0}};
         long wait = (long)(w.next_hb - hb_now_ms());
         if (wait < 0) wait = 0;
         if (wait > 200) wait = 200; /* notice signals promptly */
-        if (zmq_poll(items, 2, wait) < 0) {
+        if (zmq_poll(items, w.hb ? 3 : 2, wait) < 0) {
             if (zmq_errno() == EINTR) continue;
             rc = hb_fail(err, "zmq_poll: %s", zmq_strerror(zmq_errno()));
             break;
@@ -347,15 +407,16 @@ int worker_run(const worker_config *cfg_in, const daemon_ctl *ctl, char *err) {
                        w.sock ? zmq_strerror(zmq_errno()) : "not connected");
             zmq_msg_close(&f);
         }
+        if (w.hb && (items[2].revents & ZMQ_POLLIN)) {
+            zmq_msg_t f;
+            zmq_msg_init(&f);
+            if (zmq_msg_recv(&f, w.hb, ZMQ_DONTWAIT) >= 0) s_on_hb_frame(&w, &f);
+            zmq_msg_close(&f);
+        }
     }
     if (w.sock && rc == 0) {
-        proto_msg m;
-        proto_env_init(&m, 0);
-        Hierbert__Goodbye g = HIERBERT__GOODBYE__INIT;
-        g.reason = "worker stopping";
-        m.body_case = HIERBERT__ENVELOPE__BODY_GOODBYE;
-        m.goodbye = &g;
-        s_send(&w, &m);
+        char gerr[HB_ERR_LEN];
+        proto_send_goodbye(w.sock, NULL, 0, "worker stopping", gerr);
         usleep(50000); /* let the Goodbye leave (linger is 0) */
     }
 done:
