@@ -97,6 +97,20 @@ same "$afour" "$aone" "AdamW, sharded: 4 workers x batch 2 == 1 worker x batch 8
 same "$acoord" "$aone" "AdamW, reduced by the coordinator: 2 workers x batch 4 == 1 worker x batch 8" 2e-6
 same "$acoord" "$atwo" "AdamW, 2 workers: sharded == coordinator path" 1e-6
 apart "$aparams" "$aone" "$R" "AdamW: parameter averaging of per-worker steps and one worker's steps"
+# without clipping an owner steps as soon as its own sum is in (no wait for
+# the other owners' norms): the same step, and the same norm reported
+noclip=(--optimizer adamw --lr 1e-3 --clip-norm 0)
+# (one worker and the coordinator path compute no norm without clipping)
+run none 1 20 "${noclip[@]}"; none=$CK
+run ntwo 2 20 "${noclip[@]}"; ntwo=$CK; NORM_two=$NORM
+run nthree 3 20 "${noclip[@]}"; nthree=$CK; NORM_three=$NORM
+grep -q "sharded reduction off" "$T/nthree.log" "$T/ntwo.log" && fail "ntwo/nthree: fell back to the coordinator"
+same "$ntwo" "$none" "AdamW, no clipping, sharded: 2 workers == 1 worker x batch 8 after 20 steps" 2e-6
+same "$nthree" "$none" "AdamW, no clipping, sharded: 3 workers == 1 worker x batch 8 after 20 steps" 2e-6
+python3 -c "import sys; a, b = $NORM_two, $NORM_three; sys.exit(0 if a > 0 and abs(a - b) <= 1e-4 * a else 1)" \
+  || fail "no clipping: largest gradient norm $NORM_three (3 workers) vs $NORM_two (2 workers)"
+ok "no clipping: the owners report the global gradient norm (largest: 3 workers $NORM_three, 2 workers $NORM_two)"
+apart "$nthree" "$athree" 1e-6 "clipping at 1 and no clipping"
 # --wire bf16: the gradients (with error feedback) and the updated shards
 # cross in bfloat16 - half the peer bytes - and the weights stay fp32:
 # a run near the fp32 wire's, not equal to it

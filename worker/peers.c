@@ -838,7 +838,7 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
     for (size_t i = 0; i < S; i++) p->acc[i] = wt * r->grad[lo + i]; /* = 0 + w g: the coordinator's first add */
     for (int k = 0; k < W; k++) /* what backward's hook did not send yet, the rows with it */
         if (k != me) s_send_piece(p, r, k, p->bounds[k], p->sent_hi[k], 1);
-    int n_grad = 0, n_norm = 0, n_par = 0, norm_sent = 0, stepped = 0;
+    int n_grad = 0, n_norm = 0, n_par = 0, norm_sent = 0, normed = 0, stepped = 0;
     uint8_t got[3][PROTO_MAX_PEERS] = {{0}};
     double sq[PROTO_MAX_PEERS] = {0};
     for (;;) {
@@ -862,11 +862,18 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
             norm_sent = 1;
             continue;
         }
-        if (norm_sent && n_norm == W - 1 && !stepped) {
-            /* 3. the global norm (summed in shard order: the same on every owner), the step, the shard out */
+        if (norm_sent && n_norm == W - 1 && !normed) {
+            /* the global norm, summed in shard order: the same on every owner */
             double ss = 0;
             for (int k = 0; k < W; k++) ss += sq[k];
             r->grad_norm = sqrt(ss);
+            normed = 1;
+        }
+        /* 3. the step - after the global norm only when it clips: without
+         * clipping an owner steps once its own sum is in, and the shards
+         * that are summed first go out first (no barrier across owners) -
+         * and the shard out */
+        if (norm_sent && !stepped && (normed || !(r->oc->clip_norm > 0))) {
             float clip = r->oc->clip_norm > 0 ? optim_clip_coef(r->grad_norm, r->oc->clip_norm) : 1.0f;
             if (r->m) {
                 adamw_step_range(r->oc, r->step, r->pt, params, p->acc, clip, r->m, r->v, lo, hi);
@@ -878,8 +885,12 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
             stepped = 1;
             continue;
         }
-        if (stepped && n_par == W - 1) return PEERS_OK; /* 4. version round+1 */
-        if (stepped && r->overlap) {                    /* 4'. the rest comes during the next round's forward */
+        /* 4. version round+1 (and the norm for the Update: every owner's
+         * squared norm leaves before its shard, so it is in by then; with
+         * the overlap it is awaited, which costs nothing: the next round's
+         * row pull waits for the last owner to step anyway) */
+        if (stepped && normed && n_par == W - 1) return PEERS_OK;
+        if (stepped && normed && r->overlap) { /* 4'. the rest comes during the next round's forward */
             p->par_round = r->round;
             p->par_left = W - 1 - n_par;
             return PEERS_OK;
