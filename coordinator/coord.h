@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <zmq.h>
 
 #include "bert.h"
 #include "conf.h"
@@ -132,13 +133,13 @@ typedef struct {
     int task;             /* index in the current round, -1 none */
     uint64_t moments_job; /* job whose AdamW moments it was sent (0: none yet) */
     uint64_t tasks_done;
-    char peer[256]; /* its peer endpoint (Hello): sharded reduction; "" none */
+    char peer[256];       /* its peer endpoint (Hello): sharded reduction; "" none */
     char peer_public[48]; /* ... its CurveZMQ public key (Z85), "" without CURVE */
     /* TRAIN bytes: on the coordinator's link (down: Params + Assign + plans, up:
      * Updates) and with its peers (its Updates' figures) */
     double bytes_down, bytes_up, peer_bytes_out, peer_bytes_in;
     double last_wait_s; /* its last sharded round: seconds waiting for peers */
-    int bf16; /* its Hello: native bf16 products (hierbert.proto Hello.bf16) */
+    int bf16;           /* its Hello: native bf16 products (hierbert.proto Hello.bf16) */
     /* its heartbeat connection (Hello.hb_token): Heartbeats both ways go
      * there, never behind a bulk message on the work connection; hb_rid_len
      * 0 until its first Heartbeat names the token (or without one) */
@@ -191,9 +192,9 @@ void coord_corpus_free(coord_corpus *c);
 
 /* What an ingest found out, kept in the job (record: vocab_size, pad_id). */
 typedef struct {
-    int vocab_size, pad_id;                        /* of the job's tokenizer (synthetic: 256 and 0) */
-    long skipped;                                  /* documents skipped (Submit.skip_bad) */
-    char skipped_first[DATASET_BAD_N][HB_ERR_LEN]; /* per reason: "reason (N): file:line: ..." or "" */
+    int vocab_size, pad_id;                         /* of the job's tokenizer (synthetic: 256 and 0) */
+    long skipped;                                   /* documents skipped (Submit.skip_bad) */
+    char skipped_first[DATASET_BAD_N][HB_ERR_LEN];  /* per reason: "reason (N): file:line: ..." or "" */
     long ignored_entries, replaced, replaced_files; /* dataset_report's (issue 13) */
     char ignored[HB_ERR_LEN], replaced_list[HB_ERR_LEN];
 } coord_ingest_info;
@@ -271,11 +272,11 @@ typedef struct {
     long long started_ms;
     size_t bytes_out, bytes_in;
     int per_worker_batch;
-    int sharded;                      /* under plan j->plan.gen: the workers reduce among themselves */
-    uint32_t step_total;              /* sharded: samples of the round's step (the mean's denominator) */
-    double grad_norm;                 /* gradient averaging: the step's global gradient norm (-1: not computed) */
-    double wait_s_max;                /* sharded: the longest a worker waited for its peers */
-    double peer_bytes_max;            /* sharded: the busiest worker's peer bytes (in + out) */
+    int sharded;           /* under plan j->plan.gen: the workers reduce among themselves */
+    uint32_t step_total;   /* sharded: samples of the round's step (the mean's denominator) */
+    double grad_norm;      /* gradient averaging: the step's global gradient norm (-1: not computed) */
+    double wait_s_max;     /* sharded: the longest a worker waited for its peers */
+    double peer_bytes_max; /* sharded: the busiest worker's peer bytes (in + out) */
 } coord_round;
 
 /* Where the coordinator last held the whole training state (parameters and
@@ -288,17 +289,28 @@ typedef struct {
     double epoch_loss_sum, epoch_loss_n, last_loss;
 } coord_mark;
 
+/* The raw frames after a work frame's Envelope (ShardState.raw: params,
+ * then adam_m and adam_v), kept as zmq received them; extra: how many
+ * more there were (dropped). */
+#define COORD_RAW_MAX 3
+typedef struct {
+    zmq_msg_t f[COORD_RAW_MAX];
+    int n, extra;
+} coord_raw;
+void coord_raw_close(coord_raw *r);
+
 /* A checkpoint round's gather under sharded reduction: the owners'
  * ShardStates of version mark.round, which follow their Updates and arrive
  * while the next rounds run (rounds.c). */
 typedef struct {
-    int active;           /* a want_moments round started: its shards are awaited */
-    int round_done;       /* its Updates are all in: `mark` holds the version's counters */
-    uint64_t gen, round;  /* the plan, and the round whose step makes the version */
-    int W, in;            /* shards, and how many are in */
-    long long done_ms;    /* when round_done was set */
+    int active;          /* a want_moments round started: its shards are awaited */
+    int round_done;      /* its Updates are all in: `mark` holds the version's counters */
+    uint64_t gen, round; /* the plan, and the round whose step makes the version */
+    int W, in;           /* shards, and how many are in */
+    long long done_ms;   /* when round_done was set */
     coord_mark mark;
     proto_msg *held[COORD_MAX_TASKS]; /* by shard index */
+    coord_raw raw[COORD_MAX_TASKS];   /* ... and its raw frames (ShardState.raw) */
 } coord_gather;
 
 /* A checkpoint written on a thread of its own (checkpoint.c), so the loop
@@ -322,8 +334,8 @@ typedef struct {
     job_state state;
     char name[256];
     char error[HB_ERR_LEN];
-    char fatal[HB_ERR_LEN]; /* set mid-phase (a store read failed): coord_jobs_tick fails the job */
-    char skip_note[256];    /* why live workers get none of its tasks (a bf16 job: no native bf16), or "" */
+    char fatal[HB_ERR_LEN];   /* set mid-phase (a store read failed): coord_jobs_tick fails the job */
+    char skip_note[256];      /* why live workers get none of its tasks (a bf16 job: no native bf16), or "" */
     Hierbert__Submit *submit; /* owned (unpacked copy) */
     double submitted, started, finished;
     double phase_t[8];  /* unix time it first entered each job_state (0: never): the dashboard's timeline */
@@ -351,7 +363,7 @@ typedef struct {
     int grad_dense;               /* a dense Update was added: zero all of grad next round */
     int sharded;                  /* gradient averaging reduced by the workers (Submit.reduce) ... */
     char reduce_note[HB_ERR_LEN]; /* ... or why not (fallback to the coordinator) */
-    int r_sharded_next;          /* the next round is sharded (requested, and 2+ workers) */
+    int r_sharded_next;           /* the next round is sharded (requested, and 2+ workers) */
     coord_plan plan;
     int state_valid;                         /* model->params / adam_m / adam_v are version `round` */
     coord_mark mark;                         /* the last such point */
@@ -502,7 +514,8 @@ void coord_train_tick(coord *c, coord_job *j);
 /* an Update from worker w; may take ownership of *m (a gathered shard kept until its round ends: *m = NULL) */
 void coord_on_update(coord *c, int w, proto_msg **m);
 /* a sharded checkpoint round's shard (the gather); may take *m */
-void coord_on_shard_state(coord *c, int w, proto_msg **m);
+/* A ShardState and its raw frames: what it keeps, it moves out of *m and *raw. */
+void coord_on_shard_state(coord *c, int w, proto_msg **m, coord_raw *raw);
 /* waits for the job's checkpoint write under way, if any */
 void coord_train_join_writer(coord *c, coord_job *j);
 /* the job's TRAIN state going away: its gather dropped, its write waited for */

@@ -368,7 +368,12 @@ static void s_on_hello(coord *c, const uint8_t *rid, size_t len, const Hierbert_
     s_heartbeat_to(c, w); /* any message is a sign of life: answer at once */
 }
 
-static void s_on_work(coord *c) {
+#define S_SLOW_TURN_MS 1000
+#define S_BULK_FRAME ((size_t)16 << 20)
+static char s_turn_what[160]; /* the event loop's turn: the work frames it handled (a slow turn's log line) */
+static size_t s_work_bytes;   /* the size of the frame s_work_one read */
+
+static void s_work_one(coord *c) {
     uint8_t rid[COORD_RID_MAX];
     int rl = zmq_recv(c->work, rid, sizeof rid, 0);
     if (rl < 0) return;
@@ -382,13 +387,24 @@ static void s_on_work(coord *c) {
         zmq_msg_close(&f);
         return;
     }
-    /* drain any unexpected extra frames */
+    /* raw frames after the Envelope (a ShardState's: kept as they came, up
+     * to COORD_RAW_MAX); any others are drained and dropped */
+    coord_raw raw = {0};
+    size_t raw_bytes = 0;
     zmq_getsockopt(c->work, ZMQ_RCVMORE, &more, &ms);
     while (more) {
         zmq_msg_t x;
         zmq_msg_init(&x);
         zmq_msg_recv(&x, c->work, 0);
-        zmq_msg_close(&x);
+        raw_bytes += zmq_msg_size(&x);
+        if (raw.n < COORD_RAW_MAX) {
+            zmq_msg_init(&raw.f[raw.n]);
+            zmq_msg_move(&raw.f[raw.n++], &x);
+            zmq_msg_close(&x); /* (empty after the move) */
+        } else {
+            raw.extra++;
+            zmq_msg_close(&x);
+        }
         zmq_getsockopt(c->work, ZMQ_RCVMORE, &more, &ms);
     }
     size_t len = (size_t)rl;
@@ -407,11 +423,18 @@ static void s_on_work(coord *c) {
     char err[HB_ERR_LEN];
     int code = 0;
     int rc = proto_decode(zmq_msg_data(&f), zmq_msg_size(&f), &ex, &m, &code, err);
-    size_t fsize = zmq_msg_size(&f);
+    size_t fsize = zmq_msg_size(&f) + raw_bytes;
+    s_work_bytes = fsize;
     zmq_msg_close(&f);
+    if (fsize > ((size_t)1 << 20)) {
+        size_t u = strlen(s_turn_what);
+        snprintf(s_turn_what + u, sizeof s_turn_what - u, "%s%s of %.1f MB", u ? ", " : "",
+                 rc ? "a refused frame" : proto_type_name(m), (double)fsize / 1e6);
+    }
     if (rc) {
         hb_log(c->who, "warn", "work: refused a frame from %s: %s", w >= 0 ? c->workers[w].id : "an unknown peer", err);
         proto_send_error(c->work, rid, len, 0, code, NULL, "%s", err);
+        coord_raw_close(&raw);
         return;
     }
     /* a worker's heartbeat connection (its Heartbeats carry a token; the
@@ -432,6 +455,7 @@ static void s_on_work(coord *c) {
                                err);
         }
         proto_free(&m);
+        coord_raw_close(&raw);
         return;
     }
     if (w >= 0) c->workers[w].last_seen_ms = hb_now_ms();
@@ -461,7 +485,7 @@ static void s_on_work(coord *c) {
                 c->jobs[c->active]->train_bytes += (double)fsize;
             }
             c->workers[w].bytes_up += (double)fsize;
-            coord_on_shard_state(c, w, &m);
+            coord_on_shard_state(c, w, &m, &raw);
             break;
         case HIERBERT__ENVELOPE__BODY_DOC_EMBEDDINGS:
             coord_on_doc_embeddings(c, w, m);
@@ -489,6 +513,19 @@ static void s_on_work(coord *c) {
         }
     }
     proto_free(&m);
+    coord_raw_close(&raw); /* (what a handler kept it moved out) */
+}
+
+void coord_raw_close(coord_raw *r) {
+    for (int i = 0; i < r->n; i++) zmq_msg_close(&r->f[i]);
+    r->n = r->extra = 0;
+}
+
+/* one frame of the work socket; returns its size (0: none read) */
+static size_t s_on_work(coord *c) {
+    s_work_bytes = 0;
+    s_work_one(c);
+    return s_work_bytes;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -655,10 +692,16 @@ void coord_publish(coord *c, const char *topic, const char *json) {
 /* ------------------------------------------------------------------------ */
 /* tick: expiry, heartbeats, the job scheduler, systemd status */
 
+static long long s_stalled_until; /* monotonic ms: see s_tick */
+
 static void s_tick(coord *c) {
     long long now = hb_now_ms();
+    /* after a turn that held the loop (a gather's ShardStates), the frames
+     * that came meanwhile - the very heartbeats - wait unread: no expiry
+     * until the loop has had as long again to read them */
+    int grace = now < s_stalled_until;
     for (int i = 0; i < COORD_MAX_WORKERS; i++)
-        if (c->workers[i].in_use && now - c->workers[i].last_seen_ms > c->cfg.worker_expiry_ms) {
+        if (!grace && c->workers[i].in_use && now - c->workers[i].last_seen_ms > c->cfg.worker_expiry_ms) {
             char why[96];
             snprintf(why, sizeof why, "no heartbeat for %lld ms", now - c->workers[i].last_seen_ms);
             s_drop_worker(c, i, why);
@@ -719,6 +762,9 @@ int coord_run(coord *c, const daemon_ctl *ctl, char *err) {
         hb_log(c->who, "info", "systemd watchdog: %lld ms; WATCHDOG=1 from the event loop", c->watchdog.period_ms);
     long long next_tick = hb_now_ms();
     while (!*stop) {
+        /* a turn that holds the loop for seconds holds the heartbeats too:
+         * say so, with what the turn handled (the last work frame) */
+        s_turn_what[0] = 0;
         if (ctl->hup && *ctl->hup) {
             *ctl->hup = 0;
             s_on_hup(c);
@@ -734,9 +780,12 @@ int coord_run(coord *c, const daemon_ctl *ctl, char *err) {
             if (zmq_errno() == EINTR) continue;
             return hb_fail(err, "zmq_poll: %s", zmq_strerror(zmq_errno()));
         }
+        long long turn0 = hb_now_ms();
         /* bounded batches so no socket starves the others */
         for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
-            s_on_work(c);
+            /* a bulk frame (a ShardState, an Update: up to ~1 s to decode
+             * for bert-base) ends the batch: the heartbeats go out between two */
+            if (s_on_work(c) > S_BULK_FRAME) break;
             int ev = 0;
             size_t sz = sizeof ev;
             zmq_getsockopt(c->work, ZMQ_EVENTS, &ev, &sz);
@@ -758,6 +807,12 @@ int coord_run(coord *c, const daemon_ctl *ctl, char *err) {
                 if (msg.kind == COORD_BG_INGEST) coord_on_ingest_done(c, msg.job);
                 if (msg.kind == COORD_BG_EXPORT) coord_on_export_done(c, msg.export);
             }
+        }
+        long long turn_ms = hb_now_ms() - turn0;
+        if (turn_ms > S_SLOW_TURN_MS) {
+            hb_log(c->who, "warn", "event loop: one turn took %lld ms (heartbeats wait meanwhile)%s%s", turn_ms,
+                   s_turn_what[0] ? "; it handled " : "", s_turn_what);
+            s_stalled_until = hb_now_ms() + turn_ms;
         }
         if (hb_now_ms() >= next_tick) {
             s_tick(c);

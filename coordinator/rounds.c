@@ -85,7 +85,10 @@ static void s_mark(coord_job *j) {
 
 static void s_gather_drop(coord_job *j) {
     coord_gather *g = &j->gather;
-    for (int k = 0; k < COORD_MAX_TASKS; k++) proto_free(&g->held[k]);
+    for (int k = 0; k < COORD_MAX_TASKS; k++) {
+        proto_free(&g->held[k]);
+        coord_raw_close(&g->raw[k]);
+    }
     memset(g, 0, sizeof *g);
 }
 
@@ -870,10 +873,11 @@ static void s_gather_try(coord *c, coord_job *j) {
     for (int k = 0; k < g->W; k++) {
         const Hierbert__ShardState *st = g->held[k]->shard_state;
         size_t lo = st->shard_lo, len = st->shard_hi - st->shard_lo;
-        memcpy(p + lo, st->params.data, len * sizeof(float));
+        coord_raw *rf = &g->raw[k]; /* (sizes checked on arrival) */
+        memcpy(p + lo, st->raw ? zmq_msg_data(&rf->f[0]) : st->params.data, len * sizeof(float));
         if (j->adam_m) {
-            memcpy(j->adam_m + lo, st->adam_m.data, len * sizeof(float));
-            memcpy(j->adam_v + lo, st->adam_v.data, len * sizeof(float));
+            memcpy(j->adam_m + lo, st->raw ? zmq_msg_data(&rf->f[1]) : st->adam_m.data, len * sizeof(float));
+            memcpy(j->adam_v + lo, st->raw ? zmq_msg_data(&rf->f[2]) : st->adam_v.data, len * sizeof(float));
         }
     }
     coord_mark k = g->mark;
@@ -888,7 +892,7 @@ static void s_gather_try(coord *c, coord_job *j) {
     if (!k.need_eval) s_checkpoint_of(c, j, &k);
 }
 
-void coord_on_shard_state(coord *c, int w, proto_msg **mp) {
+void coord_on_shard_state(coord *c, int w, proto_msg **mp, coord_raw *raw) {
     if (c->active < 0) return;
     coord_job *j = c->jobs[c->active];
     const Hierbert__ShardState *st = (*mp)->shard_state;
@@ -900,18 +904,34 @@ void coord_on_shard_state(coord *c, int w, proto_msg **mp) {
                (unsigned long long)(*mp)->job_id, (unsigned long long)st->round, st->index);
         return;
     }
-    if (st->shard_lo != j->plan.bounds[k] || st->shard_hi != j->plan.bounds[k + 1] ||
-        (j->adam_m != NULL) != (st->adam_m.len > 0)) {
+    /* the state in the fields, or in raw frames of exactly the shard's size */
+    int moments = st->raw ? raw->n == 3 : st->adam_m.len > 0;
+    size_t want = (size_t)(st->shard_hi - st->shard_lo) * sizeof(float);
+    int raw_bad = 0;
+    if (st->raw) {
+        raw_bad = raw->extra || (raw->n != 1 && raw->n != 3);
+        for (int i = 0; i < raw->n; i++) raw_bad |= zmq_msg_size(&raw->f[i]) != want;
+    }
+    if (st->shard_lo != j->plan.bounds[k] || st->shard_hi != j->plan.bounds[k + 1] || (j->adam_m != NULL) != moments ||
+        raw_bad) {
         char why[300];
         snprintf(why, sizeof why, "%.100s sent shard [%llu, %llu)%s, the plan's shard %d is [%llu, %llu)",
                  c->workers[w].id, (unsigned long long)st->shard_lo, (unsigned long long)st->shard_hi,
-                 (j->adam_m != NULL) != (st->adam_m.len > 0) ? " (moments missing or unexpected)" : "", k,
-                 (unsigned long long)j->plan.bounds[k], (unsigned long long)j->plan.bounds[k + 1]);
+                 raw_bad                          ? " (raw frames of the wrong number or size)"
+                 : (j->adam_m != NULL) != moments ? " (moments missing or unexpected)"
+                                                  : "",
+                 k, (unsigned long long)j->plan.bounds[k], (unsigned long long)j->plan.bounds[k + 1]);
         s_rollback(c, j, why);
         return;
     }
     g->held[k] = *mp;
     *mp = NULL;
+    for (int i = 0; i < raw->n; i++) { /* (moved: the caller's closes nothing) */
+        zmq_msg_init(&g->raw[k].f[i]);
+        zmq_msg_move(&g->raw[k].f[i], &raw->f[i]);
+    }
+    g->raw[k].n = raw->n;
+    coord_raw_close(raw);
     g->in++;
     s_gather_try(c, j);
 }

@@ -523,6 +523,10 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
             return FAIL(PROTO_E_SHAPE, "ShardState: shard [%llu, %llu) of %llu floats",
                         (unsigned long long)st->shard_lo, (unsigned long long)st->shard_hi,
                         (unsigned long long)st->numel);
+        if (st->raw && (st->params.len || st->adam_m.len || st->adam_v.len))
+            return FAIL(PROTO_E_SHAPE, "ShardState: raw frames announced, yet %zu/%zu/%zu bytes in the fields",
+                        st->params.len, st->adam_m.len, st->adam_v.len);
+        if (st->raw) return s_numel("ShardState", st->numel, ex, code, err); /* the frames: proto_raw_frames */
         if (s_numel("ShardState", st->numel, ex, code, err) ||
             s_bulk("ShardState", "params", st->params, st->shard_hi - st->shard_lo, code, err) ||
             s_moments("ShardState", st->adam_m, st->adam_v, st->shard_hi - st->shard_lo, code, err))

@@ -401,6 +401,19 @@ int main(void) {
     vb = proto_pack(&m, &vl);
     s_refused(vb, vl, &ex, PROTO_E_MALFORMED, "ShardState: generation 0");
     free(vb);
+    /* raw: the state in the frames after this one, the fields empty */
+    ss.gen = 77;
+    ss.raw = 1;
+    vb = proto_pack(&m, &vl);
+    s_refused(vb, vl, &ex, PROTO_E_SHAPE, "ShardState: raw frames announced, yet 1280/1280/1280 bytes");
+    free(vb);
+    ss.params = ss.adam_m = ss.adam_v = proto_bytes(NULL, 0);
+    d = s_roundtrip(&m, &ex, &vb, &vl);
+    CHECK(d->shard_state->raw && d->shard_state->params.len == 0, "raw ShardState");
+    proto_free(&d);
+    free(vb);
+    t_ok("a raw ShardState (its state in the frames after it) decodes without its fields, and not with them");
+    ss.raw = 0;
 
     Hierbert__Update su = HIERBERT__UPDATE__INIT;
     su.n_samples = 4;

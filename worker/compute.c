@@ -242,9 +242,19 @@ static int s_peers_rc(s_comp *c, uint64_t job, const Hierbert__TrainTask *t, pee
 }
 
 /* A checkpoint round's gather (sharded reduction): this worker's shard of
- * version round+1, parameters and moments, behind the round's Update. It
- * is packed (copied) here, so the next round may move the weights while it
- * is on the wire. */
+ * version round+1, parameters and moments, behind the round's Update: the
+ * Envelope, then the raw frames (ShardState.raw). They are copied here, once,
+ * so the next round may move the weights while they are on the wire. */
+static void s_raw_frame(s_comp *c, const float *src, size_t n, int more) {
+    zmq_msg_t f;
+    zmq_msg_init_size(&f, n * sizeof(float));
+    memcpy(zmq_msg_data(&f), src, n * sizeof(float));
+    if (zmq_msg_send(&f, c->pipe, more ? ZMQ_SNDMORE : 0) < 0) {
+        hb_log(c->wc->who, "error", "compute pipe: %s", zmq_strerror(zmq_errno()));
+        zmq_msg_close(&f);
+    }
+}
+
 static void s_send_shard_state(s_comp *c, uint64_t job, const Hierbert__TrainTask *t) {
     const params_table *pt = &c->m->params;
     size_t lo, hi;
@@ -258,14 +268,19 @@ static void s_send_shard_state(s_comp *c, uint64_t job, const Hierbert__TrainTas
     st.numel = pt->numel;
     st.shard_lo = lo;
     st.shard_hi = hi;
-    st.params = proto_bytes(pt->data + lo, (hi - lo) * sizeof(float));
-    if (c->adamw) {
-        st.adam_m = proto_bytes(c->shard_m, (hi - lo) * sizeof(float));
-        st.adam_v = proto_bytes(c->shard_v, (hi - lo) * sizeof(float));
-    }
+    st.raw = 1;
     m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_STATE;
     m.shard_state = &st;
-    s_send(c, &m);
+    char err[HB_ERR_LEN];
+    if (proto_send(c->pipe, NULL, 0, &m, ZMQ_SNDMORE, err)) {
+        hb_log(c->wc->who, "error", "compute pipe: %s", err);
+        return;
+    }
+    s_raw_frame(c, pt->data + lo, hi - lo, c->adamw);
+    if (c->adamw) {
+        s_raw_frame(c, c->shard_m, hi - lo, 1);
+        s_raw_frame(c, c->shard_v, hi - lo, 0);
+    }
 }
 
 static void s_run(s_comp *c) {

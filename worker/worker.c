@@ -260,6 +260,33 @@ static int s_on_frame(worker *w, zmq_msg_t *frame, char *err) {
     return 0;
 }
 
+/* One result from the compute thread to the coordinator, every frame of it
+ * (a ShardState's raw frames follow its Envelope); without a connection
+ * it is dropped whole. */
+static void s_forward_result(worker *w) {
+    int more = 1, failed = !w->sock, first = 1;
+    while (more) {
+        zmq_msg_t f;
+        zmq_msg_init(&f);
+        if (zmq_msg_recv(&f, w->pipe, 0) < 0) {
+            zmq_msg_close(&f);
+            return;
+        }
+        more = zmq_msg_more(&f);
+        /* (a multipart message goes whole or not at all: after the first
+         * frame is queued the rest cannot fail for want of room) */
+        if (!failed && zmq_msg_send(&f, w->sock, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
+            if (first)
+                hb_log(w->who, "warn", "could not send a result to the coordinator: %s (it will reassign the work)",
+                       zmq_strerror(zmq_errno()));
+            failed = 1;
+        }
+        first = 0;
+        zmq_msg_close(&f);
+    }
+    if (!w->sock) hb_log(w->who, "warn", "dropping a result: no coordinator (it will reassign the work)");
+}
+
 /* The entries a SIGHUP changes in a running worker (read each turn of the
  * loop); the endpoints, id, threads, keys and frame limit are bound at start. */
 static const char *const WORKER_LIVE_CONF[] = {"worker.heartbeat_ms",     "worker.coordinator_timeout_ms",
@@ -352,13 +379,7 @@ int worker_run(const worker_config *cfg_in, const daemon_ctl *ctl, char *err) {
                 s_turn(&w);
                 zmq_pollitem_t it = {w.pipe, 0, ZMQ_POLLIN, 0};
                 long left = (long)(until - hb_now_ms());
-                if (zmq_poll(&it, 1, left > 200 ? 200 : left < 0 ? 0 : left) > 0) {
-                    zmq_msg_t f;
-                    zmq_msg_init(&f);
-                    zmq_msg_recv(&f, w.pipe, 0);
-                    hb_log(w.who, "warn", "dropping a result: no coordinator (it will reassign the work)");
-                    zmq_msg_close(&f);
-                }
+                if (zmq_poll(&it, 1, left > 200 ? 200 : left < 0 ? 0 : left) > 0) s_forward_result(&w);
             }
             w.backoff_ms = w.backoff_ms * 2 > cfg->reconnect_max_ms ? cfg->reconnect_max_ms : w.backoff_ms * 2;
             if (*stop) break;
@@ -399,14 +420,7 @@ int worker_run(const worker_config *cfg_in, const daemon_ctl *ctl, char *err) {
             }
             zmq_msg_close(&f);
         }
-        if (items[1].revents & ZMQ_POLLIN) {
-            zmq_msg_t f;
-            zmq_msg_init(&f);
-            if (zmq_msg_recv(&f, w.pipe, 0) >= 0 && (!w.sock || zmq_msg_send(&f, w.sock, ZMQ_DONTWAIT) < 0))
-                hb_log(w.who, "warn", "could not send a result to the coordinator: %s (it will reassign the work)",
-                       w.sock ? zmq_strerror(zmq_errno()) : "not connected");
-            zmq_msg_close(&f);
-        }
+        if (items[1].revents & ZMQ_POLLIN) s_forward_result(&w);
         if (w.hb && (items[2].revents & ZMQ_POLLIN)) {
             zmq_msg_t f;
             zmq_msg_init(&f);
