@@ -146,6 +146,8 @@ double coord_job_progress(const coord_job *j) {
     return (double)j->step / (double)j->total_steps;
 }
 
+static void *(*volatile s_memset)(void *, int, size_t) = memset;
+
 static void s_ckpt_path(coord *c, const coord_job *j, char *out, size_t n) {
     char dir[1100];
     coord_job_dir(c, j->id, dir, sizeof dir);
@@ -290,8 +292,13 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     free(j->adam_v);
     j->adam_m = j->adam_v = NULL;
     if (!s->optimizer[0] || !strcmp(s->optimizer, "adamw")) {
-        j->adam_m = hb_calloc(numel, sizeof(float));
-        j->adam_v = hb_calloc(numel, sizeof(float));
+        /* written now, not left to calloc's untouched pages: the first
+         * gather would fault in 2 x 4P bytes inside the event loop (seconds
+         * for bert-base, the heartbeats waiting) */
+        j->adam_m = hb_malloc(numel * sizeof(float));
+        j->adam_v = hb_malloc(numel * sizeof(float));
+        s_memset(j->adam_m, 0, numel * sizeof(float)); /* (not folded into a calloc) */
+        s_memset(j->adam_v, 0, numel * sizeof(float));
     }
     coord_train_free_buffers(j);
     j->we_view = params_find(&j->model->params, "embeddings.word_embeddings.weight");

@@ -13,7 +13,7 @@
 #   ops/bench-network.sh --workers W [--rate 1gbit] [--preset mini] [--seq 128] [--batch 32]
 #                        [--steps 20] [--threads 1] [--reduce sharded|coordinator|both]
 #                        [--corpus brown|synthetic] [--build DIR] [--wire fp32|bf16]
-#                        [--checkpoint-min-s S]
+#                        [--checkpoint-min-s S] [--cancel-after-steps]
 # --wire: the sharded reduction's peer wire (submit --wire); --checkpoint-min-s:
 # the coordinator's (30 s: a short run checkpoints at its end only; 0: every
 # 10 rounds, the gather's cost in the figures).
@@ -21,10 +21,12 @@
 # and `ops/fetch-corpus.sh vocab` (data/corpora). Root (ip netns, tc). Runs
 # under flock /tmp/hb-heavy.lock: never beside another heavy run. The job
 # keeps 4 chunks a document (a short eval round) and is cancelled once TRAIN
-# ends (EMBED and HEAD are not what this measures).
+# ends (EMBED and HEAD are not what this measures); --cancel-after-steps:
+# once the last round is in (and 5 s for its gather), before the eval round
+# (minutes for bert-base on one thread a worker).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-W=2 rate=1gbit preset=mini seq=128 batch=32 steps=20 threads=1 reduce=sharded corpus=brown build=$root/build
+W=2 rate=1gbit preset=mini seq=128 batch=32 steps=20 threads=1 reduce=sharded corpus=brown build=$root/build cancel_early=
 wire=fp32 ckmin=30
 args=("$@")
 while (($#)); do
@@ -33,6 +35,7 @@ while (($#)); do
     --batch) batch=$2; shift ;; --steps) steps=$2; shift ;; --threads) threads=$2; shift ;;
     --reduce) reduce=$2; shift ;; --corpus) corpus=$2; shift ;; --build) build=$2; shift ;;
     --wire) wire=$2; shift ;; --checkpoint-min-s) ckmin=$2; shift ;;
+    --cancel-after-steps) cancel_early=1; shift 0 ;;
     -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench-network: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -115,6 +118,11 @@ run() { # name limit reduce -> $T/name.json
     cli status "$job" --json >"$T/$n.json" 2>/dev/null || true
     st=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"][0]["state"])' "$T/$n.json" 2>/dev/null || echo ?)
     [[ $st == TRAIN || $st == QUEUED || $st == INGEST || $st == "?" ]] || break
+    if [[ -n $cancel_early && $st == TRAIN ]] &&
+       python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["jobs"][0]["train_rounds"] >= int(sys.argv[2]) else 1)' \
+         "$T/$n.json" "$steps" 2>/dev/null; then
+      sleep 5; cli status "$job" --json >"$T/$n.json" 2>/dev/null || true; break # (the last gather; not the eval)
+    fi
     sleep 1
   done
   cli cancel "$job" >/dev/null 2>&1 || true
