@@ -146,15 +146,19 @@ link = [(w["bytes_from_coordinator"] + w["bytes_to_coordinator"]) / r / 1e6 for 
 tot = [a + b for a, b in zip(peer, link)]
 k = max(range(len(tot)), key=lambda i: tot[i]) if tot else 0
 busiest = max(tot + [coord]) if tot else coord
+# each way (what a link's rate limits): the busiest host's larger direction
+sent = [(w["peer_bytes_out"] + w["bytes_to_coordinator"]) / r / 1e6 for w in d["workers"]]
+recv = [(w["peer_bytes_in"] + w["bytes_from_coordinator"]) / r / 1e6 for w in d["workers"]]
+way = max([max(a, b) for a, b in zip(sent, recv)] + [j["train_bytes_down"] / r / 1e6, j["train_bytes_up"] / r / 1e6])
 out = dict(rate=rate, round_ms=rt, compute_ms=comp, wait_ms=wait, coord_mb=coord, busiest_mb=busiest,
            peer_mb=peer[k] if peer else 0, link_mb=link[k] if link else 0, parameters=j["parameters"],
-           reduce=j["reduce"], note=j.get("reduce_note", ""))
+           reduce=j["reduce"], note=j.get("reduce_note", ""), way_mb=way)
 json.dump(out, open(path + ".sum", "w"))
 print(f"{n:>18}: {j['reduce']:>11}, {len(d['workers'])} workers: {rate:7.1f} seq/s; round {rt:6.0f} ms = "
       f"compute {comp:5.0f} + peer wait {wait:5.0f} + rest {max(rt - comp - wait, 0):5.0f} "
       f"({rt / comp if comp else 0:.2f}x compute); MB a step: coordinator {coord:6.1f}, busiest worker "
       f"{tot[k] if tot else 0:6.1f} (peers {out['peer_mb']:.1f} + coordinator link {out['link_mb']:.1f}); "
-      f"busiest host {busiest:.1f}; {r} rounds{'; ' + out['note'] if out['note'] else ''}")
+      f"busiest host {busiest:.1f} (its larger direction {way:.1f}); {r} rounds{'; ' + out['note'] if out['note'] else ''}")
 PY
 }
 
@@ -173,7 +177,8 @@ a, b = (json.load(open(p)) for p in sys.argv[1:3]); W = int(sys.argv[3])
 grad_mb = a["parameters"] * 4 / 1e6
 bound = 2 * (W - 1) / W * grad_mb
 print(f"  efficiency {b['rate'] / a['rate'] * 100:.1f}% (limited / unlimited); unlimited round {a['round_ms'] / a['compute_ms']:.2f}x "
-      f"the slowest worker's compute; busiest host {b['busiest_mb']:.1f} MB a step"
-      + (f" = {b['busiest_mb'] / bound:.2f}x 2(W-1)/W x the gradient ({grad_mb:.1f} MB dense fp32)" if W > 1 else ""))
+      f"the slowest worker's compute; busiest host {b['busiest_mb']:.1f} MB a step in + out, "
+      f"{b['way_mb']:.1f} MB its larger direction"
+      + (f" = {b['way_mb'] / bound:.2f}x 2(W-1)/W x the gradient ({grad_mb:.1f} MB dense fp32) each way" if W > 1 else ""))
 PY
 done
