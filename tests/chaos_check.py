@@ -9,6 +9,10 @@ tests/test_cluster_exact.sh, tests/test_chaos_short.sh). Standard library only.
       and the checkpoint's counters
   python3 chaos_check.py compare REF.json GOT.json
       exit 1 naming each digest that differs
+  python3 chaos_check.py corpus DIR [N]
+      writes DIR/train.jsonl and DIR/val.jsonl: N (240) seeded documents of
+      3 classes, each 10-120 words drawn mostly from its class's words (a
+      real dataset for a vocabulary-backed job that can be exported)
   python3 chaos_check.py steps EVENTS_OR_STATUS_LOG TOTAL
       the step counter seen while the job ran (one JSON status a line) never
       went down except back to a checkpoint after a coordinator restart, and
@@ -22,7 +26,7 @@ import ckpt  # noqa: E402
 # result keys that measure time or describe the machine, not the job's numbers
 TIMING = re.compile(r"(_s|_ms|seconds|time|_t|submitted|started|finished|uptime|per_s|rate)$")
 # ... and how the work went: EMBED's commits, bytes and documents skipped after a restart
-OPS = {"embed"}
+OPS = {"embed", "job"}
 
 
 def strip(o):
@@ -42,7 +46,9 @@ def digest(data_dir, job, result_json, dump_values):
     out = {}
     ck = os.path.join(jd, "checkpoint.bin")
     with open(ck, "rb") as f:
-        out["checkpoint"] = sha(f.read())
+        raw = bytearray(f.read())
+    raw[16:24] = bytes(8)  # the job id (ck_header.job_id): a job submitted again has another
+    out["checkpoint"] = sha(bytes(raw))
     info, _ = ckpt.read(ck)
     out["step"] = info["step"]
     out["round"] = info["round"]
@@ -62,14 +68,41 @@ def digest(data_dir, job, result_json, dump_values):
             if re.match(r"(docs|emb|jobs|results|meta)/", line):
                 take = line.startswith("emb/")
             if take:
-                emb.append(line)
+                emb.append(re.sub(r"^emb/\d+/", "emb/J/", line))
     out["embeddings"] = sha("".join(sorted(emb)).encode())
     out["emb_lines"] = len(emb)
     return out
 
 
+WORDS = ("the a of and to in is was for on that with as by at from it be this are or an have not which his "
+         "her but one all were they had there their been has more will would who about when out up can into "
+         "time new some could these two may first any only other than then its over also after most made "
+         "many before must through back years where much your way well down should because each just those "
+         "people how too little state good very make world still own see men work long get here between "
+         "both life being under never day same another know while last might us great old year off come since "
+         "against go came right used take three").split()
+
+
+def corpus(d, n=240):
+    import random
+    rng = random.Random(7)
+    os.makedirs(d, exist_ok=True)
+    k = len(WORDS) // 3
+    with open(os.path.join(d, "train.jsonl"), "w") as tr, open(os.path.join(d, "val.jsonl"), "w") as va:
+        for i in range(n):
+            c = i % 3
+            own = WORDS[c * k:(c + 1) * k]
+            text = " ".join(rng.choice(own) if rng.random() < 0.6 else rng.choice(WORDS)
+                            for _ in range(rng.randint(10, 120)))
+            line = json.dumps({"id": "d%04d" % i, "text": text, "label": "class%d" % c}) + "\n"
+            (va if i % 5 == 4 else tr).write(line)
+
+
 def main():
     cmd = sys.argv[1]
+    if cmd == "corpus":
+        corpus(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 240)
+        return
     if cmd == "digest":
         print(json.dumps(digest(*sys.argv[2:6]), sort_keys=True))
     elif cmd == "compare":
