@@ -8,7 +8,9 @@
  * FNV-1a 64 checksum of all preceding bytes (version 2: of their 8-byte
  * little-endian words, each part's tail bytes one by one - 8x fewer
  * multiplies than version 1's byte-wise hash, which took most of the write
- * time of a large model; version 1 files are still read). Written to
+ * time of a large model; version 1 files are still read; version 3 adds
+ * the slice count and the running epoch's loss sums after the header, what
+ * a resumed job needs to replay to the same bits). Written to
  * path.tmp, fsync'ed, renamed over path, and the directory fsync'ed: a
  * reader sees the old checkpoint or the new one, never a torn file.
  * coord_checkpoint_start writes on a thread of its own.
@@ -37,7 +39,14 @@ typedef struct {
     int32_t epoch, epochs;
 } ck_header;
 
-#define CK_VERSION 2u
+/* version 3: after the header, before the arrays */
+typedef struct {
+    int32_t n_slices, pad;
+    int64_t samples_done;
+    double epoch_loss_sum, epoch_loss_n;
+} ck_header3;
+
+#define CK_VERSION 3u
 
 static uint64_t s_fnv(uint64_t h, const void *p, size_t n) {
     const uint8_t *b = p;
@@ -98,9 +107,14 @@ int coord_checkpoint_write(const char *path, const coord_checkpoint *ck, char *e
     h.step_in_epoch = ck->step_in_epoch;
     h.epoch = ck->epoch;
     h.epochs = ck->epochs;
+    ck_header3 h3 = {.n_slices = ck->n_slices,
+                     .samples_done = ck->samples_done,
+                     .epoch_loss_sum = ck->epoch_loss_sum,
+                     .epoch_loss_n = ck->epoch_loss_n};
     uint64_t sum = 0xcbf29ce484222325ull;
     size_t fb = ck->numel * sizeof(float);
-    int bad = s_write_all(fd, &h, sizeof h, &sum) || s_write_all(fd, ck->params, fb, &sum) ||
+    int bad = s_write_all(fd, &h, sizeof h, &sum) || s_write_all(fd, &h3, sizeof h3, &sum) ||
+              s_write_all(fd, ck->params, fb, &sum) ||
               (ck->m && (s_write_all(fd, ck->m, fb, &sum) || s_write_all(fd, ck->v, fb, &sum))) ||
               s_write_all(fd, ck->val_acc, (size_t)ck->epochs * sizeof(double), &sum);
     uint64_t final = sum;
@@ -159,7 +173,9 @@ int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err) {
     /* the size the header implies, before allocating for it: a truncated or
      * corrupt header must not cost gigabytes (found by fuzz_checkpoint) */
     struct stat st;
-    uint64_t want = sizeof h + (uint64_t)h.numel * sizeof(float) * (h.has_moments ? 3 : 1) +
+    ck_header3 h3;
+    memset(&h3, 0, sizeof h3);
+    uint64_t want = sizeof h + (h.version >= 3 ? sizeof h3 : 0) + (uint64_t)h.numel * sizeof(float) * (h.has_moments ? 3 : 1) +
                     (uint64_t)h.epochs * sizeof(double) + sizeof(uint64_t);
     if (fstat(fileno(f), &st) || (uint64_t)st.st_size != want) {
         fclose(f);
@@ -174,6 +190,18 @@ int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err) {
     ck->step_in_epoch = h.step_in_epoch;
     ck->epoch = h.epoch;
     ck->epochs = h.epochs;
+    if (h.version >= 3 && s_read_all(f, &h3, sizeof h3, &sum, h.version)) {
+        fclose(f);
+        return hb_fail(err, "checkpoint %s: truncated", path);
+    }
+    if (h3.n_slices < 0 || h3.n_slices > COORD_MAX_TASKS) {
+        fclose(f);
+        return hb_fail(err, "checkpoint %s: implausible slice count %d", path, h3.n_slices);
+    }
+    ck->n_slices = h3.n_slices;
+    ck->samples_done = (long)h3.samples_done;
+    ck->epoch_loss_sum = h3.epoch_loss_sum;
+    ck->epoch_loss_n = h3.epoch_loss_n;
     size_t fb = h.numel * sizeof(float);
     ck->params = hb_malloc(fb);
     if (h.has_moments) {

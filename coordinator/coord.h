@@ -251,8 +251,8 @@ int job_state_final(job_state s);
 #define COORD_MAX_TASKS COORD_MAX_WORKERS
 
 typedef struct {
-    int worker;     /* registry index, -1: lost */
-    uint32_t start; /* eval: first val chunk; train: worker's slot */
+    int worker;     /* registry index, -1: lost (not coordinator-reduced train: waiting for a worker) */
+    uint32_t start; /* eval: first val chunk; train: the slice's index (sharded: the owner's shard) */
     uint32_t count; /* samples */
     int done;
 } coord_task;
@@ -277,6 +277,11 @@ typedef struct {
     double grad_norm;      /* gradient averaging: the step's global gradient norm (-1: not computed) */
     double wait_s_max;     /* sharded: the longest a worker waited for its peers */
     double peer_bytes_max; /* sharded: the busiest worker's peer bytes (in + out) */
+    /* Updates are added in task order, whatever order they arrive in: a
+     * task's Update waits here until every task before it is added */
+    proto_msg *held[COORD_MAX_TASKS];
+    int next_add; /* the first task not added yet */
+    int slices;   /* train: the step's batch in this many slices */
 } coord_round;
 
 /* Where the coordinator last held the whole training state (parameters and
@@ -376,6 +381,8 @@ typedef struct {
 
     /* training plan */
     int L, G, sync_every, epochs, min_workers;
+    int n_slices; /* coordinator-reduced: every step's batch is cut into this many slices (the live workers
+                     at the first round, kept in the checkpoint), whoever computes them; 0 not yet */
     long steps_per_epoch, total_steps, warmup_steps, max_steps;
     uint64_t seed;
     /* progress */
@@ -542,6 +549,10 @@ typedef struct {
     size_t numel;
     float *params, *m, *v; /* m, v NULL when absent */
     double *val_acc;       /* [epochs] */
+    /* version 3: what the replay after a resume needs to end in the same bits (0 in older files) */
+    int n_slices;
+    long samples_done;
+    double epoch_loss_sum, epoch_loss_n;
 } coord_checkpoint;
 
 int coord_checkpoint_write(const char *path, const coord_checkpoint *ck, char *err);

@@ -3,7 +3,9 @@
  * store (DESIGN.md, step 2).
  *
  * Documents (training, then validation, then test) are handed out in tasks of whole
- * documents to every live worker, two tasks in flight per worker so its
+ * documents to every live worker - the fixed groups of s_start, so a
+ * vector's bits do not depend on who computes it or when (the worker's
+ * batches run across the group's documents) - two tasks in flight per worker so its
  * compute never waits for the wire. The worker sends one DocEmbeddings per
  * document (vectors and the chunk classifier's logits). The coordinator puts
  * each into a store_writer - the vectors under emb "job/doc" (label and
@@ -70,6 +72,22 @@ static int s_start(coord *c, coord_job *j, char *err) {
             e->chunks_stored += sp->doc_count[di];
         }
     }
+    /* the groups: whole documents up to 8 batches of chunks (at least one document) */
+    e->group_of = hb_malloc((e->n + 1) * sizeof(uint32_t));
+    e->gstart = hb_malloc((e->n + 2) * sizeof(uint32_t));
+    size_t want = (size_t)8 * (size_t)e->batch, in = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        const coord_split *sp;
+        size_t di;
+        s_doc(j, i, &sp, &di);
+        if (i == 0 || (in && in + sp->doc_count[di] > want)) {
+            e->gstart[e->n_groups++] = (uint32_t)i;
+            in = 0;
+        }
+        e->group_of[i] = e->n_groups - 1;
+        in += sp->doc_count[di];
+    }
+    e->gstart[e->n_groups] = (uint32_t)e->n;
     e->w = store_writer_new(c->store, (size_t)1 << 30); /* commits are ours (s_commit) */
     hb_log(c->who, "info", "job %llu: EMBED %zu documents (%zu chunks), %zu already stored, batch %d",
            (unsigned long long)j->id, e->n, e->chunks_total, e->skipped, e->batch);
@@ -118,10 +136,6 @@ static void s_commit(coord *c, coord_job *j) {
 /* the next task for worker w from the pending documents; 0 sent, 1 none left, -1 send failed */
 static int s_send_task(coord *c, coord_job *j, int w) {
     struct coord_embed *e = j->embed;
-    int W = coord_live_workers(c);
-    size_t pending_chunks = e->chunks_total - e->chunks_stored; /* an upper bound */
-    size_t want = (size_t)8 * (size_t)e->batch, even = pending_chunks / (size_t)(2 * (W > 0 ? W : 1));
-    if (even < want) want = even < (size_t)e->batch ? (size_t)e->batch : even;
     while (e->scan < e->n && e->state[e->scan] != EMB_PENDING) e->scan++;
     if (e->scan >= e->n) return 1;
     if (e->n_tasks == e->cap_tasks) {
@@ -131,17 +145,15 @@ static int s_send_task(coord *c, coord_job *j, int w) {
     uint32_t ti = e->n_tasks;
     coord_embed_task *t = &e->tasks[ti];
     memset(t, 0, sizeof *t);
-    /* whole documents, up to `want` chunks (at least one document) */
-    size_t chunks = 0, cap = 16;
-    t->docs = hb_malloc(cap * sizeof(uint32_t));
-    for (size_t i = e->scan; i < e->n && chunks < want; i++) {
-        if (e->state[i] != EMB_PENDING) continue;
+    /* the group of the first pending document, all of it */
+    uint32_t g = e->group_of[e->scan], g0 = e->gstart[g], g1 = e->gstart[g + 1];
+    size_t chunks = 0;
+    t->docs = hb_malloc((g1 - g0) * sizeof(uint32_t));
+    for (uint32_t i = g0; i < g1; i++) {
         const coord_split *sp;
         size_t di;
         s_doc(j, i, &sp, &di);
-        if (chunks && chunks + sp->doc_count[di] > want) break;
-        if (t->n_docs == cap) t->docs = hb_realloc(t->docs, (cap *= 2) * sizeof(uint32_t));
-        t->docs[t->n_docs++] = (uint32_t)i;
+        t->docs[t->n_docs++] = i;
         chunks += sp->doc_count[di];
     }
     /* the task's chunk rows */
@@ -217,11 +229,13 @@ static int s_send_task(coord *c, coord_job *j, int w) {
         return -1;
     }
     t->worker = w;
-    t->left = t->n_docs;
     for (uint32_t q = 0; q < t->n_docs; q++) {
+        if (e->state[t->docs[q]] != EMB_PENDING) continue; /* stored, or in flight from an earlier task */
         e->state[t->docs[q]] = EMB_ASSIGNED;
         e->task_of[t->docs[q]] = ti;
+        t->wanted++;
     }
+    t->left = t->wanted;
     e->n_tasks++;
     e->inflight[w]++;
     k->task = (int)ti;
@@ -282,7 +296,14 @@ void coord_on_doc_embeddings(coord *c, int w, const proto_msg *m) {
             break;
         }
     }
-    if (i == UINT32_MAX || e->state[i] != EMB_ASSIGNED || e->task_of[i] != d->task_id) {
+    if (i != UINT32_MAX && (e->state[i] != EMB_ASSIGNED || e->task_of[i] != d->task_id)) {
+        /* a document of the group already stored (a restart) or received from an earlier task */
+        if (c->cfg.verbose)
+            hb_log(c->who, "info", "DocEmbeddings from %s: document %s of task %u already done: ignored",
+                   c->workers[w].id, d->doc_id, d->task_id);
+        return;
+    }
+    if (i == UINT32_MAX) {
         hb_log(c->who, "warn", "DocEmbeddings from %s: document %s not awaited in task %u: ignored", c->workers[w].id,
                d->doc_id, d->task_id);
         return;
@@ -330,7 +351,7 @@ void coord_on_doc_embeddings(coord *c, int w, const proto_msg *m) {
     e->bytes_in += (double)(d->data.len + d->logits.len);
     /* a finished task is committed at once: its worker gets the next one
      * without waiting for the timer (it is busy with its other task) */
-    if (e->n_unc >= EMB_COMMIT_DOCS || ++t->got == t->n_docs) {
+    if (e->n_unc >= EMB_COMMIT_DOCS || ++t->got == t->wanted) {
         s_commit(c, j);
         coord_embed_tick(c, j);
     }
@@ -386,6 +407,8 @@ static void s_embed_free(struct coord_embed **ep) {
     free(e->tasks);
     free(e->state);
     free(e->task_of);
+    free(e->group_of);
+    free(e->gstart);
     free(e->unc);
     store_writer_destroy(&e->w);
     free(e);

@@ -132,6 +132,10 @@ int coord_job_save(coord *c, coord_job *j, char *err) {
     for (int e = 0; j->val_acc && e < j->epochs; e++) json_array_append_new(acc, json_real(j->val_acc[e]));
     json_object_set_new(o, "val_acc", acc);
     json_object_set_new(o, "last_loss", json_real(j->last_loss));
+    /* TRAIN's counters: status shows them for a finished job after a restart too */
+    json_object_set_new(o, "train", json_pack("{s:I, s:I, s:I, s:i}", "step", (json_int_t)j->step, "total_steps",
+                                              (json_int_t)j->total_steps, "round", (json_int_t)j->round, "epoch",
+                                              j->epoch));
     coord_job_history_json(j, o);
     if (j->n_counts[0] >= 0) {
         json_t *cn = json_array();
@@ -298,6 +302,13 @@ int coord_jobs_load(coord *c, char *err) {
         j->started = sta;
         j->finished = fin;
         j->last_loss = loss;
+        json_t *tr = json_object_get(o, "train"); /* records before it have none */
+        if (json_is_object(tr)) {
+            j->step = (long)json_integer_value(json_object_get(tr, "step"));
+            j->total_steps = (long)json_integer_value(json_object_get(tr, "total_steps"));
+            j->round = (uint64_t)json_integer_value(json_object_get(tr, "round"));
+            j->epoch = (int)json_integer_value(json_object_get(tr, "epoch"));
+        }
         j->vocab_size = vocab;
         j->pad_id = pad;
         if (acc && json_is_array(acc) && json_array_size(acc) > 0) {

@@ -12,8 +12,9 @@ enum { EMB_PENDING = 0, EMB_ASSIGNED, EMB_RECEIVED, EMB_STORED };
 
 typedef struct {
     int worker;      /* registry index; -1 once lost */
-    uint32_t n_docs; /* documents in it */
+    uint32_t n_docs; /* documents in it: its group's, whatever their state (the same batches) */
     uint32_t *docs;  /* [n_docs] EMBED indices */
+    uint32_t wanted; /* of them, the ones assigned to it (PENDING when it was sent) */
     uint32_t left;   /* documents not yet committed */
     uint32_t got;    /* documents received */
 } coord_embed_task;
@@ -37,6 +38,13 @@ struct coord_embed {
     int inflight[COORD_MAX_WORKERS];
     double params_to[COORD_MAX_WORKERS]; /* joined time of the worker the final Params went to */
     int batch;
+    /* the documents in fixed groups, whole documents of up to 8 batches of
+     * chunks each, drawn once over all n (stored ones too): a task is a
+     * group, so the worker's batches - and the bits of every vector - are
+     * the same whoever computes it, after a lost worker or a restart */
+    uint32_t *group_of; /* [n] */
+    uint32_t *gstart;   /* [n_groups + 1] first document of each group */
+    uint32_t n_groups;
     long long t0_ms, t_first_ms, t_last_ms;
     double bytes_in, bytes_out;
     long commits;

@@ -204,7 +204,11 @@ static int s_checkpoint_of(coord *c, coord_job *j, const coord_mark *k) {
                            .params = j->model->params.data,
                            .m = j->adam_m,
                            .v = j->adam_v,
-                           .val_acc = j->val_acc};
+                           .val_acc = j->val_acc,
+                           .n_slices = j->n_slices,
+                           .samples_done = k->samples_done,
+                           .epoch_loss_sum = k->epoch_loss_sum,
+                           .epoch_loss_n = k->epoch_loss_n};
     j->last_ckpt_ms = hb_now_ms();
     if (coord_checkpoint_start(&j->ckw, path, &ck, err)) {
         hb_log(c->who, "error", "job %llu: %s", (unsigned long long)j->id, err);
@@ -323,6 +327,9 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     j->step = j->step_in_epoch = 0;
     j->round = 0;
     j->need_eval = 0;
+    j->n_slices = 0;
+    j->samples_done = 0;
+    j->epoch_loss_sum = j->epoch_loss_n = 0;
     j->order_epoch = -1;
     free(j->order);
     j->order = hb_malloc((j->corpus.train.n + 1) * sizeof(uint32_t));
@@ -352,6 +359,10 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
         j->step_in_epoch = ck.step_in_epoch;
         j->epoch = ck.epoch;
         j->seed = ck.seed;
+        j->n_slices = ck.n_slices; /* (0 in a version 1-2 file: the next round's live workers) */
+        j->samples_done = ck.samples_done;
+        j->epoch_loss_sum = ck.epoch_loss_sum;
+        j->epoch_loss_n = ck.epoch_loss_n;
         if (j->step_in_epoch >= j->steps_per_epoch || j->step >= j->total_steps)
             j->need_eval = j->epoch < j->epochs && j->val_acc[j->epoch] < 0;
         coord_checkpoint_free(&ck);
@@ -380,6 +391,23 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
  * The union is the global batch, which is all the equivalence needs. */
 static size_t s_cut(size_t begin, size_t total, int W, int w) {
     return begin + total * (size_t)w / (size_t)W;
+}
+
+/* The rows of slice s (of S) of each of the k steps from j->step_in_epoch:
+ * idx[] their chunk indices in the training split, sizes[q] step q's
+ * share; returns the count. A function of (seed, epoch, step, S, s): a
+ * slice recomputed on another worker is the same slice. */
+static uint32_t s_slice_rows(const coord_job *j, int S, int s, long k, uint32_t *idx, int32_t *sizes) {
+    size_t n = j->corpus.train.n;
+    uint32_t cnt = 0;
+    for (long q = 0; q < k; q++) {
+        size_t begin = (size_t)(j->step_in_epoch + q) * (size_t)j->G;
+        size_t total = n - begin < (size_t)j->G ? n - begin : (size_t)j->G;
+        size_t start = s_cut(begin, total, S, s), size = s_cut(begin, total, S, s + 1) - start;
+        sizes[q] = (int32_t)size;
+        for (size_t i = 0; i < size; i++) idx[cnt++] = j->order[start + i];
+    }
+    return cnt;
 }
 
 void coord_epoch_order(uint32_t *order, size_t n, uint64_t seed, int epoch) {
@@ -527,7 +555,12 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     tt.eval = eval;
     tt.task_id = (uint32_t)ti;
     tt.rng_seed = j->seed ^ (j->round * 0x100000001b3ull) ^ ((uint64_t)ti << 48);
-    if (!eval) tt.step_sizes = proto_bytes(step_sizes, (size_t)steps * sizeof(int32_t));
+    if (!eval) {
+        tt.step_sizes = proto_bytes(step_sizes, (size_t)steps * sizeof(int32_t));
+        /* dropout keyed by (seed, step, chunk): the same masks whoever computes the slice, whenever */
+        tt.sample_ids = proto_bytes(idx, (size_t)n * sizeof(uint32_t));
+        tt.rng_seed = j->seed;
+    }
     tt.want_moments = !eval && j->r.want_moments;
     tt.send_grad = !eval && j->avg_grads;
     if (!eval && j->r.sharded) {
@@ -577,6 +610,7 @@ static void s_round_reset(coord *c, coord_job *j) {
         int w = j->r.task[t].worker;
         if (w >= 0 && c->workers[w].task == t) c->workers[w].task = -1;
     }
+    for (int t = 0; t < COORD_MAX_TASKS; t++) proto_free(&j->r.held[t]);
     memset(&j->r, 0, sizeof j->r);
 }
 
@@ -635,16 +669,12 @@ static void s_grad_zero(coord_job *j) {
     j->grad_dense = 0;
 }
 
-/* adds one Update's gradient, weighted, into j->grad; -1 (err) if its rows
- * do not fit the model */
-static int s_grad_add(coord_job *j, const Hierbert__Update *u, double wt, char *err) {
+/* 0 if an Update's gradient fits the model, else -1 (err) */
+static int s_grad_check(const coord_job *j, const Hierbert__Update *u, char *err) {
     const params_table *pt = &j->model->params;
-    const float *g = (const float *)u->grads.data;
     if (!u->grad_rows.len) {
         if (u->grads.len != pt->numel * sizeof(float))
             return hb_fail(err, "grads has %zu floats, the model %zu", u->grads.len / 4, pt->numel);
-        for (size_t i = 0; i < pt->numel; i++) j->grad[i] += (float)wt * g[i];
-        j->grad_dense = 1;
         return 0;
     }
     if (j->we_view < 0) return hb_fail(err, "grad_rows, but the model has no word-embedding matrix");
@@ -658,6 +688,21 @@ static int s_grad_add(coord_job *j, const Hierbert__Update *u, double wt, char *
     if (u->grads.len != params_sparse_len(pt, j->we_view, n) * sizeof(float))
         return hb_fail(err, "grads has %zu floats, %zu rows of the word embeddings need %zu", u->grads.len / 4, n,
                        params_sparse_len(pt, j->we_view, n));
+    return 0;
+}
+
+/* adds one Update's gradient (s_grad_check'ed), weighted, into j->grad */
+static int s_grad_add(coord_job *j, const Hierbert__Update *u, double wt, char *err) {
+    const params_table *pt = &j->model->params;
+    const float *g = (const float *)u->grads.data;
+    if (s_grad_check(j, u, err)) return -1;
+    if (!u->grad_rows.len) {
+        for (size_t i = 0; i < pt->numel; i++) j->grad[i] += (float)wt * g[i];
+        j->grad_dense = 1;
+        return 0;
+    }
+    size_t n = u->grad_rows.len / 4;
+    const int32_t *rows = (const int32_t *)u->grad_rows.data;
     params_sparse_axpy(pt, j->we_view, g, rows, n, (float)wt, j->grad);
     for (size_t k = 0; k < n; k++)
         if (!j->row_mark[rows[k]]) {
@@ -999,25 +1044,25 @@ static void s_start_train_round(coord *c, coord_job *j) {
     r->step_total = (uint32_t)step_total;
     uint32_t *idx = hb_malloc(((size_t)j->G * (size_t)k + 1) * sizeof(uint32_t));
     int32_t *sizes = hb_malloc((size_t)k * sizeof(int32_t));
-    for (int w = 0; w < W; w++) {
-        uint32_t cnt = 0;
-        for (long s = 0; s < k; s++) {
-            size_t begin = (size_t)(j->step_in_epoch + s) * (size_t)j->G;
-            size_t total = n - begin < (size_t)j->G ? n - begin : (size_t)j->G;
-            size_t start = s_cut(begin, total, W, w), size = s_cut(begin, total, W, w + 1) - start;
-            sizes[s] = (int32_t)size;
-            for (size_t i = 0; i < size; i++) idx[cnt++] = j->order[start + i];
-        }
+    /* Sharded: slice w is shard owner w's. Reduced by the coordinator: the
+     * job's fixed slice count, dealt round-robin to the live workers (a
+     * worker may compute two): the slices, hence the gradient sums, do not
+     * depend on who is alive; a slice whose worker is lost goes to another
+     * (s_task_lost) and the round waits for every slice. */
+    if (!sharded && !j->n_slices) j->n_slices = W;
+    int S = sharded ? W : j->n_slices;
+    r->slices = S;
+    for (int sl = 0; sl < S; sl++) {
+        uint32_t cnt = s_slice_rows(j, S, sl, k, idx, sizes);
         if (cnt == 0 && !sharded) continue; /* (a shard owner takes part with no samples) */
-        int ti = r->n_tasks++;
-        r->task[ti].worker = wl[w];
-        r->task[ti].start = (uint32_t)w;
+        int ti = r->n_tasks++, w = wl[sl % W];
+        r->task[ti].worker = w;
+        r->task[ti].start = (uint32_t)sl;
         r->task[ti].count = cnt;
-        if (s_send_task(c, j, wl[w], ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, sharded ? NULL : &params,
-                        &params_m) == 0)
-            r->pending++;
-        else
-            r->task[ti].worker = -1;
+        int rc = s_send_task(c, j, w, ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, sharded ? NULL : &params,
+                             &params_m);
+        if (rc) r->task[ti].worker = -1;
+        if (rc == 0 || !sharded) r->pending++; /* (an unsent slice waits for a worker: coord_train_tick) */
     }
     if (sharded && r->pending < r->n_tasks) { /* a member went away: the plan no longer holds */
         zmq_msg_close(&params);
@@ -1061,15 +1106,18 @@ static void s_start_eval_round(coord *c, coord_job *j) {
     r->step0 = j->step;
     r->per_worker_batch = j->G; /* as in training: the workers keep their model */
     r->started_ms = hb_now_ms();
-    /* whole documents per task: documents [d0, d1) -> their chunk range */
-    for (int w = 0; w < W; w++) {
-        size_t d0 = v->n_docs * (size_t)w / (size_t)W, d1 = v->n_docs * (size_t)(w + 1) / (size_t)W;
+    /* whole documents per task: documents [d0, d1) -> their chunk range;
+     * as many tasks as TRAIN's slices (the loss sums' bits do not depend on
+     * who is alive), dealt round-robin */
+    int S = j->n_slices > 0 ? j->n_slices : W;
+    for (int sl = 0; sl < S; sl++) {
+        size_t d0 = v->n_docs * (size_t)sl / (size_t)S, d1 = v->n_docs * (size_t)(sl + 1) / (size_t)S;
         if (d1 <= d0) continue;
         uint32_t start = v->doc_start[d0], end = v->doc_start[d1 - 1] + v->doc_count[d1 - 1];
         int ti = r->n_tasks++;
         r->task[ti].start = start;
         r->task[ti].count = end - start;
-        if (s_send_eval(c, j, ti, wl[w]) == 0) r->pending++;
+        if (s_send_eval(c, j, ti, wl[sl % W]) == 0) r->pending++;
     }
     r->active = r->pending > 0;
     if (!r->active) s_round_reset(c, j);
@@ -1193,54 +1241,20 @@ static void s_finish_train(coord *c, coord_job *j) {
     coord_publish_job(c, j, "progress");
 }
 
-void coord_on_update(coord *c, int w, proto_msg **mp) {
-    const proto_msg *m = *mp;
-    if (c->active < 0) return;
-    coord_job *j = c->jobs[c->active];
-    const Hierbert__Update *u = m->update;
+/* adds task ti's Update u into the round (every Update of a round goes
+ * through here in task order: the sums' bits do not depend on arrival) */
+static void s_apply(coord_job *j, const Hierbert__Update *u) {
     coord_round *r = &j->r;
-    if (m->job_id != j->id || !r->active || u->round != r->round || (int)u->task_id >= r->n_tasks ||
-        r->task[u->task_id].worker != w || r->task[u->task_id].done || (u->eval != 0) != (r->eval != 0)) {
-        hb_log(c->who, "info", "ignoring a stale Update from %s (job %llu, round %llu, task %u)", c->workers[w].id,
-               (unsigned long long)m->job_id, (unsigned long long)u->round, u->task_id);
-        return;
-    }
-    coord_task *t = &r->task[u->task_id];
-    /* an unusable Update: its task counts as lost (the round must not wait
-     * for a worker that answered) */
-    char err[HB_ERR_LEN] = "";
-    if (u->n_samples != t->count)
-        snprintf(err, sizeof err, "%u samples, the task had %u", u->n_samples, t->count);
-    else if (r->sharded && !r->eval) {
-        int k = (int)t->start; /* the task's slot is the worker's shard */
-        if (u->shard_lo != j->plan.bounds[k] || u->shard_hi != j->plan.bounds[k + 1])
-            snprintf(err, sizeof err, "shard [%llu, %llu), the plan's shard %d is [%llu, %llu)",
-                     (unsigned long long)u->shard_lo, (unsigned long long)u->shard_hi, k,
-                     (unsigned long long)j->plan.bounds[k], (unsigned long long)j->plan.bounds[k + 1]);
-    } else if (!r->eval && r->want_moments && !u->adam_m.len)
-        snprintf(err, sizeof err, "optimizer moments missing");
-    else if (!r->eval && (j->avg_grads ? !u->grads.len : !u->params.len))
-        snprintf(err, sizeof err, "%s missing", j->avg_grads ? "gradient" : "parameters");
-    int bad = err[0] || (!r->eval && j->avg_grads && !r->sharded && s_grad_add(j, u, (double)u->n_samples, err));
-    if (bad) {
-        hb_log(c->who, "warn", "Update from %s (task %u): %s: dropped, as if the worker were lost", c->workers[w].id,
-               u->task_id, err);
-        s_task_lost(c, j, (int)u->task_id, w);
-        return;
-    }
     if (r->sharded && !r->eval) {
         r->weight += (double)u->n_samples;
-        if (u->wait_s > r->wait_s_max) r->wait_s_max = u->wait_s;
-        double pb = (double)(u->peer_bytes_out + u->peer_bytes_in);
-        if (pb > r->peer_bytes_max) r->peer_bytes_max = pb;
-        c->workers[w].peer_bytes_out += (double)u->peer_bytes_out;
-        c->workers[w].peer_bytes_in += (double)u->peer_bytes_in;
-        c->workers[w].last_wait_s = u->wait_s;
         r->grad_norm = u->grad_norm; /* the same on every owner */
     } else if (!r->eval) {
         size_t numel = j->model->params.numel;
         double wt = (double)u->n_samples;
-        if (!j->avg_grads) { /* (gradients were added by s_grad_add above) */
+        if (j->avg_grads) {
+            char err[HB_ERR_LEN];
+            s_grad_add(j, u, wt, err); /* (checked by s_grad_check on receipt) */
+        } else {
             const float *p = (const float *)u->params.data;
             for (size_t i = 0; i < numel; i++) j->acc[i] += wt * p[i];
         }
@@ -1257,10 +1271,63 @@ void coord_on_update(coord *c, int w, proto_msg **mp) {
     r->n_samples += u->n_samples;
     r->n_correct += u->n_correct;
     if (u->compute_s > r->compute_s_max) r->compute_s_max = u->compute_s;
+}
+
+void coord_on_update(coord *c, int w, proto_msg **mp) {
+    const proto_msg *m = *mp;
+    if (c->active < 0) return;
+    coord_job *j = c->jobs[c->active];
+    const Hierbert__Update *u = m->update;
+    coord_round *r = &j->r;
+    if (m->job_id != j->id || !r->active || u->round != r->round || (int)u->task_id >= r->n_tasks ||
+        r->task[u->task_id].worker != w || r->task[u->task_id].done || (u->eval != 0) != (r->eval != 0)) {
+        hb_log(c->who, "info", "ignoring a stale Update from %s (job %llu, round %llu, task %u)", c->workers[w].id,
+               (unsigned long long)m->job_id, (unsigned long long)u->round, u->task_id);
+        return;
+    }
+    int ti = (int)u->task_id;
+    coord_task *t = &r->task[ti];
+    /* an unusable Update: its task counts as lost (the round must not wait
+     * for a worker that answered) */
+    char err[HB_ERR_LEN] = "";
+    if (u->n_samples != t->count)
+        snprintf(err, sizeof err, "%u samples, the task had %u", u->n_samples, t->count);
+    else if (r->sharded && !r->eval) {
+        int k = (int)t->start; /* the task's slot is the worker's shard */
+        if (u->shard_lo != j->plan.bounds[k] || u->shard_hi != j->plan.bounds[k + 1])
+            snprintf(err, sizeof err, "shard [%llu, %llu), the plan's shard %d is [%llu, %llu)",
+                     (unsigned long long)u->shard_lo, (unsigned long long)u->shard_hi, k,
+                     (unsigned long long)j->plan.bounds[k], (unsigned long long)j->plan.bounds[k + 1]);
+    } else if (!r->eval && r->want_moments && !u->adam_m.len)
+        snprintf(err, sizeof err, "optimizer moments missing");
+    else if (!r->eval && (j->avg_grads ? !u->grads.len : !u->params.len))
+        snprintf(err, sizeof err, "%s missing", j->avg_grads ? "gradient" : "parameters");
+    int bad = err[0] || (!r->eval && j->avg_grads && !r->sharded && s_grad_check(j, u, err));
+    if (bad) {
+        hb_log(c->who, "warn", "Update from %s (task %u): %s: dropped, as if the worker were lost", c->workers[w].id,
+               u->task_id, err);
+        s_task_lost(c, j, ti, w);
+        return;
+    }
+    if (r->sharded && !r->eval) {
+        if (u->wait_s > r->wait_s_max) r->wait_s_max = u->wait_s;
+        double pb = (double)(u->peer_bytes_out + u->peer_bytes_in);
+        if (pb > r->peer_bytes_max) r->peer_bytes_max = pb;
+        c->workers[w].peer_bytes_out += (double)u->peer_bytes_out;
+        c->workers[w].peer_bytes_in += (double)u->peer_bytes_in;
+        c->workers[w].last_wait_s = u->wait_s;
+    }
     if (u->compute_s > 0) c->workers[w].rate = u->n_samples / u->compute_s;
     c->workers[w].tasks_done++;
     t->done = 1;
     c->workers[w].task = -1;
+    r->held[ti] = *mp; /* (taken: added in task order below) */
+    *mp = NULL;
+    while (r->next_add < r->n_tasks && r->held[r->next_add]) {
+        s_apply(j, r->held[r->next_add]->update);
+        proto_free(&r->held[r->next_add]);
+        r->next_add++;
+    }
     if (--r->pending == 0) {
         if (r->eval)
             s_finish_eval(c, j);
@@ -1269,9 +1336,46 @@ void coord_on_update(coord *c, int w, proto_msg **mp) {
     }
 }
 
+/* Sends the coordinator-reduced train task ti (slice t->start) to a live
+ * worker other than `not` - the one with the fewest of the round's tasks
+ * outstanding - with Params version `round` (the coordinator's: it steps
+ * at the round's end). 0 sent; -1 no worker (coord_train_tick retries). */
+static int s_reassign_train(coord *c, coord_job *j, int ti, int not) {
+    coord_round *r = &j->r;
+    coord_task *t = &r->task[ti];
+    int best = -1, best_n = 0;
+    for (int k = 0; k < COORD_MAX_WORKERS; k++) {
+        if (k == not || !coord_worker_fits(j, &c->workers[k])) continue;
+        int n = 0;
+        for (int q = 0; q < r->n_tasks; q++) n += r->task[q].worker == k && !r->task[q].done;
+        if (best < 0 || n < best_n) best = k, best_n = n;
+    }
+    if (best < 0) return -1;
+    uint32_t *idx = hb_malloc(((size_t)j->G * (size_t)r->steps + 1) * sizeof(uint32_t));
+    int32_t *sizes = hb_malloc(((size_t)r->steps + 1) * sizeof(int32_t));
+    uint32_t cnt = s_slice_rows(j, r->slices, (int)t->start, r->steps, idx, sizes);
+    zmq_msg_t params, params_m;
+    s_params_msg(j, 0, &params);
+    zmq_msg_init(&params_m);
+    int rc = cnt == t->count ? s_send_task(c, j, best, ti, &j->corpus.train, idx, cnt, sizes, r->steps, 0, &params,
+                                           &params_m)
+                             : -1;
+    zmq_msg_close(&params);
+    zmq_msg_close(&params_m);
+    free(idx);
+    free(sizes);
+    if (rc) return -1;
+    t->worker = best;
+    hb_log(c->who, "info", "job %llu: round %llu: slice %u (%u samples) sent to %s", (unsigned long long)j->id,
+           (unsigned long long)r->round, t->start, t->count, c->workers[best].id);
+    return 0;
+}
+
 /* Task ti of the round will not come back from worker w (lost, or its
- * Update was unusable): an eval task goes to another live worker; a train
- * round completes with the updates that arrive. 1 if the round ended. */
+ * Update was unusable): an eval task goes to another live worker; so does
+ * a train slice reduced by the coordinator (the round waits for every
+ * slice: dropping one would make the step another step). 1 if the round
+ * ended. */
 static int s_task_lost(coord *c, coord_job *j, int ti, int w) {
     coord_round *r = &j->r;
     coord_task *t = &r->task[ti];
@@ -1283,25 +1387,23 @@ static int s_task_lost(coord *c, coord_job *j, int ti, int w) {
     }
     t->worker = -1;
     if (c->workers[w].task == ti) c->workers[w].task = -1;
-    if (r->eval) {
-        /* reassign to another live worker (it queues behind its own task) */
-        for (int k = 0; k < COORD_MAX_WORKERS; k++)
-            if (k != w && coord_worker_fits(j, &c->workers[k]) && s_send_eval(c, j, ti, k) == 0) {
-                hb_log(c->who, "info", "job %llu: eval task %d reassigned to %s", (unsigned long long)j->id, ti,
-                       c->workers[k].id);
-                break;
-            }
-        if (t->worker >= 0) return 0;
+    if (!r->eval) {
+        if (s_reassign_train(c, j, ti, w))
+            hb_log(c->who, "warn", "job %llu: round %llu: slice %u waits for a worker", (unsigned long long)j->id,
+                   (unsigned long long)r->round, t->start);
+        return 0;
     }
-    t->done = 1;
-    if (--r->pending == 0) {
-        if (r->eval) /* nobody left to evaluate: try again later */
-            s_round_reset(c, j);
-        else
-            s_finish_train(c, j);
-        return 1;
-    }
-    return 0;
+    /* reassign to another live worker (it queues behind its own task) */
+    for (int k = 0; k < COORD_MAX_WORKERS; k++)
+        if (k != w && coord_worker_fits(j, &c->workers[k]) && s_send_eval(c, j, ti, k) == 0) {
+            hb_log(c->who, "info", "job %llu: eval task %d reassigned to %s", (unsigned long long)j->id, ti,
+                   c->workers[k].id);
+            break;
+        }
+    if (t->worker >= 0) return 0;
+    /* nobody left to evaluate: try again later */
+    s_round_reset(c, j);
+    return 1;
 }
 
 void coord_on_worker_lost(coord *c, int w) {
@@ -1347,6 +1449,9 @@ void coord_train_tick(coord *c, coord_job *j) {
             s_rollback(c, j, "a sharded round took more than 10x the last one (a peer link down?)");
             s_fallback(c, j, "a sharded round timed out");
         }
+        if (!j->r.sharded && !j->r.eval) /* slices whose worker was lost, when none could take them */
+            for (int ti = 0; ti < j->r.n_tasks; ti++)
+                if (j->r.task[ti].worker < 0 && !j->r.task[ti].done && s_reassign_train(c, j, ti, -1)) break;
         return;
     }
     int live = coord_fit_workers(c, j);

@@ -199,6 +199,7 @@ int bert_new(bert_model **out, const bert_config *c, int num_classes, int max_ba
     a->labels = hb_calloc((size_t)max_batch, sizeof *a->labels);
     a->w16_base = c->num_hidden_layers ? m->layer[0].q_w : m->cls_w;
     m->logits = a->logits;
+    m->drop_keys = hb_calloc((size_t)max_batch, sizeof *m->drop_keys);
     m->seed = 1;
     if (mm_new(&m->mm, MM_FP32, m->nthreads, err) != 0) {
         bert_destroy(&m);
@@ -245,6 +246,7 @@ void bert_destroy(bert_model **mp) {
     params_free_buffer(m->grads);
     params_free(&m->params);
     free(m->layer);
+    free(m->drop_keys);
     free(m);
     *mp = NULL;
 }
@@ -277,6 +279,33 @@ static void s_init_view(bert_model *m, int vi, uint64_t seed, double std, int tr
 void bert_set_seed(bert_model *m, uint64_t seed) {
     m->seed = seed;
     m->n_forward = 0;
+    m->n_drop_keys = 0;
+}
+
+void bert_set_dropout_samples(bert_model *m, uint64_t step, const uint32_t *sample_ids, int n) {
+    if (!sample_ids || n <= 0 || n > m->max_batch) {
+        m->n_drop_keys = 0;
+        return;
+    }
+    const uint64_t ks = bk_mix64(bk_mix64(m->seed) ^ bk_mix64(0xD50Bull ^ step));
+    for (int b = 0; b < n; b++) m->drop_keys[b] = bk_mix64(ks ^ bk_mix64(0x5A3Dull + (uint64_t)sample_ids[b]));
+    m->n_drop_keys = n;
+}
+
+/* the dropout of one site, keyed as bert_set_dropout_samples said; rows of a
+ * sample: rps, of which `inner` per outer index (see bk_dropout) */
+static bk_dropout s_drop(const bert_model *m, uint32_t site, float p, uint32_t rps, uint32_t inner,
+                         uint32_t row_stride, uint32_t outer_stride) {
+    bk_dropout d = bk_dropout_make(m->drop_key, site, p);
+    if (m->n_drop_keys > 0) bk_dropout_by_sample(&d, m->drop_keys, rps, inner, row_stride, outer_stride);
+    return d;
+}
+
+/* attention probabilities [B, NH, Tq, T] as rows of T: by sample, the index
+ * of (head, query, key) is at the model's maximum length, whatever T */
+static bk_dropout s_drop_probs(const bert_model *m, int l, float p, int Tq) {
+    const uint32_t Lm = (uint32_t)m->max_seq;
+    return s_drop(m, SITE_PROBS(l), p, (uint32_t)(m->cfg.num_attention_heads * Tq), (uint32_t)Tq, Lm, Lm * Lm);
 }
 
 void bert_init_classifier(bert_model *m, uint64_t seed) {
@@ -435,7 +464,7 @@ static void s_attention_forward(bert_model *m, s_layer_acts *la, int B, int Tq, 
         const float *Pd = P;
         if (d->on) {
             float *sc = scratch + (size_t)omp_get_thread_num() * sstride;
-            bk_dropout_copy(sc, P, QT, (size_t)bh * QT, d);
+            bk_dropout_rows(sc, P, (size_t)bh * Tq, (size_t)Tq, (size_t)T, d);
             Pd = sc;
         }
         mm_gemm(m->mm, 0, 0, Tq, hs, T, 1.0f, Pd, T, NULL, la->v + ok, H, NULL, 0.0f, la->ctx + oq, H);
@@ -456,13 +485,13 @@ static void s_attention_backward(bert_model *m, s_layer_acts *la, int B, int Tq,
         const float *P = la->probs + (size_t)bh * QT;
         float *dP = a->att + (size_t)omp_get_thread_num() * sstride, *Pd = dP + QT;
         if (d->on)
-            bk_dropout_copy(Pd, P, QT, (size_t)bh * QT, d);
+            bk_dropout_rows(Pd, P, (size_t)bh * Tq, (size_t)Tq, (size_t)T, d);
         else
             Pd = (float *)P;
         /* dPd = dctx v^T; dv = Pd^T dctx */
         mm_gemm(m->mm, 0, 1, Tq, T, hs, 1.0f, a->dctx + oq, H, NULL, la->v + ok, H, NULL, 0.0f, dP, T);
         mm_gemm(m->mm, 1, 0, T, hs, Tq, 1.0f, Pd, T, NULL, a->dctx + oq, H, NULL, 0.0f, a->dv + ok, H);
-        bk_dropout_apply(dP, QT, (size_t)bh * QT, d);
+        bk_dropout_rows(dP, dP, (size_t)bh * Tq, (size_t)Tq, (size_t)T, d);
         bk_softmax_backward_rows(dP, P, Tq, T);
         /* dq = scale dS k; dk = scale dS^T q */
         mm_gemm(m->mm, 0, 0, Tq, hs, T, scale, dP, T, NULL, la->k + ok, H, NULL, 0.0f, a->dq + oq, H);
@@ -489,6 +518,7 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
     bert_acts *a = m->acts;
     const int H = c->hidden_size, I = c->intermediate_size, L = c->num_hidden_layers, C = m->num_classes;
     if (B < 1 || T_in < 1 || B > m->max_batch || T_in > m->max_seq) return NAN;
+    if (train && m->n_drop_keys > 0 && B > m->n_drop_keys) return NAN; /* rows without a sample key */
     for (size_t i = 0; i < (size_t)B * T_in; i++) {
         int32_t tt = token_type ? token_type[i] : 0;
         if (ids[i] < 0 || ids[i] >= c->vocab_size || tt < 0 || tt >= c->type_vocab_size) return NAN;
@@ -547,8 +577,8 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
     }
     bk_layernorm_forward(a->hidden[0], a->emb_mean, a->emb_rstd, a->emb_in, s_p(m, m->emb_ln_w), s_p(m, m->emb_ln_b),
                          (int)N, H, c->layer_norm_eps);
-    bk_dropout d = bk_dropout_make(m->drop_key, SITE_EMB, ph);
-    bk_dropout_apply(a->hidden[0], N * H, 0, &d);
+    bk_dropout d = s_drop(m, SITE_EMB, ph, (uint32_t)T, (uint32_t)T, (uint32_t)H, 0);
+    bk_dropout_rows(a->hidden[0], a->hidden[0], 0, N, (size_t)H, &d);
 
     for (int l = 0; l < L; l++) {
         const bert_layer_offsets *o = &m->layer[l];
@@ -567,24 +597,24 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
         s_linear_fwd(m, la->q, xq, Tq == T ? x16 : NULL, o->q_w, s_p(m, o->q_b), Nq, H, H);
         s_linear_fwd(m, la->k, x, x16, o->k_w, s_p(m, o->k_b), (int)N, H, H);
         s_linear_fwd(m, la->v, x, x16, o->v_w, s_p(m, o->v_b), (int)N, H, H);
-        d = bk_dropout_make(m->drop_key, SITE_PROBS(l), pa);
+        d = s_drop_probs(m, l, pa, Tq);
         s_attention_forward(m, la, B, Tq, T, &d);
         s_linear_fwd(m, a->dA, la->ctx, NULL, o->ao_w, NULL, Nq, H, H);
-        d = bk_dropout_make(m->drop_key, SITE_ATT_OUT(l), ph);
+        d = s_drop(m, SITE_ATT_OUT(l), ph, (uint32_t)Tq, (uint32_t)Tq, (uint32_t)H, 0);
         bk_residual_layernorm_forward(la->ln1_in, la->ln1_mean, la->ln1_rstd, la->h1, a->dA, s_p(m, o->ao_b), xq,
                                       s_p(m, o->ln1_w), s_p(m, o->ln1_b), Nq, H, c->layer_norm_eps, &d);
         s_linear_fwd(m, la->pre, la->h1, NULL, o->i_w, NULL, Nq, H, I);
         bk_bias_gelu_forward(a->act, la->pre, s_p(m, o->i_b), Nq, I);
         s_linear_fwd(m, a->dA, a->act, NULL, o->o_w, NULL, Nq, I, H);
-        d = bk_dropout_make(m->drop_key, SITE_FFN_OUT(l), ph);
+        d = s_drop(m, SITE_FFN_OUT(l), ph, (uint32_t)Tq, (uint32_t)Tq, (uint32_t)H, 0);
         bk_residual_layernorm_forward(la->ln2_in, la->ln2_mean, la->ln2_rstd, a->hidden[l + 1], a->dA, s_p(m, o->o_b),
                                       la->h1, s_p(m, o->ln2_w), s_p(m, o->ln2_b), Nq, H, c->layer_norm_eps, &d);
     }
 
     /* head: [CLS] = position 0 of the last layer; dropout; Dense(C) */
     memcpy(a->cls_z, a->hidden[L], (size_t)B * H * sizeof(float)); /* hidden[L] is [B,H] */
-    d = bk_dropout_make(m->drop_key, SITE_CLS, pc);
-    bk_dropout_apply(a->cls_z, (size_t)B * H, 0, &d);
+    d = s_drop(m, SITE_CLS, pc, 1, 1, (uint32_t)H, 0);
+    bk_dropout_rows(a->cls_z, a->cls_z, 0, (size_t)B, (size_t)H, &d);
     s_linear_fwd(m, a->logits, a->cls_z, NULL, m->cls_w, s_p(m, m->cls_b), B, H, C);
 
     m->loss = 0.0f;
@@ -629,8 +659,8 @@ void bert_backward(bert_model *m) {
     /* head */
     s_linear_bwd(m, s_g(m, m->cls_w), a->dz, a->dlogits, a->cls_z, m->cls_w, B, H, C, 0.0f);
     bk_colsum_add(s_g(m, m->cls_b), a->dlogits, B, C);
-    bk_dropout d = bk_dropout_make(m->drop_key, SITE_CLS, pc);
-    bk_dropout_apply(a->dz, (size_t)B * H, 0, &d);
+    bk_dropout d = s_drop(m, SITE_CLS, pc, 1, 1, (uint32_t)H, 0);
+    bk_dropout_rows(a->dz, a->dz, 0, (size_t)B, (size_t)H, &d);
     if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, m->cls_w);
     /* dres: gradient of the current layer's output, [B,H] for the last layer */
     float *dres = a->dres, *dB = a->dB;
@@ -645,10 +675,10 @@ void bert_backward(bert_model *m) {
         /* output LayerNorm -> dA (= grad of ln2_in, also of h1 through the residual) */
         bk_layernorm_backward(a->dA, s_g(m, o->ln2_w), s_g(m, o->ln2_b), dres, la->ln2_in, s_p(m, o->ln2_w),
                               la->ln2_mean, la->ln2_rstd, Nq, H, 0);
-        d = bk_dropout_make(m->drop_key, SITE_FFN_OUT(l), ph);
+        d = s_drop(m, SITE_FFN_OUT(l), ph, (uint32_t)Tq, (uint32_t)Tq, (uint32_t)H, 0);
         const float *g2 = a->dA;
         if (d.on) {
-            bk_dropout_copy(dB, a->dA, (size_t)Nq * H, 0, &d);
+            bk_dropout_rows(dB, a->dA, 0, (size_t)Nq, (size_t)H, &d);
             g2 = dB;
         }
         bk_colsum_add(s_g(m, o->o_b), g2, Nq, H);
@@ -660,15 +690,15 @@ void bert_backward(bert_model *m) {
         /* attention output LayerNorm -> dB (= grad of ln1_in, also of xq) */
         bk_layernorm_backward(dB, s_g(m, o->ln1_w), s_g(m, o->ln1_b), a->dA, la->ln1_in, s_p(m, o->ln1_w), la->ln1_mean,
                               la->ln1_rstd, Nq, H, 0);
-        d = bk_dropout_make(m->drop_key, SITE_ATT_OUT(l), ph);
+        d = s_drop(m, SITE_ATT_OUT(l), ph, (uint32_t)Tq, (uint32_t)Tq, (uint32_t)H, 0);
         const float *g1 = dB;
         if (d.on) {
-            bk_dropout_copy(a->dA, dB, (size_t)Nq * H, 0, &d);
+            bk_dropout_rows(a->dA, dB, 0, (size_t)Nq, (size_t)H, &d);
             g1 = a->dA;
         }
         bk_colsum_add(s_g(m, o->ao_b), g1, Nq, H);
         s_linear_bwd(m, s_g(m, o->ao_w), a->dctx, g1, la->ctx, o->ao_w, Nq, H, H, 0.0f);
-        d = bk_dropout_make(m->drop_key, SITE_PROBS(l), pa);
+        d = s_drop_probs(m, l, pa, Tq);
         s_attention_backward(m, la, B, Tq, T, &d);
         bk_colsum_add(s_g(m, o->q_b), a->dq, Nq, H);
         /* key bias: no gradient. q.(k_j + b) = q.k_j + q.b shifts a whole score
@@ -697,8 +727,8 @@ void bert_backward(bert_model *m) {
 
     /* embeddings: dropout, LayerNorm, then scatter-add into the three tables
      * (layer l's gradients were final after its iteration: grad_ready there) */
-    d = bk_dropout_make(m->drop_key, SITE_EMB, ph);
-    bk_dropout_apply(dres, N * H, 0, &d);
+    d = s_drop(m, SITE_EMB, ph, (uint32_t)T, (uint32_t)T, (uint32_t)H, 0);
+    bk_dropout_rows(dres, dres, 0, N, (size_t)H, &d);
     bk_layernorm_backward(dB, s_g(m, m->emb_ln_w), s_g(m, m->emb_ln_b), dres, a->emb_in, s_p(m, m->emb_ln_w),
                           a->emb_mean, a->emb_rstd, (int)N, H, 0);
     float *gw = s_g(m, m->word_emb), *gp = s_g(m, m->pos_emb), *gt = s_g(m, m->type_emb);

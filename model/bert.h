@@ -37,9 +37,17 @@
  * Set the thread count with omp_set_num_threads / OMP_NUM_THREADS before
  * bert_new (per-thread scratch is sized then; more threads later are capped).
  *
- * Determinism: dropout masks come from a counter-based hash of (seed, forward
- * number, site, element index), so they do not depend on the thread count;
- * reductions run in a fixed order. Same seed, same thread count: same bits.
+ * Determinism: dropout masks come from a counter-based hash, so they do not
+ * depend on the thread count; reductions run in a fixed order. Same seed,
+ * same thread count: same bits. The hash is keyed one of two ways:
+ *  - by forward (the default): (seed, training forwards since bert_set_seed,
+ *    site, element index in the batch) - a sample's masks depend on its
+ *    place in the batch;
+ *  - by sample (bert_set_dropout_samples): (seed, step, the sample's id,
+ *    site, (head, query, key) or (position, feature)) - a sample's masks
+ *    are the same whichever batch, slice, worker or trimmed length it is
+ *    computed in (a distributed run recomputing a lost slice elsewhere
+ *    gets the same bits: coordinator/rounds.c).
  *
  * The last layer computes the [CLS] rows only (its keys and values still
  * cover every position): nothing else of it reaches the head or the [CLS]
@@ -95,8 +103,10 @@ typedef struct bert_model {
     float loss;
     float *logits;      /* [B, C] of the last forward */
     uint64_t seed;      /* dropout seed (bert_init_random or bert_set_seed) */
-    uint64_t n_forward; /* training forwards so far: part of the dropout key */
-    uint64_t drop_key;  /* key of the last forward's masks */
+    uint64_t n_forward; /* training forwards so far: part of the dropout key (by forward) */
+    uint64_t drop_key;  /* key of the last forward's masks (by forward) */
+    uint64_t *drop_keys; /* [max_batch] per-sample keys (by sample), valid when n_drop_keys > 0 */
+    int n_drop_keys;     /* 0: masks keyed by forward */
     int nthreads;       /* per-thread scratch count, omp_get_max_threads() at bert_new */
     /* Optional, called by bert_backward as gradients become final, last
      * layer first: every float of grads at offset >= from will not change
@@ -131,7 +141,14 @@ void bert_init_random(bert_model *m, uint64_t seed);
 /* Classifier only: TruncatedNormal(0.02) weight, zero bias (after loading an
  * encoder that had no head). */
 void bert_init_classifier(bert_model *m, uint64_t seed);
+/* The dropout seed; masks keyed by forward again (n_forward restarts at 0). */
 void bert_set_seed(bert_model *m, uint64_t seed);
+/* Keys the masks of the next training forwards by sample: row b of the
+ * batch (b < n) is sample sample_ids[b] of optimizer step `step`, its masks
+ * a function of (seed, step, sample_ids[b]) alone. A forward of more than n
+ * rows is refused (NAN). n <= 0 or ids NULL: keyed by forward again.
+ * n <= max_batch. */
+void bert_set_dropout_samples(bert_model *m, uint64_t step, const uint32_t *sample_ids, int n);
 
 /* Weights I/O. A directory holds config.json + model.safetensors (HF). Load
  * checks config.json matches m->cfg (shapes), then reads every tensor;

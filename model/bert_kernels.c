@@ -27,7 +27,37 @@ bk_dropout bk_dropout_make(uint64_t forward_key, uint32_t site, float p) {
     d.on = p > 0;
     d.thresh = (uint32_t)((double)p * 4294967296.0);
     d.scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+    d.sample_keys = NULL;
+    d.site_mix = bk_mix64(0x5173ull ^ ((uint64_t)site << 20));
+    d.rps = d.inner = 1;
+    d.row_stride = d.outer_stride = 0;
     return d;
+}
+
+void bk_dropout_by_sample(bk_dropout *d, const uint64_t *sample_keys, uint32_t rps, uint32_t inner,
+                          uint32_t row_stride, uint32_t outer_stride) {
+    d->sample_keys = sample_keys;
+    d->rps = rps ? rps : 1;
+    d->inner = inner ? inner : 1;
+    d->row_stride = row_stride;
+    d->outer_stride = outer_stride;
+}
+
+void bk_dropout_rows(float *y, const float *x, size_t r0, size_t nrows, size_t row_len, const bk_dropout *d) {
+    if (!d->on) {
+        if (y != x) memcpy(y, x, nrows * row_len * sizeof *y);
+        return;
+    }
+    const uint32_t th = d->thresh;
+    const float sc = d->scale;
+#pragma omp parallel for schedule(static) if (nrows * row_len > 32768)
+    for (size_t r = 0; r < nrows; r++) {
+        uint32_t k0, k1, base;
+        bk_dropout_row(d, r0 + r, row_len, &k0, &k1, &base);
+        const float *xr = x + r * row_len;
+        float *yr = y + r * row_len;
+        for (size_t i = 0; i < row_len; i++) yr[i] = bk_hash(base + (uint32_t)i, k0, k1) >= th ? xr[i] * sc : 0.0f;
+    }
 }
 
 void bk_dropout_apply(float *x, size_t n, size_t base, const bk_dropout *d) {
@@ -93,7 +123,7 @@ void bk_layernorm_forward_naive(float *out, float *mean, float *rstd, const floa
 void bk_residual_layernorm_forward(float *ln_in, float *mean, float *rstd, float *out, const float *dense,
                                    const float *bias, const float *resid, const float *w, const float *b, int N, int C,
                                    float eps, const bk_dropout *d) {
-    const uint32_t k0 = d->k0, k1 = d->k1, th = d->thresh;
+    const uint32_t th = d->thresh;
     const float sc = d->scale;
     const int on = d->on;
 #pragma omp parallel for schedule(static)
@@ -101,10 +131,12 @@ void bk_residual_layernorm_forward(float *ln_in, float *mean, float *rstd, float
         const size_t o = (size_t)n * C;
         float *x = ln_in + o;
         if (on) {
+            uint32_t k0, k1, base;
+            bk_dropout_row(d, (size_t)n, (size_t)C, &k0, &k1, &base);
 #pragma omp simd
             for (int j = 0; j < C; j++) {
                 float y = dense[o + j] + bias[j];
-                x[j] = resid[o + j] + (bk_hash((uint32_t)(o + j), k0, k1) >= th ? y * sc : 0.0f);
+                x[j] = resid[o + j] + (bk_hash(base + (uint32_t)j, k0, k1) >= th ? y * sc : 0.0f);
             }
         } else {
 #pragma omp simd
@@ -119,7 +151,9 @@ void bk_residual_layernorm_forward_naive(float *ln_in, float *mean, float *rstd,
                                          int C, float eps, const bk_dropout *d) {
     for (size_t i = 0; i < (size_t)N * C; i++) {
         float y = dense[i] + bias[i % (size_t)C];
-        int keep = !d->on || bk_hash((uint32_t)i, d->k0, d->k1) >= d->thresh;
+        uint32_t k0, k1, base;
+        bk_dropout_row(d, i / (size_t)C, (size_t)C, &k0, &k1, &base);
+        int keep = !d->on || bk_hash(base + (uint32_t)(i % (size_t)C), k0, k1) >= d->thresh;
         ln_in[i] = resid[i] + (keep ? y * d->scale : 0.0f);
     }
     bk_layernorm_forward_naive(out, mean, rstd, ln_in, w, b, N, C, eps);

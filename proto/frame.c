@@ -280,6 +280,7 @@ static int s_assign(const Hierbert__Assign *a, const proto_expect *ex, int *code
         if (s_tokens(ty, t->n_samples, t->ids, t->lengths, ms, code, err)) return -1;
         if (s_bulk(ty, "labels", t->labels, t->n_samples, code, err)) return -1;
         if (s_range(ty, "labels", t->labels, 0, (int64_t)ms->num_classes - 1, code, err)) return -1;
+        if (t->sample_ids.len && s_bulk(ty, "sample_ids", t->sample_ids, t->n_samples, code, err)) return -1;
         if (t->eval) return 0;
         if (t->steps < 1 || t->steps > PROTO_MAX_SAMPLES)
             return FAIL(PROTO_E_SHAPE, "Assign(train): steps %u outside 1..%u", t->steps, PROTO_MAX_SAMPLES);

@@ -7,17 +7,23 @@ the standard library only, for the cluster tests' comparisons.
 import array, json, struct, sys
 
 HDR = struct.Struct("<8sIIQQQQqqii")  # 72 bytes, see ck_header
+HDR3 = struct.Struct("<iiqdd")  # version 3: ck_header3 after the header
 
 
 def read(path):
     with open(path, "rb") as f:
         raw = f.read()
     (magic, version, has_m, job, rnd, seed, numel, step, sie, epoch, epochs) = HDR.unpack_from(raw, 0)
-    assert magic == b"HBCKPT01" and version in (1, 2), f"{path}: not a hierbert checkpoint"
-    p = array.array("f")
-    p.frombytes(raw[HDR.size:HDR.size + 4 * numel])
+    assert magic == b"HBCKPT01" and version in (1, 2, 3), f"{path}: not a hierbert checkpoint"
+    off = HDR.size
     info = dict(job=job, round=rnd, seed=seed, numel=numel, step=step, step_in_epoch=sie, epoch=epoch,
-                epochs=epochs, has_moments=has_m)
+                epochs=epochs, has_moments=has_m, version=version)
+    if version >= 3:
+        n_slices, _, done, els, eln = HDR3.unpack_from(raw, off)
+        off += HDR3.size
+        info.update(n_slices=n_slices, samples_done=done, epoch_loss_sum=els, epoch_loss_n=eln)
+    p = array.array("f")
+    p.frombytes(raw[off:off + 4 * numel])
     return info, p
 
 

@@ -377,7 +377,12 @@ static void s_run(s_comp *c) {
         for (uint32_t j = 0; j < t->steps; j++) {
             int b = sizes[j], hit = 0;
             if (b == 0) continue;
-            bert_set_seed(c->m, t->rng_seed + j); /* dropout masks: a function of the task and step */
+            if (t->sample_ids.len) { /* dropout masks: a function of (seed, step, sample) */
+                bert_set_seed(c->m, t->rng_seed);
+                bert_set_dropout_samples(c->m, t->step0 + j + 1, (const uint32_t *)t->sample_ids.data + off, b);
+            } else {
+                bert_set_seed(c->m, t->rng_seed + j); /* a function of the task and step */
+            }
             bert_zero_grad(c->m);
             float l = s_forward(c, ids + (size_t)off * T, lens + off, labels + off, b, T, 1, &hit);
             if (!isnan(l)) bert_backward(c->m);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The chaos campaign's short, seeded version (ops/chaos.sh; the long run is
+# `ops/chaos.sh --trials 280`): a fault-free reference run (cached in
+# BUILD/chaos-cache per binaries and job), then one trial per seed below,
+# each a real coordinator + 3 workers + CLI and one fault; every trial must
+# end DONE with the store exact, the step counter continuous, the status
+# endpoint answering, and the checkpoint, head, result, embeddings and
+# export bit for bit the reference's.
+#   seed  phase       fault  victim
+#     94  INGEST      kill   coordinator  (the job is dropped; submitted again)
+#     19  INGEST      kill   cli          (mid-submit)
+#     69  TRAIN       kill   worker       (its slices recomputed elsewhere)
+#    180  TRAIN       stop   coordinator  (1.2 s, past the workers' expiry)
+#     50  CHECKPOINT  kill   coordinator  (resumes from the last checkpoint)
+#     81  EMBED       kill   worker
+#    170  EMBED       kill   coordinator  (stored documents skipped)
+#     36  HEAD        kill   worker       (HEAD starts again elsewhere)
+#    227  DONE        kill   coordinator  (mid-export: exported again)
+# Regressions (trials that failed once; see the commit that fixed each):
+#   (none yet)
+set -uo pipefail
+B=$(cd "${1:?usage: test_chaos_short.sh BUILD_DIR}" && pwd)
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+SEEDS=94,19,69,180,50,81,170,36,227
+OUT=$(mktemp -d /tmp/hbchaos-ci.XXXXXX)
+if "$SRC/ops/chaos.sh" --build-dir "$B" --trial-seed "$SEEDS" --out "$OUT"; then
+  echo "ok - chaos: every seeded trial passed ($SEEDS)"
+  rm -rf "$OUT"
+  exit 0
+fi
+for f in "$OUT"/trial-*.log; do
+  [[ -f $f ]] || continue
+  echo "--- $f" >&2
+  grep -a -v '^[0-9]\{13\} ' "$f" | tail -n 40 >&2
+done
+echo "FAIL - chaos: a seeded trial failed (logs in $OUT)" >&2
+exit 1
