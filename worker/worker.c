@@ -182,7 +182,7 @@ static void s_disconnect(worker *w) {
  * coordinator's Error (it knows no heartbeat connection: heartbeats go on
  * the work connection from then on). */
 static void s_on_hb_frame(worker *w, zmq_msg_t *frame) {
-    w->last_recv = hb_now_ms();
+    if (w->last_recv) w->last_recv = hb_now_ms(); /* (0: a Goodbye said reconnect now: that stands) */
     proto_expect ex = {.max_frame = 1 << 16};
     proto_msg *m = NULL;
     char why[HB_ERR_LEN];
@@ -199,7 +199,8 @@ static void s_on_hb_frame(worker *w, zmq_msg_t *frame) {
         w->hb = NULL;
     } else if (m->body_case == HIERBERT__ENVELOPE__BODY_GOODBYE) {
         /* the coordinator knows no Hello with our token (it restarted) */
-        if (w->cfg->verbose) hb_log(w->who, "debug", "heartbeat connection: %s", m->goodbye->reason);
+        hb_log(w->who, "info", "coordinator does not know this worker (restarted?): saying Hello again (%s)",
+               m->goodbye->reason);
         s_hello(w);
     }
     proto_free(&m);
