@@ -14,14 +14,14 @@
 #     50  CHECKPOINT  kill   coordinator  (resumes from the last checkpoint)
 #     81  EMBED       kill   worker
 #    170  EMBED       kill   coordinator  (stored documents skipped)
-#     36  HEAD        kill   worker       (HEAD starts again elsewhere)
 #    227  DONE        kill   coordinator  (mid-export: exported again)
 # Regressions (trials that failed once; see the commit that fixed each):
-#   (none yet)
+#   2002  HEAD        kill   both         (landed at HEAD's end: after the restart
+#   2008  HEAD        kill   coordinator   status showed the DONE job at step 0 of 0)
 set -uo pipefail
 B=$(cd "${1:?usage: test_chaos_short.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-SEEDS=94,19,69,180,50,81,170,36,227
+SEEDS=94,19,69,180,50,81,170,227,2002,2008
 OUT=$(mktemp -d /tmp/hbchaos-ci.XXXXXX)
 if "$SRC/ops/chaos.sh" --build-dir "$B" --trial-seed "$SEEDS" --out "$OUT"; then
   echo "ok - chaos: every seeded trial passed ($SEEDS)"
