@@ -436,15 +436,18 @@ python3 - "$OUT/trials.tsv" <<'EOF'
 import collections, statistics, sys
 cells = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    tseed, phase, fault, victim, frac, verdict, rec, secs = line.rstrip("\n").split("\t")[:8]
-    cells[(phase, fault)].append((verdict == "pass", int(rec)))
+    f = line.rstrip("\n").split("\t")
+    tseed, phase, fault, victim, frac, verdict, rec, secs = f[:8]
+    cells[(phase, fault)].append((verdict == "pass", int(rec), f[8] if len(f) > 8 else "?"))
 order = ["INGEST", "TRAIN", "EVAL", "CHECKPOINT", "EMBED", "HEAD", "DONE"]
-print(f"{'phase':<11} {'fault':<5} {'trials':>6} {'passed':>6} {'median recovery':>16}")
+print(f"{'phase':<11} {'fault':<5} {'trials':>6} {'passed':>6} {'median recovery':>16}  state hit")
 for (phase, fault) in sorted(cells, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k[1])):
     v = cells[(phase, fault)]
-    recs = [r for ok, r in v if r >= 0]
+    recs = [r for ok, r, _ in v if r >= 0]
     med = f"{statistics.median(recs) / 1000:.2f} s" if recs else "-"
-    print(f"{phase:<11} {fault:<5} {len(v):>6} {sum(ok for ok, _ in v):>6} {med:>16}")
+    hits = collections.Counter(h for _, _, h in v)
+    print(f"{phase:<11} {fault:<5} {len(v):>6} {sum(ok for ok, _, _ in v):>6} {med:>16}  "
+          + ", ".join(f"{h} {k}" for h, k in sorted(hits.items())))
 EOF
 echo "logs: $OUT"
 exit $failed
