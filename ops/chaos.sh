@@ -145,12 +145,8 @@ EOF
   jget() { st | json_get "$1" 2>/dev/null || echo "${2:-}"; }
   # the job's status entry (first job not FAILED)
   J='[x for x in d.get("jobs", []) if x["state"] != "FAILED"][0]'
-  local t_down=0 t_up=0 t_fault=0 t_end=0 base= note=
+  local t_down=0 t_up=0 t_fault=0 t_end=0 note=
   submit() { hb $n submit "${JOB[@]}" > "$T/submit.out" 2>>"$T/submit.err"; }
-  # where the job stands: (state rank, step, documents stored, progress)
-  progress() {
-    st | json_get 'next((["QUEUED","INGEST","TRAIN","EMBED","HEAD","DONE"].index(x["state"]) if x["state"] in ["QUEUED","INGEST","TRAIN","EMBED","HEAD","DONE"] else -1, x.get("step", 0), x.get("embed", {}).get("docs_stored", 0), round(x.get("progress", 0), 4)) for x in d["jobs"] if x["state"] != "FAILED")' 2>/dev/null
-  }
   victims_of() {
     case $victim in
       worker) echo "$n-w$wk" ;;
@@ -162,8 +158,7 @@ EOF
   inject() { # the fault on the victims, and the supervisor's restarts
     local vs v
     vs=$(victims_of)
-    base=$(progress || true)
-    t_fault=$(now_ms)
+    t_fault=$(now_ms) # (where the job stood: the poller's last answer before it, read afterwards)
     if [[ $fault == kill ]]; then
       for v in $vs; do
         [[ -n ${PID[$v]:-} ]] || continue
@@ -206,29 +201,28 @@ sys.exit(0 if x is not None and ($1) else 1)" 2>/dev/null
       sleep 0.02
     done
   }
-  # wait_state PHASE 'condition': the moment inside PHASE; a short phase
-  # (EMBED of a small job: under a second) may end between two polls: then
-  # the fault lands at once, in whatever phase the job is in, and the trial
-  # says so (its checks are the same)
+  # the moment in phase $1: its condition, or the job already past the phase
+  # (EMBED and HEAD of this job last well under a second: a poll can miss
+  # them; the trial line says which state the fault hit)
   wait_state() {
-    local order="['QUEUED','INGEST','TRAIN','EMBED','HEAD','DONE']"
-    wait_cond 300 "(x['state'] == '$1' and (${2:-True})) or (x['state'] in $order and
-      $order.index(x['state']) > $order.index('$1'))" "$1 (${2:-})"
-    if ! jcond "x['state'] == '$1'"; then note="moment missed: $1 ended between two polls, the fault came after it"; fi
+    local R="['QUEUED', 'INGEST', 'TRAIN', 'EMBED', 'HEAD', 'DONE']"
+    wait_cond 300 "(x['state'] == '$1' and (${2:-True})) or (x['state'] in $R and $R.index(x['state']) > $R.index('$1'))" \
+      "$1 (${2:-})"
   }
   local total spe
   if [[ $phase == INGEST ]]; then
     # the submit and the fault race: a victim in the first 0.3 s of the request
+    local delay; delay=$(python3 -c "print($frac * 0.3)")
     if [[ $victim == cli ]]; then
       hb $n submit "${JOB[@]}" > "$T/submit.out" 2>>"$T/submit.err" &
       PID[cli]=$!
-      sleep "$(python3 -c "print($frac * 0.3)")"
+      sleep "$delay"
       inject
       wait "${PID[cli]:-0}" 2>/dev/null || true
     else
       hb $n submit "${JOB[@]}" > "$T/submit.out" 2>>"$T/submit.err" &
       local sp=$!
-      sleep "$(python3 -c "print($frac * 0.3)")"
+      sleep "$delay"
       inject
       wait $sp 2>/dev/null || true
     fi
@@ -253,7 +247,7 @@ sys.exit(0 if x is not None and ($1) else 1)" 2>/dev/null
       wait_state TRAIN "x['step'] >= $at"; inject ;;
     EVAL)
       wait_state TRAIN "x['step'] >= $spe - 1"
-      wait_cond 60 "x['step'] >= $spe" "the first epoch's last step"
+      wait_cond 60 "x['step'] >= $spe or x['state'] != 'TRAIN'" "the first epoch's last step"
       inject ;;
     CHECKPOINT)
       local at; at=$(python3 -c "print(5 * (1 + int($frac * ($total // 5 - 1))))")
@@ -268,9 +262,10 @@ sys.exit(0 if x is not None and ($1) else 1)" 2>/dev/null
   wait_cond 300 "x['state'] == 'DONE'" "job $job DONE"
   # export (DONE: the fault lands in it)
   if [[ $phase == DONE ]]; then
+    local delay; delay=$(python3 -c "print($frac * 0.05)")
     hb $n export "$job" "$T/export" > "$T/export.out" 2>&1 &
     PID[cli]=$!
-    sleep "$(python3 -c "print($frac * 0.05)")"
+    sleep "$delay"
     inject
     wait "${PID[cli]:-0}" 2>/dev/null || true
     unset "PID[cli]"
@@ -307,8 +302,9 @@ for line in open(log):
     if len(parts) < 3:
         continue
     t, rc = int(parts[0]), int(parts[1])
+    ans = t + int(parts[2])  # when it was answered (or given up)
     polls += 1
-    down = t_down and t_down - 200 <= t <= t_up + 1500
+    down = t_down and ans >= t_down and t <= t_up + 1500  # the poll overlapped the coordinator's down time
     if rc != 0:
         if not down:
             bad += 1
@@ -324,7 +320,7 @@ for line in open(log):
         if j["state"] == "FAILED" or "step" not in j:
             continue
         s = j["step"]
-        if last is not None and s < last and not (t_down and t >= t_down):
+        if last is not None and s < last and not (t_down and ans >= t_down):
             bad += 1
             print(f"step went back {last} -> {s} at {t} without a coordinator restart")
         steps.append(s)
@@ -340,35 +336,40 @@ EOF
   # recovery: the first poll after the fault's end where the job stood further than at the fault
   local rec=-1
   if [[ $t_end != 0 ]]; then
-    rec=$(python3 - "$T/status.txt" "$t_end" "${base:-}" "$t_done" "$phase" <<'EOF'
+    rec=$(python3 - "$T/status.txt" "$t_end" "$t_fault" "$t_done" "$phase" <<'EOF'
 import json, sys
-log, t_end, base, t_done = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-if sys.argv[5] == "DONE":  # the export's end
-    print(t_done - t_end)
-    sys.exit()
+log, t_end, t_fault, t_done = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 names = ["QUEUED", "INGEST", "TRAIN", "EMBED", "HEAD", "DONE"]
-try:
-    b = eval(base) if base else (-1, 0, 0, 0)
-except Exception:
-    b = (-1, 0, 0, 0)
+def where(d):
+    for x in d.get("jobs", []):
+        if x["state"] != "FAILED":
+            return (names.index(x["state"]) if x["state"] in names else -1, x.get("step", 0),
+                    x.get("embed", {}).get("docs_stored", 0), round(x.get("progress", 0), 4))
+    return (-1, 0, 0, 0)
+b, after = (-1, 0, 0, 0), []
 for line in open(log):
     parts = line.split(" ", 3)
-    if len(parts) < 4 or int(parts[0]) < t_end or parts[1] != "0":
+    if len(parts) < 4 or parts[1] != "0":
         continue
-    d = json.loads(parts[3])
-    for x in d.get("jobs", []):
-        if x["state"] == "FAILED":
-            continue
-        p = (names.index(x["state"]) if x["state"] in names else -1, x.get("step", 0),
-             x.get("embed", {}).get("docs_stored", 0), round(x.get("progress", 0), 4))
-        if p > b or (p == b and b[0] == 5):
-            print(int(parts[0]) - t_end)
-            sys.exit()
-print(t_done - t_end)
+    t, ans = int(parts[0]), int(parts[0]) + int(parts[2])
+    p = where(json.loads(parts[3]))
+    if ans < t_fault:
+        b = p  # the last answer before the fault
+    elif t >= t_end:
+        after.append((ans, p))
+hit = names[b[0]] if b[0] >= 0 else "before-submit"
+if sys.argv[5] == "DONE":  # the export's end
+    print(t_done - t_end, hit)
+    sys.exit()
+for ans, p in after:
+    if p > b:
+        print(ans - t_end, hit)
+        sys.exit()
+print(t_done - t_end, hit)
 EOF
 )
   fi
-  echo "RECOVERY $rec"
+  echo "RECOVERY $rec" # (ms, and the state the job was in at the fault)
   echo "NOTE ${note:--}"
   ok "trial done: job $job"
 }
@@ -401,12 +402,13 @@ EOF
   else
     verdict=FAIL why="no digest"
   fi
-  local rec; rec=$(grep -m1 '^RECOVERY' "$log" | cut -d' ' -f2); rec=${rec:--1}
+  local rec hit; read -r _ rec hit <<<"$(grep -m1 '^RECOVERY' "$log")"; rec=${rec:--1}
   local note; note=$(grep -m1 '^NOTE' "$log" | cut -d' ' -f2-)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tseed" "$phase" "$fault" "$victim" "$frac" "$verdict" "$rec" \
-    "$((SECONDS - t0))" >> "$OUT/trials.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tseed" "$phase" "$fault" "$victim" "$frac" "$verdict" "$rec" \
+    "$((SECONDS - t0))" "${hit:-?}" >> "$OUT/trials.tsv"
   printf 'trial %-8s %-10s %-4s %-11s at %.2f: %-4s recover %6s ms  %3ss  %s; status %s%s\n' "$tseed" "$phase" \
-    "$fault" "$victim" "$frac" "$verdict" "$rec" "$((SECONDS - t0))" "${note:--}" "${lat:-?}" "${why:+  ($why)}"
+    "$fault" "$victim" "$frac" "$verdict" "$rec" "$((SECONDS - t0))" "${note:--}; hit ${hit:-?}" "${lat:-?}" \
+    "${why:+  ($why)}"
   if [[ $verdict == pass && -z $KEEP ]]; then rm -rf "$dir"; rm -f "$log"; fi
   [[ $verdict == pass ]]
 }
@@ -434,15 +436,18 @@ python3 - "$OUT/trials.tsv" <<'EOF'
 import collections, statistics, sys
 cells = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    tseed, phase, fault, victim, frac, verdict, rec, secs = line.rstrip("\n").split("\t")
-    cells[(phase, fault)].append((verdict == "pass", int(rec)))
+    f = line.rstrip("\n").split("\t")
+    tseed, phase, fault, victim, frac, verdict, rec, secs = f[:8]
+    cells[(phase, fault)].append((verdict == "pass", int(rec), f[8] if len(f) > 8 else "?"))
 order = ["INGEST", "TRAIN", "EVAL", "CHECKPOINT", "EMBED", "HEAD", "DONE"]
-print(f"{'phase':<11} {'fault':<5} {'trials':>6} {'passed':>6} {'median recovery':>16}")
+print(f"{'phase':<11} {'fault':<5} {'trials':>6} {'passed':>6} {'median recovery':>16}  state hit")
 for (phase, fault) in sorted(cells, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k[1])):
     v = cells[(phase, fault)]
-    recs = [r for ok, r in v if r >= 0]
+    recs = [r for ok, r, _ in v if r >= 0]
     med = f"{statistics.median(recs) / 1000:.2f} s" if recs else "-"
-    print(f"{phase:<11} {fault:<5} {len(v):>6} {sum(ok for ok, _ in v):>6} {med:>16}")
+    hits = collections.Counter(h for _, _, h in v)
+    print(f"{phase:<11} {fault:<5} {len(v):>6} {sum(ok for ok, _, _ in v):>6} {med:>16}  "
+          + ", ".join(f"{h} {k}" for h, k in sorted(hits.items())))
 EOF
 echo "logs: $OUT"
 exit $failed
