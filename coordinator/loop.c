@@ -295,9 +295,8 @@ static void s_heartbeat_to(coord *c, int w) {
 }
 
 /* A Heartbeat on a connection that is no worker's work connection: the
- * heartbeat connection of the worker whose Hello drew that token. Anything
- * else is ignored without an answer (a restarted coordinator sees the work
- * connection's Hello first; an answer here would only be noise). */
+ * heartbeat connection of the worker whose Hello drew that token, or -1
+ * (the caller answers that with a Goodbye: say Hello first). */
 static int s_on_hb_connection(coord *c, const uint8_t *rid, size_t len, const Hierbert__Heartbeat *hb) {
     if (!hb->hb_token || !hb->worker_id[0] || len > COORD_RID_MAX) return -1;
     for (int i = 0; i < COORD_MAX_WORKERS; i++) {
