@@ -90,8 +90,8 @@ JOB+=(--optimizer adamw --lr 1e-3 --clip-norm 1 --seed 7 --min-workers "$WORKERS
 COORD_FLAGS=(--heartbeat-ms 100 --expiry-ms 600 --checkpoint-every 5 --checkpoint-min-s 0)
 STOP_S=1.2
 
-# the configuration's key: the binaries, the job and the worker count
-KEY=$( (cat "$BUILD/coordinator/hierbert-coordinator" "$BUILD/worker/hierbert-worker"; echo "${JOB[*]} $WORKERS") |
+# the configuration's key: the binaries, the checker, the job and the worker count
+KEY=$( (cat "$BUILD/coordinator/hierbert-coordinator" "$BUILD/worker/hierbert-worker" "$SRC/tests/chaos_check.py"; echo "${JOB[*]} $WORKERS") |
        sha256sum | cut -c1-16)
 REF=$CACHE/$KEY
 

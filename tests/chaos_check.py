@@ -47,8 +47,8 @@ def digest(data_dir, job, result_json, dump_values):
     ck = os.path.join(jd, "checkpoint.bin")
     with open(ck, "rb") as f:
         raw = bytearray(f.read())
-    raw[16:24] = bytes(8)  # the job id (ck_header.job_id): a job submitted again has another
-    out["checkpoint"] = sha(bytes(raw))
+    raw[16:24] = bytes(8)  # the job id (ck_header.job_id): a job submitted again has another ...
+    out["checkpoint"] = sha(bytes(raw[:-8]))  # ... and so has the file's checksum (its last 8 bytes) over it
     info, _ = ckpt.read(ck)
     out["step"] = info["step"]
     out["round"] = info["round"]
