@@ -370,21 +370,21 @@ static void s_on_hello(coord *c, const uint8_t *rid, size_t len, const Hierbert_
 #define S_SLOW_TURN_MS 1000
 #define S_BULK_FRAME ((size_t)16 << 20)
 static char s_turn_what[160]; /* the event loop's turn: the work frames it handled (a slow turn's log line) */
-static size_t s_work_bytes;   /* the size of the frame s_work_one read */
 
-static void s_work_one(coord *c) {
+/* one frame of the work socket; returns its size (0: none read) */
+static size_t s_on_work(coord *c) {
     uint8_t rid[COORD_RID_MAX];
     int rl = zmq_recv(c->work, rid, sizeof rid, 0);
-    if (rl < 0) return;
+    if (rl < 0) return 0;
     int more = 0;
     size_t ms = sizeof more;
     zmq_getsockopt(c->work, ZMQ_RCVMORE, &more, &ms);
-    if (!more) return;
+    if (!more) return 0;
     zmq_msg_t f;
     zmq_msg_init(&f);
     if (zmq_msg_recv(&f, c->work, 0) < 0) {
         zmq_msg_close(&f);
-        return;
+        return 0;
     }
     /* raw frames after the Envelope (a ShardState's: kept as they came, up
      * to COORD_RAW_MAX); any others are drained and dropped */
@@ -423,7 +423,6 @@ static void s_work_one(coord *c) {
     int code = 0;
     int rc = proto_decode(zmq_msg_data(&f), zmq_msg_size(&f), &ex, &m, &code, err);
     size_t fsize = zmq_msg_size(&f) + raw_bytes;
-    s_work_bytes = fsize;
     zmq_msg_close(&f);
     if (fsize > ((size_t)1 << 20)) {
         size_t u = strlen(s_turn_what);
@@ -434,7 +433,7 @@ static void s_work_one(coord *c) {
         hb_log(c->who, "warn", "work: refused a frame from %s: %s", w >= 0 ? c->workers[w].id : "an unknown peer", err);
         proto_send_error(c->work, rid, len, 0, code, NULL, "%s", err);
         coord_raw_close(&raw);
-        return;
+        return fsize;
     }
     /* a worker's heartbeat connection (its Heartbeats carry a token; the
      * work connection's do not, and an unknown one is told to say Hello) */
@@ -455,7 +454,7 @@ static void s_work_one(coord *c) {
         }
         proto_free(&m);
         coord_raw_close(&raw);
-        return;
+        return fsize;
     }
     if (w >= 0) c->workers[w].last_seen_ms = hb_now_ms();
     if (m->body_case == HIERBERT__ENVELOPE__BODY_HELLO) {
@@ -513,18 +512,12 @@ static void s_work_one(coord *c) {
     }
     proto_free(&m);
     coord_raw_close(&raw); /* (what a handler kept it moved out) */
+    return fsize;
 }
 
 void coord_raw_close(coord_raw *r) {
     for (int i = 0; i < r->n; i++) zmq_msg_close(&r->f[i]);
     r->n = r->extra = 0;
-}
-
-/* one frame of the work socket; returns its size (0: none read) */
-static size_t s_on_work(coord *c) {
-    s_work_bytes = 0;
-    s_work_one(c);
-    return s_work_bytes;
 }
 
 /* ------------------------------------------------------------------------ */
