@@ -30,7 +30,7 @@ wait_for 10 '(( $(pings c '"$cpid"') >= 3 && $(pings w '"$wpid"') >= 3 ))' "3 pi
 grep -q "systemd watchdog: $P ms" "$T/c.log" || fail "the coordinator did not log its watchdog period"
 ok "READY=1 and WATCHDOG=1 from the coordinator ($cpid) and the worker ($wpid)"
 
-job=$(hb c submit --synthetic 400 --seq 32 --batch 8 --epochs 3 --lr 1e-3 2>>"$T/c.log")
+job=$(hb c submit --synthetic 400 --seq 32 --batch 8 --epochs 10 --lr 1e-3 2>>"$T/c.log")
 wait_for 60 '[[ $(status_json c '"$job"' | json_get "d[\"jobs\"][0][\"state\"]") == TRAIN ]]' "job $job in TRAIN"
 wait_for 60 '(( $(status_json c '"$job"' | json_get "d[\"jobs\"][0].get(\"step\", 0)") >= 3 ))' "3 steps"
 before=$(pings w "$wpid")
