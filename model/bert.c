@@ -584,8 +584,12 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
         const bert_layer_offsets *o = &m->layer[l];
         s_layer_acts *la = &a->l[l];
         const float *x = a->hidden[l];
-        /* layer l's tensors, up to the next layer's first (the last: the pooler and classifier too) */
-        if (s_param_wait(m, l + 1 < L ? (size_t)m->layer[l + 1].q_w : m->params.numel)) return NAN;
+        /* layer l's tensors as each product needs them: the attention's
+         * (q, k, v) here, the attention output's and the feed-forward's
+         * below, up to the next layer's first (the last layer: the
+         * classifier too) - the layer's first products run while the rest
+         * of it is still on the wire */
+        if (s_param_wait(m, o->ao_w)) return NAN;
         /* query rows: all positions, or in the last layer the [CLS] rows only */
         const int Tq = l == L - 1 ? 1 : T, Nq = B * Tq;
         const float *xq = x;
@@ -599,10 +603,12 @@ float bert_forward(bert_model *m, const int32_t *ids, const int32_t *token_type,
         s_linear_fwd(m, la->v, x, x16, o->v_w, s_p(m, o->v_b), (int)N, H, H);
         d = s_drop_probs(m, l, pa, Tq);
         s_attention_forward(m, la, B, Tq, T, &d);
+        if (s_param_wait(m, o->i_w)) return NAN;
         s_linear_fwd(m, a->dA, la->ctx, NULL, o->ao_w, NULL, Nq, H, H);
         d = s_drop(m, SITE_ATT_OUT(l), ph, (uint32_t)Tq, (uint32_t)Tq, (uint32_t)H, 0);
         bk_residual_layernorm_forward(la->ln1_in, la->ln1_mean, la->ln1_rstd, la->h1, a->dA, s_p(m, o->ao_b), xq,
                                       s_p(m, o->ln1_w), s_p(m, o->ln1_b), Nq, H, c->layer_norm_eps, &d);
+        if (s_param_wait(m, l + 1 < L ? (size_t)m->layer[l + 1].q_w : m->params.numel)) return NAN;
         s_linear_fwd(m, la->pre, la->h1, NULL, o->i_w, NULL, Nq, H, I);
         bk_bias_gelu_forward(a->act, la->pre, s_p(m, o->i_b), Nq, I);
         s_linear_fwd(m, a->dA, a->act, NULL, o->o_w, NULL, Nq, I, H);
@@ -687,6 +693,9 @@ void bert_backward(bert_model *m) {
         bk_gelu_backward(a->act, la->pre, (size_t)Nq * I);                           /* ... and now d pre */
         bk_colsum_add(s_g(m, o->i_b), a->act, Nq, I);
         s_linear_bwd(m, s_g(m, o->i_w), a->dA, a->act, la->h1, o->i_w, Nq, H, I, 1.0f); /* dA = d h1 */
+        /* the feed-forward half (two thirds of the layer's floats) is final:
+         * out at once, so less is left to travel when backward ends */
+        if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, o->i_w);
         /* attention output LayerNorm -> dB (= grad of ln1_in, also of xq) */
         bk_layernorm_backward(dB, s_g(m, o->ln1_w), s_g(m, o->ln1_b), a->dA, la->ln1_in, s_p(m, o->ln1_w), la->ln1_mean,
                               la->ln1_rstd, Nq, H, 0);
@@ -698,6 +707,7 @@ void bert_backward(bert_model *m) {
         }
         bk_colsum_add(s_g(m, o->ao_b), g1, Nq, H);
         s_linear_bwd(m, s_g(m, o->ao_w), a->dctx, g1, la->ctx, o->ao_w, Nq, H, H, 0.0f);
+        if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, o->ao_w); /* and the attention output's */
         d = s_drop_probs(m, l, pa, Tq);
         s_attention_backward(m, la, B, Tq, T, &d);
         bk_colsum_add(s_g(m, o->q_b), a->dq, Nq, H);
