@@ -3,6 +3,7 @@
  * torch.optim's update rule, computed here independently in double precision,
  * for three steps with warm-up, weight decay on matrices only, and clipping.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,6 +182,35 @@ int main(void) {
         params_free_buffer(g1);
         params_free_buffer(m2);
         params_free_buffer(v2);
+    }
+
+    /* the squared sum skips runs of 16 floats that are all +0 (row-sparse
+     * gradients): its bits must be those of the plain in-order loop over
+     * each 65536-float block, summed block after block - with runs of +0,
+     * lone nonzeros inside a run, -0 (not skipped) and a ragged tail */
+    {
+        size_t n = 3 * 65536 + 1000;
+        float *x = calloc(n, sizeof(float));
+        unsigned q = 99;
+        for (size_t i = 0; i < n; i++) {
+            q = q * 1103515245u + 12345u;
+            unsigned r = (q >> 8) % 100;
+            x[i] = r < 3 ? ((float)(q >> 12) / (float)(1u << 20) - 0.5f) : r == 3 ? -0.0f : 0.0f;
+            if (i / 4096 % 3 == 1) x[i] = (float)(i % 7) * 0.01f; /* some dense stretches */
+        }
+        double ref = 0.0;
+        for (size_t b = 0; b < n; b += 65536) {
+            double part = 0.0;
+            for (size_t i = b; i < n && i < b + 65536; i++) part += (double)x[i] * x[i];
+            ref += part;
+        }
+        double got = optim_sq_sum(x, n);
+        CHECK(!memcmp(&got, &ref, sizeof got), "sq_sum %.17g, the plain loop %.17g", got, ref);
+        memset(x, 0, n * sizeof(float));
+        got = optim_sq_sum(x, n);
+        CHECK(got == 0.0 && !signbit(got), "sq_sum of zeros: %g", got);
+        t_ok("squared sum skipping runs of +0: the plain in-order loop's bits (%zu floats, sparse, -0, dense)", n);
+        free(x);
     }
 
     adamw_free(&s);
