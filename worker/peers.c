@@ -33,7 +33,12 @@ struct worker_peers {
     curve_zap *zap;
     char pub[CURVE_KEY_CHARS + 1], sec[CURVE_KEY_CHARS + 1];
     char endpoint[256];
-    void *push[PROTO_MAX_PEERS];
+    /* to peer k: push[k] carries the bulk (GRAD, PARAMS, SHARE, PING), ctl[k]
+     * - a connection of its own - what a round waits on that is small: the
+     * row pull (ROWS_REQ, ROWS) and NORM. On one connection these queued
+     * behind the megabytes of an updated shard just sent (a link is a FIFO):
+     * at 1 Gbit/s each round's row pull waited ~45 ms for the PARAMS. */
+    void *push[PROTO_MAX_PEERS], *ctl[PROTO_MAX_PEERS];
     int W, me;
     uint64_t job, gen;
     size_t bounds[PROTO_MAX_PEERS + 1];
@@ -55,6 +60,16 @@ struct worker_peers {
      * are never sent), all of them once par_done[f] */
     uint64_t par_round;
     int par_left;
+    /* the word-embedding rows [t_r0, t_r1) of this shard and which of them
+     * round t_round's gradient sum touches: this worker's slice's rows and
+     * those its peers pulled (the very rows their gradients carry). The
+     * others' sum is +0, so their AdamW step (moments decaying, weight
+     * decay) needs no gradient: it is taken while the gradients travel,
+     * with the same arithmetic (adamw_step_range), and only the touched
+     * rows - a few per cent - wait for the sum. */
+    uint8_t *touched;
+    int32_t t_r0, t_r1;
+    uint64_t t_round;
     uint8_t par_done[PROTO_MAX_PEERS];
     size_t par_upto[PROTO_MAX_PEERS];
 };
@@ -191,11 +206,11 @@ static void s_stash_free(s_stashed *s) {
 /* closes the PUSH sockets and waits (bounded) until zmq has let go of every
  * zero-copy frame: only then may the buffers they point into change owner */
 static void s_close_push(worker_peers *p) {
-    for (int k = 0; k < (int)PROTO_MAX_PEERS; k++)
-        if (p->push[k]) {
-            zmq_close(p->push[k]);
-            p->push[k] = NULL;
-        }
+    for (int k = 0; k < (int)PROTO_MAX_PEERS; k++) {
+        if (p->push[k]) zmq_close(p->push[k]);
+        if (p->ctl[k]) zmq_close(p->ctl[k]);
+        p->push[k] = p->ctl[k] = NULL;
+    }
     for (int i = 0; i < 2000 && atomic_load(&p->inflight) > 0; i++) usleep(1000);
 }
 
@@ -211,6 +226,7 @@ void worker_peers_destroy(worker_peers **pp) {
     if (atomic_load(&p->inflight) == 0) { /* else zmq may still read them: leak rather than free */
         free(p->acc);
     }
+    free(p->touched);
     free(p->ef); /* (never handed to zmq) */
     free(p->wide);
     while (p->stash) {
@@ -257,7 +273,10 @@ static void s_send_bytes(worker_peers *p, int k, Hierbert__PeerShard *h, const v
     memcpy(zmq_msg_data(&f), buf, len);
     free(buf);
     *bytes += len;
-    if (zmq_msg_send(&f, p->push[k], data ? ZMQ_SNDMORE : 0) < 0) {
+    const int small = h->kind == HIERBERT__PEER_SHARD__KIND__ROWS_REQ || h->kind == HIERBERT__PEER_SHARD__KIND__ROWS ||
+                      h->kind == HIERBERT__PEER_SHARD__KIND__NORM;
+    void *sock = small ? p->ctl[k] : p->push[k];
+    if (zmq_msg_send(&f, sock, data ? ZMQ_SNDMORE : 0) < 0) {
         zmq_msg_close(&f);
         return;
     }
@@ -270,7 +289,7 @@ static void s_send_bytes(worker_peers *p, int k, Hierbert__PeerShard *h, const v
         zmq_msg_init_data(&d, (void *)data, nbytes, s_release, &p->inflight);
     }
     *bytes += nbytes;
-    if (zmq_msg_send(&d, p->push[k], 0) < 0) zmq_msg_close(&d); /* closing it releases it */
+    if (zmq_msg_send(&d, sock, 0) < 0) zmq_msg_close(&d); /* closing it releases it */
 }
 
 static void s_send_ex(worker_peers *p, int k, Hierbert__PeerShard *h, const float *data, size_t n, int owned,
@@ -604,17 +623,20 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
     }
     for (int k = 0; k < W; k++) {
         if (k == p->me) continue;
-        p->push[k] = zmq_socket(p->zctx, ZMQ_PUSH);
-        zmq_setsockopt(p->push[k], ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(p->push[k], ZMQ_LINGER, &linger, sizeof linger);
-        if (p->zap && (zmq_setsockopt(p->push[k], ZMQ_CURVE_SERVERKEY, plan->peer_public[k], CURVE_KEY_CHARS) ||
-                       zmq_setsockopt(p->push[k], ZMQ_CURVE_PUBLICKEY, p->pub, CURVE_KEY_CHARS) ||
-                       zmq_setsockopt(p->push[k], ZMQ_CURVE_SECRETKEY, p->sec, CURVE_KEY_CHARS)))
-            return hb_fail(err, "plan %llu: peer %d: CURVE setup: %s", (unsigned long long)p->gen, k,
-                           zmq_strerror(zmq_errno()));
-        if (zmq_connect(p->push[k], plan->peers[k]) != 0)
-            return hb_fail(err, "plan %llu: peer %d endpoint '%s': %s", (unsigned long long)p->gen, k, plan->peers[k],
-                           zmq_strerror(zmq_errno()));
+        for (int c = 0; c < 2; c++) {
+            void *z = zmq_socket(p->zctx, ZMQ_PUSH);
+            *(c ? &p->ctl[k] : &p->push[k]) = z;
+            zmq_setsockopt(z, ZMQ_SNDHWM, &hwm, sizeof hwm);
+            zmq_setsockopt(z, ZMQ_LINGER, &linger, sizeof linger);
+            if (p->zap && (zmq_setsockopt(z, ZMQ_CURVE_SERVERKEY, plan->peer_public[k], CURVE_KEY_CHARS) ||
+                           zmq_setsockopt(z, ZMQ_CURVE_PUBLICKEY, p->pub, CURVE_KEY_CHARS) ||
+                           zmq_setsockopt(z, ZMQ_CURVE_SECRETKEY, p->sec, CURVE_KEY_CHARS)))
+                return hb_fail(err, "plan %llu: peer %d: CURVE setup: %s", (unsigned long long)p->gen, k,
+                               zmq_strerror(zmq_errno()));
+            if (zmq_connect(z, plan->peers[k]) != 0)
+                return hb_fail(err, "plan %llu: peer %d endpoint '%s': %s", (unsigned long long)p->gen, k,
+                               plan->peers[k], zmq_strerror(zmq_errno()));
+        }
     }
     uint64_t bytes = 0;
     for (int k = 0; k < W; k++) {
@@ -709,10 +731,15 @@ static int s_add_grad(worker_peers *p, const peers_round *r, s_msg *m, char *err
     if (r->we >= 0) {
         int32_t r0, r1;
         params_sparse_range_rows(r->pt, r->we, plo, phi, &r0, &r1);
-        for (size_t i = 0; i < n_rows; i++)
+        for (size_t i = 0; i < n_rows; i++) {
             if (rows[i] < r0 || rows[i] >= r1 || (i && rows[i] <= rows[i - 1]))
                 return hb_fail(err, "peer %u: gradient row %d (index %zu) outside %d..%d or out of order", h->from,
                                rows[i], i, r0, r1 - 1);
+            if (p->t_round == r->round && p->touched && rows[i] >= p->t_r0 && rows[i] < p->t_r1 &&
+                !p->touched[rows[i] - p->t_r0]) /* (its step is taken without a gradient: see touched) */
+                return hb_fail(err, "peer %u: a gradient for word-embedding row %d, which it did not pull", h->from,
+                               rows[i]);
+        }
         want = params_sparse_range_len(r->pt, r->we, plo, phi, n_rows);
     } else if (n_rows) {
         return hb_fail(err, "peer %u: gradient rows, but the model has no word-embedding matrix", h->from);
@@ -805,6 +832,33 @@ static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, siz
         s_send(p, k, &h, data, n, &r->bytes_out);
 }
 
+static void s_scale(float *x, size_t a, size_t b, float by) {
+#pragma omp parallel for schedule(static) if (b - a > 65536)
+    for (size_t i = a; i < b; i++) x[i] *= by;
+}
+
+/* AdamW on shard floats [a, b) with the shard's sum p->acc */
+static void s_step_part(worker_peers *p, peers_round *r, float clip, size_t a, size_t b) {
+    const size_t lo = p->bounds[p->me];
+    if (a < b)
+        adamw_step_range(r->oc, r->step, r->pt, r->pt->data, p->acc + (a - lo), clip, r->m + (a - lo),
+                         r->v + (a - lo), a, b);
+}
+
+/* AdamW on this shard's word-embedding rows whose touched flag is `want`,
+ * run by run */
+static void s_step_rows(worker_peers *p, peers_round *r, int want, float clip) {
+    const params_view *v = &r->pt->views[r->we];
+    const size_t dim = (size_t)v->shape[1];
+    for (int32_t a = p->t_r0; a < p->t_r1;) {
+        int32_t b = a;
+        while (b < p->t_r1 && p->touched[b - p->t_r0] == want) b++;
+        if (b > a) s_step_part(p, r, clip, v->offset + (size_t)a * dim, v->offset + (size_t)b * dim);
+        a = b;
+        while (a < p->t_r1 && p->touched[a - p->t_r0] != want) a++;
+    }
+}
+
 void worker_peers_grad_ready(worker_peers *p, peers_round *r, size_t from) {
     for (int k = 0; k < p->W; k++) {
         if (k == p->me) continue;
@@ -838,6 +892,9 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
     for (size_t i = 0; i < S; i++) p->acc[i] = wt * r->grad[lo + i]; /* = 0 + w g: the coordinator's first add */
     for (int k = 0; k < W; k++) /* what backward's hook did not send yet, the rows with it */
         if (k != me) s_send_piece(p, r, k, p->bounds[k], p->sent_hi[k], 1);
+    /* the rows no gradient touches, stepped while the others' gradients come */
+    const int split = r->m && r->we >= 0 && p->t_round == r->round && p->t_r1 > p->t_r0;
+    if (split) s_step_rows(p, r, 0, 1.0f);
     int n_grad = 0, n_norm = 0, n_par = 0, norm_sent = 0, normed = 0, stepped = 0;
     uint8_t got[3][PROTO_MAX_PEERS] = {{0}};
     double sq[PROTO_MAX_PEERS] = {0};
@@ -847,8 +904,19 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
             /* 2. the mean, and this shard's squared norm for everyone */
             const float inv = (float)(1.0 / (double)r->total_samples);
             float *acc = p->acc;
-#pragma omp parallel for schedule(static)
-            for (size_t i = 0; i < S; i++) acc[i] *= inv;
+            if (split) { /* (the untouched rows' sum is +0, and stays so) */
+                const params_view *v = &r->pt->views[r->we];
+                const size_t dim = (size_t)v->shape[1];
+                s_scale(acc, 0, v->offset + (size_t)p->t_r0 * dim - lo, inv);
+                for (int32_t row = p->t_r0; row < p->t_r1; row++)
+                    if (p->touched[row - p->t_r0]) {
+                        size_t a = v->offset + (size_t)row * dim - lo;
+                        s_scale(acc, a, a + dim, inv);
+                    }
+                s_scale(acc, v->offset + (size_t)p->t_r1 * dim - lo, S, inv);
+            } else {
+                s_scale(acc, 0, S, inv);
+            }
             double ss = optim_sq_sum(acc, S); /* (fixed order: the same bits on every run) */
             sq[me] = ss;
             for (int k = 0; k < W; k++) {
@@ -875,7 +943,14 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
          * and the shard out */
         if (norm_sent && !stepped && (normed || !(r->oc->clip_norm > 0))) {
             float clip = r->oc->clip_norm > 0 ? optim_clip_coef(r->grad_norm, r->oc->clip_norm) : 1.0f;
-            if (r->m) {
+            if (split) { /* around the word-embedding rows, and the touched ones */
+                const params_view *v = &r->pt->views[r->we];
+                const size_t dim = (size_t)v->shape[1], ea = v->offset + (size_t)p->t_r0 * dim,
+                             eb = v->offset + (size_t)p->t_r1 * dim;
+                s_step_part(p, r, clip, lo, ea);
+                s_step_rows(p, r, 1, clip);
+                s_step_part(p, r, clip, eb, hi);
+            } else if (r->m) {
                 adamw_step_range(r->oc, r->step, r->pt, params, p->acc, clip, r->m, r->v, lo, hi);
             } else {
                 const float lr = optim_lr_at(r->oc, r->step);
@@ -941,6 +1016,24 @@ static int s_rows_ok(const Hierbert__PeerShard *h, int32_t r0, int32_t r1, char 
     return 0;
 }
 
+/* round r's touched rows of this shard: this worker's own so far (the row
+ * pull adds the peers') */
+static void s_touch_begin(worker_peers *p, const peers_round *r) {
+    int32_t r0, r1;
+    params_sparse_range_rows(r->pt, r->we, p->bounds[p->me], p->bounds[p->me + 1], &r0, &r1);
+    if (!p->touched || r0 != p->t_r0 || r1 != p->t_r1) {
+        free(p->touched);
+        p->touched = hb_malloc((size_t)(r1 - r0) + 1);
+        p->t_r0 = r0;
+        p->t_r1 = r1;
+    }
+    memset(p->touched, 0, (size_t)(r1 - r0));
+    size_t i0, i1;
+    s_rows_in(r, p->bounds[p->me], p->bounds[p->me + 1], &i0, &i1);
+    for (size_t i = i0; i < i1; i++) p->touched[r->rows[i] - r0] = 1;
+    p->t_round = r->round;
+}
+
 /* one message of the row pull; PEERS_OK to go on */
 static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_t *pipe_frame, const size_t *want_lo,
                            const size_t *want_hi, uint8_t got[2][PROTO_MAX_PEERS], int *n_req, int *n_rows, char *err) {
@@ -984,6 +1077,7 @@ static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
             a.round = r->round;
             a.rows = h->rows;
             s_send_ex(p, from, &a, buf, n * dim, 1, &r->bytes_out);
+            for (size_t i = 0; i < n; i++) p->touched[rows[i] - p->t_r0] = 1; /* (checked inside the shard) */
             got[q][from] = 1;
             (*n_req)++;
         }
@@ -1023,6 +1117,7 @@ peers_rc worker_peers_pull(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
     uint8_t got[2][PROTO_MAX_PEERS] = {{0}};
     int n_req = 0, n_rows = 0;
     peers_rc rc = PEERS_OK;
+    s_touch_begin(p, r);
     p->pulling = 1; /* what is deferred now waits for the exchange */
     while (rc == PEERS_OK && (n_req < W - 1 || n_rows < W - 1))
         rc = s_pull_one(p, r, pipe, pipe_frame, want_lo, want_hi, got, &n_req, &n_rows, err);
