@@ -13,7 +13,11 @@
 #   ops/bench-network.sh --workers W [--rate 1gbit] [--preset mini] [--seq 128] [--batch 32]
 #                        [--steps 20] [--threads 1] [--reduce sharded|coordinator|both]
 #                        [--corpus brown|synthetic] [--build DIR] [--wire fp32|bf16]
-#                        [--checkpoint-min-s S] [--cancel-after-steps]
+#                        [--checkpoint-min-s S] [--cancel-after-steps] [--pairs N]
+# --pairs N: N (unlimited, limited) pairs run alternately, and the efficiency
+# over all of them (seq/s of the limited runs pooled / of the unlimited ones)
+# beside each pair's: a shared machine's compute speed moves by 10-30% from
+# one run to the next, and alternating pairs spread that over both sides.
 # --wire: the sharded reduction's peer wire (submit --wire); --checkpoint-min-s:
 # the coordinator's (30 s: a short run checkpoints at its end only; 0: every
 # 10 rounds, the gather's cost in the figures).
@@ -27,7 +31,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 W=2 rate=1gbit preset=mini seq=128 batch=32 steps=20 threads=1 reduce=sharded corpus=brown build=$root/build cancel_early=
-wire=fp32 ckmin=30
+wire=fp32 ckmin=30 pairs=1
 args=("$@")
 while (($#)); do
   case "$1" in
@@ -36,7 +40,8 @@ while (($#)); do
     --reduce) reduce=$2; shift ;; --corpus) corpus=$2; shift ;; --build) build=$2; shift ;;
     --wire) wire=$2; shift ;; --checkpoint-min-s) ckmin=$2; shift ;;
     --cancel-after-steps) cancel_early=1; shift 0 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --pairs) pairs=$2; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "bench-network: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -168,16 +173,30 @@ echo "bench-network: $W workers x $threads thread(s), preset $preset, L $seq, gl
      "OpenBLAS core ${OPENBLAS_CORETYPE:-auto}"
 reduces=("$reduce"); [[ $reduce == both ]] && reduces=(coordinator sharded)
 for red in "${reduces[@]}"; do
-  run "$red-unlimited" 0 "$red"
+  runs=()
+  for q in $(seq "$pairs"); do
+    sfx=; ((pairs > 1)) && sfx="-$q"
+    run "$red-unlimited$sfx" 0 "$red"
+    [[ $rate == 0 ]] && continue
+    run "$red-$rate$sfx" "$rate" "$red"
+    runs+=("$T/$red-unlimited$sfx.json.sum" "$T/$red-$rate$sfx.json.sum")
+  done
   [[ $rate == 0 ]] && continue
-  run "$red-$rate" "$rate" "$red"
-  python3 - "$T/$red-unlimited.json.sum" "$T/$red-$rate.json.sum" "$W" <<'PY'
+  python3 - "$W" "${runs[@]}" <<'PY'
 import json, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3]); W = int(sys.argv[3])
+W = int(sys.argv[1]); s = [json.load(open(p)) for p in sys.argv[2:]]
+pairs = [(s[i], s[i + 1]) for i in range(0, len(s), 2)]
+a, b = pairs[-1]
 grad_mb = a["parameters"] * 4 / 1e6
 bound = 2 * (W - 1) / W * grad_mb
-print(f"  efficiency {b['rate'] / a['rate'] * 100:.1f}% (limited / unlimited); unlimited round {a['round_ms'] / a['compute_ms']:.2f}x "
-      f"the slowest worker's compute; busiest host {b['busiest_mb']:.1f} MB a step in + out, "
+# pooled: every run does the same rounds, so seq/s pools as the harmonic mean (total seq / total time)
+pool = lambda runs: len(runs) / sum(1 / r["rate"] for r in runs)
+eff = pool([q[1] for q in pairs]) / pool([q[0] for q in pairs])
+ratio = lambda runs: sum(r["round_ms"] for r in runs) / sum(r["compute_ms"] for r in runs)
+each = ", ".join(f"{q[1]['rate'] / q[0]['rate'] * 100:.1f}%" for q in pairs)
+print(f"  efficiency {eff * 100:.1f}% (limited / unlimited" + (f", {len(pairs)} pairs pooled; each: {each}" if len(pairs) > 1 else "")
+      + f"); round / slowest worker's compute: unlimited {ratio([q[0] for q in pairs]):.2f}x, limited {ratio([q[1] for q in pairs]):.2f}x; "
+      f"busiest host {b['busiest_mb']:.1f} MB a step in + out, "
       f"{b['way_mb']:.1f} MB its larger direction"
       + (f" = {b['way_mb'] / bound:.2f}x 2(W-1)/W x the gradient ({grad_mb:.1f} MB dense fp32) each way" if W > 1 else ""))
 PY
