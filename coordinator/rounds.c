@@ -520,6 +520,15 @@ static int s_send_params(coord *c, coord_job *j, int w, zmq_msg_t *packed) {
     return 0;
 }
 
+static long s_round_steps(const coord_job *j);
+
+static void s_next_rows_free(coord_job *j) {
+    free(j->nx_rows);
+    free(j->nx_off);
+    j->nx_rows = NULL;
+    j->nx_off = NULL;
+}
+
 /* gathers rows idx[0..n) of split sp into a TrainTask's bulk arrays and sends
  * Params + Assign to worker w */
 static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split *sp, const uint32_t *idx, uint32_t n,
@@ -569,6 +578,26 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
         /* a train round of the same plan comes next (no eval, not TRAIN's end) */
         tt.overlap_next = j->step_in_epoch + steps < j->steps_per_epoch && j->step + steps < j->total_steps;
     }
+    int32_t *nx = NULL;
+    uint32_t nx_counts[COORD_MAX_WORKERS];
+    if (!eval && j->r.sharded && j->nx_off && ti < j->plan.W) { /* (task ti is member ti's slice) */
+        /* each member's next rows inside this member's shard: it sends them after its step */
+        int32_t r0, r1;
+        params_sparse_range_rows(&j->model->params, j->we_view, j->plan.bounds[ti], j->plan.bounds[ti + 1], &r0, &r1);
+        size_t o = 0;
+        nx = hb_malloc(((size_t)j->nx_off[j->plan.W] + 1) * sizeof(int32_t));
+        for (int k = 0; k < j->plan.W; k++) {
+            nx_counts[k] = 0;
+            if (k == ti) continue;
+            for (uint32_t i = j->nx_off[k]; i < j->nx_off[k + 1]; i++)
+                if (j->nx_rows[i] >= r0 && j->nx_rows[i] < r1) {
+                    nx[o++] = j->nx_rows[i];
+                    nx_counts[k]++;
+                }
+        }
+        tt.next_rows = proto_bytes(nx, o * sizeof(int32_t));
+        tt.next_counts = proto_bytes(nx_counts, (size_t)j->plan.W * sizeof(uint32_t));
+    }
     Hierbert__Assign a = HIERBERT__ASSIGN__INIT;
     a.model = &ms;
     a.task_case = HIERBERT__ASSIGN__TASK_TRAIN;
@@ -594,8 +623,53 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     free(ids);
     free(lens);
     free(labels);
+    free(nx);
     if (rc == 0) c->workers[w].task = ti;
     return rc;
+}
+
+/* Sharded: the word-embedding rows of every slice of the next round, when
+ * it is a train round of this plan (TrainTask.overlap_next) - the same
+ * slicing s_start_train_round will do then - into j->nx_rows / nx_off.
+ * Nothing (the owners push nothing, the row pull asks as before) when the
+ * corpus cannot be read: that round's own start reports it. */
+static void s_next_rows(coord_job *j, int W, long k) {
+    if (j->we_view < 0 || W < 2 || !(j->step_in_epoch + k < j->steps_per_epoch && j->step + k < j->total_steps))
+        return;
+    const long sie = j->step_in_epoch, step = j->step;
+    j->step_in_epoch += k;
+    j->step += k;
+    long k2 = s_round_steps(j);
+    size_t cap = (size_t)j->G * (size_t)k2, V = (size_t)j->model->params.views[j->we_view].shape[0], n_out = 0;
+    uint32_t *idx = hb_malloc((cap + 1) * sizeof(uint32_t));
+    int32_t *sizes = hb_malloc(((size_t)k2 + 1) * sizeof(int32_t)), *ids = hb_malloc((cap * (size_t)j->L + 1) * 4);
+    uint8_t *seen = hb_calloc(V, 1);
+    j->nx_off = hb_calloc((size_t)W + 1, sizeof(uint32_t));
+    j->nx_rows = hb_malloc(((size_t)W * (V < cap * (size_t)j->L ? V : cap * (size_t)j->L) + 1) * sizeof(int32_t));
+    char err[HB_ERR_LEN];
+    int ok = 1;
+    for (int sl = 0; sl < W && ok; sl++) {
+        uint32_t cnt = s_slice_rows(j, W, sl, k2, idx, sizes);
+        if (cnt && coord_corpus_rows(&j->corpus, &j->corpus.train, idx, cnt, ids, err)) {
+            ok = 0;
+            break;
+        }
+        for (size_t q = 0; q < (size_t)cnt * (size_t)j->L; q++)
+            if ((size_t)ids[q] < V) seen[ids[q]] = 1;
+        for (size_t r = 0; r < V; r++) /* sorted: as the worker lists its slice's rows */
+            if (seen[r]) {
+                j->nx_rows[n_out++] = (int32_t)r;
+                seen[r] = 0;
+            }
+        j->nx_off[sl + 1] = (uint32_t)n_out;
+    }
+    j->step_in_epoch = sie;
+    j->step = step;
+    free(idx);
+    free(sizes);
+    free(ids);
+    free(seen);
+    if (!ok) s_next_rows_free(j);
 }
 
 static int s_workers(coord *c, const coord_job *j, int *list) {
@@ -1052,6 +1126,7 @@ static void s_start_train_round(coord *c, coord_job *j) {
     if (!sharded && !j->n_slices) j->n_slices = W;
     int S = sharded ? W : j->n_slices;
     r->slices = S;
+    if (sharded) s_next_rows(j, W, k);
     for (int sl = 0; sl < S; sl++) {
         uint32_t cnt = s_slice_rows(j, S, sl, k, idx, sizes);
         if (cnt == 0 && !sharded) continue; /* (a shard owner takes part with no samples) */
@@ -1064,6 +1139,7 @@ static void s_start_train_round(coord *c, coord_job *j) {
         if (rc) r->task[ti].worker = -1;
         if (rc == 0 || !sharded) r->pending++; /* (an unsent slice waits for a worker: coord_train_tick) */
     }
+    s_next_rows_free(j);
     if (sharded && r->pending < r->n_tasks) { /* a member went away: the plan no longer holds */
         zmq_msg_close(&params);
         zmq_msg_close(&params_m);

@@ -265,12 +265,26 @@ static int s_tokens(const char *type, uint32_t n, ProtobufCBinaryData ids, Proto
     return 0;
 }
 
+/* TrainTask.next_rows / next_counts: a count a member, summing to the rows, each a vocabulary row */
+static int s_next_rows(const Hierbert__TrainTask *t, const Hierbert__ModelSpec *ms, int *code, char *err) {
+    const char *ty = "Assign(train)";
+    if (!t->next_counts.len && !t->next_rows.len) return 0;
+    if (t->next_counts.len % 4 || t->next_counts.len / 4 > PROTO_MAX_PEERS)
+        return FAIL(PROTO_E_SHAPE, "%s: next_counts has %zu bytes (4 a member, at most %u members)", ty,
+                    t->next_counts.len, PROTO_MAX_PEERS);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < t->next_counts.len / 4; i++) sum += (uint32_t)s_i32(t->next_counts.data, i);
+    if (s_bulk(ty, "next_rows", t->next_rows, sum, code, err)) return -1;
+    return s_range(ty, "next_rows", t->next_rows, 0, (int64_t)ms->config->vocab_size - 1, code, err);
+}
+
 static int s_assign(const Hierbert__Assign *a, const proto_expect *ex, int *code, char *err) {
     if (s_model(a->model, ex, code, err)) return -1;
     const Hierbert__ModelSpec *ms = a->model;
     if (a->task_case == HIERBERT__ASSIGN__TASK_TRAIN) {
         const Hierbert__TrainTask *t = a->train;
         const char *ty = "Assign(train)";
+        if (s_next_rows(t, ms, code, err)) return -1;
         if (t->shard_gen && t->n_samples == 0 && !t->eval) { /* a shard owner whose slice of the step is empty */
             if (t->ids.len || t->lengths.len || t->labels.len || t->steps != 1 || t->step_sizes.len != 4 ||
                 s_i32(t->step_sizes.data, 0) != 0)

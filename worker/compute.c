@@ -342,7 +342,10 @@ static void s_run(s_comp *c) {
                            .step = (long)t->step0 + 1,
                            .m = c->adamw ? c->shard_m : NULL,
                            .v = c->adamw ? c->shard_v : NULL,
-                           .overlap = t->overlap_next};
+                           .overlap = t->overlap_next,
+                           .next_rows = (const int32_t *)t->next_rows.data,
+                           .next_counts = (const uint32_t *)t->next_counts.data,
+                           .n_next = (int)(t->next_counts.len / 4)};
         c->params_valid = 0; /* until the exchange completes */
         if (s_peers_rc(c, job, t, worker_peers_pull(c->peers, &pr, c->pipe, &c->pending, text), text)) return;
     }

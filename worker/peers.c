@@ -70,6 +70,17 @@ struct worker_peers {
     uint8_t *touched;
     int32_t t_r0, t_r1;
     uint64_t t_round;
+    int t_on; /* t_round is set */
+    /* the rows pushed to each peer for round nx_round (TrainTask.next_rows),
+     * nx_rows[nx_off[k], nx_off[k + 1]): its ask for them is not answered
+     * again; and the pushed ROWS that came from the owners before this
+     * worker's row pull of their round began */
+    uint64_t nx_round;
+    int nx_on; /* nx_round is set (round 0 is a round) */
+    int32_t *nx_rows;
+    size_t nx_off[PROTO_MAX_PEERS + 1];
+    uint8_t nx_pushed[PROTO_MAX_PEERS];
+    s_stashed *early;
     uint8_t par_done[PROTO_MAX_PEERS];
     size_t par_upto[PROTO_MAX_PEERS];
 };
@@ -214,6 +225,14 @@ static void s_close_push(worker_peers *p) {
     for (int i = 0; i < 2000 && atomic_load(&p->inflight) > 0; i++) usleep(1000);
 }
 
+static void s_list_free(s_stashed **list) {
+    while (*list) {
+        s_stashed *s = *list;
+        *list = s->next;
+        s_stash_free(s);
+    }
+}
+
 static void s_held_free(worker_peers *p);
 
 void worker_peers_destroy(worker_peers **pp) {
@@ -227,6 +246,8 @@ void worker_peers_destroy(worker_peers **pp) {
         free(p->acc);
     }
     free(p->touched);
+    free(p->nx_rows);
+    s_list_free(&p->early);
     free(p->ef); /* (never handed to zmq) */
     free(p->wide);
     while (p->stash) {
@@ -234,11 +255,7 @@ void worker_peers_destroy(worker_peers **pp) {
         p->stash = s->next;
         s_stash_free(s);
     }
-    while (p->deferred) {
-        s_stashed *s = p->deferred;
-        p->deferred = s->next;
-        s_stash_free(s);
-    }
+    s_list_free(&p->deferred);
     free(p);
     *pp = NULL;
 }
@@ -273,7 +290,9 @@ static void s_send_bytes(worker_peers *p, int k, Hierbert__PeerShard *h, const v
     memcpy(zmq_msg_data(&f), buf, len);
     free(buf);
     *bytes += len;
-    const int small = h->kind == HIERBERT__PEER_SHARD__KIND__ROWS_REQ || h->kind == HIERBERT__PEER_SHARD__KIND__ROWS ||
+    /* (a pushed ROWS goes on the bulk connection: ahead of the PARAMS behind it) */
+    const int small = h->kind == HIERBERT__PEER_SHARD__KIND__ROWS_REQ ||
+                      (h->kind == HIERBERT__PEER_SHARD__KIND__ROWS && !h->pushed) ||
                       h->kind == HIERBERT__PEER_SHARD__KIND__NORM;
     void *sock = small ? p->ctl[k] : p->push[k];
     if (zmq_msg_send(&f, sock, data ? ZMQ_SNDMORE : 0) < 0) {
@@ -450,8 +469,9 @@ static void s_msg_free(s_msg *m) {
 }
 
 /* keeps m for the next s_next of a later phase (in arrival order) */
-static void s_defer(worker_peers *p, s_msg *m) {
-    s_stashed *s = hb_calloc(1, sizeof *s), **tail = &p->deferred;
+/* m to the end of a list of kept messages */
+static void s_append(s_stashed **list, s_msg *m) {
+    s_stashed *s = hb_calloc(1, sizeof *s), **tail = list;
     s->hdr = m->hdr;
     zmq_msg_init(&s->data);
     zmq_msg_move(&s->data, &m->data);
@@ -459,6 +479,8 @@ static void s_defer(worker_peers *p, s_msg *m) {
     while (*tail) tail = &(*tail)->next;
     *tail = s;
 }
+
+static void s_defer(worker_peers *p, s_msg *m) { s_append(&p->deferred, m); }
 
 /* ------------------------------------------------------------------------ */
 /* plan */
@@ -585,11 +607,7 @@ peers_rc worker_peers_await(worker_peers *p, const params_table *pt, int we, siz
 peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, params_table *pt, int we,
                            void *pipe, zmq_msg_t *pipe_frame, char *err) {
     s_close_push(p);
-    while (p->deferred) {
-        s_stashed *s = p->deferred;
-        p->deferred = s->next;
-        s_stash_free(s);
-    }
+    s_list_free(&p->deferred);
     int W = (int)plan->n_peers;
     p->W = W;
     p->me = (int)plan->index;
@@ -603,6 +621,8 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
     p->numel = plan->numel;
     p->bf16 = plan->wire_bf16;
     p->par_left = 0; /* (an older plan's shards are dropped as they come: another generation) */
+    p->nx_on = p->t_on = 0; /* (a new plan's rounds, maybe another job's: numbers seen before) */
+    s_list_free(&p->early);
     free(p->ef);     /* a new plan starts from a state the coordinator held: what rounding lost since is moot */
     p->ef = NULL;
     free(p->acc);
@@ -735,7 +755,7 @@ static int s_add_grad(worker_peers *p, const peers_round *r, s_msg *m, char *err
             if (rows[i] < r0 || rows[i] >= r1 || (i && rows[i] <= rows[i - 1]))
                 return hb_fail(err, "peer %u: gradient row %d (index %zu) outside %d..%d or out of order", h->from,
                                rows[i], i, r0, r1 - 1);
-            if (p->t_round == r->round && p->touched && rows[i] >= p->t_r0 && rows[i] < p->t_r1 &&
+            if (p->t_on && p->t_round == r->round && p->touched && rows[i] >= p->t_r0 && rows[i] < p->t_r1 &&
                 !p->touched[rows[i] - p->t_r0]) /* (its step is taken without a gradient: see touched) */
                 return hb_fail(err, "peer %u: a gradient for word-embedding row %d, which it did not pull", h->from,
                                rows[i]);
@@ -859,6 +879,48 @@ static void s_step_rows(worker_peers *p, peers_round *r, int want, float clip) {
     }
 }
 
+/* Right after the step: each peer's rows of its next slice that this shard
+ * holds (r->next_rows), version round+1, on the bulk connection ahead of
+ * the PARAMS - so they are in when its next row pull asks (which it still
+ * does: an owner that pushed does not answer the same ask again). */
+static void s_push_rows(worker_peers *p, peers_round *r) {
+    p->nx_on = 0;
+    if (r->we < 0 || r->n_next != p->W || !r->next_counts) return;
+    const params_view *wv = &r->pt->views[r->we];
+    const size_t dim = (size_t)wv->shape[1];
+    int32_t my0, my1;
+    params_sparse_range_rows(r->pt, r->we, p->bounds[p->me], p->bounds[p->me + 1], &my0, &my1);
+    size_t o = 0;
+    for (int k = 0; k < p->W; k++) {
+        p->nx_off[k] = o;
+        o += r->next_counts[k];
+    }
+    p->nx_off[p->W] = o;
+    free(p->nx_rows);
+    p->nx_rows = hb_malloc((o + 1) * sizeof(int32_t));
+    memcpy(p->nx_rows, r->next_rows, o * sizeof(int32_t));
+    for (int k = 0; k < p->W; k++) {
+        const size_t a = p->nx_off[k], n = p->nx_off[k + 1] - a;
+        const int32_t *rows = p->nx_rows + a;
+        int fits = k != p->me;
+        for (size_t i = 0; i < n && fits; i++) /* (in this shard, increasing: else the pull's ask is answered) */
+            fits = rows[i] >= my0 && rows[i] < my1 && (i == 0 || rows[i] > rows[i - 1]);
+        p->nx_pushed[k] = (uint8_t)fits;
+        if (!fits) continue;
+        float *buf = hb_malloc((n * dim + 1) * sizeof(float));
+        for (size_t i = 0; i < n; i++)
+            memcpy(buf + i * dim, r->pt->data + wv->offset + (size_t)rows[i] * dim, dim * sizeof(float));
+        Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
+        h.kind = HIERBERT__PEER_SHARD__KIND__ROWS;
+        h.round = r->round + 1;
+        h.pushed = 1;
+        h.rows = proto_bytes(rows, n * sizeof(int32_t));
+        s_send_ex(p, k, &h, buf, n * dim, 1, &r->bytes_out);
+    }
+    p->nx_round = r->round + 1;
+    p->nx_on = 1;
+}
+
 void worker_peers_grad_ready(worker_peers *p, peers_round *r, size_t from) {
     for (int k = 0; k < p->W; k++) {
         if (k == p->me) continue;
@@ -893,7 +955,7 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
     for (int k = 0; k < W; k++) /* what backward's hook did not send yet, the rows with it */
         if (k != me) s_send_piece(p, r, k, p->bounds[k], p->sent_hi[k], 1);
     /* the rows no gradient touches, stepped while the others' gradients come */
-    const int split = r->m && r->we >= 0 && p->t_round == r->round && p->t_r1 > p->t_r0;
+    const int split = r->m && r->we >= 0 && p->t_on && p->t_round == r->round && p->t_r1 > p->t_r0;
     if (split) s_step_rows(p, r, 0, 1.0f);
     int n_grad = 0, n_norm = 0, n_par = 0, norm_sent = 0, normed = 0, stepped = 0;
     uint8_t got[3][PROTO_MAX_PEERS] = {{0}};
@@ -956,6 +1018,7 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
                 const float lr = optim_lr_at(r->oc, r->step);
                 for (size_t i = 0; i < S; i++) params[lo + i] -= lr * (clip == 1.0f ? p->acc[i] : p->acc[i] * clip);
             }
+            s_push_rows(p, r);
             s_send_shard(p, r->pt, r->we, HIERBERT__PEER_SHARD__KIND__PARAMS, r->round, &r->bytes_out);
             stepped = 1;
             continue;
@@ -974,6 +1037,10 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
         int rc = s_next(p, pipe, -1, pipe_frame, &m, &r->wait_s);
         if (rc == 1) return PEERS_ABORTED;
         const Hierbert__PeerShard *h = m.hdr->peer_shard;
+        if (h->kind == HIERBERT__PEER_SHARD__KIND__ROWS && h->pushed && h->round == r->round + 1) {
+            s_append(&p->early, &m); /* an owner's push for the next round: its row pull takes (and counts) it */
+            continue;
+        }
         r->bytes_in += zmq_msg_size(&m.data) + hierbert__envelope__get_packed_size(m.hdr);
         int from = (int)h->from, kind = (int)h->kind - 1;
         if (h->round != r->round || from >= W || from == me || kind < 0 || kind > 2 || got[kind][from]) {
@@ -1032,6 +1099,7 @@ static void s_touch_begin(worker_peers *p, const peers_round *r) {
     s_rows_in(r, p->bounds[p->me], p->bounds[p->me + 1], &i0, &i1);
     for (size_t i = i0; i < i1; i++) p->touched[r->rows[i] - r0] = 1;
     p->t_round = r->round;
+    p->t_on = 1;
 }
 
 /* one message of the row pull; PEERS_OK to go on */
@@ -1042,7 +1110,13 @@ static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
     const size_t dim = (size_t)wv->shape[1];
     float *params = r->pt->data;
     s_msg m;
-    if (s_next(p, pipe, -1, pipe_frame, &m, &r->wait_s) == 1) return PEERS_ABORTED;
+    int taken = 0;
+    while (p->early && !taken) { /* the owners' pushes that came during the last round */
+        s_stashed *s = p->early;
+        p->early = s->next;
+        taken = s_take(p, s, &m);
+    }
+    if (!taken && s_next(p, pipe, -1, pipe_frame, &m, &r->wait_s) == 1) return PEERS_ABORTED;
     const Hierbert__PeerShard *h = m.hdr->peer_shard;
     int from = (int)h->from, q = h->kind == HIERBERT__PEER_SHARD__KIND__ROWS, bad = 0;
     if (s_take_pending(p, r->pt, r->we, &m, &bad, err, &r->bytes_in)) { /* the last round's shards, still coming */
@@ -1068,6 +1142,11 @@ static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
         params_sparse_range_rows(r->pt, r->we, p->bounds[me], p->bounds[me + 1], &my0, &my1);
         if (s_rows_ok(h, my0, my1, err)) {
             rc = PEERS_FAILED;
+        } else if (p->nx_on && p->nx_round == r->round && p->nx_pushed[from] && n == p->nx_off[from + 1] - p->nx_off[from] &&
+                   (n == 0 || !memcmp(rows, p->nx_rows + p->nx_off[from], n * sizeof(int32_t)))) {
+            for (size_t i = 0; i < n; i++) p->touched[rows[i] - p->t_r0] = 1; /* pushed after the step: not again */
+            got[q][from] = 1;
+            (*n_req)++;
         } else {
             float *buf = hb_malloc((n * dim + 1) * sizeof(float));
             for (size_t i = 0; i < n; i++)
@@ -1083,8 +1162,11 @@ static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
         }
     } else { /* an owner's answer: exactly the rows asked */
         size_t n_want = want_hi[from] - want_lo[from];
-        if (n != n_want || (n && memcmp(rows, r->rows + want_lo[from], n * sizeof(int32_t))) ||
-            zmq_msg_size(&m.data) != n * dim * sizeof(float)) {
+        int match = n == n_want && (!n || !memcmp(rows, r->rows + want_lo[from], n * sizeof(int32_t)));
+        if (h->pushed && !match) {
+            /* pushed for another slice than this one (the coordinator's next-round rows
+             * are this round's by construction; a mismatch is dropped, the ask answered) */
+        } else if (!match || zmq_msg_size(&m.data) != n * dim * sizeof(float)) {
             hb_fail(err, "peer %d: answered %zu rows (%zu bytes), %zu were asked", from, n, zmq_msg_size(&m.data),
                     n_want);
             rc = PEERS_FAILED;

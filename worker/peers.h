@@ -96,11 +96,19 @@ typedef struct {
     double grad_norm;
     int overlap;            /* TrainTask.overlap_next: return once this shard is out; the peers'
                              * arrive during the next round (worker_peers_await) */
+    /* TrainTask.next_rows / next_counts (or n_next 0): the peers' next-round
+     * rows in this shard, pushed right after the step, ahead of PARAMS */
+    const int32_t *next_rows;
+    const uint32_t *next_counts;
+    int n_next;
 } peers_round;
 
 /* Round start (every sharded round), before forward: the word-embedding rows of the slice
  * (r->rows) come from their owners, and this worker answers its peers' asks
- * for rows of its shard. The other owners' rows of a worker's own copy are
+ * for rows of its shard. After an overlap round the owners have pushed them
+ * already (right after their step, ahead of their PARAMS: TrainTask.next_rows):
+ * the ask still goes, and an owner does not answer one it has pushed; a
+ * pushed answer that does not match the ask is dropped. The other owners' rows of a worker's own copy are
  * stale between pulls - never read: forward and backward touch the slice's
  * rows only - so PARAMS (step 3) carries each shard without its rows.
  * Counters in r (wait_s, bytes) add up; the caller zeroes them. */
