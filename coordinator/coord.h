@@ -364,11 +364,11 @@ typedef struct {
     int we_view;                 /* the word-embedding view (row-sparse in Updates), -1 none */
     uint8_t *row_mark;           /* [vocab] rows of grad written this round ... */
     int32_t *rows_touched;       /* ... their list */
+    size_t n_touched;
     /* sharded, while a round's tasks are built: slice s's next-round word-
      * embedding rows, nx_rows[nx_off[s], nx_off[s + 1]) (TrainTask.next_rows) */
     int32_t *nx_rows;
     uint32_t *nx_off;
-    size_t n_touched;
     int grad_dense;               /* a dense Update was added: zero all of grad next round */
     int sharded;                  /* gradient averaging reduced by the workers (Submit.reduce) ... */
     char reduce_note[HB_ERR_LEN]; /* ... or why not (fallback to the coordinator) */

@@ -84,7 +84,9 @@ for n in atwo athree afour; do
   grep -q "sharded reduction" "$T/$n.log" || fail "$n: the coordinator did not log sharded reduction"
   grep -q "shard plan .* ready" "$T/$n.log" || fail "$n: no shard plan became ready"
   grep -q "sharded reduction off" "$T/$n.log" && fail "$n: fell back to the coordinator"
+  grep -q "rows came pushed" "$T/$n"-w*.log || fail "$n: no worker took an owner's pushed rows (TrainTask.next_rows)"
 done
+ok "sharded: the owners' pushed rows were taken (2, 3 and 4 workers)"
 grep -q "reduced by the coordinator" "$T/acoord.log" || fail "acoord: --reduce coordinator did not reach the coordinator"
 grep -q "parameter averaging" "$T/aparams.log" || fail "aparams: --average params did not reach the coordinator"
 same "$atwo" "$aone" "AdamW, sharded: 2 workers x batch 4 == 1 worker x batch 8 after 20 steps" 2e-6

@@ -76,7 +76,8 @@ struct worker_peers {
      * again; and the pushed ROWS that came from the owners before this
      * worker's row pull of their round began */
     uint64_t nx_round;
-    int nx_on; /* nx_round is set (round 0 is a round) */
+    int nx_on;       /* nx_round is set (round 0 is a round) */
+    int pushed_seen; /* a pushed answer was taken under this plan (logged once) */
     int32_t *nx_rows;
     size_t nx_off[PROTO_MAX_PEERS + 1];
     uint8_t nx_pushed[PROTO_MAX_PEERS];
@@ -621,7 +622,7 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
     p->numel = plan->numel;
     p->bf16 = plan->wire_bf16;
     p->par_left = 0; /* (an older plan's shards are dropped as they come: another generation) */
-    p->nx_on = p->t_on = 0; /* (a new plan's rounds, maybe another job's: numbers seen before) */
+    p->nx_on = p->t_on = p->pushed_seen = 0; /* (a new plan's rounds, maybe another job's: numbers seen before) */
     s_list_free(&p->early);
     free(p->ef);     /* a new plan starts from a state the coordinator held: what rounding lost since is moot */
     p->ef = NULL;
@@ -1176,6 +1177,12 @@ static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
                 memcpy(params + wv->offset + (size_t)rows[i] * dim, d + i * dim, dim * sizeof(float));
             got[q][from] = 1;
             (*n_rows)++;
+            if (h->pushed && !p->pushed_seen) {
+                p->pushed_seen = 1;
+                hb_log("hierbert-worker", "info",
+                       "plan %llu: round %llu: the owners' rows came pushed, ahead of their PARAMS (logged once a plan)",
+                       (unsigned long long)p->gen, (unsigned long long)r->round);
+            }
         }
     }
     s_msg_free(&m);
