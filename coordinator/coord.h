@@ -35,6 +35,7 @@
 #include "frame.h"
 #include "hb_error.h"
 #include "labels.h"
+#include "shard_map.h"
 #include "store.h"
 
 /* ------------------------------------------------------------ config ---- */
@@ -325,12 +326,14 @@ typedef struct coord_ckpt_writer coord_ckpt_writer;
 
 /* The sharded reduction's plan (rounds.c, DESIGN.md "Sharded reduction"). */
 typedef struct {
-    uint64_t gen;                           /* 0: none yet */
-    int state;                              /* 0 none, 1 sent (waiting for ShardReady), 2 ready */
-    int W;                                  /* members */
-    int member[COORD_MAX_WORKERS];          /* registry index of shard k's owner */
-    uint64_t bounds[COORD_MAX_WORKERS + 1]; /* shard k: floats [bounds[k], bounds[k+1]) */
-    int ready;                              /* ShardReady ok so far */
+    uint64_t gen;                  /* 0: none yet */
+    int state;                     /* 0 none, 1 sent (waiting for ShardReady), 2 ready */
+    int W;                         /* members */
+    int member[COORD_MAX_WORKERS]; /* registry index of shard k's owner */
+    int nb;                        /* bands: shard k is piece k of each (proto/shard_map.h) */
+    uint64_t *cuts;                /* [nb * (W + 1)], as ShardPlan.bounds */
+    shard_map map;                 /* the same, for lookups */
+    int ready;                     /* ShardReady ok so far */
     long long sent_ms;
 } coord_plan;
 

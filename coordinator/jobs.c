@@ -62,6 +62,8 @@ void coord_job_free(coord_job **jp) {
     if (!j) return;
     s_release(j);
     if (j->submit) hierbert__submit__free_unpacked(j->submit, NULL);
+    free(j->plan.cuts);
+    shard_map_free(&j->plan.map);
     free(j->val_acc);
     free(j->train_loss);
     free(j);

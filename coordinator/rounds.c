@@ -62,6 +62,7 @@
 
 static int s_task_lost(coord *c, coord_job *j, int ti, int w);
 static void s_round_reset(coord *c, coord_job *j);
+static void s_shard_rows(const coord_job *j, int k, int32_t *r0, int32_t *r1);
 
 /* ------------------------------------------------------------------------ */
 /* the coordinator's state marks (sharded reduction's rollback points) */
@@ -583,7 +584,7 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
     if (!eval && j->r.sharded && j->nx_off && ti < j->plan.W) { /* (task ti is member ti's slice) */
         /* each member's next rows inside this member's shard: it sends them after its step */
         int32_t r0, r1;
-        params_sparse_range_rows(&j->model->params, j->we_view, j->plan.bounds[ti], j->plan.bounds[ti + 1], &r0, &r1);
+        s_shard_rows(j, ti, &r0, &r1);
         size_t o = 0;
         nx = hb_malloc(((size_t)j->nx_off[j->plan.W] + 1) * sizeof(int32_t));
         for (int k = 0; k < j->plan.W; k++) {
@@ -634,8 +635,7 @@ static int s_send_task(coord *c, coord_job *j, int w, int ti, const coord_split 
  * Nothing (the owners push nothing, the row pull asks as before) when the
  * corpus cannot be read: that round's own start reports it. */
 static void s_next_rows(coord_job *j, int W, long k) {
-    if (j->we_view < 0 || W < 2 || !(j->step_in_epoch + k < j->steps_per_epoch && j->step + k < j->total_steps))
-        return;
+    if (j->we_view < 0 || W < 2 || !(j->step_in_epoch + k < j->steps_per_epoch && j->step + k < j->total_steps)) return;
     const long sie = j->step_in_epoch, step = j->step;
     j->step_in_epoch += k;
     j->step += k;
@@ -793,39 +793,102 @@ static int s_grad_add(coord_job *j, const Hierbert__Update *u, double wt, char *
 #define S_PLAN_TIMEOUT_MS 30000   /* ShardReady from every member within this, or fall back */
 #define S_ROUND_TIMEOUT_MS 120000 /* at least: a sharded round longer is abandoned (a peer link that died) */
 
-/* W contiguous shards of the flat buffer, even in what travels: a step
- * moves each shard's dense floats whole (gradient in, parameters out), but
+/* W shards of the flat buffer, even in what travels, each a piece of every
+ * band - the embeddings, then each encoder layer (the classifier with the
+ * last) - so that what forward needs first, and what backward makes last,
+ * comes from and goes to every owner at once (proto/shard_map.h). A step
+ * moves each piece's dense floats whole (gradient in, parameters out), but
  * of the word embeddings only the rows the step touches (a few per cent:
  * row-sparse gradients, pulled rows), so a word-embedding float weighs
- * S_EMB_WEIGHT. Inside the word embeddings a bound falls on a row, elsewhere
+ * S_EMB_WEIGHT. Inside the word embeddings a cut falls on a row, elsewhere
  * on 16 floats. -1 when the model is too small for W shards. */
 #define S_EMB_WEIGHT (1.0 / 16)
-static int s_bounds(const coord_job *j, int W, uint64_t *b) {
-    const params_table *pt = &j->model->params;
-    const params_view *v = j->we_view >= 0 ? &pt->views[j->we_view] : NULL;
-    size_t n = pt->numel, e0 = v ? v->offset : 0, e1 = v ? v->offset + v->numel : 0;
-    double we = S_EMB_WEIGHT, total = (double)(n - (e1 - e0)) + we * (double)(e1 - e0);
-    b[0] = 0;
-    b[W] = n;
+
+/* band [b0, b1)'s W + 1 cuts into c, weighed as above (view [e0, e1), dim floats a row) */
+static void s_band_cuts(size_t b0, size_t b1, size_t e0, size_t e1, size_t dim, int W, uint64_t *c) {
+    /* the view's part of the band */
+    size_t v0 = e0 > b0 ? e0 : b0, v1 = e1 < b1 ? e1 : b1;
+    if (v1 < v0) v0 = v1 = b0;
+    const double we = S_EMB_WEIGHT, total = (double)(b1 - b0 - (v1 - v0)) + we * (double)(v1 - v0);
+    c[0] = b0;
+    c[W] = b1;
     for (int k = 1; k < W; k++) {
-        double want = total * k / W; /* weight before the bound: floats before e0 count 1, inside we */
+        double want = total * k / W; /* weight before the cut: floats before v0 count 1, inside we */
         size_t x;
-        if (want <= (double)e0)
-            x = (size_t)want;
-        else if (want <= (double)e0 + we * (double)(e1 - e0))
-            x = e0 + (size_t)((want - (double)e0) / we);
+        if (want <= (double)(v0 - b0))
+            x = b0 + (size_t)want;
+        else if (want <= (double)(v0 - b0) + we * (double)(v1 - v0))
+            x = v0 + (size_t)((want - (double)(v0 - b0)) / we);
         else
-            x = e1 + (size_t)(want - (double)e0 - we * (double)(e1 - e0));
-        if (v && x > e0 && x < e1) {
-            size_t dim = (size_t)v->shape[1];
-            x = e0 + (x - e0 + dim / 2) / dim * dim;
-        } else {
+            x = v1 + (size_t)(want - (double)(v0 - b0) - we * (double)(v1 - v0));
+        if (x > v0 && x < v1)
+            x = v0 + (x - v0 + dim / 2) / dim * dim;
+        else
             x &= ~(size_t)15;
-        }
-        b[k] = x > n ? n : x;
-        if (b[k] <= b[k - 1]) return -1;
+        if (x < c[k - 1]) x = c[k - 1];
+        c[k] = x > b1 ? b1 : x;
     }
-    return b[W] > b[W - 1] ? 0 : -1;
+}
+
+static int s_bounds(const coord_job *j, int W, coord_plan *p) {
+    const bert_model *m = j->model;
+    const params_table *pt = &m->params;
+    const params_view *v = j->we_view >= 0 ? &pt->views[j->we_view] : NULL;
+    const size_t n = pt->numel, e0 = v ? v->offset : 0, e1 = v ? v->offset + v->numel : 0;
+    const size_t dim = v ? (size_t)v->shape[1] : 1;
+    const int L = m->cfg.num_hidden_layers;
+    /* band starts: 0 (the embeddings), each layer's first tensor */
+    int nb = 1 + L;
+    size_t *start = hb_malloc(((size_t)nb + 1) * sizeof *start);
+    start[0] = 0;
+    for (int l = 0; l < L; l++) start[l + 1] = m->layer[l].q_w;
+    start[nb] = n;
+    free(p->cuts);
+    shard_map_free(&p->map);
+    p->cuts = hb_calloc((size_t)nb * ((size_t)W + 1), sizeof *p->cuts);
+    p->nb = nb;
+    for (int b = 0; b < nb; b++)
+        s_band_cuts(start[b], start[b + 1], e0, e1, dim, W, p->cuts + (size_t)b * ((size_t)W + 1));
+    free(start);
+    char why[200];
+    return shard_map_init(&p->map, W, nb, p->cuts, n, why, sizeof why);
+}
+
+/* owner k's floats of a flat buffer, ascending, into a new buffer */
+static float *s_shard_gather(const coord_plan *p, int k, const float *flat) {
+    float *out = hb_malloc(shard_map_size(&p->map, k) * sizeof(float) + 4), *o = out;
+    for (int b = 0; b < p->nb; b++) {
+        size_t a, e;
+        shard_map_seg(&p->map, k, b, &a, &e);
+        memcpy(o, flat + a, (e - a) * sizeof(float));
+        o += e - a;
+    }
+    return out;
+}
+
+/* the other way: owner k's floats from src into a flat buffer */
+static void s_shard_scatter(const coord_plan *p, int k, const float *src, float *flat) {
+    for (int b = 0; b < p->nb; b++) {
+        size_t a, e;
+        shard_map_seg(&p->map, k, b, &a, &e);
+        memcpy(flat + a, src, (e - a) * sizeof(float));
+        src += e - a;
+    }
+}
+
+/* the rows of the word embeddings shard k holds: [*r0, *r1) */
+static void s_shard_rows(const coord_job *j, int k, int32_t *r0, int32_t *r1) {
+    *r0 = *r1 = 0;
+    for (int b = 0; b < j->plan.nb && j->we_view >= 0; b++) {
+        size_t a, e;
+        shard_map_seg(&j->plan.map, k, b, &a, &e);
+        int32_t x0, x1;
+        params_sparse_range_rows(&j->model->params, j->we_view, a, e, &x0, &x1);
+        if (x1 > x0) {
+            *r0 = x0;
+            *r1 = x1;
+        }
+    }
 }
 
 static int s_send_plan(coord *c, coord_job *j, int k) {
@@ -845,14 +908,18 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     sp.index = (uint32_t)k;
     sp.n_peers = (size_t)p->W;
     sp.peers = peers;
-    sp.bounds = proto_bytes(p->bounds, ((size_t)p->W + 1) * sizeof(uint64_t));
+    sp.bounds = proto_bytes(p->cuts, (size_t)p->nb * ((size_t)p->W + 1) * sizeof(uint64_t));
+    sp.n_bands = (uint32_t)p->nb;
     sp.round = j->round;
     sp.numel = j->model->params.numel;
-    size_t lo = p->bounds[k], hi = p->bounds[k + 1];
-    sp.params = proto_bytes(j->model->params.data + lo, (hi - lo) * sizeof(float)); /* the rest: from the peers */
+    const size_t S = shard_map_size(&p->map, k);
+    float *sh[3] = {s_shard_gather(p, k, j->model->params.data), NULL, NULL};
+    sp.params = proto_bytes(sh[0], S * sizeof(float)); /* the rest: from the peers */
     if (j->adam_m && j->step > 0) { /* (before the first step they are zeros: the worker makes them) */
-        sp.adam_m = proto_bytes(j->adam_m + lo, (hi - lo) * sizeof(float));
-        sp.adam_v = proto_bytes(j->adam_v + lo, (hi - lo) * sizeof(float));
+        sh[1] = s_shard_gather(p, k, j->adam_m);
+        sh[2] = s_shard_gather(p, k, j->adam_v);
+        sp.adam_m = proto_bytes(sh[1], S * sizeof(float));
+        sp.adam_v = proto_bytes(sh[2], S * sizeof(float));
     }
     sp.model = &ms;
     sp.ping_ms = S_PLAN_PING_MS;
@@ -868,7 +935,9 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     double len = (double)hierbert__envelope__get_packed_size(&m);
     c->workers[w].bytes_down += len;
     j->train_bytes_down += len; /* (a plan is TRAIN's, outside any round) */
-    return coord_send_worker(c, w, &m);
+    int rc = coord_send_worker(c, w, &m);
+    for (int i = 0; i < 3; i++) free(sh[i]);
+    return rc;
 }
 
 /* 1 when the plan fits the round about to start; else it is being made (0) */
@@ -906,7 +975,7 @@ static int s_plan_tick(coord *c, coord_job *j) {
             s_fallback(c, j, why);
             return 0;
         }
-    if (s_bounds(j, W, p->bounds)) {
+    if (s_bounds(j, W, p)) {
         s_fallback(c, j, "the model is too small to cut into one shard per worker");
         return 0;
     }
@@ -923,8 +992,9 @@ static int s_plan_tick(coord *c, coord_job *j) {
             p->state = 0; /* a member went away: again next tick */
             return 0;
         }
-    hb_log(c->who, "info", "job %llu: shard plan %llu: %d shards of ~%.1f M floats, version %llu",
-           (unsigned long long)j->id, (unsigned long long)p->gen, W, (double)j->model->params.numel / W / 1e6,
+    hb_log(c->who, "info",
+           "job %llu: shard plan %llu: %d shards of ~%.1f M floats, a piece of each of %d bands, version %llu",
+           (unsigned long long)j->id, (unsigned long long)p->gen, W, (double)j->model->params.numel / W / 1e6, p->nb,
            (unsigned long long)j->round);
     return 0;
 }
@@ -998,12 +1068,11 @@ static void s_gather_try(coord *c, coord_job *j) {
     float *p = j->model->params.data;
     for (int k = 0; k < g->W; k++) {
         const Hierbert__ShardState *st = g->held[k]->shard_state;
-        size_t lo = st->shard_lo, len = st->shard_hi - st->shard_lo;
-        coord_raw *rf = &g->raw[k]; /* (sizes checked on arrival) */
-        memcpy(p + lo, st->raw ? zmq_msg_data(&rf->f[0]) : st->params.data, len * sizeof(float));
+        coord_raw *rf = &g->raw[k]; /* (sizes checked on arrival; the plan is the gather's: same gen) */
+        s_shard_scatter(&j->plan, k, st->raw ? zmq_msg_data(&rf->f[0]) : (const float *)st->params.data, p);
         if (j->adam_m) {
-            memcpy(j->adam_m + lo, st->raw ? zmq_msg_data(&rf->f[1]) : st->adam_m.data, len * sizeof(float));
-            memcpy(j->adam_v + lo, st->raw ? zmq_msg_data(&rf->f[2]) : st->adam_v.data, len * sizeof(float));
+            s_shard_scatter(&j->plan, k, st->raw ? zmq_msg_data(&rf->f[1]) : (const float *)st->adam_m.data, j->adam_m);
+            s_shard_scatter(&j->plan, k, st->raw ? zmq_msg_data(&rf->f[2]) : (const float *)st->adam_v.data, j->adam_v);
         }
     }
     coord_mark k = g->mark;
@@ -1038,15 +1107,15 @@ void coord_on_shard_state(coord *c, int w, proto_msg **mp, coord_raw *raw) {
         raw_bad = raw->extra || (raw->n != 1 && raw->n != 3);
         for (int i = 0; i < raw->n; i++) raw_bad |= zmq_msg_size(&raw->f[i]) != want;
     }
-    if (st->shard_lo != j->plan.bounds[k] || st->shard_hi != j->plan.bounds[k + 1] || (j->adam_m != NULL) != moments ||
-        raw_bad) {
+    const size_t *base = j->plan.map.base; /* (shard space: proto/shard_map.h) */
+    if (st->shard_lo != base[k] || st->shard_hi != base[k + 1] || (j->adam_m != NULL) != moments || raw_bad) {
         char why[300];
         snprintf(why, sizeof why, "%.100s sent shard [%llu, %llu)%s, the plan's shard %d is [%llu, %llu)",
                  c->workers[w].id, (unsigned long long)st->shard_lo, (unsigned long long)st->shard_hi,
                  raw_bad                          ? " (raw frames of the wrong number or size)"
                  : (j->adam_m != NULL) != moments ? " (moments missing or unexpected)"
                                                   : "",
-                 k, (unsigned long long)j->plan.bounds[k], (unsigned long long)j->plan.bounds[k + 1]);
+                 k, (unsigned long long)base[k], (unsigned long long)base[k + 1]);
         s_rollback(c, j, why);
         return;
     }
@@ -1134,8 +1203,8 @@ static void s_start_train_round(coord *c, coord_job *j) {
         r->task[ti].worker = w;
         r->task[ti].start = (uint32_t)sl;
         r->task[ti].count = cnt;
-        int rc = s_send_task(c, j, w, ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, sharded ? NULL : &params,
-                             &params_m);
+        int rc =
+            s_send_task(c, j, w, ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, sharded ? NULL : &params, &params_m);
         if (rc) r->task[ti].worker = -1;
         if (rc == 0 || !sharded) r->pending++; /* (an unsent slice waits for a worker: coord_train_tick) */
     }
@@ -1369,11 +1438,12 @@ void coord_on_update(coord *c, int w, proto_msg **mp) {
     if (u->n_samples != t->count)
         snprintf(err, sizeof err, "%u samples, the task had %u", u->n_samples, t->count);
     else if (r->sharded && !r->eval) {
-        int k = (int)t->start; /* the task's slot is the worker's shard */
-        if (u->shard_lo != j->plan.bounds[k] || u->shard_hi != j->plan.bounds[k + 1])
+        int k = (int)t->start;                 /* the task's slot is the worker's shard */
+        const size_t *base = j->plan.map.base; /* (shard space: proto/shard_map.h) */
+        if (u->shard_lo != base[k] || u->shard_hi != base[k + 1])
             snprintf(err, sizeof err, "shard [%llu, %llu), the plan's shard %d is [%llu, %llu)",
-                     (unsigned long long)u->shard_lo, (unsigned long long)u->shard_hi, k,
-                     (unsigned long long)j->plan.bounds[k], (unsigned long long)j->plan.bounds[k + 1]);
+                     (unsigned long long)u->shard_lo, (unsigned long long)u->shard_hi, k, (unsigned long long)base[k],
+                     (unsigned long long)base[k + 1]);
     } else if (!r->eval && r->want_moments && !u->adam_m.len)
         snprintf(err, sizeof err, "optimizer moments missing");
     else if (!r->eval && (j->avg_grads ? !u->grads.len : !u->params.len))
@@ -1416,7 +1486,7 @@ void coord_on_update(coord *c, int w, proto_msg **mp) {
  * worker other than `not` - the one with the fewest of the round's tasks
  * outstanding - with Params version `round` (the coordinator's: it steps
  * at the round's end). 0 sent; -1 no worker (coord_train_tick retries). */
-static int s_reassign_train(coord *c, coord_job *j, int ti, int not) {
+static int s_reassign_train(coord *c, coord_job *j, int ti, int not ) {
     coord_round *r = &j->r;
     coord_task *t = &r->task[ti];
     int best = -1, best_n = 0;
@@ -1433,9 +1503,9 @@ static int s_reassign_train(coord *c, coord_job *j, int ti, int not) {
     zmq_msg_t params, params_m;
     s_params_msg(j, 0, &params);
     zmq_msg_init(&params_m);
-    int rc = cnt == t->count ? s_send_task(c, j, best, ti, &j->corpus.train, idx, cnt, sizes, r->steps, 0, &params,
-                                           &params_m)
-                             : -1;
+    int rc = cnt == t->count
+                 ? s_send_task(c, j, best, ti, &j->corpus.train, idx, cnt, sizes, r->steps, 0, &params, &params_m)
+                 : -1;
     zmq_msg_close(&params);
     zmq_msg_close(&params_m);
     free(idx);

@@ -1,5 +1,6 @@
 /* frame.c - packing, sending, and the one decode-and-validate entry point. */
 #include "frame.h"
+#include "shard_map.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -350,18 +351,18 @@ static int s_shard_plan(const Hierbert__ShardPlan *p, const proto_expect *ex, in
     if (p->model->numel != p->numel)
         return FAIL(PROTO_E_SHAPE, "ShardPlan: numel %llu, its model %llu", (unsigned long long)p->numel,
                     (unsigned long long)p->model->numel);
-    if (p->bounds.len != (W + 1) * 8)
-        return FAIL(PROTO_E_SHAPE, "ShardPlan: bounds of %zu bytes for %zu peers (expected %zu)", p->bounds.len, W,
-                    (W + 1) * 8);
-    uint64_t b[PROTO_MAX_PEERS + 1];
-    memcpy(b, p->bounds.data, (W + 1) * 8);
-    if (b[0] != 0 || b[W] != p->numel)
-        return FAIL(PROTO_E_SHAPE, "ShardPlan: bounds run %llu..%llu, not 0..numel %llu", (unsigned long long)b[0],
-                    (unsigned long long)b[W], (unsigned long long)p->numel);
-    for (size_t k = 0; k < W; k++)
-        if (b[k + 1] <= b[k]) return FAIL(PROTO_E_SHAPE, "ShardPlan: shard %zu is empty or reversed", k);
-    if (s_bulk(t, "params", p->params, b[p->index + 1] - b[p->index], code, err)) return -1;
-    return s_moments(t, p->adam_m, p->adam_v, b[p->index + 1] - b[p->index], code, err);
+    const size_t nb = p->n_bands ? p->n_bands : 1;
+    if (nb > SHARD_MAP_MAX_BANDS || p->bounds.len != nb * (W + 1) * 8)
+        return FAIL(PROTO_E_SHAPE, "ShardPlan: bounds of %zu bytes for %zu band(s) of %zu peers (expected %zu)",
+                    p->bounds.len, nb, W, nb * (W + 1) * 8);
+    uint64_t *b = hb_malloc(p->bounds.len), size = 0;
+    memcpy(b, p->bounds.data, p->bounds.len);
+    char why[200];
+    int bad = shard_map_check((int)W, (int)nb, b, p->numel, (int)p->index, &size, why, sizeof why);
+    free(b);
+    if (bad) return FAIL(PROTO_E_SHAPE, "ShardPlan: %s", why);
+    if (s_bulk(t, "params", p->params, size, code, err)) return -1;
+    return s_moments(t, p->adam_m, p->adam_v, size, code, err);
 }
 
 static int s_submit(const Hierbert__Submit *s, int *code, char *err) {

@@ -309,7 +309,8 @@ int main(void) {
         const char *why;
     } bad_plans[] = {
         {{0, 320, 640, N - 1}, 320, 1, "not 0..numel"},
-        {{0, 640, 320, N}, 320, 1, "shard 1 is empty or reversed"},
+        {{0, 640, 320, N}, 320, 1, "band 0: shard 1's piece is reversed"},
+        {{0, 320, 320, N}, 0, 1, "shard 1 is empty"},
         {{0, 320, 640, N}, 319, 1, "adam_m has 1276 bytes"},
         {{0, 320, 640, N}, 320, 3, "shard 3 of 3 peers"},
     };
@@ -329,6 +330,41 @@ int main(void) {
     s_refused(vb, vl, &ex, PROTO_E_SHAPE, "ShardPlan: params has 4000 bytes, expected 320 x 4");
     free(vb);
     sp.params = proto_bytes(params, 320 * sizeof(float));
+    /* bands (proto/shard_map.h): shard k is piece k of each; its floats, ascending */
+    {
+        uint64_t b2[8] = {0, 100, 200, 300, 300, 400, 500, N};
+        sp.n_bands = 2;
+        sp.bounds = proto_bytes(b2, sizeof b2);
+        sp.params = proto_bytes(params, 200 * sizeof(float));
+        sp.adam_m = proto_bytes(mm, 200 * sizeof(float));
+        sp.adam_v = proto_bytes(vv, 200 * sizeof(float));
+        uint8_t *b2buf;
+        size_t b2len;
+        d = s_roundtrip(&m, &ex, &b2buf, &b2len);
+        CHECK(d->shard_plan->n_bands == 2 && d->shard_plan->bounds.len == sizeof b2, "ShardPlan bands");
+        proto_free(&d);
+        free(b2buf);
+        t_ok("ShardPlan of 2 bands (shard 1: floats [100, 200) and [400, 500)) round-trips");
+        b2[4] = 310; /* band 1 does not start where band 0 ends */
+        vb = proto_pack(&m, &vl);
+        s_refused(vb, vl, &ex, PROTO_E_SHAPE, "band 1 starts at 310, band 0 ended at 300");
+        free(vb);
+        b2[4] = 300;
+        sp.bounds = proto_bytes(b2, 7 * 8); /* not n_bands x (W + 1) */
+        vb = proto_pack(&m, &vl);
+        s_refused(vb, vl, &ex, PROTO_E_SHAPE, "bounds of 56 bytes for 2 band(s) of 3 peers (expected 64)");
+        free(vb);
+        sp.bounds = proto_bytes(b2, sizeof b2);
+        sp.params = proto_bytes(params, 320 * sizeof(float)); /* one band's size */
+        vb = proto_pack(&m, &vl);
+        s_refused(vb, vl, &ex, PROTO_E_SHAPE, "ShardPlan: params has 1280 bytes, expected 200 x 4");
+        free(vb);
+        sp.n_bands = 0;
+        sp.bounds = proto_bytes(bounds, sizeof bounds);
+        sp.params = proto_bytes(params, 320 * sizeof(float));
+        sp.adam_m = proto_bytes(mm, 320 * sizeof(float));
+        sp.adam_v = proto_bytes(vv, 320 * sizeof(float));
+    }
 
     Hierbert__PeerShard ps = HIERBERT__PEER_SHARD__INIT;
     int32_t rows[3] = {1, 5, 9};
@@ -377,8 +413,7 @@ int main(void) {
     m.body_case = HIERBERT__ENVELOPE__BODY_SHARD_STATE;
     m.shard_state = &ss;
     d = s_roundtrip(&m, &ex, &vb, &vl);
-    CHECK(d->shard_state->round == 9 && !memcmp(d->shard_state->adam_m.data, mm, 320 * sizeof(float)),
-          "ShardState");
+    CHECK(d->shard_state->round == 9 && !memcmp(d->shard_state->adam_m.data, mm, 320 * sizeof(float)), "ShardState");
     proto_free(&d);
     free(vb);
     t_ok("a sharded checkpoint round's ShardState (the shard's parameters and moments) round-trips");

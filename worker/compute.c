@@ -276,7 +276,23 @@ static void s_send_shard_state(s_comp *c, uint64_t job, const Hierbert__TrainTas
         hb_log(c->wc->who, "error", "compute pipe: %s", err);
         return;
     }
-    s_raw_frame(c, pt->data + lo, hi - lo, c->adamw);
+    { /* the shard's floats, piece by piece, into one frame */
+        const shard_map *sm = worker_peers_map(c->peers);
+        const int k = worker_peers_index(c->peers);
+        zmq_msg_t f;
+        zmq_msg_init_size(&f, (hi - lo) * sizeof(float));
+        float *o = zmq_msg_data(&f);
+        for (int b = 0; b < sm->nb; b++) {
+            size_t a, e;
+            shard_map_seg(sm, k, b, &a, &e);
+            memcpy(o, pt->data + a, (e - a) * sizeof(float));
+            o += e - a;
+        }
+        if (zmq_msg_send(&f, c->pipe, c->adamw ? ZMQ_SNDMORE : 0) < 0) {
+            hb_log(c->wc->who, "error", "compute pipe: %s", zmq_strerror(zmq_errno()));
+            zmq_msg_close(&f);
+        }
+    }
     if (c->adamw) {
         s_raw_frame(c, c->shard_m, hi - lo, 1);
         s_raw_frame(c, c->shard_v, hi - lo, 0);
@@ -552,15 +568,21 @@ static void s_on_plan(s_comp *c, const proto_msg *msg) {
         c->params_valid = 0;
         proto_free(&c->params); /* older than the plan */
         s_drop_plan(c);
-        uint64_t b0, b1;
-        memcpy(&b0, p->bounds.data + 8 * (size_t)p->index, 8);
-        memcpy(&b1, p->bounds.data + 8 * (size_t)p->index + 8, 8);
-        size_t S = (size_t)(b1 - b0);
-        memcpy(c->m->params.data + b0, p->params.data, S * sizeof(float));
-        if (c->we >= 0 && !params_sparse_range_ok(&c->m->params, c->we, (size_t)b0, (size_t)b1)) {
-            snprintf(err, sizeof err, "plan %llu: shard [%llu, %llu) cuts a word-embedding row",
-                     (unsigned long long)p->gen, (unsigned long long)b0, (unsigned long long)b1);
-        } else {
+        shard_map sm; /* (the frame's check passed: it is well formed) */
+        uint64_t *cuts = hb_malloc(p->bounds.len + 8);
+        memcpy(cuts, p->bounds.data, p->bounds.len);
+        int bad =
+            shard_map_init(&sm, (int)p->n_peers, p->n_bands ? (int)p->n_bands : 1, cuts, p->numel, err, sizeof err);
+        free(cuts);
+        size_t S = bad ? 0 : shard_map_size(&sm, (int)p->index);
+        for (int b = 0, o = 0; !bad && b < sm.nb; b++) { /* this shard's floats, piece by piece */
+            size_t a, e;
+            shard_map_seg(&sm, (int)p->index, b, &a, &e);
+            memcpy(c->m->params.data + a, (const float *)p->params.data + o, (e - a) * sizeof(float));
+            o += (int)(e - a);
+        }
+        shard_map_free(&sm);
+        if (!bad) {
             if (c->adamw) {
                 c->shard_m = hb_calloc(S, sizeof(float));
                 c->shard_v = hb_calloc(S, sizeof(float));

@@ -41,15 +41,16 @@ struct worker_peers {
     void *push[PROTO_MAX_PEERS], *ctl[PROTO_MAX_PEERS];
     int W, me;
     uint64_t job, gen;
-    size_t bounds[PROTO_MAX_PEERS + 1];
-    float *acc; /* [hi - lo]: this shard's sum */
+    shard_map sm; /* the plan's shards: a piece of every band each (proto/shard_map.h) */
+    int vb;       /* the band that holds the word embeddings (-1: the model has none) */
+    float *acc;   /* [this shard's floats]: its sum, in local order */
     size_t numel;
     s_stashed *stash;                 /* later generations' messages, in arrival order */
     s_stashed *deferred;              /* this generation's, for a later phase of the round (read during the row pull) */
     s_stashed *held[PROTO_MAX_PEERS]; /* this round's GRAD pieces by sender, added in sender order at the end */
     int pulling;                      /* in the row pull: the deferred ones wait for the exchange */
-    size_t sent_hi[PROTO_MAX_PEERS];  /* this round: shard k's gradient [sent_hi[k], its end) has left */
-    size_t next_hi[PROTO_MAX_PEERS];  /* this round: peer f's next piece of this shard ends there */
+    size_t sent_hi[PROTO_MAX_PEERS];  /* this round: shard k's gradient at and above sent_hi[k] has left (0: all) */
+    size_t next_hi[PROTO_MAX_PEERS];  /* this round: peer f's next piece of this shard ends there (0: all in) */
     atomic_int inflight;              /* zero-copy frames zmq still holds */
     int bf16;                         /* the plan's wire: GRAD and PARAMS data frames in bfloat16 */
     float *ef;     /* bf16 wire, [numel]: what rounding lost of the gradients sent (error feedback) */
@@ -201,8 +202,35 @@ uint64_t worker_peers_gen(const worker_peers *p) {
 }
 
 void worker_peers_shard(const worker_peers *p, size_t *lo, size_t *hi) {
-    *lo = p->bounds[p->me];
-    *hi = p->bounds[p->me + 1];
+    *lo = p->sm.base[p->me];
+    *hi = p->sm.base[p->me + 1];
+}
+
+const shard_map *worker_peers_map(const worker_peers *p) {
+    return &p->sm;
+}
+
+/* owner k's piece of the band with the word embeddings: flat [*a, *e) (empty: none) */
+static void s_view_piece(const worker_peers *p, int k, size_t *a, size_t *e) {
+    *a = *e = 0;
+    if (p->vb >= 0) shard_map_seg(&p->sm, k, p->vb, a, e);
+}
+
+/* the word-embedding rows owner k holds: [*r0, *r1) */
+static void s_rows_of(const worker_peers *p, const params_table *pt, int we, int k, int32_t *r0, int32_t *r1) {
+    size_t a, e;
+    s_view_piece(p, k, &a, &e);
+    *r0 = *r1 = 0;
+    if (we >= 0 && a < e) params_sparse_range_rows(pt, we, a, e, r0, r1);
+}
+
+/* owner k's piece holding floats just below flat x (a < x <= e): its band, -1 none */
+static int s_piece_below(const worker_peers *p, int k, size_t x, size_t *a, size_t *e) {
+    for (int b = p->sm.nb - 1; b >= 0; b--) {
+        shard_map_seg(&p->sm, k, b, a, e);
+        if (*a < *e && *a < x && x <= *e) return b;
+    }
+    return -1;
 }
 
 int worker_peers_index(const worker_peers *p) {
@@ -248,6 +276,7 @@ void worker_peers_destroy(worker_peers **pp) {
     }
     free(p->touched);
     free(p->nx_rows);
+    shard_map_free(&p->sm);
     s_list_free(&p->early);
     free(p->ef); /* (never handed to zmq) */
     free(p->wide);
@@ -481,30 +510,42 @@ static void s_append(s_stashed **list, s_msg *m) {
     *tail = s;
 }
 
-static void s_defer(worker_peers *p, s_msg *m) { s_append(&p->deferred, m); }
+static void s_defer(worker_peers *p, s_msg *m) {
+    s_append(&p->deferred, m);
+}
 
 /* ------------------------------------------------------------------------ */
 /* plan */
 
-/* this worker's shard out to every peer (kind PARAMS or SHARE) in up to two
- * zero-copy pieces, around its word-embedding rows: those stay - each
- * worker pulls the rows of its next slice at a round's start
+/* this worker's shard out to every peer (kind PARAMS or SHARE) in zero-copy
+ * pieces, band by band and around its word-embedding rows: those stay -
+ * each worker pulls the rows of its next slice at a round's start
  * (worker_peers_pull) */
 static void s_send_shard(worker_peers *p, const params_table *pt, int we, int kind, uint64_t round, uint64_t *bytes) {
-    const size_t lo = p->bounds[p->me], hi = p->bounds[p->me + 1];
-    size_t a = lo, b = lo; /* the view's part of the shard */
+    size_t v0 = 0, v1 = 0;
     if (we >= 0) {
-        const params_view *v = &pt->views[we];
-        if (v->offset + v->numel > lo && v->offset < hi) {
-            a = v->offset > lo ? v->offset : lo;
-            b = v->offset + v->numel < hi ? v->offset + v->numel : hi;
+        v0 = pt->views[we].offset;
+        v1 = v0 + pt->views[we].numel;
+    }
+    /* the dense parts of the shard, ascending */
+    size_t(*part)[2] = hb_malloc(2 * (size_t)p->sm.nb * sizeof *part);
+    int np = 0;
+    for (int b = 0; b < p->sm.nb; b++) {
+        size_t a, e;
+        shard_map_seg(&p->sm, p->me, b, &a, &e);
+        if (a >= e) continue;
+        if (v1 > a && v0 < e) { /* the view's part skipped */
+            if (v0 > a) part[np][0] = a, part[np++][1] = v0;
+            if (v1 < e) part[np][0] = v1, part[np++][1] = e;
+        } else {
+            part[np][0] = a;
+            part[np++][1] = e;
         }
     }
-    const size_t part[2][2] = {{lo, a}, {b, hi}};                          /* ascending, the view skipped */
     const int b16 = p->bf16 && kind == HIERBERT__PEER_SHARD__KIND__PARAMS; /* (a plan's SHARE: exact) */
     for (int k = 0; k < p->W; k++) {
         if (k == p->me) continue;
-        for (int q = 0; q < 2; q++)
+        for (int q = 0; q < np; q++)
             for (size_t x = part[q][0]; x < part[q][1]; x += S_PIECE_FLOATS) {
                 size_t y = part[q][1] - x > S_PIECE_FLOATS ? x + S_PIECE_FLOATS : part[q][1];
                 Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
@@ -512,37 +553,38 @@ static void s_send_shard(worker_peers *p, const params_table *pt, int we, int ki
                 h.round = round;
                 h.lo = x;
                 h.hi = y;
-                h.last = y == hi || (q == 0 && y == a && b == hi);
+                h.last = q == np - 1 && y == part[q][1];
                 if (b16)
                     s_send_bf16(p, k, &h, pt->data + x, y - x, NULL, bytes);
                 else
                     s_send(p, k, &h, pt->data + x, y - x, bytes);
             }
-        if (a == lo && b == hi) { /* the whole shard is word-embedding rows: an empty last piece */
+        if (!np) { /* the whole shard is word-embedding rows: an empty last piece at its top */
             Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
             h.kind = (Hierbert__PeerShard__Kind)kind;
             h.round = round;
-            h.lo = h.hi = hi;
+            h.lo = h.hi = shard_map_top(&p->sm, p->me);
             h.last = 1;
-            s_send(p, k, &h, pt->data + hi, 0, bytes);
+            s_send(p, k, &h, pt->data + h.hi, 0, bytes);
         }
     }
+    free(part);
 }
 
 /* a PARAMS/SHARE piece of peer `from`'s shard into pt: 0, or -1 with err */
 static int s_take_shard(worker_peers *p, const params_table *pt, int we, int from, const s_msg *m, char *err) {
     const Hierbert__PeerShard *h = m->hdr->peer_shard;
-    size_t lf = p->bounds[from], hf = p->bounds[from + 1], plo = h->lo, phi = h->hi;
+    size_t plo = h->lo, phi = h->hi;
     int in_view = 0;
     if (we >= 0) {
         const params_view *v = &pt->views[we];
         in_view = plo < phi && plo < v->offset + v->numel && phi > v->offset;
     }
     const float *x = plo > phi ? NULL : s_floats(p, h, (zmq_msg_t *)&m->data, phi - plo);
-    if (plo > phi || plo < lf || phi > hf || in_view || !x)
-        return hb_fail(err, "peer %d: parameters [%llu, %llu) (%zu bytes%s) do not fit its shard [%zu, %zu)", from,
+    if (plo > phi || shard_map_band_of(&p->sm, from, plo, phi) < 0 || in_view || !x)
+        return hb_fail(err, "peer %d: parameters [%llu, %llu) (%zu bytes%s) do not fit a piece of its shard", from,
                        (unsigned long long)plo, (unsigned long long)phi, zmq_msg_size((zmq_msg_t *)&m->data),
-                       h->bf16 ? ", bfloat16" : "", lf, hf);
+                       h->bf16 ? ", bfloat16" : "");
     memcpy(pt->data + plo, x, (phi - plo) * sizeof(float));
     return 0;
 }
@@ -568,18 +610,27 @@ static int s_take_pending(worker_peers *p, const params_table *pt, int we, const
     return 1;
 }
 
-/* sender f's updated shard is in below float x (the word-embedding rows,
- * never sent, count as in) */
+/* sender f's updated shard is in below float x (its word-embedding rows,
+ * never sent, count as in; its pieces come in ascending order) */
 static int s_par_covered(const worker_peers *p, const params_table *pt, int we, int f, size_t x) {
-    size_t lf = p->bounds[f], hf = p->bounds[f + 1], need = x < hf ? x : hf;
-    if (p->par_done[f] || need <= lf) return 1;
-    size_t u = p->par_upto[f] > lf ? p->par_upto[f] : lf;
-    if (u >= need) return 1;
+    if (p->par_done[f]) return 1;
+    size_t v0 = 0, v1 = 0, need = 0; /* f's dense floats below x end at or below need */
     if (we >= 0) {
-        const params_view *v = &pt->views[we];
-        if (u >= v->offset && need <= v->offset + v->numel) return 1;
+        v0 = pt->views[we].offset;
+        v1 = v0 + pt->views[we].numel;
     }
-    return 0;
+    for (int b = 0; b < p->sm.nb; b++) {
+        size_t a, e;
+        shard_map_seg(&p->sm, f, b, &a, &e);
+        if (a >= x) break;
+        if (a >= e) continue;
+        size_t top = e < x ? e : x; /* [a, top): below x */
+        if (top <= v0 || a >= v1 || top > v1)
+            need = top;
+        else if (a < v0)
+            need = v0; /* (the rest of [a, top) is word-embedding rows) */
+    }
+    return need == 0 || p->par_upto[f] >= need;
 }
 
 peers_rc worker_peers_await(worker_peers *p, const params_table *pt, int we, size_t hi, void *pipe,
@@ -614,20 +665,55 @@ peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardP
     p->me = (int)plan->index;
     p->job = job;
     p->gen = plan->gen;
-    for (int k = 0; k <= W; k++) {
-        uint64_t b;
-        memcpy(&b, plan->bounds.data + 8 * (size_t)k, 8);
-        p->bounds[k] = (size_t)b;
-    }
     p->numel = plan->numel;
+    {
+        const int nb = plan->n_bands ? (int)plan->n_bands : 1;
+        uint64_t *cuts = hb_malloc(plan->bounds.len + 8);
+        memcpy(cuts, plan->bounds.data, plan->bounds.len); /* (its size checked with the frame) */
+        char why[200];
+        shard_map_free(&p->sm);
+        int bad = shard_map_init(&p->sm, W, nb, cuts, plan->numel, why, sizeof why);
+        free(cuts);
+        if (bad) {
+            p->gen = 0;
+            return hb_fail(err, "plan %llu: %s", (unsigned long long)plan->gen, why), PEERS_FAILED;
+        }
+        /* the word embeddings inside one band, each owner's part of them whole rows */
+        p->vb = -1;
+        if (we >= 0) {
+            const size_t v0 = pt->views[we].offset, v1 = v0 + pt->views[we].numel;
+            for (int b = 0; b < nb; b++) {
+                size_t a, e, a2, e2;
+                shard_map_seg(&p->sm, 0, b, &a, &e);
+                shard_map_seg(&p->sm, W - 1, b, &a2, &e2);
+                if (a <= v0 && v1 <= e2) p->vb = b;
+            }
+            for (int k = 0; k < W && p->vb >= 0; k++) {
+                size_t a, e;
+                shard_map_seg(&p->sm, k, p->vb, &a, &e);
+                if (!params_sparse_range_ok(pt, we, a, e)) {
+                    p->gen = 0;
+                    return hb_fail(err, "plan %llu: shard %d's piece [%zu, %zu) cuts a word-embedding row",
+                                   (unsigned long long)plan->gen, k, a, e),
+                           PEERS_FAILED;
+                }
+            }
+            if (p->vb < 0) {
+                p->gen = 0;
+                return hb_fail(err, "plan %llu: the word embeddings are cut across bands",
+                               (unsigned long long)plan->gen),
+                       PEERS_FAILED;
+            }
+        }
+    }
     p->bf16 = plan->wire_bf16;
-    p->par_left = 0; /* (an older plan's shards are dropped as they come: another generation) */
+    p->par_left = 0;                         /* (an older plan's shards are dropped as they come: another generation) */
     p->nx_on = p->t_on = p->pushed_seen = 0; /* (a new plan's rounds, maybe another job's: numbers seen before) */
     s_list_free(&p->early);
-    free(p->ef);     /* a new plan starts from a state the coordinator held: what rounding lost since is moot */
+    free(p->ef); /* a new plan starts from a state the coordinator held: what rounding lost since is moot */
     p->ef = NULL;
     free(p->acc);
-    p->acc = hb_malloc((p->bounds[p->me + 1] - p->bounds[p->me]) * sizeof(float));
+    p->acc = hb_malloc(shard_map_size(&p->sm, p->me) * sizeof(float));
     int hwm = 0, linger = 0;
     if (!!p->zap != (plan->n_peer_public > 0)) {
         hb_fail(err, "plan %llu: %s", (unsigned long long)p->gen,
@@ -726,28 +812,31 @@ static void s_rows_in(const peers_round *r, size_t lo, size_t hi, size_t *i0, si
     *i1 = b;
 }
 
-/* where shard [lo, hi)'s gradient can leave before backward ends: above the
- * word-embedding rows (final only at its very end, and row-sparse) */
-static size_t s_stream_floor(const peers_round *r, size_t lo, size_t hi) {
-    if (r->we < 0) return lo;
+/* where owner k's piece [a, e) (of band b) can leave before backward ends:
+ * above the word-embedding rows (final only at its very end, and row-sparse) */
+static size_t s_stream_floor(const worker_peers *p, const peers_round *r, int b, size_t a, size_t e) {
+    if (r->we < 0 || b != p->vb) return a;
     const params_view *v = &r->pt->views[r->we];
     size_t end = v->offset + v->numel;
-    return end > lo && v->offset < hi ? (end < hi ? end : hi) : lo;
+    return end > a && v->offset < e ? (end < e ? end : e) : a;
 }
 
 /* A GRAD piece for this shard: checked, then added to p->acc. 1 when it was
  * the sender's last piece. */
 static int s_add_grad(worker_peers *p, const peers_round *r, s_msg *m, char *err) {
     const Hierbert__PeerShard *h = m->hdr->peer_shard;
-    size_t lo = p->bounds[p->me], hi = p->bounds[p->me + 1], plo = h->lo, phi = h->hi;
+    size_t plo = h->lo, phi = h->hi;
     size_t n_rows = h->rows.len / 4, want = phi - plo;
     const int32_t *rows = (const int32_t *)h->rows.data;
     if ((int)h->shard != p->me)
         return hb_fail(err, "a gradient for shard %u from peer %u: this is %d", h->shard, h->from, p->me);
-    if (phi != p->next_hi[h->from] || plo > phi || plo < lo || phi > hi || (h->last && plo != lo) ||
-        (!h->last && (n_rows || plo < s_stream_floor(r, lo, hi))))
-        return hb_fail(err, "peer %u: gradient piece [%llu, %llu)%s of shard [%zu, %zu): not the next (ends at %zu)",
-                       h->from, (unsigned long long)plo, (unsigned long long)phi, h->last ? " (last)" : "", lo, hi,
+    /* the pieces cover the shard once, descending, each inside one of its
+     * pieces; the one that reaches its bottom is the last */
+    int band = plo < phi ? shard_map_band_of(&p->sm, p->me, plo, phi) : -1;
+    size_t nx = band >= 0 ? shard_map_down(&p->sm, p->me, plo) : 0;
+    if (band < 0 || phi != p->next_hi[h->from] || !h->last != !!nx)
+        return hb_fail(err, "peer %u: gradient piece [%llu, %llu)%s of shard %d: not the next (ends at %zu)", h->from,
+                       (unsigned long long)plo, (unsigned long long)phi, h->last ? " (last)" : "", p->me,
                        p->next_hi[h->from]);
     if (r->we >= 0) {
         int32_t r0, r1;
@@ -777,7 +866,7 @@ static int s_add_grad(worker_peers *p, const peers_round *r, s_msg *m, char *err
     m->hdr = NULL;
     while (*tail) tail = &(*tail)->next;
     *tail = s;
-    p->next_hi[h->from] = plo;
+    p->next_hi[h->from] = nx;
     return s->hdr->peer_shard->last ? 1 : 0;
 }
 
@@ -793,14 +882,13 @@ static void s_held_free(worker_peers *p) {
 /* the kept gradient parts into the shard's sum, sender by sender in shard
  * order (each sender's pieces are disjoint): a fixed order of additions */
 static void s_add_held(worker_peers *p, const peers_round *r) {
-    const size_t lo = p->bounds[p->me];
     for (int f = 0; f < p->W; f++)
         for (s_stashed *s = p->held[f]; s; s = s->next) {
             const Hierbert__PeerShard *h = s->hdr->peer_shard;
             size_t plo = h->lo, phi = h->hi, n_rows = h->rows.len / 4, want = phi - plo;
             if (r->we >= 0) want = params_sparse_range_len(r->pt, r->we, plo, phi, n_rows);
-            const float *g = s_floats(p, h, &s->data, want); /* (sizes checked on receipt) */
-            float *acc = p->acc + (plo - lo);
+            const float *g = s_floats(p, h, &s->data, want);           /* (sizes checked on receipt) */
+            float *acc = p->acc + shard_map_below(&p->sm, p->me, plo); /* (a piece is inside one of the shard's) */
             if (r->we >= 0)
                 params_sparse_range_axpy(r->pt, r->we, g, plo, phi, (const int32_t *)h->rows.data, n_rows,
                                          (float)h->n_samples, acc);
@@ -810,9 +898,10 @@ static void s_add_held(worker_peers *p, const peers_round *r) {
     s_held_free(p);
 }
 
-/* one GRAD piece [plo, phi) of shard k to its owner: dense and zero-copy
- * out of the gradient, or (the last) with the rows gathered into a buffer
- * of its own (zmq frees it once sent) */
+/* one GRAD piece [plo, phi) of shard k to its owner (last: the one that
+ * reaches the shard's bottom): dense and zero-copy out of the gradient, or
+ * - a piece over the word embeddings, sent at backward's end - with the
+ * slice's rows gathered into a buffer of its own (zmq frees it once sent) */
 static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, size_t phi, int last) {
     Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
     h.kind = HIERBERT__PEER_SHARD__KIND__GRAD;
@@ -824,7 +913,8 @@ static void s_send_piece(worker_peers *p, peers_round *r, int k, size_t plo, siz
     h.last = last;
     const float *data = r->grad + plo;
     size_t n = phi - plo;
-    if (last && r->we >= 0) {
+    const params_view *wv = r->we >= 0 ? &r->pt->views[r->we] : NULL;
+    if (wv && plo < wv->offset + wv->numel && phi > wv->offset) {
         size_t i0, i1;
         s_rows_in(r, plo, phi, &i0, &i1);
         /* n <= phi - plo: the dense floats and the slice's rows (a shard past
@@ -860,10 +950,8 @@ static void s_scale(float *x, size_t a, size_t b, float by) {
 
 /* AdamW on shard floats [a, b) with the shard's sum p->acc */
 static void s_step_part(worker_peers *p, peers_round *r, float clip, size_t a, size_t b) {
-    const size_t lo = p->bounds[p->me];
-    if (a < b)
-        adamw_step_range(r->oc, r->step, r->pt, r->pt->data, p->acc + (a - lo), clip, r->m + (a - lo),
-                         r->v + (a - lo), a, b);
+    const size_t l = shard_map_below(&p->sm, p->me, a); /* ([a, b) inside one of the shard's pieces) */
+    if (a < b) adamw_step_range(r->oc, r->step, r->pt, r->pt->data, p->acc + l, clip, r->m + l, r->v + l, a, b);
 }
 
 /* AdamW on this shard's word-embedding rows whose touched flag is `want`,
@@ -890,7 +978,7 @@ static void s_push_rows(worker_peers *p, peers_round *r) {
     const params_view *wv = &r->pt->views[r->we];
     const size_t dim = (size_t)wv->shape[1];
     int32_t my0, my1;
-    params_sparse_range_rows(r->pt, r->we, p->bounds[p->me], p->bounds[p->me + 1], &my0, &my1);
+    s_rows_of(p, r->pt, r->we, p->me, &my0, &my1);
     size_t o = 0;
     for (int k = 0; k < p->W; k++) {
         p->nx_off[k] = o;
@@ -925,24 +1013,42 @@ static void s_push_rows(worker_peers *p, peers_round *r) {
 void worker_peers_grad_ready(worker_peers *p, peers_round *r, size_t from) {
     for (int k = 0; k < p->W; k++) {
         if (k == p->me) continue;
-        size_t lk = p->bounds[k], hk = p->bounds[k + 1], floor = s_stream_floor(r, lk, hk);
-        size_t plo = from > floor ? from : floor;
-        if (plo >= p->sent_hi[k]) continue;
-        s_send_piece(p, r, k, plo, p->sent_hi[k], 0);
-        p->sent_hi[k] = plo;
+        while (p->sent_hi[k] > 0) { /* shard k's final gradient at and above `from`, piece by piece */
+            size_t hi = p->sent_hi[k], a, e;
+            int b = s_piece_below(p, k, hi, &a, &e);
+            if (b < 0) break;
+            size_t floor = s_stream_floor(p, r, b, a, e), plo = from > floor ? from : floor;
+            if (plo >= hi) break;
+            size_t nx = plo == a ? shard_map_down(&p->sm, k, a) : plo;
+            s_send_piece(p, r, k, plo, hi, nx == 0);
+            p->sent_hi[k] = nx;
+            if (plo > a) break; /* the rest of this piece is not final yet */
+        }
+    }
+}
+
+/* at backward's end: the rest of shard k's gradient, piece by piece, the
+ * word-embedding rows with theirs */
+static void s_flush(worker_peers *p, peers_round *r, int k) {
+    while (p->sent_hi[k] > 0) {
+        size_t hi = p->sent_hi[k], a, e;
+        if (s_piece_below(p, k, hi, &a, &e) < 0) break;
+        size_t nx = shard_map_down(&p->sm, k, a);
+        s_send_piece(p, r, k, a, hi, nx == 0);
+        p->sent_hi[k] = nx;
     }
 }
 
 static void s_round_begin(worker_peers *p) {
     for (int k = 0; k < p->W; k++) {
-        p->sent_hi[k] = p->bounds[k + 1];
-        p->next_hi[k] = p->bounds[p->me + 1];
+        p->sent_hi[k] = shard_map_top(&p->sm, k);
+        p->next_hi[k] = shard_map_top(&p->sm, p->me);
     }
 }
 
 peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg_t *pipe_frame, char *err) {
     const int W = p->W, me = p->me;
-    const size_t lo = p->bounds[me], hi = p->bounds[me + 1], S = hi - lo;
+    const size_t S = shard_map_size(&p->sm, me);
     float *params = r->pt->data;
     /* 1. this worker's own part of its shard, then every other shard to its owner */
     const float wt = (float)r->n_samples;
@@ -951,10 +1057,14 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
                        (unsigned long long)r->round, p->par_left, (unsigned long long)p->par_round);
     memset(p->par_done, 0, sizeof p->par_done);
     memset(p->par_upto, 0, sizeof p->par_upto);
-    s_held_free(p);                                                  /* (a round that ended early left some) */
-    for (size_t i = 0; i < S; i++) p->acc[i] = wt * r->grad[lo + i]; /* = 0 + w g: the coordinator's first add */
+    s_held_free(p);                             /* (a round that ended early left some) */
+    for (int b = 0, o = 0; b < p->sm.nb; b++) { /* = 0 + w g: the coordinator's first add */
+        size_t a, e;
+        shard_map_seg(&p->sm, me, b, &a, &e);
+        for (size_t i = a; i < e; i++) p->acc[o++] = wt * r->grad[i];
+    }
     for (int k = 0; k < W; k++) /* what backward's hook did not send yet, the rows with it */
-        if (k != me) s_send_piece(p, r, k, p->bounds[k], p->sent_hi[k], 1);
+        if (k != me) s_flush(p, r, k);
     /* the rows no gradient touches, stepped while the others' gradients come */
     const int split = r->m && r->we >= 0 && p->t_on && p->t_round == r->round && p->t_r1 > p->t_r0;
     if (split) s_step_rows(p, r, 0, 1.0f);
@@ -970,13 +1080,15 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
             if (split) { /* (the untouched rows' sum is +0, and stays so) */
                 const params_view *v = &r->pt->views[r->we];
                 const size_t dim = (size_t)v->shape[1];
-                s_scale(acc, 0, v->offset + (size_t)p->t_r0 * dim - lo, inv);
+                const size_t la = shard_map_below(&p->sm, me, v->offset + (size_t)p->t_r0 * dim),
+                             lb = shard_map_below(&p->sm, me, v->offset + (size_t)p->t_r1 * dim);
+                s_scale(acc, 0, la, inv);
                 for (int32_t row = p->t_r0; row < p->t_r1; row++)
                     if (p->touched[row - p->t_r0]) {
-                        size_t a = v->offset + (size_t)row * dim - lo;
+                        size_t a = la + (size_t)(row - p->t_r0) * dim;
                         s_scale(acc, a, a + dim, inv);
                     }
-                s_scale(acc, v->offset + (size_t)p->t_r1 * dim - lo, S, inv);
+                s_scale(acc, lb, S, inv);
             } else {
                 s_scale(acc, 0, S, inv);
             }
@@ -1006,18 +1118,23 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
          * and the shard out */
         if (norm_sent && !stepped && (normed || !(r->oc->clip_norm > 0))) {
             float clip = r->oc->clip_norm > 0 ? optim_clip_coef(r->grad_norm, r->oc->clip_norm) : 1.0f;
-            if (split) { /* around the word-embedding rows, and the touched ones */
-                const params_view *v = &r->pt->views[r->we];
-                const size_t dim = (size_t)v->shape[1], ea = v->offset + (size_t)p->t_r0 * dim,
-                             eb = v->offset + (size_t)p->t_r1 * dim;
-                s_step_part(p, r, clip, lo, ea);
-                s_step_rows(p, r, 1, clip);
-                s_step_part(p, r, clip, eb, hi);
-            } else if (r->m) {
-                adamw_step_range(r->oc, r->step, r->pt, params, p->acc, clip, r->m, r->v, lo, hi);
-            } else {
-                const float lr = optim_lr_at(r->oc, r->step);
-                for (size_t i = 0; i < S; i++) params[lo + i] -= lr * (clip == 1.0f ? p->acc[i] : p->acc[i] * clip);
+            const float lr = r->m ? 0 : optim_lr_at(r->oc, r->step);
+            for (int b = 0; b < p->sm.nb; b++) { /* piece by piece */
+                size_t a, e;
+                shard_map_seg(&p->sm, me, b, &a, &e);
+                if (split && b == p->vb) { /* around the word-embedding rows, and the touched ones */
+                    const params_view *v = &r->pt->views[r->we];
+                    const size_t dim = (size_t)v->shape[1], ea = v->offset + (size_t)p->t_r0 * dim,
+                                 eb = v->offset + (size_t)p->t_r1 * dim;
+                    s_step_part(p, r, clip, a, ea);
+                    s_step_rows(p, r, 1, clip);
+                    s_step_part(p, r, clip, eb, e);
+                } else if (r->m) {
+                    s_step_part(p, r, clip, a, e);
+                } else {
+                    const float *g = p->acc + shard_map_below(&p->sm, me, a);
+                    for (size_t i = a; i < e; i++) params[i] -= lr * (clip == 1.0f ? g[i - a] : g[i - a] * clip);
+                }
             }
             s_push_rows(p, r);
             s_send_shard(p, r->pt, r->we, HIERBERT__PEER_SHARD__KIND__PARAMS, r->round, &r->bytes_out);
@@ -1088,7 +1205,7 @@ static int s_rows_ok(const Hierbert__PeerShard *h, int32_t r0, int32_t r1, char 
  * pull adds the peers') */
 static void s_touch_begin(worker_peers *p, const peers_round *r) {
     int32_t r0, r1;
-    params_sparse_range_rows(r->pt, r->we, p->bounds[p->me], p->bounds[p->me + 1], &r0, &r1);
+    s_rows_of(p, r->pt, r->we, p->me, &r0, &r1);
     if (!p->touched || r0 != p->t_r0 || r1 != p->t_r1) {
         free(p->touched);
         p->touched = hb_malloc((size_t)(r1 - r0) + 1);
@@ -1096,8 +1213,9 @@ static void s_touch_begin(worker_peers *p, const peers_round *r) {
         p->t_r1 = r1;
     }
     memset(p->touched, 0, (size_t)(r1 - r0));
-    size_t i0, i1;
-    s_rows_in(r, p->bounds[p->me], p->bounds[p->me + 1], &i0, &i1);
+    size_t i0, i1, a, e;
+    s_view_piece(p, p->me, &a, &e);
+    s_rows_in(r, a, e, &i0, &i1);
     for (size_t i = i0; i < i1; i++) p->touched[r->rows[i] - r0] = 1;
     p->t_round = r->round;
     p->t_on = 1;
@@ -1140,10 +1258,11 @@ static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
         /* a repeat */
     } else if (!q) { /* a peer's request: the rows of this shard, version round */
         int32_t my0, my1;
-        params_sparse_range_rows(r->pt, r->we, p->bounds[me], p->bounds[me + 1], &my0, &my1);
+        s_rows_of(p, r->pt, r->we, me, &my0, &my1);
         if (s_rows_ok(h, my0, my1, err)) {
             rc = PEERS_FAILED;
-        } else if (p->nx_on && p->nx_round == r->round && p->nx_pushed[from] && n == p->nx_off[from + 1] - p->nx_off[from] &&
+        } else if (p->nx_on && p->nx_round == r->round && p->nx_pushed[from] &&
+                   n == p->nx_off[from + 1] - p->nx_off[from] &&
                    (n == 0 || !memcmp(rows, p->nx_rows + p->nx_off[from], n * sizeof(int32_t)))) {
             for (size_t i = 0; i < n; i++) p->touched[rows[i] - p->t_r0] = 1; /* pushed after the step: not again */
             got[q][from] = 1;
@@ -1179,9 +1298,10 @@ static peers_rc s_pull_one(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
             (*n_rows)++;
             if (h->pushed && !p->pushed_seen) {
                 p->pushed_seen = 1;
-                hb_log("hierbert-worker", "info",
-                       "plan %llu: round %llu: the owners' rows came pushed, ahead of their PARAMS (logged once a plan)",
-                       (unsigned long long)p->gen, (unsigned long long)r->round);
+                hb_log(
+                    "hierbert-worker", "info",
+                    "plan %llu: round %llu: the owners' rows came pushed, ahead of their PARAMS (logged once a plan)",
+                    (unsigned long long)p->gen, (unsigned long long)r->round);
             }
         }
     }
@@ -1196,7 +1316,9 @@ peers_rc worker_peers_pull(worker_peers *p, peers_round *r, void *pipe, zmq_msg_
     size_t want_lo[PROTO_MAX_PEERS], want_hi[PROTO_MAX_PEERS]; /* rows asked of owner k: r->rows[lo, hi) */
     for (int k = 0; k < W; k++) {
         if (k == me) continue;
-        s_rows_in(r, p->bounds[k], p->bounds[k + 1], &want_lo[k], &want_hi[k]);
+        size_t a, e;
+        s_view_piece(p, k, &a, &e);
+        s_rows_in(r, a, e, &want_lo[k], &want_hi[k]);
         Hierbert__PeerShard h = HIERBERT__PEER_SHARD__INIT;
         h.kind = HIERBERT__PEER_SHARD__KIND__ROWS_REQ;
         h.round = r->round;

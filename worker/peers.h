@@ -44,6 +44,7 @@
 #include "frame.h"
 #include "optim.h"
 #include "params.h"
+#include "shard_map.h"
 
 typedef struct worker_peers worker_peers;
 
@@ -55,8 +56,8 @@ typedef struct worker_peers worker_peers;
 /* key_path: the worker's CurveZMQ .key, or NULL/"": with one the endpoint
  * is a CURVE server letting in only the current plan's members (their keys
  * come with the plan) and the connections to peers are CURVE clients. */
-int worker_peers_open(worker_peers **out, void *zctx, const char *bind, const char *work_endpoint,
-                      const char *key_path, char *err);
+int worker_peers_open(worker_peers **out, void *zctx, const char *bind, const char *work_endpoint, const char *key_path,
+                      char *err);
 void worker_peers_destroy(worker_peers **p);
 const char *worker_peers_endpoint(const worker_peers *p);
 /* its CurveZMQ public key (Z85), "" without CURVE: Hello.peer_public */
@@ -74,8 +75,10 @@ typedef enum { PEERS_OK = 0, PEERS_FAILED = -1, PEERS_ABORTED = 1 } peers_rc;
 peers_rc worker_peers_plan(worker_peers *p, uint64_t job, const Hierbert__ShardPlan *plan, params_table *pt, int we,
                            void *pipe, zmq_msg_t *pipe_frame, char *err);
 uint64_t worker_peers_gen(const worker_peers *p);
-/* this worker's shard [*lo, *hi) of the current plan, and its index */
+/* this worker's shard of the current plan in shard space, [*lo, *hi)
+ * (proto/shard_map.h), the plan's map, and its index */
 void worker_peers_shard(const worker_peers *p, size_t *lo, size_t *hi);
+const shard_map *worker_peers_map(const worker_peers *p);
 int worker_peers_index(const worker_peers *p);
 
 /* What one round needs and returns. */
@@ -94,8 +97,8 @@ typedef struct {
     double wait_s;
     uint64_t bytes_out, bytes_in;
     double grad_norm;
-    int overlap;            /* TrainTask.overlap_next: return once this shard is out; the peers'
-                             * arrive during the next round (worker_peers_await) */
+    int overlap; /* TrainTask.overlap_next: return once this shard is out; the peers'
+                  * arrive during the next round (worker_peers_await) */
     /* TrainTask.next_rows / next_counts (or n_next 0): the peers' next-round
      * rows in this shard, pushed right after the step, ahead of PARAMS */
     const int32_t *next_rows;
