@@ -54,6 +54,33 @@ static void s_send(s_comp *c, const proto_msg *m) {
     if (proto_send(c->pipe, NULL, 0, m, 0, err)) hb_log(c->wc->who, "error", "compute pipe: %s", err);
 }
 
+/* every parameter is a finite number */
+static int s_finite(const params_table *pt) {
+    for (size_t i = 0; i < pt->numel; i++)
+        if (!isfinite(pt->data[i])) return 0;
+    return 1;
+}
+
+/* why the model gave no loss for a batch of b rows of task t (what: which
+ * rows): the training diverged - the parameters, or this batch's logits,
+ * are not finite - or the model refused the input */
+static void s_refusal(char *text, size_t n, const bert_model *m, int b, uint64_t job, const Hierbert__TrainTask *t,
+                      const char *what) {
+    const char *kind = t->eval ? "eval" : "train";
+    int logits_ok = 1;
+    for (size_t i = 0; i < (size_t)b * (size_t)m->num_classes; i++) logits_ok &= isfinite(m->logits[i]) != 0;
+    const char *why = !s_finite(&m->params) ? "the parameters are not finite"
+                      : !logits_ok          ? "the loss is not finite"
+                                            : NULL;
+    if (why)
+        snprintf(text, n,
+                 "job %llu: %s task %u: round %llu: %s at %s: the training diverged (a smaller --lr, or "
+                 "--clip-norm?)",
+                 (unsigned long long)job, kind, t->task_id, (unsigned long long)t->round, why, what);
+    else
+        snprintf(text, n, "job %llu: %s task %u: model refused %s", (unsigned long long)job, kind, t->task_id, what);
+}
+
 static void s_error(s_comp *c, uint64_t job, int code, const char *text) {
     hb_log(c->wc->who, "warn", "%s", text);
     proto_msg m;
@@ -378,8 +405,9 @@ static void s_run(s_comp *c) {
             int b = n - off < (int)ms->batch ? n - off : (int)ms->batch, hit = 0;
             double l = (double)s_forward(c, ids + (size_t)off * T, lens + off, labels + off, b, T, 0, &hit) * b;
             if (isnan(l)) {
-                snprintf(text, sizeof text, "job %llu: eval task %u: model refused rows %d..%d",
-                         (unsigned long long)job, t->task_id, off, off + b - 1);
+                char what[64];
+                snprintf(what, sizeof what, "rows %d..%d", off, off + b - 1);
+                s_refusal(text, sizeof text, c->m, b, job, t, what);
                 s_error(c, job, PROTO_E_BAD_REQUEST, text);
                 atomic_store(&c->wc->busy, 0);
                 return;
@@ -413,8 +441,9 @@ static void s_run(s_comp *c) {
                 return;
             }
             if (isnan(l)) {
-                snprintf(text, sizeof text, "job %llu: train task %u: model refused step %u (rows %d..%d)",
-                         (unsigned long long)job, t->task_id, j, off, off + b - 1);
+                char what[64];
+                snprintf(what, sizeof what, "step %u (rows %d..%d)", j, off, off + b - 1);
+                s_refusal(text, sizeof text, c->m, b, job, t, what);
                 s_error(c, job, PROTO_E_BAD_REQUEST, text);
                 c->params_valid = 0;
                 c->m->grad_ready = NULL;
