@@ -604,11 +604,12 @@ static void s_on_plan(s_comp *c, const proto_msg *msg) {
             shard_map_init(&sm, (int)p->n_peers, p->n_bands ? (int)p->n_bands : 1, cuts, p->numel, err, sizeof err);
         free(cuts);
         size_t S = bad ? 0 : shard_map_size(&sm, (int)p->index);
-        for (int b = 0, o = 0; !bad && b < sm.nb; b++) { /* this shard's floats, piece by piece */
+        size_t o = 0;
+        for (int b = 0; !bad && b < sm.nb; b++) { /* this shard's floats, piece by piece */
             size_t a, e;
             shard_map_seg(&sm, (int)p->index, b, &a, &e);
             memcpy(c->m->params.data + a, (const float *)p->params.data + o, (e - a) * sizeof(float));
-            o += (int)(e - a);
+            o += e - a;
         }
         shard_map_free(&sm);
         if (!bad) {

@@ -1058,9 +1058,9 @@ peers_rc worker_peers_round(worker_peers *p, peers_round *r, void *pipe, zmq_msg
     memset(p->par_done, 0, sizeof p->par_done);
     memset(p->par_upto, 0, sizeof p->par_upto);
     s_held_free(p);                             /* (a round that ended early left some) */
-    for (int b = 0, o = 0; b < p->sm.nb; b++) { /* = 0 + w g: the coordinator's first add */
+    for (size_t b = 0, o = 0; b < (size_t)p->sm.nb; b++) { /* = 0 + w g: the coordinator's first add */
         size_t a, e;
-        shard_map_seg(&p->sm, me, b, &a, &e);
+        shard_map_seg(&p->sm, me, (int)b, &a, &e);
         for (size_t i = a; i < e; i++) p->acc[o++] = wt * r->grad[i];
     }
     for (int k = 0; k < W; k++) /* what backward's hook did not send yet, the rows with it */
