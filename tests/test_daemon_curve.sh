@@ -65,3 +65,22 @@ grep -q "job $job2: sharded reduction off" "$T/c.log" && fail "job $job2 fell ba
 grep -q "peer endpoint: refused a CURVE client" "$T/w1.log" "$T/w2.log" && fail "a member was refused by a peer"
 ok "job $job2 ran to DONE with sharded reduction between CURVE workers (peer endpoints CURVE servers, members only)"
 
+# a stranger at w1's peer endpoint: a CURVE client with a key that is no
+# plan's member is refused by name (ZAP, answered while w1 is in a sharded
+# job's exchange), a plain-text one gets nowhere (no CURVE handshake); the
+# job goes on to DONE
+RAW=$B/tests/hb-raw-client
+peer1=$(cli status --json | json_get '[w["peer"] for w in d["workers"] if w["id"] == "w1"][0]')
+[[ $peer1 == tcp://* ]] || fail "w1's peer endpoint: '$peer1'"
+rogue=$(sed -n "s/^public=//p" "$K/rogue.pub")
+job3=$(cli submit --synthetic 400 --seq 16 --batch 8 --lr 1e-3 --epochs 4 --min-workers 2 2>/dev/null)
+wait_for 30 '[[ $(cli status '"$job3"' --json | json_get "d[\"jobs\"][0][\"state\"]") == TRAIN ]]' "job $job3 in TRAIN"
+"$RAW" "$peer1" peer "$K/w1.pub" "$K/rogue.key" || fail "the rogue CURVE client could not even try"
+"$RAW" "$peer1" peer - - || fail "the plain-text client could not even try"
+wait_for 60 '[[ $(cli status '"$job3"' --json | json_get "d[\"jobs\"][0][\"state\"]") == DONE ]]' "sharded job $job3 DONE"
+[[ $(cli status "$job3" --json | json_get 'd["jobs"][0]["reduce"]') == sharded ]] || fail "job $job3 not sharded"
+grep -qF "peer endpoint: refused a CURVE client $rogue" "$T/w1.log" ||
+    fail "w1 did not refuse the rogue key: $(grep "peer endpoint" "$T/w1.log")"
+grep -q "peer endpoint: dropped a frame" "$T/w1.log" && fail "a stranger's frame reached w1's peer loop"
+ok "w1's peer endpoint refused a non-member CURVE key by name ($rogue) and a plain-text client mid-job (neither frame reached its loop); job $job3 went on, sharded, to DONE"
+

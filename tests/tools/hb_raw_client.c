@@ -6,13 +6,19 @@
  *   hb-raw-client EP submit --train P [--val P] [--test P] [--vocab P] [--model DIR]
  *   hb-raw-client EP export JOB DIR
  * Prints "ok job N" / "ok export DIR", or "error CODE: MESSAGE" (exit 1);
- * no answer in 20 s: exit 2.
+ * no answer in 20 s: exit 2. And a stranger at a worker's peer endpoint
+ * (tests/test_daemon_curve.sh): 11 bytes that are no frame, then a
+ * PeerShard PING, pushed to EP as a CURVE client with CLIENT.key against
+ * SERVER.pub ("-" "-": plain text); a PUSH gets no answer: exit 0 once
+ * sent (the worker's log says what became of them).
+ *   hb-raw-client EP peer SERVER.pub CLIENT.key
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "frame.h"
 #include "hb_error.h"
 
@@ -20,6 +26,31 @@ int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: hb-raw-client EP submit --train P ... | EP export JOB DIR\n");
         return 2;
+    }
+    if (!strcmp(argv[2], "peer") && argc == 5) {
+        proto_msg pm;
+        proto_env_init(&pm, 1);
+        Hierbert__PeerShard ps = HIERBERT__PEER_SHARD__INIT;
+        ps.gen = 1;
+        ps.kind = HIERBERT__PEER_SHARD__KIND__PING;
+        pm.body_case = HIERBERT__ENVELOPE__BODY_PEER_SHARD;
+        pm.peer_shard = &ps;
+        void *ctx = zmq_ctx_new(), *push = zmq_socket(ctx, ZMQ_PUSH);
+        int linger = 2000;
+        zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
+        char err[HB_ERR_LEN];
+        int rc = 0;
+        if (strcmp(argv[3], "-") && curve_client_setup(push, argv[3], argv[4], err)) {
+            fprintf(stderr, "hb-raw-client: %s\n", err);
+            rc = 2;
+        } else if (zmq_connect(push, argv[1]) || zmq_send(push, "not a frame", 11, 0) != 11 ||
+                   proto_send(push, NULL, 0, &pm, 0, err)) {
+            fprintf(stderr, "hb-raw-client: cannot send to %s\n", argv[1]);
+            rc = 2;
+        }
+        zmq_close(push); /* (lingers up to 2 s: the handshake, then the frame or the refusal) */
+        zmq_ctx_term(ctx);
+        return rc;
     }
     proto_msg m;
     Hierbert__Submit s = HIERBERT__SUBMIT__INIT;
