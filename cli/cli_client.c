@@ -88,10 +88,33 @@ int cli_request(const cli_endpoints *e, const proto_msg *req, int timeout_ms, pr
                 e->curve_server_public[0] ? " and is your CurveZMQ key in its allow directory" : "");
         goto out;
     }
-    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    /* the connection dropping before the answer - the coordinator stopped
+     * or restarted (a submit's ingest takes a while) - is said at once, not
+     * after the timeout: a reply can no longer come on it */
+    void *mon = NULL;
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof mon_ep, "inproc://hierbert-cli-monitor-%p", s);
+    if (zmq_socket_monitor(s, mon_ep, ZMQ_EVENT_DISCONNECTED) == 0) {
+        mon = zmq_socket(ctx, ZMQ_PAIR);
+        zmq_setsockopt(mon, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_connect(mon, mon_ep) != 0) {
+            zmq_close(mon);
+            mon = NULL;
+        }
+    }
+    zmq_pollitem_t it[2] = {{s, 0, ZMQ_POLLIN, 0}, {mon, 0, ZMQ_POLLIN, 0}};
     int n;
-    do n = zmq_poll(&it, 1, timeout_ms);
+    do n = zmq_poll(it, mon ? 2 : 1, timeout_ms);
     while (n < 0 && zmq_errno() == EINTR);
+    if (n > 0 && !(it[0].revents & ZMQ_POLLIN)) { /* (the monitor: DISCONNECTED is all it reports) */
+        hb_fail(err,
+                "the coordinator at %s closed the connection before answering (stopped or restarted?): "
+                "`hierbert list` shows whether the request was taken",
+                e->control);
+        zmq_close(mon);
+        goto out;
+    }
+    if (mon) zmq_close(mon);
     if (n <= 0) {
         hb_fail(err,
                 "no answer from the coordinator at %s within %.1f s: is hierbert-coordinator running there? "
