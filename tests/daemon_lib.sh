@@ -115,3 +115,16 @@ for k in docs:
 print(f"ok - store: all {len(emb)} documents embedded exactly once (chunks, split and label as ingested)")
 EOF2
 }
+
+# big_jsonl FILE N SEED: N seeded documents of 60 words in 3 classes (an
+# ingest that takes a while)
+big_jsonl() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import random, sys
+r = random.Random(int(sys.argv[3]))
+w = "mail user playing quick german hello rock world example brown fox lazy dog family jumps running".split()
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        f.write('{"id": "b%d", "text": "%s", "label": "%s"}\n' % (i, " ".join(r.choice(w) for _ in range(60)), "xyz"[i % 3]))
+PY
+}

@@ -7,14 +7,7 @@
 # goes through.
 source "$(dirname "$0")/daemon_lib.sh" "$1"
 
-python3 - "$T/big.jsonl" <<'PY'
-import random, sys
-r = random.Random(7)
-w = "mail user playing quick german hello rock world example brown fox lazy dog family jumps running".split()
-with open(sys.argv[1], "w") as f:
-    for i in range(60000):
-        f.write('{"id": "b%d", "text": "%s", "label": "%s"}\n' % (i, " ".join(r.choice(w) for _ in range(60)), "xyz"[i % 3]))
-PY
+big_jsonl "$T/big.jsonl" 60000 7
 VOCAB=$(cd "$(dirname "$0")/data" && pwd)/vocab_small.txt
 
 start_coord c --heartbeat-ms 200

@@ -125,14 +125,7 @@ ok "tokenizer_config.json: a non-boolean do_lower_case refused ('$out'); false g
 ok "a Hugging Face directory as --model: vocab mismatch refused ('$out'); with its own vocab.txt job $jm ran to DONE"
 
 # --- ingest runs beside the loop: the coordinator answers while it ingests --
-python3 - "$T/big.jsonl" <<'PY'
-import random, sys
-r = random.Random(5)
-w = "mail user playing quick german hello rock world example brown fox lazy dog family jumps running".split()
-with open(sys.argv[1], "w") as f:
-    for i in range(40000):
-        f.write('{"id": "b%d", "text": "%s", "label": "%s"}\n' % (i, " ".join(r.choice(w) for _ in range(60)), "xyz"[i % 3]))
-PY
+big_jsonl "$T/big.jsonl" 40000 5
 hb c submit --train "$T/big.jsonl" --vocab "$VOCAB" --val-fraction 0.1 --seq 32 >"$T/big.id" 2>"$T/big.err" &
 sub=$!
 wait_for 10 'hb c list | grep -q " INGEST "' "the big job listed as INGEST"
