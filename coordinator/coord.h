@@ -181,6 +181,7 @@ typedef struct {
     store_doc doc; /* the last document read (rows of one document come together) */
     const coord_split *doc_sp;
     size_t doc_di;
+    size_t *doc_off; /* [doc.n_chunks + 1]: where its chunk k's tokens start (one 50 MB document has 266,000) */
 } coord_corpus;
 
 /* Rows rows[0..n) of split sp (chunk indices) as [n][L] token ids padded

@@ -27,6 +27,7 @@ void coord_corpus_free(coord_corpus *c) {
     s_split_free(&c->test);
     labels_free(&c->labels);
     store_doc_free(&c->doc);
+    free(c->doc_off);
     memset(c, 0, sizeof *c);
 }
 
@@ -62,12 +63,15 @@ int coord_corpus_rows(coord_corpus *c, const coord_split *sp, const uint32_t *ro
                 if (c->doc.token_ids[q] < 0 || c->doc.token_ids[q] >= c->vocab_size)
                     return hb_fail(err, "store: job %s: document %s: token id %d outside the vocabulary of %d", c->job,
                                    doc, c->doc.token_ids[q], c->vocab_size);
+            free(c->doc_off);
+            c->doc_off = hb_malloc(((size_t)c->doc.n_chunks + 1) * sizeof *c->doc_off);
+            c->doc_off[0] = 0;
+            for (uint32_t q = 0; q < c->doc.n_chunks; q++) c->doc_off[q + 1] = c->doc_off[q] + c->doc.chunk_len[q];
             c->doc_sp = sp;
             c->doc_di = di;
         }
         uint32_t k = rows[i] - sp->doc_start[di];
-        const int32_t *t = c->doc.token_ids;
-        for (uint32_t q = 0; q < k; q++) t += c->doc.chunk_len[q];
+        const int32_t *t = c->doc.token_ids + c->doc_off[k];
         int32_t *row = out + i * (size_t)L;
         uint32_t len = (uint32_t)sp->lengths[rows[i]];
         memcpy(row, t, len * sizeof(int32_t));
