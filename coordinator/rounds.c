@@ -823,6 +823,8 @@ static void s_band_cuts(size_t b0, size_t b1, size_t e0, size_t e1, size_t dim, 
             x = v1 + (size_t)(want - (double)(v0 - b0) - we * (double)(v1 - v0));
         if (x > v0 && x < v1)
             x = v0 + (x - v0 + dim / 2) / dim * dim;
+        else if ((x & ~(size_t)15) > v0 && x >= v1 && (x & ~(size_t)15) < v1)
+            x = v1; /* (rounding down would cut a row: the view's end) */
         else
             x &= ~(size_t)15;
         if (x < c[k - 1]) x = c[k - 1];
