@@ -5,7 +5,8 @@
 # Real daemons (ipc), 2 workers, tiny preset, L 32, 3 optimizer steps, then
 # the whole job: eval over every validation chunk, EMBED of every chunk,
 # HEAD, DONE. Prints the time of each phase, the coordinator's longest
-# event-loop turn (its log's warnings), its peak RSS (1 s samples), and
+# event-loop turn (its log's warnings), its peak RSS (1 s samples: also
+# its anonymous and file-backed parts - LMDB's mapped pages count), and
 # checks the store (every document once, with its chunk count and label).
 #   ops/load-data.sh [--big-mb MB | --tiny N]      (default --big-mb 50)
 set -euo pipefail
@@ -48,8 +49,17 @@ with open(path, "w") as f:
             f.write('{"id": "t%d", "text": "%s %s %s", "label": "%s"}\n' % (i, r.choice(w), r.choice(w), r.choice(w), "ab"[i % 2]))
 PY
 echo "load-data: $(du -h "$D/data.jsonl" | cut -f1) dataset ($mode $n), $(nproc) CPUs"
-rss_max=0
-sample_rss() { local x; x=$(ps -o rss= -p "${PID[c]}" 2>/dev/null || echo 0); (( x > rss_max )) && rss_max=$x; return 0; }
+rss_max=0 anon_max=0 file_max=0
+sample_rss() { # RSS, and its anonymous part (the heap) and file part (mostly the store's mapped pages), kB
+  local x a f
+  x=$(awk '/^VmRSS/ {print $2}' "/proc/${PID[c]}/status" 2>/dev/null || echo 0)
+  a=$(awk '/^RssAnon/ {print $2}' "/proc/${PID[c]}/status" 2>/dev/null || echo 0)
+  f=$(awk '/^RssFile/ {print $2}' "/proc/${PID[c]}/status" 2>/dev/null || echo 0)
+  (( ${x:-0} > rss_max )) && rss_max=$x
+  (( ${a:-0} > anon_max )) && anon_max=$a
+  (( ${f:-0} > file_max )) && file_max=$f
+  return 0
+}
 t0=$(date +%s.%N)
 job=$(hb c submit --train "$D/data.jsonl" --vocab "$D/vocab_small.txt" --val-fraction 0.2 --seq 32 --max-steps 3 \
       --timeout 600 2>"$T/submit.err") || fail "submit: $(cat "$T/submit.err")"
@@ -73,6 +83,6 @@ echo "  DONE at +$(python3 -c "print(f'{$tend - $t1:.1f}')") s"
 turn=$(sed -n 's/.*event loop: one turn took \([0-9]*\) ms.*/\1/p' "$T/c.log" | sort -n | tail -1)
 echo "  longest event-loop turn: ${turn:-under the warning threshold} ms; $(grep -c "event loop: one turn took" "$T/c.log" || true) warnings"
 grep "event loop: one turn took" "$T/c.log" | sort -t' ' -k8 -n | tail -3 | sed 's/^/    /'
-echo "  coordinator peak RSS (1 s samples): $((rss_max / 1024)) MB"
+echo "  coordinator peak RSS (1 s samples): $((rss_max / 1024)) MB; peaks of its anonymous part $((anon_max / 1024)) MB, of its file-backed part (the store's pages) $((file_max / 1024)) MB"
 if [[ $mode == big ]]; then store_check "$T/c-data" "$job" 41; else store_check "$T/c-data" "$job" "$n"; fi
 hb c result "$job" --json | json_get '"  result: document accuracy %.3f" % d["doc_accuracy"]'
