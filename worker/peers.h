@@ -4,13 +4,15 @@
  *
  * Every worker binds one PULL socket, its peer endpoint, announced in Hello;
  * a ShardPlan from the coordinator names every member's endpoint and cuts
- * the flat parameter buffer into one contiguous shard per member. The worker
- * then PUSHes to each peer on a socket of its own. One round, for shard
- * owner `me` of W:
+ * the flat parameter buffer into bands (the embeddings, each layer) and
+ * each band into one piece per member: shard k is piece k of every band
+ * (proto/shard_map.h). The worker then PUSHes to each peer on a socket of
+ * its own. One round, for shard owner `me` of W:
  *
  *   1. the slice's gradient g (after backward), weighted by its samples, is
- *      cut by the shard bounds; shard k goes to owner k (the word-embedding
- *      rows row-sparse: only the rows of the slice's token ids);
+ *      cut by the shard map; shard k goes to owner k, piece by piece as
+ *      backward finishes them (the word-embedding rows row-sparse: only the
+ *      rows of the slice's token ids);
  *   2. the owner sums its shard's W contributions and divides by the step's
  *      samples (the global batch's mean gradient), and sends every peer its
  *      shard's squared norm;
