@@ -8,7 +8,12 @@
 # event-loop turn (its log's warnings), its peak RSS (1 s samples: also
 # its anonymous and file-backed parts - LMDB's mapped pages count), and
 # checks the store (every document once, with its chunk count and label).
-#   ops/load-data.sh [--big-mb MB | --tiny N]      (default --big-mb 50)
+# --submits N instead: a coordinator without workers takes N submits of a
+# 10-document synthetic job one after another (the jobs stay QUEUED): every
+# one is answered - a job id, or refused once max_jobs (1000) records are
+# pending - and the coordinator's RSS at the start and the end, and its
+# answer to `list` after them, are printed.
+#   ops/load-data.sh [--big-mb MB | --tiny N | --submits N]      (default --big-mb 50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=big n=50
@@ -16,7 +21,8 @@ while (($#)); do
   case "$1" in
     --big-mb) mode=big; n=$2; shift ;;
     --tiny) mode=tiny; n=$2; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --submits) mode=submits; n=$2; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "load-data.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -25,6 +31,26 @@ source tests/daemon_lib.sh build
 exec 9>/tmp/hb-heavy.lock
 flock 9
 start_coord c --heartbeat-ms 200
+if [[ $mode == submits ]]; then
+  rss() { awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/${PID[c]}/status"; }
+  r0=$(rss) ok=0 full=0 other=0 t0=$(date +%s.%N)
+  for i in $(seq "$n"); do
+    if out=$(hb c submit --synthetic 10 --seq 16 --timeout 30 2>&1); then
+      ok=$((ok + 1))
+    elif [[ $out == *"queue full"* ]]; then
+      full=$((full + 1))
+    else
+      other=$((other + 1)); echo "  submit $i: $out"
+    fi
+  done
+  t1=$(date +%s.%N)
+  tl0=$(date +%s%N); nl=$(hb c list | tail -n +2 | wc -l); tl1=$(date +%s%N)
+  echo "load-data: $n submits in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s: $ok taken, $full refused (queue full), $other otherwise"
+  echo "  coordinator RSS $r0 MB at the start, $(rss) MB at the end; list: $nl jobs in $(( (tl1 - tl0) / 1000000 )) ms"
+  (( other == 0 && ok + full == n )) || fail "submits not all answered"
+  kill -0 "${PID[c]}" || fail "the coordinator died"
+  exit 0
+fi
 start_worker w1 c --heartbeat-ms 200
 start_worker w2 c --heartbeat-ms 200
 wait_for 20 '[[ $(workers_live c) == 2 ]]' "2 workers"
