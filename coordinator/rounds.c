@@ -858,24 +858,9 @@ static int s_bounds(const coord_job *j, int W, coord_plan *p) {
 
 /* owner k's floats of a flat buffer, ascending, into a new buffer */
 static float *s_shard_gather(const coord_plan *p, int k, const float *flat) {
-    float *out = hb_malloc(shard_map_size(&p->map, k) * sizeof(float) + 4), *o = out;
-    for (int b = 0; b < p->nb; b++) {
-        size_t a, e;
-        shard_map_seg(&p->map, k, b, &a, &e);
-        memcpy(o, flat + a, (e - a) * sizeof(float));
-        o += e - a;
-    }
+    float *out = hb_malloc(shard_map_size(&p->map, k) * sizeof(float) + 4);
+    shard_map_gather(&p->map, k, flat, out);
     return out;
-}
-
-/* the other way: owner k's floats from src into a flat buffer */
-static void s_shard_scatter(const coord_plan *p, int k, const float *src, float *flat) {
-    for (int b = 0; b < p->nb; b++) {
-        size_t a, e;
-        shard_map_seg(&p->map, k, b, &a, &e);
-        memcpy(flat + a, src, (e - a) * sizeof(float));
-        src += e - a;
-    }
 }
 
 /* the rows of the word embeddings shard k holds: [*r0, *r1) */
@@ -1071,10 +1056,12 @@ static void s_gather_try(coord *c, coord_job *j) {
     for (int k = 0; k < g->W; k++) {
         const Hierbert__ShardState *st = g->held[k]->shard_state;
         coord_raw *rf = &g->raw[k]; /* (sizes checked on arrival; the plan is the gather's: same gen) */
-        s_shard_scatter(&j->plan, k, st->raw ? zmq_msg_data(&rf->f[0]) : (const float *)st->params.data, p);
+        shard_map_scatter(&j->plan.map, k, st->raw ? zmq_msg_data(&rf->f[0]) : (const float *)st->params.data, p);
         if (j->adam_m) {
-            s_shard_scatter(&j->plan, k, st->raw ? zmq_msg_data(&rf->f[1]) : (const float *)st->adam_m.data, j->adam_m);
-            s_shard_scatter(&j->plan, k, st->raw ? zmq_msg_data(&rf->f[2]) : (const float *)st->adam_v.data, j->adam_v);
+            shard_map_scatter(&j->plan.map, k, st->raw ? zmq_msg_data(&rf->f[1]) : (const float *)st->adam_m.data,
+                              j->adam_m);
+            shard_map_scatter(&j->plan.map, k, st->raw ? zmq_msg_data(&rf->f[2]) : (const float *)st->adam_v.data,
+                              j->adam_v);
         }
     }
     coord_mark k = g->mark;

@@ -64,6 +64,24 @@ void shard_map_free(shard_map *m) {
     memset(m, 0, sizeof *m);
 }
 
+void shard_map_gather(const shard_map *m, int k, const float *flat, float *out) {
+    for (int b = 0; b < m->nb; b++) {
+        size_t a, e;
+        shard_map_seg(m, k, b, &a, &e);
+        memcpy(out, flat + a, (e - a) * sizeof(float));
+        out += e - a;
+    }
+}
+
+void shard_map_scatter(const shard_map *m, int k, const float *src, float *flat) {
+    for (int b = 0; b < m->nb; b++) {
+        size_t a, e;
+        shard_map_seg(m, k, b, &a, &e);
+        memcpy(flat + a, src, (e - a) * sizeof(float));
+        src += e - a;
+    }
+}
+
 size_t shard_map_below(const shard_map *m, int k, size_t x) {
     size_t s = 0;
     for (int b = 0; b < m->nb; b++) {

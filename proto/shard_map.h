@@ -49,6 +49,10 @@ static inline void shard_map_seg(const shard_map *m, int k, int b, size_t *a, si
 static inline size_t shard_map_size(const shard_map *m, int k) {
     return m->base[k + 1] - m->base[k];
 }
+/* owner k's floats of a flat buffer into out[shard_map_size(m, k)], ascending */
+void shard_map_gather(const shard_map *m, int k, const float *flat, float *out);
+/* the other way: src[shard_map_size(m, k)] into owner k's floats of flat */
+void shard_map_scatter(const shard_map *m, int k, const float *src, float *flat);
 /* owner k's floats below flat x: the local index of x when x is one of them */
 size_t shard_map_below(const shard_map *m, int k, size_t x);
 /* the band of owner k's that holds flat [lo, hi) (hi > lo) or the empty

@@ -275,7 +275,10 @@ static int s_peers_rc(s_comp *c, uint64_t job, const Hierbert__TrainTask *t, pee
 static void s_raw_frame(s_comp *c, const float *src, size_t n, int more) {
     zmq_msg_t f;
     zmq_msg_init_size(&f, n * sizeof(float));
-    memcpy(zmq_msg_data(&f), src, n * sizeof(float));
+    if (src)
+        memcpy(zmq_msg_data(&f), src, n * sizeof(float));
+    else /* (NULL: the shard's parameters, piece by piece) */
+        shard_map_gather(worker_peers_map(c->peers), worker_peers_index(c->peers), c->m->params.data, zmq_msg_data(&f));
     if (zmq_msg_send(&f, c->pipe, more ? ZMQ_SNDMORE : 0) < 0) {
         hb_log(c->wc->who, "error", "compute pipe: %s", zmq_strerror(zmq_errno()));
         zmq_msg_close(&f);
@@ -303,23 +306,7 @@ static void s_send_shard_state(s_comp *c, uint64_t job, const Hierbert__TrainTas
         hb_log(c->wc->who, "error", "compute pipe: %s", err);
         return;
     }
-    { /* the shard's floats, piece by piece, into one frame */
-        const shard_map *sm = worker_peers_map(c->peers);
-        const int k = worker_peers_index(c->peers);
-        zmq_msg_t f;
-        zmq_msg_init_size(&f, (hi - lo) * sizeof(float));
-        float *o = zmq_msg_data(&f);
-        for (int b = 0; b < sm->nb; b++) {
-            size_t a, e;
-            shard_map_seg(sm, k, b, &a, &e);
-            memcpy(o, pt->data + a, (e - a) * sizeof(float));
-            o += e - a;
-        }
-        if (zmq_msg_send(&f, c->pipe, c->adamw ? ZMQ_SNDMORE : 0) < 0) {
-            hb_log(c->wc->who, "error", "compute pipe: %s", zmq_strerror(zmq_errno()));
-            zmq_msg_close(&f);
-        }
-    }
+    s_raw_frame(c, NULL, hi - lo, c->adamw);
     if (c->adamw) {
         s_raw_frame(c, c->shard_m, hi - lo, 1);
         s_raw_frame(c, c->shard_v, hi - lo, 0);
@@ -604,13 +591,7 @@ static void s_on_plan(s_comp *c, const proto_msg *msg) {
             shard_map_init(&sm, (int)p->n_peers, p->n_bands ? (int)p->n_bands : 1, cuts, p->numel, err, sizeof err);
         free(cuts);
         size_t S = bad ? 0 : shard_map_size(&sm, (int)p->index);
-        size_t o = 0;
-        for (int b = 0; !bad && b < sm.nb; b++) { /* this shard's floats, piece by piece */
-            size_t a, e;
-            shard_map_seg(&sm, (int)p->index, b, &a, &e);
-            memcpy(c->m->params.data + a, (const float *)p->params.data + o, (e - a) * sizeof(float));
-            o += e - a;
-        }
+        if (!bad) shard_map_scatter(&sm, (int)p->index, (const float *)p->params.data, c->m->params.data);
         shard_map_free(&sm);
         if (!bad) {
             if (c->adamw) {
