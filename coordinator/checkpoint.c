@@ -41,7 +41,7 @@ typedef struct {
 
 /* version 3: after the header, before the arrays */
 typedef struct {
-    int32_t n_slices, pad;
+    int32_t n_slices, n_shards; /* (n_shards: 0 in files before it) */
     int64_t samples_done;
     double epoch_loss_sum, epoch_loss_n;
 } ck_header3;
@@ -108,6 +108,7 @@ int coord_checkpoint_write(const char *path, const coord_checkpoint *ck, char *e
     h.epoch = ck->epoch;
     h.epochs = ck->epochs;
     ck_header3 h3 = {.n_slices = ck->n_slices,
+                     .n_shards = ck->n_shards,
                      .samples_done = ck->samples_done,
                      .epoch_loss_sum = ck->epoch_loss_sum,
                      .epoch_loss_n = ck->epoch_loss_n};
@@ -194,11 +195,13 @@ int coord_checkpoint_read(const char *path, coord_checkpoint *ck, char *err) {
         fclose(f);
         return hb_fail(err, "checkpoint %s: truncated", path);
     }
-    if (h3.n_slices < 0 || h3.n_slices > COORD_MAX_TASKS) {
+    if (h3.n_slices < 0 || h3.n_slices > COORD_MAX_TASKS || h3.n_shards < 0 || h3.n_shards > COORD_MAX_TASKS) {
         fclose(f);
-        return hb_fail(err, "checkpoint %s: implausible slice count %d", path, h3.n_slices);
+        return hb_fail(err, "checkpoint %s: implausible slice or shard count %d, %d", path, h3.n_slices,
+                       h3.n_shards);
     }
     ck->n_slices = h3.n_slices;
+    ck->n_shards = h3.n_shards;
     ck->samples_done = (long)h3.samples_done;
     ck->epoch_loss_sum = h3.epoch_loss_sum;
     ck->epoch_loss_n = h3.epoch_loss_n;

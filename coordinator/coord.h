@@ -49,6 +49,7 @@ typedef struct {
     int tick_ms;          /* the periodic tick */
     int checkpoint_every; /* rounds between checkpoints ... */
     int checkpoint_min_s; /* ... and at least these seconds (inside an epoch; 0: rounds only) */
+    int rejoin_wait_s;    /* sharded, fewer shard owners alive than shards: wait this long for them */
     int max_frame_mb;     /* work frames */
     int control_max_frame_kb;
     int max_jobs;               /* records kept */
@@ -112,7 +113,7 @@ int coord_confine_thread(const coord_confine *cf, coord_confine_mode mode, const
 int coord_confine_run(const coord_confine *cf, coord_confine_mode mode, const char *rw_dir, void (*fn)(void *),
                       void *arg, char *err);
 
-#define COORD_CONF_ENTRIES 20
+#define COORD_CONF_ENTRIES 21
 void coord_config_defaults(coord_config *c);
 void coord_config_table(coord_config *c, conf_entry *t);
 
@@ -391,6 +392,10 @@ typedef struct {
     int L, G, sync_every, epochs, min_workers;
     int n_slices; /* coordinator-reduced: every step's batch is cut into this many slices (the live workers
                      at the first round, kept in the checkpoint), whoever computes them; 0 not yet */
+    int n_shards; /* sharded: the shard count (the members of the first plan, kept in the checkpoint); 0 not yet */
+    long long rejoin_since_ms; /* sharded: since when fewer workers than n_shards are alive (0: not short) */
+    int degraded;              /* a sharded round ran with fewer than n_shards shards (after rejoin_wait_s): */
+    uint64_t degraded_round;   /* ... from this version on, the run is not a function of its seed alone */
     long steps_per_epoch, total_steps, warmup_steps, max_steps;
     uint64_t seed;
     /* progress */
@@ -559,6 +564,7 @@ typedef struct {
     double *val_acc;       /* [epochs] */
     /* version 3: what the replay after a resume needs to end in the same bits (0 in older files) */
     int n_slices;
+    int n_shards; /* (version 3's spare word: 0 in files before it) */
     long samples_done;
     double epoch_loss_sum, epoch_loss_n;
 } coord_checkpoint;

@@ -28,6 +28,7 @@ void coord_config_defaults(coord_config *c) {
     c->tick_ms = 100;
     c->checkpoint_every = 10;
     c->checkpoint_min_s = 30;
+    c->rejoin_wait_s = 60;
     c->max_frame_mb = 1024;
     c->control_max_frame_kb = 1024;
     c->max_jobs = 1000;
@@ -50,6 +51,8 @@ void coord_config_table(coord_config *c, conf_entry *t) {
          "rounds between checkpoints"},
         {"coordinator", "checkpoint_min_s", CONF_INT, &c->checkpoint_min_s, 0, 0, 86400,
          "seconds at least between checkpoints inside an epoch (0: by rounds only)"},
+        {"coordinator", "rejoin_wait_s", CONF_INT, &c->rejoin_wait_s, 0, 0, 86400,
+         "sharded: how long a job short of shard owners waits for them before going on with fewer"},
         {"coordinator", "max_frame_mb", CONF_INT, &c->max_frame_mb, 0, 1, 4096, "largest work frame"},
         {"coordinator", "control_max_frame_kb", CONF_INT, &c->control_max_frame_kb, 0, 1, 1048576,
          "largest control frame"},
@@ -727,7 +730,7 @@ static void s_tick(coord *c) {
 static const char *const COORD_LIVE_CONF[] = {"coordinator.heartbeat_ms",     "coordinator.worker_expiry_ms",
                                               "coordinator.tick_ms",          "coordinator.checkpoint_every",
                                               "coordinator.checkpoint_min_s", "coordinator.max_jobs",
-                                              "coordinator.log_file",         NULL};
+                                              "coordinator.log_file",         "coordinator.rejoin_wait_s", NULL};
 
 static void s_on_hup(coord *c) {
     coord_config next;

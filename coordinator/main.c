@@ -44,6 +44,7 @@ static const conf_flag s_flags[] = {{"data-dir", 'd', 1, "coordinator", "data_di
                                     {"heartbeat-ms", 0, 1, "coordinator", "heartbeat_ms"},
                                     {"checkpoint-every", 0, 1, "coordinator", "checkpoint_every"},
                                     {"checkpoint-min-s", 0, 1, "coordinator", "checkpoint_min_s"},
+                                    {"rejoin-wait-s", 0, 1, "coordinator", "rejoin_wait_s"},
                                     {"curve-secret", 0, 1, "coordinator", "curve_secret"},
                                     {"curve-allow", 0, 1, "coordinator", "curve_allow_dir"},
                                     {"log-file", 0, 1, "coordinator", "log_file"},
@@ -69,6 +70,9 @@ static void s_usage(FILE *f) {
                "      --checkpoint-every N rounds between checkpoints (10) ...\n"
                "      --checkpoint-min-s S ... and at least S seconds (30; 0: rounds only); every epoch's\n"
                "                           end checkpoints whatever the count\n"
+               "      --rejoin-wait-s S    sharded: a job short of shard owners (one lost) waits up to S s\n"
+               "                           for the set to fill again before it goes on with fewer (60):\n"
+               "                           with its shard count kept, the run stays a function of its seed\n"
                "      --curve-secret FILE  CurveZMQ on work and control with this .key (hierbert keygen)\n"
                "      --curve-allow DIR    ... letting in only the clients whose .pub is in DIR\n"
                "      --log-file FILE      append the log to FILE instead of stderr (off)\n"
@@ -77,7 +81,8 @@ static void s_usage(FILE *f) {
                "  -v, --verbose            log every round\n"
                "  -V, --version            print the version and the protocol version\n\n"
                "SIGHUP reopens the log file and re-reads the config: heartbeat_ms, worker_expiry_ms,\n"
-               "tick_ms, checkpoint_every, checkpoint_min_s, max_jobs, log_file and -v apply at once;\n"
+               "tick_ms, checkpoint_every, checkpoint_min_s, rejoin_wait_s, max_jobs, log_file and -v apply\n"
+               "at once;\n"
                "the rest (endpoints, data_dir, metrics, CURVE keys, frame limits) is logged as needing\n"
                "a restart.\n"
                "  -h, --help               this text\n");

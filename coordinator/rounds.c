@@ -207,6 +207,7 @@ static int s_checkpoint_of(coord *c, coord_job *j, const coord_mark *k) {
                            .v = j->adam_v,
                            .val_acc = j->val_acc,
                            .n_slices = j->n_slices,
+                           .n_shards = j->n_shards,
                            .samples_done = k->samples_done,
                            .epoch_loss_sum = k->epoch_loss_sum,
                            .epoch_loss_n = k->epoch_loss_n};
@@ -329,6 +330,9 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
     j->round = 0;
     j->need_eval = 0;
     j->n_slices = 0;
+    j->n_shards = 0;
+    j->rejoin_since_ms = 0;
+    j->degraded = 0;
     j->samples_done = 0;
     j->epoch_loss_sum = j->epoch_loss_n = 0;
     j->order_epoch = -1;
@@ -361,6 +365,7 @@ int coord_train_prepare(coord *c, coord_job *j, char *err) {
         j->epoch = ck.epoch;
         j->seed = ck.seed;
         j->n_slices = ck.n_slices; /* (0 in a version 1-2 file: the next round's live workers) */
+        j->n_shards = ck.n_shards; /* (0 in older files: the next plan's members) */
         j->samples_done = ck.samples_done;
         j->epoch_loss_sum = ck.epoch_loss_sum;
         j->epoch_loss_n = ck.epoch_loss_n;
@@ -679,6 +684,27 @@ static int s_workers(coord *c, const coord_job *j, int *list) {
     return n;
 }
 
+/* Sharded: the next plan's members, in shard order, at most the job's
+ * shard count: the current plan's members first (their shards stay where
+ * they are), then the other live workers in slot order. A worker beyond the
+ * count waits: more shards would sum the gradients in another order. */
+static int s_members(coord *c, const coord_job *j, int *list) {
+    int wl[COORD_MAX_TASKS], used[COORD_MAX_TASKS] = {0};
+    int W = s_workers(c, j, wl), n = j->n_shards > 0 && j->n_shards < W ? j->n_shards : W, m = 0;
+    for (int k = 0; k < j->plan.W && m < n; k++)
+        for (int i = 0; i < W; i++)
+            if (!used[i] && wl[i] == j->plan.member[k]) {
+                used[i] = 1;
+                list[m++] = wl[i];
+            }
+    for (int i = 0; i < W && m < n; i++)
+        if (!used[i]) {
+            used[i] = 1;
+            list[m++] = wl[i];
+        }
+    return m;
+}
+
 static void s_round_reset(coord *c, coord_job *j) {
     for (int t = 0; t < j->r.n_tasks; t++) {
         int w = j->r.task[t].worker;
@@ -941,7 +967,7 @@ static int s_plan_tick(coord *c, coord_job *j) {
         return 0;
     }
     int wl[COORD_MAX_TASKS];
-    int W = s_workers(c, j, wl);
+    int W = s_members(c, j, wl);
     if (p->state == 2) {
         /* members stay until the coordinator holds the whole state again:
          * a worker that joined meanwhile waits for the next checkpoint */
@@ -969,6 +995,7 @@ static int s_plan_tick(coord *c, coord_job *j) {
     /* generations grow across restarts too (time-based start): a peer's
      * message from an older coordinator's plan is never taken for a new one */
     p->gen = p->gen ? p->gen + 1 : ((uint64_t)time(NULL) << 16);
+    if (!j->n_shards) j->n_shards = W; /* the job's shard count from now on (s_members) */
     p->W = W;
     memcpy(p->member, wl, (size_t)W * sizeof(int));
     p->ready = 0;
@@ -1617,6 +1644,36 @@ void coord_train_tick(coord *c, coord_job *j) {
     /* min_workers holds the start only: once running, a job goes on with
      * whoever is alive (a lost worker must not stall it) */
     if (live < (j->round == 0 ? j->min_workers : 1)) return;
+    /* Sharded, a job keeps the shard count of its first plan: fewer shards
+     * would sum every gradient float in another order. So a job short of
+     * owners (one lost, the rounds since the mark rolled back) waits up to
+     * rejoin_wait_s for the set to fill again - a supervisor restarts a
+     * killed worker in seconds - and only then goes on with fewer, from
+     * when on the run is no longer a function of its seed alone (logged,
+     * and in status as degraded_round). */
+    if (j->sharded && j->n_shards > live && !j->degraded) {
+        long long now = hb_now_ms();
+        if (!j->rejoin_since_ms) {
+            j->rejoin_since_ms = now;
+            hb_log(c->who, "info",
+                   "job %llu: %d of its %d shard owners alive: waiting up to %d s for the rest (with its shard "
+                   "count kept the run stays a function of its seed)",
+                   (unsigned long long)j->id, live, j->n_shards, c->cfg.rejoin_wait_s);
+        }
+        if (now - j->rejoin_since_ms < 1000LL * c->cfg.rejoin_wait_s) return;
+        j->degraded = 1;
+        j->degraded_round = j->round;
+        hb_log(c->who, "warn",
+               "job %llu: %d of its %d shard owners after %d s: going on with %d; from version %llu the result "
+               "differs from a fault-free run's in its last bits (another summation order)",
+               (unsigned long long)j->id, live, j->n_shards, c->cfg.rejoin_wait_s, live,
+               (unsigned long long)j->round);
+    }
+    if (j->rejoin_since_ms && live >= j->n_shards) {
+        hb_log(c->who, "info", "job %llu: %d shard owners again after %.1f s", (unsigned long long)j->id, live,
+               (hb_now_ms() - j->rejoin_since_ms) / 1000.0);
+        j->rejoin_since_ms = 0;
+    }
     /* sharded from 2 workers on: one worker steps where it is (the coordinator) */
     j->r_sharded_next = j->sharded && live >= 2;
     /* one gather at a time, and a round the coordinator reduces needs its state */

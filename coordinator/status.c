@@ -95,6 +95,10 @@ static json_t *s_job_json(coord *c, coord_job *j) {
         json_object_set_new(o, "reduce", json_string(j->sharded ? "sharded" : "coordinator"));
         if (j->reduce_note[0]) json_object_set_new(o, "reduce_note", json_string(j->reduce_note));
         json_object_set_new(o, "train_rollbacks", json_integer(j->train_rollbacks));
+        if (j->n_shards) json_object_set_new(o, "shards", json_integer(j->n_shards));
+        if (j->rejoin_since_ms) /* sharded, short of shard owners: waiting for them (rejoin_wait_s) */
+            json_object_set_new(o, "waiting_for_owners_s", json_real((hb_now_ms() - j->rejoin_since_ms) / 1000.0));
+        if (j->degraded) json_object_set_new(o, "degraded_round", json_integer((json_int_t)j->degraded_round));
         if (j->avg_grads) { /* before clipping (clipping starts at the job's clip norm) */
             json_object_set_new(o, "grad_norm", json_real(j->last_grad_norm));
             json_object_set_new(o, "grad_norm_max", json_real(j->max_grad_norm));

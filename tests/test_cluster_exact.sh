@@ -15,6 +15,12 @@
 #  5. coordinator path, the coordinator killed -9 mid-TRAIN and restarted:
 #     identical to 1 (it replays from its checkpoint: slice count, data
 #     order, step and loss sums in the checkpoint).
+#  6. sharded, a worker killed -9 mid-TRAIN and restarted 1 s later (as a
+#     supervisor would), a worker stopped past its expiry then continued,
+#     and the coordinator killed -9 and restarted: each identical to 2 (the
+#     round rolls back to the coordinator's last state, the job waits for
+#     its shard count - kept from the first plan, in the checkpoint - to be
+#     alive again, rejoin_wait_s, and runs the rounds again in the same bits).
 # And a run with another seed differs (the comparison can tell).
 source "$(dirname "$0")/daemon_lib.sh" "$1"
 CHK="python3 $(dirname "$0")/chaos_check.py"
@@ -38,6 +44,14 @@ run() { # name seed fault(none|worker-kill|worker-stop|coord-kill) [submit args.
       wait_for 120 '(( $(job_step '"$n $job"') >= 12 ))' "$n: step 12"
       kill -KILL "${PID[$n-w2]}"; unset "PID[$n-w2]"
       ok "$n: worker 2 killed -9 at step $(status_json "$n" "$job" | json_get 'd["jobs"][0]["step"]')" ;;
+    worker-restart)
+      wait_for 120 '(( $(job_step '"$n $job"') >= 12 ))' "$n: step 12"
+      kill -KILL "${PID[$n-w2]}"; unset "PID[$n-w2]"
+      local at; at=$(status_json "$n" "$job" | json_get 'd["jobs"][0]["step"]')
+      wait_for 30 '(( $(workers_live '"$n"') == 2 ))' "$n: the killed worker expired"
+      sleep 1
+      start_worker "$n-w2" "$n" --heartbeat-ms 100
+      ok "$n: worker 2 killed -9 at step $at, restarted" ;;
     worker-stop)
       wait_for 120 '(( $(job_step '"$n $job"') >= 12 ))' "$n: step 12"
       kill -STOP "${PID[$n-w2]}"
@@ -89,3 +103,15 @@ same "$ref" "$DIGEST" "coordinator path: a worker stopped past expiry mid-TRAIN 
 
 run ckill 7 coord-kill --reduce coordinator
 same "$ref" "$DIGEST" "coordinator path: the coordinator killed -9 mid-TRAIN and restarted == fault-free"
+
+run shkill 7 worker-restart
+grep -q "2 of its 3 shard owners alive: waiting" "$T/shkill.log" || fail "shkill: no wait for the shard count"
+grep -q "3 shard owners again" "$T/shkill.log" || fail "shkill: the restarted worker did not fill the set"
+grep -q "going on with" "$T/shkill.log" && fail "shkill: went on with fewer shards"
+same "$sh1" "$DIGEST" "sharded: a worker killed -9 mid-TRAIN and restarted == fault-free"
+
+run shstop 7 worker-stop
+same "$sh1" "$DIGEST" "sharded: a worker stopped past expiry mid-TRAIN == fault-free"
+
+run shckill 7 coord-kill
+same "$sh1" "$DIGEST" "sharded: the coordinator killed -9 mid-TRAIN and restarted == fault-free"

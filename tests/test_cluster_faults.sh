@@ -9,10 +9,13 @@
 # same job without the fault; a coordinator killed (-9) mid-job restarts,
 # reloads the job record, resumes from its last atomic checkpoint (not from
 # step 0) and finishes; its workers reconnect by themselves.
+# The lost worker is not restarted: after --rejoin-wait-s (2 s here) the job
+# goes on with one shard fewer, and status says from which version
+# (degraded_round: another summation order from there on).
 source "$(dirname "$0")/daemon_lib.sh" "$1"
 PY="python3 $(dirname "$0")/ckpt.py"
 
-start_coord c --heartbeat-ms 200 --expiry-ms 1000 --checkpoint-every 5 --checkpoint-min-s 0
+start_coord c --heartbeat-ms 200 --expiry-ms 1000 --checkpoint-every 5 --checkpoint-min-s 0 --rejoin-wait-s 2
 start_worker w1 c --heartbeat-ms 200 --timeout-ms 1500 --reconnect-max-ms 500
 start_worker w2 c --heartbeat-ms 200 --timeout-ms 1500 --reconnect-max-ms 500
 wait_for 10 '[[ $(workers_live c) == 2 ]]' "2 workers"
@@ -33,6 +36,10 @@ grep -Eq "w2 \(.*\) dropped: (no heartbeat|unreachable)" "$T/c.log" || fail "w2 
 s=$(status_json c "$job")
 rb=$(json_get 'd["jobs"][0]["train_rollbacks"]' <<<"$s")
 acc=$(json_get 'd["jobs"][0]["val_chunk_accuracy"][-1]' <<<"$s")
+grep -q "job $job: 1 of its 2 shard owners alive: waiting up to 2 s" "$T/c.log" || fail "no wait for the lost owner logged"
+grep -q "job $job: 1 of its 2 shard owners after 2 s: going on with 1" "$T/c.log" || fail "the job did not go on after the wait"
+dr=$(json_get 'd["jobs"][0].get("degraded_round", -1)' <<<"$s")
+(( dr >= 0 )) || fail "status has no degraded_round after going on with fewer shards"
 # killed mid-round (nearly always) the round rolls back; killed in the instant
 # after a checkpoint round the coordinator holds the state and only re-plans
 if grep -q "job $job: .*back to version" "$T/c.log"; then # (lost owner, or its round failing first)
@@ -47,7 +54,7 @@ total=$(json_get 'd["jobs"][0]["total_steps"]' <<<"$s")
 [[ $ck_step == "$total" && $ck_round == "$total" ]] || fail "final checkpoint: step $ck_step, round $ck_round of $total"
 python3 -c "import sys; sys.exit(0 if abs($acc - $acc_clean) <= 0.05 else 1)" \
   || fail "accuracy $acc after the fault, $acc_clean without: more than noise apart"
-ok "shard owner killed mid-job: expired, $rb rollback(s) to the coordinator's state, shards re-split; job $job finished on the other worker at step $ck_step = round $ck_round of $total; val chunk acc $acc (fault-free $acc_clean)"
+ok "shard owner killed mid-job: expired, $rb rollback(s) to the coordinator's state, shards re-split; job $job finished on the other worker at step $ck_step = round $ck_round of $total; val chunk acc $acc (fault-free $acc_clean); waited 2 s for it, degraded from version $dr"
 
 # --- the coordinator dies mid-job -------------------------------------------------
 start_worker w2 c --heartbeat-ms 200 --timeout-ms 1500 --reconnect-max-ms 500
