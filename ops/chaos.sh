@@ -30,7 +30,9 @@
 # The checker, after the job: it reached DONE; every document is in the
 # store exactly once with its chunk count, split and label; the step counter
 # seen by a status poller (every 0.1 s) never went back but to a checkpoint
-# after a coordinator restart, and ended at the total; the final checkpoint
+# after a coordinator restart or a sharded round's rollback (train_rollbacks
+# grew: the rounds since the coordinator's last state run again), and ended
+# at the total; the final checkpoint
 # (parameters, moments, counters), the LSTM head, the result (every number
 # but timings), every stored embedding and the exported directory are bit
 # for bit those of a fault-free run of the same job and worker count (run
@@ -296,7 +298,7 @@ EOF
 import json, sys
 log, t_down, t_up, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 polls = bad = 0
-steps, last, lat = [], None, []
+steps, last, lat, last_rb = [], None, [], 0
 for line in open(log):
     parts = line.split(" ", 3)
     if len(parts) < 3:
@@ -319,12 +321,14 @@ for line in open(log):
     for j in d.get("jobs", []):
         if j["state"] == "FAILED" or "step" not in j:
             continue
-        s = j["step"]
-        if last is not None and s < last and not (t_down and ans >= t_down):
+        s, rb = j["step"], j.get("train_rollbacks", 0)
+        # back only to a state the coordinator held: after its restart (its
+        # checkpoint), or a sharded round rolled back (train_rollbacks grew)
+        if last is not None and s < last and not (t_down and ans >= t_down) and not rb > last_rb:
             bad += 1
-            print(f"step went back {last} -> {s} at {t} without a coordinator restart")
+            print(f"step went back {last} -> {s} at {t} without a coordinator restart or a rollback")
         steps.append(s)
-        last = s
+        last, last_rb = s, rb
 if steps and steps[-1] != total:
     bad += 1
     print(f"last step seen {steps[-1]}, the job has {total}")

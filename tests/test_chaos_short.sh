@@ -18,17 +18,22 @@
 # Regressions (trials that failed once; see the commit that fixed each):
 #   2002  HEAD        kill   both         (landed at HEAD's end: after the restart
 #   2008  HEAD        kill   coordinator   status showed the DONE job at step 0 of 0)
+# Sharded reduction (--reduce sharded, the default's; its own reference):
+#  41007  TRAIN       stop   worker       (the round rolled back: the step goes back)
+#  41012  EVAL        kill   both         (the coordinator resumes, waits for its 3 owners)
 set -uo pipefail
 B=$(cd "${1:?usage: test_chaos_short.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 SEEDS=94,19,69,180,50,81,170,227,2002,2008
 OUT=$(mktemp -d /tmp/hbchaos-ci.XXXXXX)
-if "$SRC/ops/chaos.sh" --build-dir "$B" --trial-seed "$SEEDS" --out "$OUT"; then
-  echo "ok - chaos: every seeded trial passed ($SEEDS)"
+SHARDED=41007,41012
+if "$SRC/ops/chaos.sh" --build-dir "$B" --trial-seed "$SEEDS" --out "$OUT" &&
+   "$SRC/ops/chaos.sh" --build-dir "$B" --reduce sharded --trial-seed "$SHARDED" --out "$OUT/sharded"; then
+  echo "ok - chaos: every seeded trial passed ($SEEDS; sharded $SHARDED)"
   rm -rf "$OUT"
   exit 0
 fi
-for f in "$OUT"/trial-*.log; do
+for f in "$OUT"/trial-*.log "$OUT"/sharded/trial-*.log; do
   [[ -f $f ]] || continue
   echo "--- $f" >&2
   grep -a -v '^[0-9]\{13\} ' "$f" | tail -n 40 >&2
