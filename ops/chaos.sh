@@ -240,6 +240,8 @@ sys.exit(0 if x is not None and ($1) else 1)" 2>/dev/null
   fi
   job=$(jget "$J[\"id\"]")
   [[ -n $job ]] || fail "no job"
+  # (the step count is known once INGEST has read the corpus: 0 before)
+  wait_cond 120 "x.get('total_steps', 0) > 0" "job $job's step count"
   total=$(jget "$J[\"total_steps\"]" 0)
   spe=$(( total / 2 ))
   case $phase in
