@@ -1663,6 +1663,7 @@ void coord_train_tick(coord *c, coord_job *j) {
         if (now - j->rejoin_since_ms < 1000LL * c->cfg.rejoin_wait_s) return;
         j->degraded = 1;
         j->degraded_round = j->round;
+        j->rejoin_since_ms = 0; /* (no longer waiting) */
         hb_log(c->who, "warn",
                "job %llu: %d of its %d shard owners after %d s: going on with %d; from version %llu the result "
                "differs from a fault-free run's in its last bits (another summation order)",

@@ -40,6 +40,7 @@ grep -q "job $job: 1 of its 2 shard owners alive: waiting up to 2 s" "$T/c.log" 
 grep -q "job $job: 1 of its 2 shard owners after 2 s: going on with 1" "$T/c.log" || fail "the job did not go on after the wait"
 dr=$(json_get 'd["jobs"][0].get("degraded_round", -1)' <<<"$s")
 (( dr >= 0 )) || fail "status has no degraded_round after going on with fewer shards"
+[[ $(json_get '"waiting_for_owners_s" in d["jobs"][0]' <<<"$s") == False ]] || fail "status still says it waits for owners"
 # killed mid-round (nearly always) the round rolls back; killed in the instant
 # after a checkpoint round the coordinator holds the state and only re-plans
 if grep -q "job $job: .*back to version" "$T/c.log"; then # (lost owner, or its round failing first)
