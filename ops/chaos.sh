@@ -5,7 +5,7 @@
 #
 #   ops/chaos.sh [--trials N] [--seed S] [--workers W] [--corpus small|synthetic|brown]
 #                [--phases P1,P2,..] [--faults kill,stop] [--victims V1,..]
-#                [--reduce coordinator|sharded] [--trial-seed X[,Y..]] [--build-dir DIR]
+#                [--reduce coordinator|sharded] [--net] [--trial-seed X[,Y..]] [--build-dir DIR]
 #                [--cache DIR] [--out DIR] [--keep] [--help]
 #
 # Each trial starts a coordinator (heartbeat 100 ms, expiry 600 ms,
@@ -25,8 +25,22 @@
 #           1 s, as a supervisor would; the client submits or exports again
 #           when its request was lost), or stop (SIGSTOP for 1.2 s, longer
 #           than the expiry, then SIGCONT)
-# Network faults (a partition of one host, a throttled link) are not drawn:
-# they need root and network namespaces (tests/test_cluster_netns.sh).
+# --net (root: ip netns, tc): every daemon on its own host, a network
+# namespace on a switch (a bridge in a namespace of its own; coordinator
+# 10.78.0.1, worker i 10.78.0.(i+1)), workers and peers over TCP (the
+# control, status and events endpoints stay ipc:// sockets in the trial's
+# dir, so the CLI and the poller reach the coordinator whatever its link
+# does), and two more faults (default faults kill,stop,partition,throttle):
+#   partition  the victim's switch port down for 1.5 s (past the expiry;
+#           its TCP connections stay open and resume), then up
+#   throttle   the victim's link in both directions through tc tbf at 4 Mbit/s
+#           for 3 s (a gradient of the tiny preset takes ~2 s through it:
+#           a straggler, its heartbeats queued behind its gradient), then
+#           the qdiscs removed
+# (victim coordinator: its port, every worker cut off; both: its port and
+# the worker's; the CLI is not a network victim: it talks over ipc://).
+# The fault-free reference is the same run over ipc://: the transport must
+# not change a bit.
 # The checker, after the job: it reached DONE; every document is in the
 # store exactly once with its chunk count, split and label; the step counter
 # seen by a status poller (every 0.1 s) never went back but to a checkpoint
@@ -45,8 +59,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
-TRIALS=10 SEED=1 WORKERS=3 CORPUS=small BUILD=build CACHE= OUT= KEEP= ONE= REDUCE=coordinator
-PHASES=INGEST,TRAIN,EVAL,CHECKPOINT,EMBED,HEAD,DONE FAULTS=kill,stop VICTIMS=worker,coordinator,both,cli
+TRIALS=10 SEED=1 WORKERS=3 CORPUS=small BUILD=build CACHE= OUT= KEEP= ONE= REDUCE=coordinator NET=
+PHASES=INGEST,TRAIN,EVAL,CHECKPOINT,EMBED,HEAD,DONE FAULTS= VICTIMS=worker,coordinator,both,cli
 while (($#)); do
   case "$1" in
     --trials) TRIALS=$2; shift ;;
@@ -57,6 +71,7 @@ while (($#)); do
     --faults) FAULTS=$2; shift ;;
     --victims) VICTIMS=$2; shift ;;
     --reduce) REDUCE=$2; shift ;;
+    --net) NET=1 ;;
     --trial-seed) ONE=$2; shift ;;
     --build-dir) BUILD=$2; shift ;;
     --cache) CACHE=$2; shift ;;
@@ -72,6 +87,17 @@ for b in coordinator/hierbert-coordinator worker/hierbert-worker cli/hierbert; d
   [[ -x $BUILD/$b ]] || { echo "chaos.sh: $BUILD/$b not built" >&2; exit 2; }
 done
 CACHE=${CACHE:-$BUILD/chaos-cache}
+if [[ -n $NET ]]; then
+  FAULTS=${FAULTS:-kill,stop,partition,throttle}
+  if ! e=$(ip netns add "hbchk$$" 2>&1); then
+    echo "chaos.sh: --net needs root and network namespaces: $e" >&2
+    exit 2
+  fi
+  ip netns del "hbchk$$"
+  command -v tc >/dev/null || { echo "chaos.sh: --net needs tc (iproute2)" >&2; exit 2; }
+fi
+FAULTS=${FAULTS:-kill,stop}
+[[ -n $NET || ! ,$FAULTS, =~ ,(partition|throttle), ]] || { echo "chaos.sh: partition and throttle need --net" >&2; exit 2; }
 OUT=${OUT:-$(mktemp -d /tmp/hbchaos.XXXXXX)}
 mkdir -p "$CACHE" "$OUT"
 CHK="python3 $SRC/tests/chaos_check.py"
@@ -90,7 +116,7 @@ case $CORPUS in
 esac
 JOB+=(--optimizer adamw --lr 1e-3 --clip-norm 1 --seed 7 --min-workers "$WORKERS" --reduce "$REDUCE")
 COORD_FLAGS=(--heartbeat-ms 100 --expiry-ms 600 --checkpoint-every 5 --checkpoint-min-s 0)
-STOP_S=1.2
+STOP_S=1.2 PART_S=1.5 THROTTLE_S=3 THROTTLE_RATE=4mbit
 
 # the configuration's key: the binaries, the checker, the job and the worker count
 KEY=$( (cat "$BUILD/coordinator/hierbert-coordinator" "$BUILD/worker/hierbert-worker" "$SRC/tests/chaos_check.py"; echo "${JOB[*]} $WORKERS") |
@@ -113,6 +139,46 @@ print(" ".join(out))
 EOF
 }
 
+# ------------------------------------------------------------ the net layout
+# (--net; in the trial's subshell, after daemon_lib.sh: the switch, one host
+# a daemon, and start_coord/start_worker launching into them)
+net_layout() {
+  NP=hc$BASHPID
+  hb_extra_cleanup() {
+    local ns
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$NP-"); do ip netns del "$ns" 2>/dev/null || true; done
+  }
+  ip netns add "$NP-sw" || fail "ip netns add"
+  ip -n "$NP-sw" link add br0 type bridge
+  ip -n "$NP-sw" link set br0 up
+  local i
+  for i in $(seq 0 "$WORKERS"); do
+    ip netns add "$NP-h$i"
+    ip link add "$NP-e$i" type veth peer name "$NP-p$i"
+    ip link set "$NP-e$i" netns "$NP-h$i"
+    ip link set "$NP-p$i" netns "$NP-sw"
+    ip -n "$NP-h$i" addr add "10.78.0.$((i + 1))/24" dev "$NP-e$i"
+    ip -n "$NP-h$i" link set "$NP-e$i" up
+    ip -n "$NP-h$i" link set lo up
+    ip -n "$NP-sw" link set "$NP-p$i" master br0
+    ip -n "$NP-sw" link set "$NP-p$i" up
+  done
+  sleep 0.5 # (veth carrier)
+  # `ip netns exec` execs the daemon: $! is its pid
+  start_coord() {
+    local n=$1; shift
+    ip netns exec "$NP-h0" "$COORD" --work tcp://10.78.0.1:5555 --control "ipc://$T/$n-c" --status "ipc://$T/$n-s" \
+      --events "ipc://$T/$n-e" --data-dir "$T/$n-data" "$@" >>"$T/$n.log" 2>&1 &
+    PID[$n]=$!
+    wait_coord "$n"
+  }
+  start_worker() { # ID (c-wI: host I) COORD_NAME [flags...]
+    local id=$1; shift 2
+    ip netns exec "$NP-h${id##*-w}" "$WORKER" --work tcp://10.78.0.1:5555 --id "$id" --threads 1 "$@" >>"$T/$id.log" 2>&1 &
+    PID[$id]=$!
+  }
+}
+
 # ---------------------------------------------------------------------- trial
 # (run in a subshell that sourced daemon_lib.sh - at its top level: the
 # PID table must not be local to a function - whose trap stops the
@@ -120,6 +186,7 @@ EOF
 trial() { # tseed phase victim fault frac worker (the reference: ref none none none 0 1)
   local tseed=$1 phase=$2 victim=$3 fault=$4 frac=$5 wk=$6
   local n=c job=
+  [[ -z $NET ]] || net_layout
   start_coord $n "${COORD_FLAGS[@]}"
   for i in $(seq "$WORKERS"); do start_worker "$n-w$i" $n --heartbeat-ms 100; done
   # the status poller: "ms rc latency_ms json" a line, every 0.1 s; a poll
@@ -179,6 +246,26 @@ EOF
         sleep 1
         start_worker "$v" $n --heartbeat-ms 100
       done
+    elif [[ $fault == partition || $fault == throttle ]]; then
+      local hosts=() i
+      for v in $vs; do [[ $v == "$n" ]] && hosts+=(0) || hosts+=("${v##*-w}"); done
+      if [[ $fault == partition ]]; then
+        for i in "${hosts[@]}"; do ip -n "$NP-sw" link set "$NP-p$i" down || fail "partition: port $i down"; done
+        sleep $PART_S
+        for i in "${hosts[@]}"; do ip -n "$NP-sw" link set "$NP-p$i" up || fail "partition: port $i up"; done
+      else # both directions: the host's egress and the switch port's egress toward it
+        for i in "${hosts[@]}"; do
+          ip netns exec "$NP-h$i" tc qdisc add dev "$NP-e$i" root tbf rate $THROTTLE_RATE burst 32kb latency 400ms &&
+            ip netns exec "$NP-sw" tc qdisc add dev "$NP-p$i" root tbf rate $THROTTLE_RATE burst 32kb latency 400ms ||
+            fail "throttle: tc on host $i"
+        done
+        sleep $THROTTLE_S
+        for i in "${hosts[@]}"; do
+          ip netns exec "$NP-h$i" tc qdisc del dev "$NP-e$i" root && ip netns exec "$NP-sw" tc qdisc del dev "$NP-p$i" root ||
+            fail "throttle: removing the qdiscs of host $i"
+        done
+      fi
+      t_end=$(now_ms)
     else
       for v in $vs; do [[ -n ${PID[$v]:-} ]] && kill -STOP "${PID[$v]}"; done
       [[ " $vs " == *" $n "* ]] && t_down=$t_fault
@@ -384,7 +471,10 @@ run_one() { # tseed -> one line, RESULT in $OUT/trials.tsv
   local tseed=$1 phase victim fault wk frac
   read -r phase victim fault wk frac <<<"$(draw "$tseed" "$PHASES" "$VICTIMS" "$FAULTS" "$(seq -s, "$WORKERS")")"
   # the CLI is a victim only where it has a request in flight
-  if [[ $victim == cli && $phase != INGEST && $phase != DONE ]]; then victim=worker; fi
+  # (and it is no network victim: its requests go over ipc://)
+  if [[ $victim == cli && ( ($phase != INGEST && $phase != DONE) || $fault == partition || $fault == throttle ) ]]; then
+    victim=worker
+  fi
   local log=$OUT/trial-$tseed.log t0=$SECONDS rc
   ( export HB_KEEP=1; source "$SRC/tests/daemon_lib.sh" "$BUILD"; trial "$tseed" "$phase" "$victim" "$fault" "$frac" "$wk" ) > "$log" 2>&1
   rc=$?
@@ -412,7 +502,7 @@ EOF
   local note; note=$(grep -m1 '^NOTE' "$log" | cut -d' ' -f2-)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tseed" "$phase" "$fault" "$victim" "$frac" "$verdict" "$rec" \
     "$((SECONDS - t0))" "${hit:-?}" >> "$OUT/trials.tsv"
-  printf 'trial %-8s %-10s %-4s %-11s at %.2f: %-4s recover %6s ms  %3ss  %s; status %s%s\n' "$tseed" "$phase" \
+  printf 'trial %-8s %-10s %-9s %-11s at %.2f: %-4s recover %6s ms  %3ss  %s; status %s%s\n' "$tseed" "$phase" \
     "$fault" "$victim" "$frac" "$verdict" "$rec" "$((SECONDS - t0))" "${note:--}; hit ${hit:-?}" "${lat:-?}" \
     "${why:+  ($why)}"
   if [[ $verdict == pass && -z $KEEP ]]; then rm -rf "$dir"; rm -f "$log"; fi
@@ -421,8 +511,8 @@ EOF
 
 # ---------------------------------------------------------------- reference
 if [[ ! -f $REF/digest.json ]]; then
-  echo "reference: a fault-free run ($WORKERS workers, $CORPUS, reduce $REDUCE) -> $REF"
-  ( export HB_KEEP=1; source "$SRC/tests/daemon_lib.sh" "$BUILD"; trial ref none none none 0 1 ) > "$OUT/reference.log" 2>&1 ||
+  echo "reference: a fault-free run ($WORKERS workers, $CORPUS, reduce $REDUCE, over ipc://) -> $REF"
+  ( export HB_KEEP=1; source "$SRC/tests/daemon_lib.sh" "$BUILD"; NET=; trial ref none none none 0 1 ) > "$OUT/reference.log" 2>&1 ||
     { echo "chaos.sh: the reference run failed: $OUT/reference.log" >&2; exit 1; }
   d=$(grep -o 'kept /tmp/hbtest[^ ]*' "$OUT/reference.log" | tail -1 | cut -d' ' -f2)
   [[ -f $d/digest.json ]] || { echo "chaos.sh: the reference run left no digest ($OUT/reference.log)" >&2; exit 1; }
@@ -446,13 +536,13 @@ for line in open(sys.argv[1]):
     tseed, phase, fault, victim, frac, verdict, rec, secs = f[:8]
     cells[(phase, fault)].append((verdict == "pass", int(rec), f[8] if len(f) > 8 else "?"))
 order = ["INGEST", "TRAIN", "EVAL", "CHECKPOINT", "EMBED", "HEAD", "DONE"]
-print(f"{'phase':<11} {'fault':<5} {'trials':>6} {'passed':>6} {'median recovery':>16}  state hit")
+print(f"{'phase':<11} {'fault':<9} {'trials':>6} {'passed':>6} {'median recovery':>16}  state hit")
 for (phase, fault) in sorted(cells, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k[1])):
     v = cells[(phase, fault)]
     recs = [r for ok, r, _ in v if r >= 0]
     med = f"{statistics.median(recs) / 1000:.2f} s" if recs else "-"
     hits = collections.Counter(h for _, _, h in v)
-    print(f"{phase:<11} {fault:<5} {len(v):>6} {sum(ok for ok, _, _ in v):>6} {med:>16}  "
+    print(f"{phase:<11} {fault:<9} {len(v):>6} {sum(ok for ok, _, _ in v):>6} {med:>16}  "
           + ", ".join(f"{h} {k}" for h, k in sorted(hits.items())))
 EOF
 echo "logs: $OUT"

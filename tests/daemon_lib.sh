@@ -45,6 +45,11 @@ start_coord() {
   "$COORD" --work "ipc://$T/$n-w" --control "ipc://$T/$n-c" --status "ipc://$T/$n-s" --events "ipc://$T/$n-e" \
     --data-dir "$T/$n-data" "$@" >>"$T/$n.log" 2>&1 &
   PID[$n]=$!
+  wait_coord "$n"
+}
+# wait_coord NAME: until coordinator NAME answers on ipc://$T/NAME-c (5 s)
+wait_coord() {
+  local n=$1
   for _ in $(seq 100); do
     "$CLI" list --control "ipc://$T/$n-c" --timeout 0.5 >/dev/null 2>&1 && return 0
     kill -0 "${PID[$n]}" 2>/dev/null || fail "coordinator $n exited at start"
