@@ -56,14 +56,40 @@
 # for stop) until the job's progress passed where it stood.
 # Prints one line a trial and a table per phase x fault: trials, passed,
 # median recovery. Exit 1 if any trial failed (its log in --out, kept).
+# --each N instead of --trials: N trials in every phase x fault cell (seed
+# S*100000 + cell*1000 + j, the cell's phase and fault fixed; a trial of it
+# is run again with --phases P --faults F --trial-seed X). --table F...
+# prints the table of the trials.tsv files of earlier runs together.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
-TRIALS=10 SEED=1 WORKERS=3 CORPUS=small BUILD=build CACHE= OUT= KEEP= ONE= REDUCE=coordinator NET=
+TRIALS=10 SEED=1 WORKERS=3 CORPUS=small BUILD=build CACHE= OUT= KEEP= ONE= REDUCE=coordinator NET= EACH=
 PHASES=INGEST,TRAIN,EVAL,CHECKPOINT,EMBED,HEAD,DONE FAULTS= VICTIMS=worker,coordinator,both,cli
+# the table per phase x fault of trials.tsv files (one or more runs)
+table() {
+python3 - "$@" <<'EOF'
+import collections, statistics, sys
+cells = collections.defaultdict(list)
+for line in (l for p in sys.argv[1:] for l in open(p)):
+    f = line.rstrip("\n").split("\t")
+    tseed, phase, fault, victim, frac, verdict, rec, secs = f[:8]
+    cells[(phase, fault)].append((verdict == "pass", int(rec), f[8] if len(f) > 8 else "?"))
+order = ["INGEST", "TRAIN", "EVAL", "CHECKPOINT", "EMBED", "HEAD", "DONE"]
+print(f"{'phase':<11} {'fault':<9} {'trials':>6} {'passed':>6} {'median recovery':>16}  state hit")
+for (phase, fault) in sorted(cells, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k[1])):
+    v = cells[(phase, fault)]
+    recs = [r for ok, r, _ in v if r >= 0]
+    med = f"{statistics.median(recs) / 1000:.2f} s" if recs else "-"
+    hits = collections.Counter(h for _, _, h in v)
+    print(f"{phase:<11} {fault:<9} {len(v):>6} {sum(ok for ok, _, _ in v):>6} {med:>16}  "
+          + ", ".join(f"{h} {k}" for h, k in sorted(hits.items())))
+EOF
+}
 while (($#)); do
   case "$1" in
     --trials) TRIALS=$2; shift ;;
+    --each) EACH=$2; shift ;;
+    --table) shift; table "$@"; exit ;;
     --seed) SEED=$2; shift ;;
     --workers) WORKERS=$2; shift ;;
     --corpus) CORPUS=$2; shift ;;
@@ -467,9 +493,9 @@ EOF
   ok "trial done: job $job"
 }
 
-run_one() { # tseed -> one line, RESULT in $OUT/trials.tsv
+run_one() { # tseed [phases faults] -> one line, RESULT in $OUT/trials.tsv
   local tseed=$1 phase victim fault wk frac
-  read -r phase victim fault wk frac <<<"$(draw "$tseed" "$PHASES" "$VICTIMS" "$FAULTS" "$(seq -s, "$WORKERS")")"
+  read -r phase victim fault wk frac <<<"$(draw "$tseed" "${2:-$PHASES}" "$VICTIMS" "${3:-$FAULTS}" "$(seq -s, "$WORKERS")")"
   # the CLI is a victim only where it has a request in flight
   # (and it is no network victim: its requests go over ipc://)
   if [[ $victim == cli && ( ($phase != INGEST && $phase != DONE) || $fault == partition || $fault == throttle ) ]]; then
@@ -526,24 +552,18 @@ failed=0
 if [[ -n $ONE ]]; then
   for x in ${ONE//,/ }; do run_one "$x" || failed=1; done
 else
-  for i in $(seq "$TRIALS"); do run_one $((SEED * 1000 + i)) || failed=1; done
+  if [[ -n $EACH ]]; then # stratified: EACH trials a phase x fault cell, seeds S*100000 + cell*1000 + j
+    c=0
+    for ph in ${PHASES//,/ }; do
+      for fa in ${FAULTS//,/ }; do
+        c=$((c + 1))
+        for j in $(seq "$EACH"); do run_one $((SEED * 100000 + c * 1000 + j)) "$ph" "$fa" || failed=1; done
+      done
+    done
+  else
+    for i in $(seq "$TRIALS"); do run_one $((SEED * 1000 + i)) || failed=1; done
+  fi
 fi
-python3 - "$OUT/trials.tsv" <<'EOF'
-import collections, statistics, sys
-cells = collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    f = line.rstrip("\n").split("\t")
-    tseed, phase, fault, victim, frac, verdict, rec, secs = f[:8]
-    cells[(phase, fault)].append((verdict == "pass", int(rec), f[8] if len(f) > 8 else "?"))
-order = ["INGEST", "TRAIN", "EVAL", "CHECKPOINT", "EMBED", "HEAD", "DONE"]
-print(f"{'phase':<11} {'fault':<9} {'trials':>6} {'passed':>6} {'median recovery':>16}  state hit")
-for (phase, fault) in sorted(cells, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k[1])):
-    v = cells[(phase, fault)]
-    recs = [r for ok, r, _ in v if r >= 0]
-    med = f"{statistics.median(recs) / 1000:.2f} s" if recs else "-"
-    hits = collections.Counter(h for _, _, h in v)
-    print(f"{phase:<11} {fault:<9} {len(v):>6} {sum(ok for ok, _, _ in v):>6} {med:>16}  "
-          + ", ".join(f"{h} {k}" for h, k in sorted(hits.items())))
-EOF
+table "$OUT/trials.tsv"
 echo "logs: $OUT"
 exit $failed
