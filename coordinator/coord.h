@@ -124,6 +124,7 @@ void coord_config_table(coord_config *c, conf_entry *t);
 
 typedef struct {
     int in_use;
+    int dropping; /* being dropped: fits no job, sent nothing more */
     uint8_t rid[COORD_RID_MAX];
     size_t rid_len;
     char id[128], host[128];
@@ -502,6 +503,9 @@ int coord_run(coord *c, const daemon_ctl *ctl, char *err);
 
 /* loop.c: sends to one worker; -1 if it is gone */
 int coord_send_worker(coord *c, int w, const proto_msg *m);
+/* a raw send to worker w failed (zmq_errno() still set): logged, naming
+ * `what`; the worker dropped if its connection is gone */
+void coord_send_failed(coord *c, int w, const char *what);
 int coord_live_workers(const coord *c);
 /* Job j's TRAIN/EMBED tasks go to worker k: alive, and with native bf16
  * when the job's precision is bf16 (emulated bf16 is slower than fp32). */

@@ -210,6 +210,7 @@ static int s_send_task(coord *c, coord_job *j, int w) {
         if (zmq_send(c->work, k->rid, k->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
             zmq_msg_send(&pm, c->work, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&pm);
+            coord_send_failed(c, w, "the final parameters");
             rc = -1;
         } else {
             e->params_to[w] = k->joined;

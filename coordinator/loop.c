@@ -222,7 +222,7 @@ int coord_live_workers(const coord *c) {
 }
 
 int coord_worker_fits(const coord_job *j, const coord_worker *k) {
-    return k->in_use && (k->bf16 || strcmp(j->submit->precision, "bf16") != 0);
+    return k->in_use && !k->dropping && (k->bf16 || strcmp(j->submit->precision, "bf16") != 0);
 }
 
 int coord_fit_workers(coord *c, coord_job *j) {
@@ -258,6 +258,8 @@ static int s_worker_by_rid(coord *c, const uint8_t *rid, size_t len) {
 
 static void s_drop_worker(coord *c, int w, const char *why) {
     coord_worker *k = &c->workers[w];
+    if (k->dropping) return; /* (a send to it failed while its tasks were moved) */
+    k->dropping = 1;
     hb_log(c->who, "info", "worker %s (%s) dropped: %s", k->id, k->host, why);
     char ev[512];
     snprintf(ev, sizeof ev, "{\"event\":\"worker_lost\",\"worker\":\"%s\",\"reason\":\"%s\"}", k->id, why);
@@ -265,12 +267,20 @@ static void s_drop_worker(coord *c, int w, const char *why) {
     coord_on_worker_lost(c, w);
     coord_phases_worker_lost(c, w);
     k->in_use = 0;
+    k->dropping = 0;
+}
+
+void coord_send_failed(coord *c, int w, const char *what) {
+    int e = zmq_errno();
+    coord_worker *k = &c->workers[w];
+    hb_log(c->who, "warn", "worker %s: sending %s: %s", k->id, what, zmq_strerror(e));
+    if (e == EHOSTUNREACH) s_drop_worker(c, w, "unreachable");
 }
 
 int coord_send_worker(coord *c, int w, const proto_msg *m) {
     char err[HB_ERR_LEN];
     coord_worker *k = &c->workers[w];
-    if (!k->in_use) return -1;
+    if (!k->in_use || k->dropping) return -1;
     if (proto_send(c->work, k->rid, k->rid_len, m, ZMQ_DONTWAIT, err)) {
         hb_log(c->who, "warn", "worker %s: %s", k->id, err);
         if (zmq_errno() == EHOSTUNREACH) s_drop_worker(c, w, "unreachable");

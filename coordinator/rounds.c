@@ -519,6 +519,7 @@ static int s_send_params(coord *c, coord_job *j, int w, zmq_msg_t *packed) {
     if (zmq_send(c->work, k->rid, k->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_msg_send(&copy, c->work, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&copy);
+        coord_send_failed(c, w, "Params");
         return -1;
     }
     j->r.bytes_out += len;
@@ -1256,6 +1257,20 @@ static int s_send_eval(coord *c, coord_job *j, int ti, int w) {
     return rc;
 }
 
+/* Eval task ti to a live worker other than `not` (one whose send failed,
+ * or that was lost): 0 sent; -1 none could take it (coord_train_tick
+ * retries: the round waits for every task, its sums must not depend on
+ * who was reachable). */
+static int s_eval_elsewhere(coord *c, coord_job *j, int ti, int not ) {
+    for (int k = 0; k < COORD_MAX_WORKERS; k++)
+        if (k != not &&coord_worker_fits(j, &c->workers[k]) && s_send_eval(c, j, ti, k) == 0) {
+            hb_log(c->who, "info", "job %llu: eval task %d sent to %s", (unsigned long long)j->id, ti,
+                   c->workers[k].id);
+            return 0;
+        }
+    return -1;
+}
+
 static void s_start_eval_round(coord *c, coord_job *j) {
     int wl[COORD_MAX_TASKS];
     int W = s_workers(c, j, wl);
@@ -1278,7 +1293,8 @@ static void s_start_eval_round(coord *c, coord_job *j) {
         int ti = r->n_tasks++;
         r->task[ti].start = start;
         r->task[ti].count = end - start;
-        if (s_send_eval(c, j, ti, wl[sl % W]) == 0) r->pending++;
+        r->pending++; /* (a task that could not be sent waits: s_eval_elsewhere) */
+        if (s_send_eval(c, j, ti, wl[sl % W])) s_eval_elsewhere(c, j, ti, wl[sl % W]);
     }
     r->active = r->pending > 0;
     if (!r->active) s_round_reset(c, j);
@@ -1555,17 +1571,11 @@ static int s_task_lost(coord *c, coord_job *j, int ti, int w) {
                    (unsigned long long)r->round, t->start);
         return 0;
     }
-    /* reassign to another live worker (it queues behind its own task) */
-    for (int k = 0; k < COORD_MAX_WORKERS; k++)
-        if (k != w && coord_worker_fits(j, &c->workers[k]) && s_send_eval(c, j, ti, k) == 0) {
-            hb_log(c->who, "info", "job %llu: eval task %d reassigned to %s", (unsigned long long)j->id, ti,
-                   c->workers[k].id);
-            break;
-        }
-    if (t->worker >= 0) return 0;
-    /* nobody left to evaluate: try again later */
-    s_round_reset(c, j);
-    return 1;
+    /* to another live worker (it queues behind its own task), or it waits
+     * for one (coord_train_tick) */
+    if (s_eval_elsewhere(c, j, ti, w))
+        hb_log(c->who, "warn", "job %llu: eval task %d waits for a worker", (unsigned long long)j->id, ti);
+    return 0;
 }
 
 void coord_on_worker_lost(coord *c, int w) {
@@ -1611,9 +1621,11 @@ void coord_train_tick(coord *c, coord_job *j) {
             s_rollback(c, j, "a sharded round took more than 10x the last one (a peer link down?)");
             s_fallback(c, j, "a sharded round timed out");
         }
-        if (!j->r.sharded && !j->r.eval) /* slices whose worker was lost, when none could take them */
+        if (!j->r.sharded) /* tasks whose worker was lost or unreachable, when none could take them */
             for (int ti = 0; ti < j->r.n_tasks; ti++)
-                if (j->r.task[ti].worker < 0 && !j->r.task[ti].done && s_reassign_train(c, j, ti, -1)) break;
+                if (j->r.task[ti].worker < 0 && !j->r.task[ti].done &&
+                    (j->r.eval ? s_eval_elsewhere(c, j, ti, -1) : s_reassign_train(c, j, ti, -1)))
+                    break;
         return;
     }
     int live = coord_fit_workers(c, j);

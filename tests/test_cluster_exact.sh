@@ -15,6 +15,14 @@
 #  5. coordinator path, the coordinator killed -9 mid-TRAIN and restarted:
 #     identical to 1 (it replays from its checkpoint: slice count, data
 #     order, step and loss sums in the checkpoint).
+#  5b. coordinator path, global batch 2 over 3 slices (slice 0 is empty, so
+#     the worker in slot 0 gets no train task), that worker killed -9
+#     mid-TRAIN while the others are held (SIGSTOP, 0.5 s), with the
+#     coordinator's heartbeats and expiry at 60 s: the eval round's send to
+#     it is the first to fail (it is dropped there);
+#     its eval task goes to another worker and the epoch's validation
+#     counts every chunk - identical to a fault-free run of that job (a
+#     chaos trial, seed 5083, found that slice dropped from the round);
 #  6. sharded, a worker killed -9 mid-TRAIN and restarted 1 s later (as a
 #     supervisor would), a worker stopped past its expiry then continued,
 #     and the coordinator killed -9 and restarted: each identical to 2 (the
@@ -34,8 +42,8 @@ DIGEST=
 run() { # name seed fault(none|worker-kill|worker-stop|coord-kill) [submit args...] -> DIGEST file
   local n=$1 seed=$2 fault=$3
   shift 3
-  start_coord "$n" "${coord_flags[@]}"
-  for i in 1 2 3; do start_worker "$n-w$i" "$n" --heartbeat-ms 100; done
+  start_coord "$n" "${coord_flags[@]}" ${COORD_EXTRA:-}
+  for i in 1 2 3; do start_worker "$n-w$i" "$n" --heartbeat-ms 100 ${WORKER_EXTRA:-}; done
   local job
   job=$(hb "$n" submit "${job_args[@]}" --seed "$seed" "$@" 2>>"$T/$n.log")
   case $fault in
@@ -59,6 +67,20 @@ run() { # name seed fault(none|worker-kill|worker-stop|coord-kill) [submit args.
       sleep 0.5
       kill -CONT "${PID[$n-w2]}"
       ok "$n: worker 2 stopped past its expiry at step ~12, then continued" ;;
+    eval-kill) # the worker in slot 0 (the first to join: it gets no train slice)
+      local first k o others=()
+      wait_for 30 'grep -q "1 live" '"$T/$n.log" "$n: a worker joined"
+      first=$(grep -o 'worker [^ ]* joined ([^;]*); 1 live' "$T/$n.log" | head -1 | cut -d' ' -f2)
+      k=${first##*-w}
+      for o in 1 2 3; do [[ $o != "$k" ]] && others+=("${PID[$n-w$o]}"); done
+      wait_for 120 '(( $(job_step '"$n $job"') >= 12 ))' "$n: step 12"
+      kill -STOP "${others[@]}" # the round stalls: nothing is sent while it dies
+      local at; at=$(job_step "$n" "$job")
+      (( at > 0 && at < 150 )) || { kill -CONT "${others[@]}"; fail "$n: the others stopped at step $at, not before the eval"; }
+      kill -KILL "${PID[$n-w$k]}"; unset "PID[$n-w$k]"
+      sleep 0.5 # (its connection closed, ZeroMQ knows it is gone)
+      kill -CONT "${others[@]}"
+      ok "$n: worker $first (slot 0, no train slice) killed -9 at step $at, the others held meanwhile" ;;
     coord-kill)
       wait_for 120 '(( $(job_step '"$n $job"') >= 17 ))' "$n: step 17"
       kill -KILL "${PID[$n]}"; unset "PID[$n]"
@@ -103,6 +125,15 @@ same "$ref" "$DIGEST" "coordinator path: a worker stopped past expiry mid-TRAIN 
 
 run ckill 7 coord-kill --reduce coordinator
 same "$ref" "$DIGEST" "coordinator path: the coordinator killed -9 mid-TRAIN and restarted == fault-free"
+
+small=(--reduce coordinator --batch 2 --epochs 1 --synthetic 240)
+run evref 7 none "${small[@]}"; evref=$DIGEST
+COORD_EXTRA="--heartbeat-ms 60000 --expiry-ms 60000" WORKER_EXTRA="--timeout-ms 120000" run evkill 7 eval-kill "${small[@]}"
+grep -q "sending Params: Host unreachable" "$T/evkill.log" || fail "evkill: the eval round's send did not fail (the case is not tested)"
+grep -q "eval task 0 sent to" "$T/evkill.log" || fail "evkill: the eval task of the killed worker was not sent elsewhere"
+vc() { grep -o 'epoch 1: validation chunk accuracy [0-9.]* ([0-9]* chunks' "$T/$1.log" | grep -o '[0-9]* chunks'; }
+[[ -n $(vc evref) && $(vc evkill) == "$(vc evref)" ]] || fail "evkill: validated $(vc evkill), the fault-free run $(vc evref)"
+same "$evref" "$DIGEST" "coordinator path: the eval round's send to a dead worker fails == fault-free"
 
 run shkill 7 worker-restart
 grep -q "2 of its 3 shard owners alive: waiting" "$T/shkill.log" || fail "shkill: no wait for the shard count"
