@@ -15,6 +15,7 @@
 int cli_submit(int argc, char **argv);
 int cli_list(int argc, char **argv);
 int cli_status(int argc, char **argv);
+int cli_events(int argc, char **argv);
 int cli_cancel(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
 int cli_dataset(int argc, char **argv);
@@ -28,6 +29,7 @@ const cli_command cli_commands[] = {
     {"submit", cli_submit, "submit a fine-tuning job to the coordinator; prints its id"},
     {"list", cli_list, "list the coordinator's jobs"},
     {"status", cli_status, "progress of jobs and workers (--watch: live, --json: for scripts)"},
+    {"events", cli_events, "the coordinator's events as they happen, one JSON line each (--until STATE: for scripts)"},
     {"cancel", cli_cancel, "cancel a queued or running job"},
     {"keygen", cli_keygen, "write a CurveZMQ key pair (BASE.key, BASE.pub) for encrypted, allowlisted endpoints"},
     {"dataset", cli_dataset, "inspect a dataset: documents per class, chunk counts, [UNK] rate, label map"},

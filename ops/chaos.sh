@@ -18,7 +18,9 @@
 # From the trial's seed (S*1000 + i, or --trial-seed X) it draws:
 #   phase   INGEST, TRAIN, EVAL (the first epoch's validation round),
 #           CHECKPOINT (a checkpoint round, at once), EMBED, HEAD, DONE (export)
-#   moment  a fraction of the phase (its step, documents stored, head epochs)
+#   moment  a fraction of the phase (its step; EMBED: of the fault-free
+#           run's EMBED time from its state event; HEAD: head epochs, from its
+#           events - `hierbert events`, as these last under a second here)
 #   victim  a worker, the coordinator, both, or the CLI (INGEST: mid-submit;
 #           DONE: mid-export)
 #   fault   kill (-9; the coordinator is restarted at once, a worker after
@@ -324,6 +326,24 @@ sys.exit(0 if x is not None and ($1) else 1)" 2>/dev/null
     wait_cond 300 "(x['state'] == '$1' and (${2:-True})) or (x['state'] in $R and $R.index(x['state']) > $R.index('$1'))" \
       "$1 (${2:-})"
   }
+  # the moment in phase $1 from the job's event stream (`hierbert events`:
+  # EMBED and HEAD of this job last well under a second, too short for
+  # polling): the first event that meets the condition, or the job past the
+  # phase; then $3 s more
+  wait_event() {
+    local R="['QUEUED', 'INGEST', 'TRAIN', 'EMBED', 'HEAD', 'DONE']"
+    timeout $(( 300 * ${HB_TIME_SCALE:-1} )) "$CLI" events "$job" --events "ipc://$T/$n-e" --control "ipc://$T/$n-c" 2>>"$T/events.err" |
+      python3 -c "import json, sys
+for line in sys.stdin:
+    x = json.loads(line)
+    if x.get('state') in $R and ((x['state'] == '$1' and ($2)) or $R.index(x['state']) > $R.index('$1')):
+        open('$T/event.seen', 'w').close()
+        break" || true
+    # (python's verdict: the CLI ends on SIGPIPE once python has read enough)
+    [[ -f $T/event.seen ]] || fail "no event of job $job showed $1 ($2): $(tail -1 "$T/events.err")"
+    rm -f "$T/event.seen"
+    sleep "$3"
+  }
   local total spe
   if [[ $phase == INGEST ]]; then
     # the submit and the fault race: a victim in the first 0.3 s of the request
@@ -369,11 +389,10 @@ sys.exit(0 if x is not None and ($1) else 1)" 2>/dev/null
     CHECKPOINT)
       local at; at=$(python3 -c "print(5 * (1 + int($frac * ($total // 5 - 1))))")
       wait_state TRAIN "x['step'] >= $at"; inject ;;
-    EMBED)
-      wait_state EMBED "x.get('embed', {}).get('docs_stored', 0) >= $frac * x.get('embed', {}).get('docs_total', 1)"
-      inject ;;
-    HEAD)
-      wait_state HEAD "x.get('progress', 0) >= $frac"; inject ;;
+    EMBED) # (its state event, then frac of the fault-free run's EMBED time)
+      wait_event EMBED True "$(python3 -c "print(round($frac * $EMBED_S, 3))")"; inject ;;
+    HEAD) # (its head_epoch events carry the progress)
+      wait_event HEAD "x.get('progress', 0) >= $frac" 0; inject ;;
     DONE) ;;
   esac
   wait_cond 300 "x['state'] == 'DONE'" "job $job DONE"
@@ -544,8 +563,12 @@ if [[ ! -f $REF/digest.json ]]; then
   [[ -f $d/digest.json ]] || { echo "chaos.sh: the reference run left no digest ($OUT/reference.log)" >&2; exit 1; }
   mkdir -p "$REF"
   cp "$d/digest.json" "$REF/digest.json"
+  # (how long its EMBED took: an EMBED trial's moment is a fraction of it)
+  grep -o 'chunks embedded in [0-9.]* s' "$d/c.log" | grep -o '[0-9.]*' | tail -1 > "$REF/embed_s"
   rm -rf "$d"
 fi
+EMBED_S=$(cat "$REF/embed_s" 2>/dev/null)
+EMBED_S=${EMBED_S:-0.1}
 
 : > "$OUT/trials.tsv"
 failed=0
