@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The chaos campaign's short, seeded version (ops/chaos.sh; the long run is
-# `ops/chaos.sh --trials 280`): a fault-free reference run (cached in
+# `ops/chaos.sh --each 20`): a fault-free reference run (cached in
 # BUILD/chaos-cache per binaries and job), then one trial per seed below,
 # each a real coordinator + 3 workers + CLI and one fault; every trial must
 # end DONE with the store exact, the step counter continuous, the status
