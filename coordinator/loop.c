@@ -274,7 +274,7 @@ void coord_send_failed(coord *c, int w, const char *what) {
     int e = zmq_errno();
     coord_worker *k = &c->workers[w];
     hb_log(c->who, "warn", "worker %s: sending %s: %s", k->id, what, zmq_strerror(e));
-    if (e == EHOSTUNREACH) s_drop_worker(c, w, "unreachable");
+    if (e == EHOSTUNREACH && k->in_use) s_drop_worker(c, w, "unreachable");
 }
 
 int coord_send_worker(coord *c, int w, const proto_msg *m) {

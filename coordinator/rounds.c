@@ -512,6 +512,7 @@ static void s_params_msg(const coord_job *j, int with_moments, zmq_msg_t *out) {
 
 static int s_send_params(coord *c, coord_job *j, int w, zmq_msg_t *packed) {
     coord_worker *k = &c->workers[w];
+    if (!k->in_use || k->dropping) return -1; /* (dropped earlier in this round's sends) */
     zmq_msg_t copy;
     zmq_msg_init(&copy);
     zmq_msg_copy(&copy, packed); /* reference-counted: no copy of the floats */
@@ -1257,13 +1258,13 @@ static int s_send_eval(coord *c, coord_job *j, int ti, int w) {
     return rc;
 }
 
-/* Eval task ti to a live worker other than `not` (one whose send failed,
+/* Eval task ti to a live worker other than `avoid` (one whose send failed,
  * or that was lost): 0 sent; -1 none could take it (coord_train_tick
  * retries: the round waits for every task, its sums must not depend on
  * who was reachable). */
-static int s_eval_elsewhere(coord *c, coord_job *j, int ti, int not ) {
+static int s_eval_elsewhere(coord *c, coord_job *j, int ti, int avoid) {
     for (int k = 0; k < COORD_MAX_WORKERS; k++)
-        if (k != not &&coord_worker_fits(j, &c->workers[k]) && s_send_eval(c, j, ti, k) == 0) {
+        if (k != avoid && coord_worker_fits(j, &c->workers[k]) && s_send_eval(c, j, ti, k) == 0) {
             hb_log(c->who, "info", "job %llu: eval task %d sent to %s", (unsigned long long)j->id, ti,
                    c->workers[k].id);
             return 0;
