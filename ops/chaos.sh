@@ -331,15 +331,18 @@ sys.exit(0 if x is not None and ($1) else 1)" 2>/dev/null
   # polling): the first event that meets the condition, or the job past the
   # phase; then $3 s more
   wait_event() {
-    local R="['QUEUED', 'INGEST', 'TRAIN', 'EMBED', 'HEAD', 'DONE']"
-    timeout $(( 300 * ${HB_TIME_SCALE:-1} )) "$CLI" events "$job" --events "ipc://$T/$n-e" --control "ipc://$T/$n-c" 2>>"$T/events.err" |
-      python3 -c "import json, sys
+    local R="['QUEUED', 'INGEST', 'TRAIN', 'EMBED', 'HEAD', 'DONE']" ev
+    # (a process substitution, its pid in events.pid (not $!: the poller's): python's match ends the wait at once - the
+    # CLI would only end at the next event, on SIGPIPE; it is killed then)
+    python3 -c "import json, sys
 for line in sys.stdin:
     x = json.loads(line)
     if x.get('state') in $R and ((x['state'] == '$1' and ($2)) or $R.index(x['state']) > $R.index('$1')):
         open('$T/event.seen', 'w').close()
-        break" || true
-    # (python's verdict: the CLI ends on SIGPIPE once python has read enough)
+        break" < <(echo "$BASHPID" > "$T/events.pid"; exec timeout $(( 300 * ${HB_TIME_SCALE:-1} )) "$CLI" events "$job" --events "ipc://$T/$n-e" \
+                 --control "ipc://$T/$n-c" 2>>"$T/events.err") || true
+    ev=$(cat "$T/events.pid" 2>/dev/null)
+    [[ -n $ev ]] && kill "$ev" 2>/dev/null
     [[ -f $T/event.seen ]] || fail "no event of job $job showed $1 ($2): $(tail -1 "$T/events.err")"
     rm -f "$T/event.seen"
     sleep "$3"
