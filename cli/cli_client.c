@@ -41,7 +41,8 @@ int cli_common_opt(cli_endpoints *e, int o, const char *arg, char *err) {
 }
 
 int cli_endpoints_finish(cli_endpoints *e, char *err) {
-    char control[256] = "tcp://127.0.0.1:5556", status[256] = "tcp://127.0.0.1:5557";
+    char control[256] = "tcp://127.0.0.1:5556", status[256] = "tcp://127.0.0.1:5557",
+         events[256] = "tcp://127.0.0.1:5558";
     double timeout_s = 5;
     char cpub[1024] = "", ckey[1024] = "";
     conf_entry t[] = {
@@ -49,6 +50,7 @@ int cli_endpoints_finish(cli_endpoints *e, char *err) {
         {"cli", "curve_key", CONF_STR, ckey, sizeof ckey, 0, 0, "our .key"},
         {"endpoints", "control", CONF_STR, control, sizeof control, 0, 0, "control endpoint"},
         {"endpoints", "status", CONF_STR, status, sizeof status, 0, 0, "status endpoint"},
+        {"endpoints", "events", CONF_STR, events, sizeof events, 0, 0, "events endpoint"},
         {"cli", "timeout_s", CONF_DOUBLE, &timeout_s, 0, 0.1, 86400, "seconds to wait"},
         {NULL, NULL, 0, NULL, 0, 0, 0, NULL},
     };
@@ -56,6 +58,7 @@ int cli_endpoints_finish(cli_endpoints *e, char *err) {
     if (path && conf_load(t, path, err)) return -1;
     if (!e->control[0]) snprintf(e->control, sizeof e->control, "%s", control);
     if (!e->status[0]) snprintf(e->status, sizeof e->status, "%s", status);
+    if (!e->events[0]) snprintf(e->events, sizeof e->events, "%s", events);
     if (!e->timeout_ms) e->timeout_ms = (int)(timeout_s * 1000);
     if (!e->curve_server_public[0]) snprintf(e->curve_server_public, sizeof e->curve_server_public, "%s", cpub);
     if (!e->curve_key[0]) snprintf(e->curve_key, sizeof e->curve_key, "%s", ckey);

@@ -14,6 +14,7 @@
 typedef struct {
     char control[256];
     char status[256];
+    char events[256]; /* the PUB endpoint (hierbert events) */
     int timeout_ms;
     char config[1024];                               /* "" : conf_default_path() */
     char curve_server_public[1024], curve_key[1024]; /* CurveZMQ (both or none) */

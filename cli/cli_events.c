@@ -16,7 +16,6 @@
 
 #include "cli.h"
 #include "cli_client.h"
-#include "conf.h"
 #include "hb_error.h"
 #include "hb_log.h"
 
@@ -73,6 +72,18 @@ static int s_reached(const char *line, const char *until, char *state, size_t n)
     return rc;
 }
 
+/* prints an event line (and frees it); with `until`: 0 the job reached
+ * it, 1 it ended otherwise (said on stderr), -1 go on */
+static int s_emit(char *line, const char *until, uint64_t job) {
+    puts(line);
+    fflush(stdout);
+    char state[32] = "";
+    int r = until[0] ? s_reached(line, until, state, sizeof state) : 0;
+    free(line);
+    if (r < 0) fprintf(stderr, "hierbert events: job %llu ended %s\n", (unsigned long long)job, state);
+    return r > 0 ? 0 : r < 0 ? 1 : -1;
+}
+
 int cli_events(int argc, char **argv) {
     static const struct option opts[] = {{"events", required_argument, 0, EV_OPT_EVENTS},
                                          {"until", required_argument, 0, EV_OPT_UNTIL},
@@ -82,7 +93,7 @@ int cli_events(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     cli_endpoints ep;
     memset(&ep, 0, sizeof ep);
-    char err[HB_ERR_LEN], events[256] = "", until[32] = "";
+    char err[HB_ERR_LEN], until[32] = "";
     double for_s = 0;
     int o;
     optind = 1;
@@ -95,11 +106,11 @@ int cli_events(int argc, char **argv) {
         if (c) continue;
         switch (o) {
         case EV_OPT_EVENTS:
-            if (strlen(optarg) >= sizeof events) {
+            if (strlen(optarg) >= sizeof ep.events) {
                 fprintf(stderr, "hierbert events: --events: too long\n");
                 return 2;
             }
-            snprintf(events, sizeof events, "%s", optarg);
+            snprintf(ep.events, sizeof ep.events, "%s", optarg);
             break;
         case EV_OPT_UNTIL:
             if (s_rank(optarg) == -1) {
@@ -158,33 +169,21 @@ int cli_events(int argc, char **argv) {
         fprintf(stderr, "hierbert events: %s\n", err);
         return 2;
     }
-    if (!events[0]) {
-        char ev[256] = "tcp://127.0.0.1:5558";
-        conf_entry t[] = {{"endpoints", "events", CONF_STR, ev, sizeof ev, 0, 0, "events endpoint"},
-                          {NULL, NULL, 0, NULL, 0, 0, 0, NULL}};
-        const char *path = ep.config[0] ? ep.config : conf_default_path();
-        if (path && conf_load(t, path, err)) {
-            fprintf(stderr, "hierbert events: %s\n", err);
-            return 2;
-        }
-        snprintf(events, sizeof events, "%s", ev);
-    }
     signal(SIGPIPE, SIG_DFL); /* a reader that has seen enough ends us */
     void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_SUB);
-    int linger = 0, rc = 1;
+    int linger = 0, rc = 1, r;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     char topic[64] = "";
     if (job) snprintf(topic, sizeof topic, "job.%llu ", (unsigned long long)job);
     zmq_setsockopt(s, ZMQ_SUBSCRIBE, topic, strlen(topic));
-    if (zmq_connect(s, events) != 0) {
+    if (zmq_connect(s, ep.events) != 0) {
         fprintf(stderr,
                 "hierbert events: bad events endpoint '%s': %s (expected e.g. tcp://host:5558 or ipc:///path)\n",
-                events, zmq_strerror(zmq_errno()));
+                ep.events, zmq_strerror(zmq_errno()));
         goto out;
     }
     long long t0 = hb_now_ms(), snap_at = t0 + 100; /* (the subscription reaches the publisher first) */
     int snapped = !job;
-    char state[32] = "";
     zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
     for (;;) {
         long long now = hb_now_ms(), wait = 1000;
@@ -200,14 +199,9 @@ int cli_events(int argc, char **argv) {
                 fprintf(stderr, "hierbert events: %s\n", err);
                 goto out;
             }
-            puts(line);
-            fflush(stdout);
-            int r = until[0] ? s_reached(line, until, state, sizeof state) : 0;
-            free(line);
             snapped = 1;
-            if (r) {
-                rc = r > 0 ? 0 : 1;
-                if (r < 0) fprintf(stderr, "hierbert events: job %llu ended %s\n", (unsigned long long)job, state);
+            if ((r = s_emit(line, until, job)) >= 0) {
+                rc = r;
                 goto out;
             }
         }
@@ -228,13 +222,8 @@ int cli_events(int argc, char **argv) {
             free(line);
             continue;
         }
-        puts(line);
-        fflush(stdout);
-        int r = until[0] ? s_reached(line, until, state, sizeof state) : 0;
-        free(line);
-        if (r) {
-            rc = r > 0 ? 0 : 1;
-            if (r < 0) fprintf(stderr, "hierbert events: job %llu ended %s\n", (unsigned long long)job, state);
+        if ((r = s_emit(line, until, job)) >= 0) {
+            rc = r;
             break;
         }
     }
