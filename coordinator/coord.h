@@ -441,11 +441,13 @@ typedef struct {
     struct coord_head *head;
     struct coord_baseline *baseline; /* baseline.c: the bag-of-words baseline's thread (issue 13) */
     char config_ignored[HB_ERR_LEN]; /* --model's config.json keys hierbert does not use (hfdir.h) */
+    uint64_t event_seq;              /* the last "seq" published on topic job.N */
 } coord_job;
 
 /* ------------------------------------------------------------ coord ---- */
 
 #define COORD_MAX_JOBS 4096
+#define COORD_EVENTS_HWM 256 /* events queued per subscriber before PUB drops (loop.c s_bind) */
 
 typedef struct coord {
     coord_config cfg;
@@ -468,6 +470,7 @@ typedef struct coord {
     volatile sig_atomic_t *stop;
     const daemon_ctl *ctl; /* signals and command line (main.c), for SIGHUP */
     daemon_watchdog watchdog;
+    uint64_t worker_event_seq; /* the last "seq" published on topic worker */
 } coord;
 
 /* What a background thread (ingest, export) sends the loop when it ends. */

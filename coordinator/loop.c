@@ -104,6 +104,14 @@ static void *s_bind(coord *c, int type, const char *ep, const char *what, int cu
         int one = 1;
         zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     }
+    if (type == ZMQ_PUB) {
+        /* a subscriber that never reads holds at most this many events in
+         * the coordinator (ZeroMQ's default is 1000 per subscriber, a few
+         * MB of job JSON each); past it PUB drops that subscriber's events,
+         * and the per-topic "seq" shows it the gap */
+        int hwm = COORD_EVENTS_HWM;
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    }
     if (zmq_bind(s, ep) != 0) {
         hb_fail(err, "cannot bind the %s endpoint '%s': %s", what, ep, zmq_strerror(zmq_errno()));
         zmq_close(s);
@@ -261,8 +269,9 @@ static void s_drop_worker(coord *c, int w, const char *why) {
     if (k->dropping) return; /* (a send to it failed while its tasks were moved) */
     k->dropping = 1;
     hb_log(c->who, "info", "worker %s (%s) dropped: %s", k->id, k->host, why);
-    char ev[512];
-    snprintf(ev, sizeof ev, "{\"event\":\"worker_lost\",\"worker\":\"%s\",\"reason\":\"%s\"}", k->id, why);
+    char ev[1024];
+    snprintf(ev, sizeof ev, "{\"event\":\"worker_lost\",\"seq\":%llu,\"worker\":\"%s\",\"reason\":\"%s\"}",
+             (unsigned long long)++c->worker_event_seq, k->id, why);
     coord_publish(c, "worker", ev);
     coord_on_worker_lost(c, w);
     coord_phases_worker_lost(c, w);
@@ -372,9 +381,10 @@ static void s_on_hello(coord *c, const uint8_t *rid, size_t len, const Hierbert_
     if (fresh) {
         hb_log(c->who, "info", "worker %s joined (host %s, %u threads, pid %u); %d live", k->id, k->host, k->threads,
                k->pid, coord_live_workers(c));
-        char ev[512];
-        snprintf(ev, sizeof ev, "{\"event\":\"worker_joined\",\"worker\":\"%s\",\"host\":\"%s\",\"threads\":%u}", k->id,
-                 k->host, k->threads);
+        char ev[1024];
+        snprintf(ev, sizeof ev,
+                 "{\"event\":\"worker_joined\",\"seq\":%llu,\"worker\":\"%s\",\"host\":\"%s\",\"threads\":%u}",
+                 (unsigned long long)++c->worker_event_seq, k->id, k->host, k->threads);
         coord_publish(c, "worker", ev);
     }
     s_heartbeat_to(c, w); /* any message is a sign of life: answer at once */

@@ -193,6 +193,9 @@ char *coord_status_json(coord *c, uint64_t job_id) {
 void coord_publish_job(coord *c, coord_job *j, const char *event) {
     json_t *o = s_job_json(c, j);
     json_object_set_new(o, "event", json_string(event));
+    /* per topic, from 1 at the coordinator's start: a subscriber sees a
+     * gap when PUB dropped events for it (COORD_EVENTS_HWM) */
+    json_object_set_new(o, "seq", json_integer((json_int_t)++j->event_seq));
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     char topic[64];

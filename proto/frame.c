@@ -154,6 +154,22 @@ static int s_str(const char *type, const char *field, const char *s, size_t max,
     return 0;
 }
 
+/* a worker-supplied name (worker id, host): s_str's limits, and only printable ASCII other than '"' and '\\'.
+ * These strings go into log lines and, unescaped, into the coordinator's event JSON; a quote, a backslash or a
+ * control byte there would let a worker forge fields or break every subscriber's parser. */
+static int s_name(const char *type, const char *field, const char *s, size_t max, int required, int *code, char *err) {
+    if (s_str(type, field, s, max, required, code, err)) return -1;
+    for (const char *p = s; p && *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\')
+            return FAIL(PROTO_E_MALFORMED,
+                        "%s: %s holds byte 0x%02x at offset %td (printable ASCII only, no quote or "
+                        "backslash)",
+                        type, field, ch, p - s);
+    }
+    return 0;
+}
+
 /* bytes field b must hold exactly count elements of 4 bytes */
 static int s_bulk(const char *type, const char *field, ProtobufCBinaryData b, uint64_t count, int *code, char *err) {
     if (b.len % 4)
@@ -424,8 +440,8 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
     switch (m->body_case) {
     case HIERBERT__ENVELOPE__BODY_HELLO: {
         const Hierbert__Hello *h = m->hello;
-        if (s_str("Hello", "worker_id", h->worker_id, 256, 1, code, err) ||
-            s_str("Hello", "host", h->host, 256, 0, code, err) ||
+        if (s_name("Hello", "worker_id", h->worker_id, 256, 1, code, err) ||
+            s_name("Hello", "host", h->host, 256, 0, code, err) ||
             s_str("Hello", "peer_endpoint", h->peer_endpoint, 256, 0, code, err))
             return -1;
         if (h->threads < 1 || h->threads > 4096)
@@ -561,7 +577,7 @@ static int s_body(const proto_msg *m, const proto_expect *ex, int *code, char *e
         return 0;
     }
     case HIERBERT__ENVELOPE__BODY_HEARTBEAT:
-        return s_str("Heartbeat", "worker_id", m->heartbeat->worker_id, 256, 0, code, err);
+        return s_name("Heartbeat", "worker_id", m->heartbeat->worker_id, 256, 0, code, err);
     case HIERBERT__ENVELOPE__BODY_SUBMIT_REPLY:
     case HIERBERT__ENVELOPE__BODY_CANCEL:
     case HIERBERT__ENVELOPE__BODY_CANCEL_REPLY:

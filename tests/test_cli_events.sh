@@ -33,9 +33,11 @@ prog = [e["step"] for e in ev if e["event"] == "progress"]
 assert prog and prog == sorted(prog) and prog[-1] == st["total_steps"], f"progress steps {prog}, {st['total_steps']} steps"
 heads = [e for e in ev if e["event"] == "head_epoch"]
 assert len(heads) == 3, f"{len(heads)} head_epoch events for 3 head epochs"
+seqs = [e["seq"] for e in ev[1:]]
+assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"job event seq not consecutive: {seqs}"
 print(f"{len(ev)} events: snapshot in {seen[0]}, {len(prog)} progress, {len(epochs)} epochs, {len(heads)} head epochs")
 PY
-ok "events $job --until DONE: $(wc -l < "$T/job.txt") lines, states in order, every epoch and head epoch"
+ok "events $job --until DONE: $(wc -l < "$T/job.txt") lines, states in order, every epoch and head epoch, seq consecutive"
 
 ev "$job" --until TRAIN > "$T/past.txt" || fail "--until TRAIN on a DONE job: exit $?"
 [[ $(head -1 "$T/past.txt") == *'"event":"snapshot"'* && $(wc -l < "$T/past.txt") == 1 ]] ||
@@ -52,7 +54,7 @@ rc=0; ev "$job" --until SOON > /dev/null 2>&1 || rc=$?
 ok "--until FAILED on a DONE job exits 1 (\"$(cat "$T/failed.err")\"), an unknown job 1, bad uses 2"
 
 wait "$all" || fail "events --for 10: exit $?"
-grep -q '"event":"worker_joined","worker":"w1"' "$T/all.txt" || fail "the unfiltered stream has no worker_joined"
+grep -Eq '"event":"worker_joined","seq":[0-9]+,"worker":"w1"' "$T/all.txt" || fail "the unfiltered stream has no worker_joined"
 grep -q "\"id\":$job" "$T/all.txt" || fail "the unfiltered stream has none of job $job's events"
 ok "the unfiltered stream: $(wc -l < "$T/all.txt") lines, the worker joining and the job"
 stop w1

@@ -45,6 +45,31 @@ static int s_refused(const void *buf, size_t len, const proto_expect *ex, int wa
     return 0;
 }
 
+/* a Hello (from *base with worker_id and host replaced) or, base NULL, a
+ * Heartbeat from hb_id: refused as MALFORMED with want_text */
+static void s_name_refused(const Hierbert__Hello *base, const char *id, const char *host, const char *hb_id,
+                           const char *want_text) {
+    proto_msg m;
+    Hierbert__Hello h = HIERBERT__HELLO__INIT;
+    Hierbert__Heartbeat bt = HIERBERT__HEARTBEAT__INIT;
+    proto_env_init(&m, 0);
+    if (base) {
+        h = *base;
+        h.worker_id = (char *)id;
+        h.host = (char *)host;
+        m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
+        m.hello = &h;
+    } else {
+        bt.worker_id = (char *)hb_id;
+        m.body_case = HIERBERT__ENVELOPE__BODY_HEARTBEAT;
+        m.heartbeat = &bt;
+    }
+    size_t len;
+    uint8_t *buf = proto_pack(&m, &len);
+    s_refused(buf, len, NULL, PROTO_E_MALFORMED, want_text);
+    free(buf);
+}
+
 int main(void) {
     enum { N = 1000, L = 16, S = 6, C = 3, V = 50 };
     float *params = malloc(N * sizeof(float)), *mm = malloc(N * sizeof(float)), *vv = malloc(N * sizeof(float));
@@ -176,6 +201,28 @@ int main(void) {
     uint8_t *vbuf = proto_pack(&m, &vlen);
     s_refused(vbuf, vlen, NULL, PROTO_E_VERSION, "Hello: protocol version 1");
     free(vbuf);
+
+    /* worker-supplied names go unescaped into event JSON and logs: a quote,
+     * a backslash or a control byte is refused (issue 14, security review) */
+    {
+        const char *bad_ids[] = {"w\"1", "w\\1", "w\n1", "w\x7f", "w\xc3\xa9"};
+        for (size_t i = 0; i < sizeof bad_ids / sizeof *bad_ids; i++)
+            s_name_refused(&h, bad_ids[i], h.host, NULL, "Hello: worker_id holds byte");
+        s_name_refused(&h, h.worker_id, "node-a\",\"x\":\"1", NULL, "Hello: host holds byte 0x22 at offset 6");
+        s_name_refused(NULL, NULL, NULL, "w\\", "Heartbeat: worker_id holds byte 0x5c");
+        Hierbert__Hello hb = h;
+        hb.host = "node-a.example_1:2 (x)";
+        proto_env_init(&m, 0);
+        m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
+        m.hello = &hb;
+        uint8_t *okbuf;
+        size_t oklen;
+        d = s_roundtrip(&m, NULL, &okbuf, &oklen);
+        CHECK(!strcmp(d->hello->host, "node-a.example_1:2 (x)"), "a printable host passes");
+        proto_free(&d);
+        free(okbuf);
+        t_ok("worker ids and hosts: quote, backslash, control and non-ASCII bytes refused; printable ones pass");
+    }
 
     /* an Envelope without body */
     proto_env_init(&m, 0);
