@@ -8,6 +8,10 @@
  * (SO_RCVTIMEO 5 s: a hang aborts) or crash.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -55,6 +59,15 @@ static void s_start(void) {
     }
 }
 
+static int s_open_fds(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n - 3; /* ., .. and the DIR's own */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!s_port) s_start();
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -62,7 +75,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     struct timeval tv = {5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) abort();
+    /* libFuzzer's SIGALRM (its -timeout watchdog, every timeout/2 + 1 s)
+     * can interrupt connect(): EINTR, retried on a fresh socket. Any other
+     * failure is the endpoint's (the listener gone, the backlog refusing):
+     * abort, saying why. (Until session 15 every failure aborted without a
+     * reason: the "connect() abort" of the first 10^7 run was this EINTR.) */
+    for (int tries = 0; connect(fd, (struct sockaddr *)&sa, sizeof sa); tries++) {
+        int e = errno;
+        if (e != EINTR || tries == 100) {
+            fprintf(stderr, "fuzz-metrics-http: connect to 127.0.0.1:%d: %s (%d tries, %d fds open)\n", s_port,
+                    strerror(e), tries + 1, s_open_fds());
+            abort();
+        }
+        close(fd);
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
     size_t off = 0;
     while (off < size) {
         ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);

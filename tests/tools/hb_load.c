@@ -6,8 +6,14 @@
  * half a request (or a whole one and never read) and hold it, all for S
  * seconds. Prints one JSON line: per kind the requests, errors (no answer
  * in 2 s, a non-200), latency p50/p99/max in ms; slow connections opened.
+ * With --events EP: E subscribers read every event (all topics) and check
+ * each topic's "seq" runs on by one (a gap is an event PUB dropped for a
+ * subscriber that kept up: a bug), and Z stalled subscribers subscribe and
+ * never read, with a receive queue of one event and a small socket buffer,
+ * so that what piles up for them piles up in the coordinator's PUB (bounded
+ * by its send HWM, coordinator/coord.h COORD_EVENTS_HWM).
  *   hb-load [--status EP --status-clients N] [--http HOST:PORT --http-clients M]
- *           [--slow K] [--rate R] --seconds S
+ *           [--events EP --event-clients E --event-stalled Z] [--slow K] [--rate R] --seconds S
  * --rate R: each client makes at most R requests a second (default: as fast
  * as they are answered).
  */
@@ -40,8 +46,20 @@ static void s_add(s_stats *s, double ms) {
 }
 
 typedef struct {
+    char topic[32];
+    long long last; /* the topic's last seq seen */
+} s_topic;
+
+typedef struct {
+    long events, gaps, bad; /* received; seq numbers missing; not "TOPIC {...\"seq\":N...}" */
+    s_topic topics[64];
+    int n_topics;
+} s_evstats;
+
+typedef struct {
     void *zctx;
     const char *ep;
+    s_evstats ev;
     struct sockaddr_in http;
     double until, period; /* period: seconds between a client's requests (0: as fast as answered) */
     s_stats st;
@@ -76,6 +94,56 @@ static void *s_status_main(void *arg) {
         s_pace(c, t0);
     }
     if (s) zmq_close(s);
+    return NULL;
+}
+
+/* one event "TOPIC {json}" into c's counts */
+static void s_event(s_evstats *e, const char *m, int n) {
+    const char *sp = memchr(m, ' ', (size_t)n), *seq = NULL;
+    char tmp[1 << 16];
+    if (sp && n < (int)sizeof tmp) {
+        memcpy(tmp, m, (size_t)n);
+        tmp[n] = 0;
+        seq = strstr(tmp, "\"seq\":");
+    }
+    e->events++;
+    if (!sp || sp - m >= 32 || sp[1] != '{' || m[n - 1] != '}' || !seq) {
+        e->bad++;
+        return;
+    }
+    long long v = atoll(seq + 6);
+    int t = 0;
+    while (t < e->n_topics && (strncmp(e->topics[t].topic, m, (size_t)(sp - m)) || e->topics[t].topic[sp - m])) t++;
+    if (t == e->n_topics) {
+        if (t == 64) return;
+        memcpy(e->topics[t].topic, m, (size_t)(sp - m));
+        e->topics[t].topic[sp - m] = 0;
+        e->topics[t].last = v - 1;
+        e->n_topics++;
+    }
+    if (v > e->topics[t].last + 1) e->gaps += v - e->topics[t].last - 1;
+    if (v <= e->topics[t].last) e->bad++; /* a repeat, or back in time */
+    e->topics[t].last = v;
+}
+
+static void *s_events_main(void *arg) {
+    s_client *c = arg;
+    void *s = zmq_socket(c->zctx, ZMQ_SUB);
+    int to = 200, linger = 0;
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &to, sizeof to);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    zmq_connect(s, c->ep);
+    char buf[1 << 16];
+    while (s_now() < c->until) {
+        int n = zmq_recv(s, buf, sizeof buf, 0);
+        if (n > (int)sizeof buf) {
+            c->ev.events++, c->ev.bad++; /* truncated: no event is that large */
+            continue;
+        }
+        if (n > 0) s_event(&c->ev, buf, n);
+    }
+    zmq_close(s);
     return NULL;
 }
 
@@ -134,9 +202,22 @@ static void s_report(const char *name, s_client *cs, int n, double seconds, int 
     free(all.lat);
 }
 
+static void s_report_events(s_client *cs, int n, int stalled, double seconds) {
+    long ev = 0, gaps = 0, bad = 0, lo = -1, hi = 0;
+    for (int i = 0; i < n; i++) {
+        ev += cs[i].ev.events, gaps += cs[i].ev.gaps, bad += cs[i].ev.bad;
+        if (lo < 0 || cs[i].ev.events < lo) lo = cs[i].ev.events;
+        if (cs[i].ev.events > hi) hi = cs[i].ev.events;
+    }
+    printf(
+        "\"events\": {\"clients\": %d, \"stalled\": %d, \"received\": %ld, \"per_s\": %.1f, \"min_per_client\": %ld, "
+        "\"max_per_client\": %ld, \"gaps\": %ld, \"bad\": %ld, \"topics\": %d}, ",
+        n, stalled, ev, ev / seconds, lo < 0 ? 0 : lo, hi, gaps, bad, n ? cs[0].ev.n_topics : 0);
+}
+
 int main(int argc, char **argv) {
-    const char *status_ep = NULL, *http = NULL;
-    int n_status = 0, n_http = 0, n_slow = 0;
+    const char *status_ep = NULL, *http = NULL, *events_ep = NULL;
+    int n_status = 0, n_http = 0, n_slow = 0, n_events = 0, n_stalled = 0;
     double seconds = 5, rate = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--status")) status_ep = argv[i + 1];
@@ -144,6 +225,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--http")) http = argv[i + 1];
         else if (!strcmp(argv[i], "--http-clients")) n_http = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--slow")) n_slow = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--events"))
+            events_ep = argv[i + 1];
+        else if (!strcmp(argv[i], "--event-clients"))
+            n_events = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--event-stalled"))
+            n_stalled = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--rate")) rate = atof(argv[i + 1]);
         else {
@@ -163,6 +250,7 @@ int main(int argc, char **argv) {
     }
     if (!status_ep) n_status = 0;
     if (!http) n_http = n_slow = 0;
+    if (!events_ep) n_events = n_stalled = 0;
     /* the slow ones first: they hold their connections for the whole run */
     int *slow = calloc((size_t)n_slow + 1, sizeof(int)), opened = 0;
     for (int i = 0; i < n_slow; i++) {
@@ -176,13 +264,30 @@ int main(int argc, char **argv) {
         }
     }
     void *zctx = zmq_ctx_new();
-    int n = n_status + n_http;
+    /* stalled subscribers: one event of queue each and a small kernel
+     * buffer, never read - what piles up for them piles up in the PUB */
+    void **stalled = calloc((size_t)n_stalled + 1, sizeof(void *));
+    for (int i = 0; i < n_stalled; i++) {
+        int one = 1, small = 4096, linger = 0;
+        stalled[i] = zmq_socket(zctx, ZMQ_SUB);
+        zmq_setsockopt(stalled[i], ZMQ_RCVHWM, &one, sizeof one);
+        zmq_setsockopt(stalled[i], ZMQ_RCVBUF, &small, sizeof small);
+        zmq_setsockopt(stalled[i], ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(stalled[i], ZMQ_SUBSCRIBE, "", 0);
+        zmq_connect(stalled[i], events_ep);
+    }
+    int n = n_status + n_http + n_events;
     s_client *cs = calloc((size_t)n + 1, sizeof *cs);
     pthread_t *t = calloc((size_t)n + 1, sizeof *t);
     double until = s_now() + seconds;
     for (int i = 0; i < n; i++) {
         cs[i] = (s_client){.zctx = zctx, .ep = status_ep, .http = sa, .until = until, .period = rate > 0 ? 1 / rate : 0};
-        pthread_create(&t[i], NULL, i < n_status ? s_status_main : s_http_main, &cs[i]);
+        if (i >= n_status + n_http) cs[i].ep = events_ep;
+        pthread_create(&t[i], NULL,
+                       i < n_status            ? s_status_main
+                       : i < n_status + n_http ? s_http_main
+                                               : s_events_main,
+                       &cs[i]);
     }
     for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
     int still = 0;
@@ -193,9 +298,24 @@ int main(int argc, char **argv) {
             still += r != 0; /* not closed by the server (nothing to read, or an answer unread) */
             close(slow[i]);
         }
+    /* what was held for the stalled ones: at most the PUB's HWM plus what
+     * the kernel buffers, however many events were published */
+    long held_max = 0, held_bytes = 0;
+    for (int i = 0; i < n_stalled; i++) {
+        int to = 100;
+        long held = 0;
+        char b[1 << 16];
+        zmq_setsockopt(stalled[i], ZMQ_RCVTIMEO, &to, sizeof to);
+        for (int r; (r = zmq_recv(stalled[i], b, sizeof b, 0)) >= 0;) held++, held_bytes += r;
+        if (held > held_max) held_max = held;
+        zmq_close(stalled[i]);
+    }
     printf("{");
     s_report("status", cs, n_status, seconds, 0);
     s_report("http", cs + n_status, n_http, seconds, 0);
+    s_report_events(cs + n_status + n_http, n_events, n_stalled, seconds);
+    printf("\"stalled\": {\"subscribers\": %d, \"held_max\": %ld, \"held_mean_bytes\": %ld}, ", n_stalled, held_max,
+           n_stalled ? held_bytes / n_stalled : 0);
     printf("\"slow\": {\"opened\": %d, \"still_open_at_end\": %d}}\n", opened, still);
     zmq_ctx_term(zctx);
     return 0;
