@@ -68,4 +68,41 @@ static inline long long hb_now_ms(void) {
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* a limit on one kind of line a peer can provoke (a refused frame): at most
+ * burst lines a window_ms, the rest counted and said by hb_log_limit_due.
+ * The caller owns the state. */
+typedef struct {
+    long long start_ms;
+    int n;
+    unsigned long long dropped, total;
+} hb_log_limit;
+
+/* 1 when this line may be logged */
+static inline int hb_log_limited(hb_log_limit *l, int burst, long long window_ms) {
+    long long now = hb_now_ms();
+    l->total++;
+    if (now - l->start_ms >= window_ms && !l->dropped) {
+        l->start_ms = now;
+        l->n = 0;
+    }
+    if (l->n < burst) {
+        l->n++;
+        return 1;
+    }
+    l->dropped++;
+    return 0;
+}
+
+/* lines not logged in a window that has ended (0: none, or the window still
+ * runs); the next window starts with the call that returns them */
+static inline unsigned long long hb_log_limit_due(hb_log_limit *l, long long window_ms) {
+    long long now = hb_now_ms();
+    unsigned long long d = l->dropped;
+    if (!d || now - l->start_ms < window_ms) return 0;
+    l->dropped = 0;
+    l->start_ms = now;
+    l->n = 0;
+    return d;
+}
+
 #endif

@@ -34,6 +34,7 @@
 #include "dataset.h"
 #include "frame.h"
 #include "hb_error.h"
+#include "hb_log.h"
 #include "labels.h"
 #include "shard_map.h"
 #include "store.h"
@@ -448,6 +449,8 @@ typedef struct {
 
 #define COORD_MAX_JOBS 4096
 #define COORD_EVENTS_HWM 256 /* events queued per subscriber before PUB drops (loop.c s_bind) */
+#define COORD_REFUSED_LOG_BURST 20 /* refused-frame warnings logged per COORD_REFUSED_LOG_MS and endpoint; */
+#define COORD_REFUSED_LOG_MS 10000 /* the rest counted, said once the window ends (loop.c s_tick) */
 
 typedef struct coord {
     coord_config cfg;
@@ -471,6 +474,7 @@ typedef struct coord {
     const daemon_ctl *ctl; /* signals and command line (main.c), for SIGHUP */
     daemon_watchdog watchdog;
     uint64_t worker_event_seq; /* the last "seq" published on topic worker */
+    hb_log_limit refused_log[2]; /* refused frames on work [0] and control [1] */
 } coord;
 
 /* What a background thread (ingest, export) sends the loop when it ends. */

@@ -453,7 +453,9 @@ static size_t s_on_work(coord *c) {
                  rc ? "a refused frame" : proto_type_name(m), (double)fsize / 1e6);
     }
     if (rc) {
-        hb_log(c->who, "warn", "work: refused a frame from %s: %s", w >= 0 ? c->workers[w].id : "an unknown peer", err);
+        if (hb_log_limited(&c->refused_log[0], COORD_REFUSED_LOG_BURST, COORD_REFUSED_LOG_MS))
+            hb_log(c->who, "warn", "work: refused a frame from %s: %s", w >= 0 ? c->workers[w].id : "an unknown peer",
+                   err);
         proto_send_error(c->work, rid, len, 0, code, NULL, "%s", err);
         coord_raw_close(&raw);
         return fsize;
@@ -609,7 +611,8 @@ static void s_on_control(coord *c) {
     int rc = proto_decode(zmq_msg_data(&f), zmq_msg_size(&f), &ex, &m, &code, err);
     zmq_msg_close(&f);
     if (rc) {
-        hb_log(c->who, "warn", "control: refused a frame: %s", err);
+        if (hb_log_limited(&c->refused_log[1], COORD_REFUSED_LOG_BURST, COORD_REFUSED_LOG_MS))
+            hb_log(c->who, "warn", "control: refused a frame: %s", err);
         coord_reply_error(c, &p, 0, code, "%s", err);
         return;
     }
@@ -715,6 +718,13 @@ static void s_tick(coord *c) {
      * that came meanwhile - the very heartbeats - wait unread: no expiry
      * until the loop has had as long again to read them */
     int grace = now < s_stalled_until;
+    for (int k = 0; k < 2; k++) {
+        unsigned long long d = hb_log_limit_due(&c->refused_log[k], COORD_REFUSED_LOG_MS);
+        if (d)
+            hb_log(c->who, "warn", "%s: %llu more frames refused and not logged (over %d a %d s; %llu refused in all)",
+                   k ? "control" : "work", d, COORD_REFUSED_LOG_BURST, COORD_REFUSED_LOG_MS / 1000,
+                   c->refused_log[k].total);
+    }
     for (int i = 0; i < COORD_MAX_WORKERS; i++)
         if (!grace && c->workers[i].in_use && now - c->workers[i].last_seen_ms > c->cfg.worker_expiry_ms) {
             char why[96];

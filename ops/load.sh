@@ -5,23 +5,25 @@
 # unpolled, then with N status-REP pollers and M /metrics scrapers (each at
 # most R requests a second; 0: as fast as answered) and K slow
 # HTTP clients (half a request, or a whole one never read), E events
-# subscribers that read every event and Z that never read, for the whole
-# job (tests/tools/hb_load.c). Prints TRAIN throughput of both runs (chunks
+# subscribers that read every event and Z that never read, and C hostile
+# control clients (garbage, empty and oversized frames, Lists), for the
+# whole job (tests/tools/hb_load.c). Prints TRAIN throughput of both runs (chunks
 # per TRAIN second, from the job's status) and their ratio, the load's
 # answers, errors and latencies, and the coordinator's RSS (min/max, 1 s
 # samples) under load, and what the stalled subscribers were left holding.
 #   ops/load.sh [--status-clients N] [--http-clients M] [--rate R] [--slow K] [--event-clients E]
-#               [--event-stalled Z] [--docs D] [--epochs E] [--workers W]
-#   (defaults 16, 8, 10/s, 200, 8, 64, 1200 documents, 3 epochs, 2 workers; build/ must be built)
+#               [--event-stalled Z] [--control-clients C] [--docs D] [--epochs E] [--workers W]
+#   (defaults 16, 8, 10/s, 200, 8, 64, 2, 1200 documents, 3 epochs, 2 workers; build/ must be built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ns=16 nh=8 rate=10 nslow=200 ne=8 nz=64 docs=1200 epochs=3 nw=2
+ns=16 nh=8 rate=10 nslow=200 ne=8 nz=64 nc=2 docs=1200 epochs=3 nw=2
 while (($#)); do
   case "$1" in
     --status-clients) ns=$2; shift ;; --http-clients) nh=$2; shift ;; --slow) nslow=$2; shift ;;
     --rate) rate=$2; shift ;; --event-clients) ne=$2; shift ;; --event-stalled) nz=$2; shift ;;
+    --control-clients) nc=$2; shift ;;
     --docs) docs=$2; shift ;; --epochs) epochs=$2; shift ;; --workers) nw=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "load.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -43,7 +45,7 @@ run() {
   if ((loaded)); then
     /usr/bin/time -f "%U %S" -o "$T/$n.load.cpu" "$LOAD" --status "ipc://$T/$n-s" --status-clients "$ns" --http "127.0.0.1:$PORT" --http-clients "$nh" \
       --slow "$nslow" --rate "$rate" --events "ipc://$T/$n-e" --event-clients "$ne" --event-stalled "$nz" \
-      --seconds "$LOAD_SECONDS" > "$T/$n.load.json" &
+      --control "ipc://$T/$n-c" --control-clients "$nc" --seconds "$LOAD_SECONDS" > "$T/$n.load.json" &
     lp=$!
   fi
   : > "$T/$n.rss"
@@ -65,7 +67,7 @@ echo "unpolled: $rate0 chunks per TRAIN second (TRAIN $t0 s)"
 LOAD_SECONDS=$(python3 -c "print(int($t0 * 1.5) + 10)")
 run polled 1
 read -r rate1 t1 < "$T/polled.rate"
-echo "polled:   $rate1 chunks per TRAIN second (TRAIN $t1 s) under $ns status pollers and $nh /metrics scrapers at ${rate}/s each, $nslow slow HTTP clients, $ne events subscribers and $nz stalled ones for $LOAD_SECONDS s"
+echo "polled:   $rate1 chunks per TRAIN second (TRAIN $t1 s) under $ns status pollers and $nh /metrics scrapers at ${rate}/s each, $nslow slow HTTP clients, $ne events subscribers and $nz stalled ones, $nc hostile control clients for $LOAD_SECONDS s"
 python3 - "$rate0" "$rate1" "$T/polled.load.json" "$T/polled.rss" "$T/quiet.cpu" "$T/polled.cpu" "$T/polled.load.cpu" <<'EOF2'
 import json, sys
 r0, r1 = float(sys.argv[1]), float(sys.argv[2])
@@ -75,7 +77,7 @@ d = json.load(open(sys.argv[3]))
 rss = [int(x) / 1024 for x in open(sys.argv[4]).read().split()]
 print(f"throughput polled/unpolled: {r1 / r0:.3f}")
 print(f"CPU seconds: coordinator {c0:.1f} unpolled, {c1:.1f} polled; the load clients {lc:.1f} (on the same cores)")
-for k in ("status", "http"):
+for k in ("status", "http", "control"):
     s = d[k]
     print(f"{k:7s} {s['clients']} clients: {s['requests']} answers ({s['per_s']}/s), {s['errors']} errors, "
           f"p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, max {s['max_ms']} ms")

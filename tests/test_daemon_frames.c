@@ -256,6 +256,15 @@ int main(void) {
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "worker", 6);
     zmq_connect(sub, ep[3]);
     usleep(300000); /* PUB/SUB: the subscription must reach the publisher first */
+    /* a worker naming itself with a quote (to forge event fields) is refused
+     * and never joins: the first event below is the honest worker's */
+    Hierbert__Hello forged = h;
+    forged.worker_id = "w9\",\"host\":\"elsewhere";
+    proto_env_init(&m, 0);
+    m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
+    m.hello = &forged;
+    s_expect_error(s_ask(work, &m), PROTO_E_MALFORMED, "Hello: worker_id holds byte 0x22 at offset 2",
+                   "Hello with a quote in its worker id");
     proto_env_init(&m, 0);
     m.body_case = HIERBERT__ENVELOPE__BODY_HELLO;
     m.hello = &h;
@@ -270,7 +279,8 @@ int main(void) {
     int evn = zmq_recv(sub, ev, sizeof ev - 1, 0);
     CHECK(evn > 0, "event");
     ev[evn] = 0;
-    CHECK(strstr(ev, "worker {") == ev && strstr(ev, "\"event\":\"worker_joined\"") && strstr(ev, "\"raw\""),
+    CHECK(strstr(ev, "worker {") == ev && strstr(ev, "\"event\":\"worker_joined\"") && strstr(ev, "\"raw\"") &&
+              !strstr(ev, "elsewhere"),
           "event: %s", ev);
     t_ok("events endpoint (PUB): %s", ev);
     zmq_close(sub);

@@ -12,8 +12,13 @@
  * never read, with a receive queue of one event and a small socket buffer,
  * so that what piles up for them piles up in the coordinator's PUB (bounded
  * by its send HWM, coordinator/coord.h COORD_EVENTS_HWM).
+ * With --control EP: C hostile control clients (DEALER, as the CLI) send
+ * in turn garbage bytes, an empty frame, a frame of 1025 KB (over the
+ * default control_max_frame_kb, 1024: refused by the decoder) and a valid
+ * List, each awaiting its answer (3 s): every one must be answered.
  *   hb-load [--status EP --status-clients N] [--http HOST:PORT --http-clients M]
- *           [--events EP --event-clients E --event-stalled Z] [--slow K] [--rate R] --seconds S
+ *           [--events EP --event-clients E --event-stalled Z] [--control EP --control-clients C]
+ *           [--slow K] [--rate R] --seconds S
  * --rate R: each client makes at most R requests a second (default: as fast
  * as they are answered).
  */
@@ -28,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
+
+#include "frame.h"
 
 static double s_now(void) {
     struct timespec ts;
@@ -71,18 +78,22 @@ static void s_pace(const s_client *c, double t0) {
     if (left > 0) usleep((useconds_t)(left * 1e6));
 }
 
+/* a client socket of type to c's endpoint, answers awaited timeout_ms */
+static void *s_sock(const s_client *c, int type, int timeout_ms) {
+    void *s = zmq_socket(c->zctx, type);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect(s, c->ep);
+    return s;
+}
+
 static void *s_status_main(void *arg) {
     s_client *c = arg;
     void *s = NULL;
     char buf[1 << 16];
     while (s_now() < c->until) {
-        if (!s) {
-            s = zmq_socket(c->zctx, ZMQ_REQ);
-            int to = 2000, linger = 0;
-            zmq_setsockopt(s, ZMQ_RCVTIMEO, &to, sizeof to);
-            zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-            zmq_connect(s, c->ep);
-        }
+        if (!s) s = s_sock(c, ZMQ_REQ, 2000);
         double t0 = s_now();
         if (zmq_send(s, "status", 6, 0) != 6 || zmq_recv(s, buf, sizeof buf, 0) < 2 || buf[0] != '{') {
             c->st.errors++;
@@ -144,6 +155,41 @@ static void *s_events_main(void *arg) {
         if (n > 0) s_event(&c->ev, buf, n);
     }
     zmq_close(s);
+    return NULL;
+}
+
+/* the hostile control client: kinds in turn, each answered or counted */
+static void *s_control_main(void *arg) {
+    s_client *c = arg;
+    static const char garbage[] = "\x0a\xff\xff\xff\xff\x0f not protobuf";
+    size_t big_len = (1024 + 1) << 10, list_len;
+    char *big = malloc(big_len);
+    memset(big, 0x5a, big_len);
+    proto_msg m;
+    Hierbert__List l = HIERBERT__LIST__INIT;
+    proto_env_init(&m, 0);
+    m.body_case = HIERBERT__ENVELOPE__BODY_LIST;
+    m.list = &l;
+    uint8_t *list = proto_pack(&m, &list_len);
+    const void *f[] = {garbage, "", big, list};
+    size_t n[] = {sizeof garbage - 1, 0, big_len, list_len};
+    void *s = NULL;
+    char buf[1 << 16];
+    for (long k = 0; s_now() < c->until; k++) {
+        if (!s) s = s_sock(c, ZMQ_DEALER, 3000);
+        double t0 = s_now();
+        if (zmq_send(s, f[k % 4], n[k % 4], 0) != (int)n[k % 4] || zmq_recv(s, buf, sizeof buf, 0) <= 0) {
+            c->st.errors++;
+            zmq_close(s); /* a late answer must not be taken for the next one's */
+            s = NULL;
+            continue;
+        }
+        s_add(&c->st, (s_now() - t0) * 1e3);
+        s_pace(c, t0);
+    }
+    if (s) zmq_close(s);
+    free(big);
+    free(list);
     return NULL;
 }
 
@@ -216,27 +262,38 @@ static void s_report_events(s_client *cs, int n, int stalled, double seconds) {
 }
 
 int main(int argc, char **argv) {
-    const char *status_ep = NULL, *http = NULL, *events_ep = NULL;
-    int n_status = 0, n_http = 0, n_slow = 0, n_events = 0, n_stalled = 0;
+    const char *status_ep = NULL, *http = NULL, *events_ep = NULL, *control_ep = NULL;
+    int n_status = 0, n_http = 0, n_slow = 0, n_events = 0, n_stalled = 0, n_control = 0;
     double seconds = 5, rate = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--status")) status_ep = argv[i + 1];
-        else if (!strcmp(argv[i], "--status-clients")) n_status = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--http")) http = argv[i + 1];
-        else if (!strcmp(argv[i], "--http-clients")) n_http = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--slow")) n_slow = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--events"))
-            events_ep = argv[i + 1];
-        else if (!strcmp(argv[i], "--event-clients"))
-            n_events = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--event-stalled"))
-            n_stalled = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--rate")) rate = atof(argv[i + 1]);
-        else {
-            fprintf(stderr, "hb-load: unknown option %s\n", argv[i]);
+    struct {
+        const char *opt;
+        const char **str;
+        int *num;
+        double *real;
+    } opts[] = {
+        {"--status", &status_ep, NULL, NULL},
+        {"--status-clients", NULL, &n_status, NULL},
+        {"--http", &http, NULL, NULL},
+        {"--http-clients", NULL, &n_http, NULL},
+        {"--slow", NULL, &n_slow, NULL},
+        {"--events", &events_ep, NULL, NULL},
+        {"--event-clients", NULL, &n_events, NULL},
+        {"--event-stalled", NULL, &n_stalled, NULL},
+        {"--control", &control_ep, NULL, NULL},
+        {"--control-clients", NULL, &n_control, NULL},
+        {"--seconds", NULL, NULL, &seconds},
+        {"--rate", NULL, NULL, &rate},
+    };
+    for (int i = 1; i < argc; i += 2) {
+        size_t k = 0, n_opts = sizeof opts / sizeof *opts;
+        while (k < n_opts && strcmp(argv[i], opts[k].opt)) k++;
+        if (k == n_opts || i + 1 == argc) {
+            fprintf(stderr, "hb-load: unknown option or no value: %s\n", argv[i]);
             return 2;
         }
+        if (opts[k].str) *opts[k].str = argv[i + 1];
+        if (opts[k].num) *opts[k].num = atoi(argv[i + 1]);
+        if (opts[k].real) *opts[k].real = atof(argv[i + 1]);
     }
     struct sockaddr_in sa = {.sin_family = AF_INET};
     if (http) {
@@ -251,6 +308,7 @@ int main(int argc, char **argv) {
     if (!status_ep) n_status = 0;
     if (!http) n_http = n_slow = 0;
     if (!events_ep) n_events = n_stalled = 0;
+    if (!control_ep) n_control = 0;
     /* the slow ones first: they hold their connections for the whole run */
     int *slow = calloc((size_t)n_slow + 1, sizeof(int)), opened = 0;
     for (int i = 0; i < n_slow; i++) {
@@ -276,18 +334,19 @@ int main(int argc, char **argv) {
         zmq_setsockopt(stalled[i], ZMQ_SUBSCRIBE, "", 0);
         zmq_connect(stalled[i], events_ep);
     }
-    int n = n_status + n_http + n_events;
+    /* clients in order: status, http, events, control */
+    int ne0 = n_status + n_http, nc0 = ne0 + n_events, n = nc0 + n_control;
     s_client *cs = calloc((size_t)n + 1, sizeof *cs);
     pthread_t *t = calloc((size_t)n + 1, sizeof *t);
     double until = s_now() + seconds;
     for (int i = 0; i < n; i++) {
         cs[i] = (s_client){.zctx = zctx, .ep = status_ep, .http = sa, .until = until, .period = rate > 0 ? 1 / rate : 0};
-        if (i >= n_status + n_http) cs[i].ep = events_ep;
-        pthread_create(&t[i], NULL,
-                       i < n_status            ? s_status_main
-                       : i < n_status + n_http ? s_http_main
-                                               : s_events_main,
-                       &cs[i]);
+        if (i >= ne0) cs[i].ep = i < nc0 ? events_ep : control_ep;
+        void *(*run)(void *) = s_control_main;
+        if (i < nc0) run = s_events_main;
+        if (i < ne0) run = s_http_main;
+        if (i < n_status) run = s_status_main;
+        pthread_create(&t[i], NULL, run, &cs[i]);
     }
     for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
     int still = 0;
@@ -313,7 +372,8 @@ int main(int argc, char **argv) {
     printf("{");
     s_report("status", cs, n_status, seconds, 0);
     s_report("http", cs + n_status, n_http, seconds, 0);
-    s_report_events(cs + n_status + n_http, n_events, n_stalled, seconds);
+    s_report_events(cs + ne0, n_events, n_stalled, seconds);
+    s_report("control", cs + nc0, n_control, seconds, 0);
     printf("\"stalled\": {\"subscribers\": %d, \"held_max\": %ld, \"held_mean_bytes\": %ld}, ", n_stalled, held_max,
            n_stalled ? held_bytes / n_stalled : 0);
     printf("\"slow\": {\"opened\": %d, \"still_open_at_end\": %d}}\n", opened, still);
