@@ -36,6 +36,9 @@ printf '[wroker]\nid = x\n' > "$T/bad3.conf"
 out=$("$WORKER" --config "$T/bad3.conf" 2>&1) && fail "worker accepted an unknown section"
 [[ $out == *"unknown section [wroker]"* ]] || fail "unknown section message: $out"
 ok "bad config files refused with one line naming file:line ($out)"
+out=$(HIERBERT_CONF=/dev/null "$WORKER" --id 'w"1' --work "ipc://$T/none" 2>&1) && fail "worker took a quoted id"
+[[ $(wc -l <<<"$out") == 1 && $out == *"worker id 'w\"1': byte 0x22 at offset 1"* ]] || fail "quoted id message: $out"
+ok "a worker id the coordinator would refuse is refused at start: $out"
 
 # the example config parses for every program
 ex=$(dirname "$0")/../ops/hierbert.conf.example

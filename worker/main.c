@@ -60,7 +60,7 @@ static void s_usage(FILE *f) {
                "reconnects with back-off when the coordinator goes away.\n\n"
                "  -c, --config FILE          config file (default $HIERBERT_CONF, else /etc/hierbert/hierbert.conf)\n"
                "  -w, --work ENDPOINT        coordinator's work endpoint ([endpoints] work; tcp://127.0.0.1:5555)\n"
-               "  -i, --id NAME              worker name (default host:pid)\n"
+               "  -i, --id NAME              worker name: printable ASCII, no quote or backslash (default host:pid)\n"
                "  -t, --threads N            OpenMP threads (default: all CPUs)\n"
                "      --heartbeat-ms MS      heartbeat period (1000)\n"
                "      --timeout-ms MS        coordinator silence before reconnecting (5000)\n"
