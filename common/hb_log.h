@@ -68,6 +68,15 @@ static inline long long hb_now_ms(void) {
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* the first byte of s that a name going unescaped into a log line or a JSON
+ * string must not hold (outside printable ASCII, '"', '\\'), or NULL: the
+ * worker ids and hosts the coordinator takes (proto/frame.c) */
+static inline const char *hb_name_bad(const char *s) {
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\') return s;
+    return NULL;
+}
+
 /* a limit on one kind of line a peer can provoke (a refused frame): at most
  * burst lines a window_ms, the rest counted and said by hb_log_limit_due.
  * The caller owns the state. */

@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "hb_error.h"
+#include "hb_log.h"
 
 /* ------------------------------------------------------------------------ */
 /* names */
@@ -159,14 +160,11 @@ static int s_str(const char *type, const char *field, const char *s, size_t max,
  * control byte there would let a worker forge fields or break every subscriber's parser. */
 static int s_name(const char *type, const char *field, const char *s, size_t max, int required, int *code, char *err) {
     if (s_str(type, field, s, max, required, code, err)) return -1;
-    for (const char *p = s; p && *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\')
-            return FAIL(PROTO_E_MALFORMED,
-                        "%s: %s holds byte 0x%02x at offset %td (printable ASCII only, no quote or "
-                        "backslash)",
-                        type, field, ch, p - s);
-    }
+    const char *p = hb_name_bad(s);
+    if (p)
+        return FAIL(PROTO_E_MALFORMED,
+                    "%s: %s holds byte 0x%02x at offset %td (printable ASCII only, no quote or backslash)", type, field,
+                    (unsigned char)*p, p - s);
     return 0;
 }
 

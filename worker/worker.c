@@ -323,16 +323,15 @@ int worker_run(const worker_config *cfg_in, const daemon_ctl *ctl, char *err) {
     daemon_watchdog_init(&w.watchdog);
     if (gethostname(w.host, sizeof w.host) != 0) snprintf(w.host, sizeof w.host, "unknown");
     w.host[sizeof w.host - 1] = 0;
-    /* the coordinator takes only printable ASCII without '"' or '\\' for
-     * names (proto/frame.c s_name): the host is made so, the id must be */
-    for (char *p = w.host; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '"' || *p == '\\') *p = '_';
-    for (const char *p = cfg->id; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || *p == '"' || *p == '\\')
-            return hb_fail(err,
-                           "worker id '%s': byte 0x%02x at offset %td; a worker id is printable ASCII without a "
-                           "quote or a backslash",
-                           cfg->id, (unsigned char)*p, p - cfg->id);
+    /* the coordinator takes only names hb_name_bad passes (proto/frame.c
+     * s_name): the host is made so, the id must be */
+    for (char *p; (p = (char *)hb_name_bad(w.host));) *p = '_';
+    const char *bad = hb_name_bad(cfg->id);
+    if (bad)
+        return hb_fail(err,
+                       "worker id '%s': byte 0x%02x at offset %td; a worker id is printable ASCII without a "
+                       "quote or a backslash",
+                       cfg->id, (unsigned char)*bad, bad - cfg->id);
     if (cfg->id[0])
         snprintf(w.id, sizeof w.id, "%.127s", cfg->id);
     else
