@@ -68,13 +68,15 @@ LOAD_SECONDS=$(python3 -c "print(int($t0 * 1.5) + 10)")
 run polled 1
 read -r rate1 t1 < "$T/polled.rate"
 echo "polled:   $rate1 chunks per TRAIN second (TRAIN $t1 s) under $ns status pollers and $nh /metrics scrapers at ${rate}/s each, $nslow slow HTTP clients, $ne events subscribers and $nz stalled ones, $nc hostile control clients for $LOAD_SECONDS s"
-python3 - "$rate0" "$rate1" "$T/polled.load.json" "$T/polled.rss" "$T/quiet.cpu" "$T/polled.cpu" "$T/polled.load.cpu" <<'EOF2'
+python3 - "$rate0" "$rate1" "$T/polled.load.json" "$T/polled.rss" "$T/quiet.cpu" "$T/polled.cpu" "$T/polled.load.cpu" \
+  "$T/quiet.rss" <<'EOF2'
 import json, sys
 r0, r1 = float(sys.argv[1]), float(sys.argv[2])
 c0, c1 = float(open(sys.argv[5]).read()), float(open(sys.argv[6]).read())
 lc = sum(float(x) for x in open(sys.argv[7]).read().split()[-2:])
 d = json.load(open(sys.argv[3]))
 rss = [int(x) / 1024 for x in open(sys.argv[4]).read().split()]
+rss0 = [int(x) / 1024 for x in open(sys.argv[8]).read().split()]
 print(f"throughput polled/unpolled: {r1 / r0:.3f}")
 print(f"CPU seconds: coordinator {c0:.1f} unpolled, {c1:.1f} polled; the load clients {lc:.1f} (on the same cores)")
 for k in ("status", "http", "control"):
@@ -86,5 +88,6 @@ e, z = d["events"], d["stalled"]
 print(f"events  {e['clients']} subscribers: {e['min_per_client']}..{e['max_per_client']} events each ({e['per_s']}/s in all), "
       f"{e['gaps']} missing by seq, {e['bad']} malformed; {z['subscribers']} stalled ones held at most {z['held_max']} "
       f"events ({z['held_mean_bytes'] / 1024:.0f} KB each on average) when the run ended")
-print(f"coordinator RSS under load: {min(rss):.1f} .. {max(rss):.1f} MB over {len(rss)} samples")
+print(f"coordinator RSS under load: {min(rss):.1f} .. {max(rss):.1f} MB over {len(rss)} samples "
+      f"(unpolled: {min(rss0):.1f} .. {max(rss0):.1f} MB over {len(rss0)})")
 EOF2
