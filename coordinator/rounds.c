@@ -1223,35 +1223,24 @@ static void s_start_train_round(coord *c, coord_job *j) {
         r->task[ti].count = cnt;
         int rc =
             s_send_task(c, j, w, ti, &j->corpus.train, idx, cnt, sizes, (int)k, 0, sharded ? NULL : &params, &params_m);
-        if (sharded && r->n_tasks == 0) {
-            /* the send found the member gone, and its loss rolled the job
-             * back to its mark (coord_on_worker_lost: the round is not
-             * active yet) - this round is void: nothing more is sent from
-             * its zeroed state (it sent an Assign of batch 0, and the job
-             * hung); the next tick plans again */
-            zmq_msg_close(&params);
-            zmq_msg_close(&params_m);
-            free(idx);
-            free(sizes);
-            s_next_rows_free(j);
-            return;
-        }
+        /* the send found a member gone and its loss rolled the job back to
+         * its mark, zeroing this round (coord_on_worker_lost: the round is
+         * not active yet): nothing more goes out from that state (it sent
+         * an Assign of batch 0, and the job hung); the next tick plans again */
+        if (sharded && r->n_tasks == 0) break;
         if (rc) r->task[ti].worker = -1;
         if (rc == 0 || !sharded) r->pending++; /* (an unsent slice waits for a worker: coord_train_tick) */
     }
     s_next_rows_free(j);
-    if (sharded && r->pending < r->n_tasks) { /* a member went away: the plan no longer holds */
-        zmq_msg_close(&params);
-        zmq_msg_close(&params_m);
-        free(idx);
-        free(sizes);
-        s_rollback(c, j, "a shard owner could not be sent its task");
-        return;
-    }
     zmq_msg_close(&params);
     zmq_msg_close(&params_m);
     free(idx);
     free(sizes);
+    if (sharded && r->n_tasks == 0) return;   /* (rolled back during the sends: above) */
+    if (sharded && r->pending < r->n_tasks) { /* a member went away: the plan no longer holds */
+        s_rollback(c, j, "a shard owner could not be sent its task");
+        return;
+    }
     r->active = r->pending > 0;
     if (!r->active) s_round_reset(c, j);
 }

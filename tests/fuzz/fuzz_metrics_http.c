@@ -78,8 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* libFuzzer's SIGALRM (its -timeout watchdog, every timeout/2 + 1 s)
      * can interrupt connect(): EINTR, retried on a fresh socket. Any other
      * failure is the endpoint's (the listener gone, the backlog refusing):
-     * abort, saying why. (Until session 15 every failure aborted without a
-     * reason: the "connect() abort" of the first 10^7 run was this EINTR.) */
+     * abort, saying why. */
     for (int tries = 0; connect(fd, (struct sockaddr *)&sa, sizeof sa); tries++) {
         int e = errno;
         if (e != EINTR || tries == 100) {
