@@ -521,14 +521,7 @@ static size_t s_on_work(coord *c) {
             break;
         case HIERBERT__ENVELOPE__BODY_ERROR:
             hb_log(c->who, "warn", "worker %s reports: %s", c->workers[w].id, m->error->message);
-            if (c->active >= 0 && m->job_id == c->jobs[c->active]->id) coord_on_worker_error(c, w, m);
-            if (c->active >= 0 && m->job_id == c->jobs[c->active]->id && m->error->code == PROTO_E_BAD_REQUEST) {
-                coord_job *j = c->jobs[c->active];
-                char why[HB_ERR_LEN];
-                snprintf(why, sizeof why, "worker %.100s: %.380s", c->workers[w].id, m->error->message);
-                coord_train_abort(c, j);
-                coord_job_set_state(c, j, JOB_FAILED, why);
-            }
+            if (c->active >= 0) coord_on_worker_error(c, w, m);
             break;
         default:
             proto_send_error(c->work, rid, len, m->job_id, PROTO_E_UNEXPECTED, NULL,

@@ -1043,14 +1043,32 @@ static int s_plan_member(const coord_job *j, int w) {
     return -1;
 }
 
+/* A worker's Error while a job is active. Its job id is the active job's,
+ * or 0: the worker could not read a frame far enough to name its job (a
+ * decode refusal - the coordinator built a frame its worker does not take).
+ * A sharded member's failed exchange (a peer gone) rolls the round back; a
+ * task under a plan the worker lacks (STATE) waits for the round's timeout.
+ * Anything else - a refused frame, a task the model refused, training that
+ * diverged - would be refused again if sent again: the job fails with the
+ * worker's reason, it does not wait for a result that never comes (a
+ * refused Assign only logged left the job waiting for good). */
 void coord_on_worker_error(coord *c, int w, const proto_msg *m) {
     coord_job *j = c->jobs[c->active];
-    if (j->r.active && j->r.sharded && s_plan_member(j, w) >= 0 && m->error->code != PROTO_E_BAD_REQUEST) {
-        char why[HB_ERR_LEN];
+    uint32_t code = m->error->code;
+    if (m->job_id != j->id && m->job_id != 0) return; /* another job's (logged) */
+    if (j->state != JOB_TRAIN && j->state != JOB_EMBED && j->state != JOB_HEAD) return;
+    char why[HB_ERR_LEN];
+    if (m->job_id && code != PROTO_E_BAD_REQUEST && j->r.active && j->r.sharded && s_plan_member(j, w) >= 0) {
         snprintf(why, sizeof why, "worker %.100s failed its sharded round: %.300s", c->workers[w].id,
                  m->error->message);
         s_rollback(c, j, why);
+        return;
     }
+    if (m->job_id && code == PROTO_E_STATE) return;
+    snprintf(why, sizeof why, "worker %.100s%s: %.360s", c->workers[w].id, m->job_id ? "" : " refused a frame",
+             m->error->message);
+    coord_train_abort(c, j);
+    coord_job_set_state(c, j, JOB_FAILED, why);
 }
 
 /* the optimizer steps of the next round */
@@ -1149,6 +1167,24 @@ void coord_on_shard_state(coord *c, int w, proto_msg **mp, coord_raw *raw) {
     s_gather_try(c, j);
 }
 
+/* A round's start sends its tasks one by one, and a send that finds its
+ * worker gone drops it (coord_send_failed) - while the round is not yet
+ * active, so coord_on_worker_lost moved none of its tasks. Tasks an earlier
+ * send gave that worker (it had two slices) wait for a worker again here
+ * (coord_train_tick hands them on): left with the dropped slot, the round
+ * waited for an Update that would never come. */
+static void s_start_orphans(coord *c, coord_job *j) {
+    coord_round *r = &j->r;
+    for (int ti = 0; ti < r->n_tasks; ti++) {
+        coord_task *t = &r->task[ti];
+        if (t->worker < 0 || c->workers[t->worker].in_use) continue;
+        hb_log(c->who, "info",
+               "job %llu: round %llu: %s task %d waits for a worker (its worker was dropped as the round began)",
+               (unsigned long long)j->id, (unsigned long long)r->round, r->eval ? "eval" : "train", ti);
+        t->worker = -1;
+    }
+}
+
 static void s_start_train_round(coord *c, coord_job *j) {
     int wl[COORD_MAX_TASKS];
     int W = s_workers(c, j, wl);
@@ -1241,6 +1277,7 @@ static void s_start_train_round(coord *c, coord_job *j) {
         s_rollback(c, j, "a shard owner could not be sent its task");
         return;
     }
+    if (!sharded) s_start_orphans(c, j);
     r->active = r->pending > 0;
     if (!r->active) s_round_reset(c, j);
 }
@@ -1299,6 +1336,7 @@ static void s_start_eval_round(coord *c, coord_job *j) {
         r->pending++; /* (a task that could not be sent waits: s_eval_elsewhere) */
         if (s_send_eval(c, j, ti, wl[sl % W])) s_eval_elsewhere(c, j, ti, wl[sl % W]);
     }
+    s_start_orphans(c, j);
     r->active = r->pending > 0;
     if (!r->active) s_round_reset(c, j);
 }

@@ -401,6 +401,15 @@ int main(void) {
         } else {
             CHECK((long long)tt->round == round, "the second Assign is for round %llu, the dropped one was %lld",
                   (unsigned long long)tt->round, round);
+            /* refused as a worker refuses a frame it cannot decode: job id 0
+             * (it could not read that far), as worker/compute.c does */
+            Hierbert__Error e = HIERBERT__ERROR__INIT;
+            e.code = PROTO_E_MALFORMED;
+            e.message = "worker raw: Assign: batch 0 outside 1..1048576";
+            proto_env_init(&m, 0);
+            m.body_case = HIERBERT__ENVELOPE__BODY_ERROR;
+            m.error = &e;
+            s_tell(work, &m);
         }
         proto_free(&a);
     }
@@ -410,6 +419,26 @@ int main(void) {
     snprintf(grep, sizeof grep, "grep -q 'the task had .*dropped, as if the worker were lost' %s", log);
     CHECK(system(grep) == 0, "no 'dropped' line in %s", log);
     t_ok("an Update with the wrong sample count drops its task: round %lld ran again and was assigned anew", round);
+
+    /* ---- a task the worker refuses fails the job, with its reason -------- */
+    /* (the same bytes would be refused again: the job must not wait for an
+     * Update that never comes - it did, for good, when the refusal was only
+     * logged) */
+    int failed = 0;
+    for (int i = 0; i < 50 && !failed; i++) {
+        zmq_send(status, "status", 6, 0);
+        zmq_pollitem_t si = {status, 0, ZMQ_POLLIN, 0};
+        CHECK(zmq_poll(&si, 1, 3000) == 1, "status endpoint answers");
+        int dn = zmq_recv(status, doc, sizeof doc - 1, 0);
+        CHECK(dn > 0, "status reply");
+        doc[dn] = 0;
+        failed = strstr(doc, "\"state\":\"FAILED\"") != NULL;
+        if (!failed) usleep(100000);
+    }
+    CHECK(failed, "a refused Assign did not fail its job within 5 s: %s", doc);
+    CHECK(strstr(doc, "worker raw refused a frame: worker raw: Assign: batch 0 outside"), "job's error: %s", doc);
+    s_still_serving(control);
+    t_ok("a worker that refuses its Assign (Error, job 0) fails the job with its reason; the coordinator serves on");
     zmq_close(status);
     zmq_close(control);
     zmq_close(work);
