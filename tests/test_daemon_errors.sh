@@ -64,6 +64,20 @@ grep -Eq "refused this worker: Hello: protocol version 1, this side speaks versi
 grep -q "Hello: protocol version 1" "$T/c.log" || fail "coordinator did not log the refusal"
 ok "a worker speaking protocol 1 is refused and exits non-zero: $(tail -1 "$T/old.log")"
 
+# --- a worker whose frame limit is below the job's parameters ---------------
+# (ZeroMQ's own cap was the key's value: it dropped the connection without a
+# word at each Params, and the job sat in TRAIN for good)
+printf '[worker]\nmax_frame_mb = 1\n' > "$T/small.conf"
+start_worker small c --heartbeat-ms 200 --config "$T/small.conf"
+wait_for 10 '[[ $(workers_live c) == 1 ]]' "the small-frame worker"
+js=$(hb c submit --synthetic 40 --preset tiny --seq 16 --batch 4 --max-steps 4 2>/dev/null)
+wait_for 20 '[[ $(job_state c $js) == FAILED ]]' "job $js FAILED"
+why=$(status_json c "$js" | json_get 'd["jobs"][0]["error"]')
+[[ $why == "worker small refused a frame: frame of "*" bytes exceeds the cap of 1048576 bytes (worker.max_frame_mb 1: raise it)" ]] \
+  || fail "job $js's reason: $why"
+stop small
+ok "a frame above the worker's max_frame_mb fails the job at once: $why"
+
 # --- the coordinator keeps serving: a real job runs to DONE ------------------
 start_worker w1 c --heartbeat-ms 200
 start_worker w2 c --heartbeat-ms 200

@@ -666,6 +666,10 @@ void *worker_compute_main(void *arg) {
                 ex.numel = 0;
                 if (proto_decode(zmq_msg_data(&f), zmq_msg_size(&f), &ex, &m, &code, err) == 0) goto ok;
             }
+            if (code == PROTO_E_TOO_BIG) { /* the one the operator can mend: say how */
+                size_t e = strlen(err);
+                snprintf(err + e, sizeof err - e, " (worker.max_frame_mb %zu: raise it)", wc->max_frame >> 20);
+            }
             s_error(&c, 0, code, err);
             zmq_msg_close(&f);
             continue;

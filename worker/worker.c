@@ -41,7 +41,8 @@ void worker_config_table(worker_config *c, conf_entry *t) {
          "silence before reconnecting"},
         {"worker", "reconnect_min_ms", CONF_INT, &c->reconnect_min_ms, 0, 10, 600000, "first back-off"},
         {"worker", "reconnect_max_ms", CONF_INT, &c->reconnect_max_ms, 0, 10, 3600000, "back-off cap"},
-        {"worker", "max_frame_mb", CONF_INT, &c->max_frame_mb, 0, 1, 4096, "largest frame accepted"},
+        {"worker", "max_frame_mb", CONF_INT, &c->max_frame_mb, 0, 1, WORKER_TRANSPORT_MAX_MB,
+         "largest frame accepted (a larger one is refused: the job fails naming this key)"},
         {"endpoints", "curve_server_public", CONF_STR, c->curve_server_public, sizeof c->curve_server_public, 0, 0,
          "the coordinator's CurveZMQ .pub"},
         {"worker", "curve_key", CONF_STR, c->curve_key, sizeof c->curve_key, 0, 0, "this worker's CurveZMQ .key"},
@@ -153,7 +154,12 @@ static void *s_dealer(worker *w, int64_t maxmsg, char *err) {
 }
 
 static int s_connect(worker *w, char *err) {
-    w->sock = s_dealer(w, (int64_t)w->cfg->max_frame_mb << 20, err);
+    /* the transport takes frames up to the key's ceiling, not to its value:
+     * ZeroMQ drops a connection whose frame is above ZMQ_MAXMSGSIZE without
+     * a word (the worker reconnected, got the same frame, and the job sat in
+     * TRAIN for good); a frame above max_frame_mb is read and refused by the
+     * decoder, whose Error fails the job with a reason that names the key */
+    w->sock = s_dealer(w, (int64_t)WORKER_TRANSPORT_MAX_MB << 20, err);
     if (!w->sock) return -1;
     /* the heartbeat connection: a token of its own for each connection, so
      * the coordinator pairs it with this Hello and no other */

@@ -32,7 +32,7 @@ typedef struct {
     int heartbeat_ms;
     int coordinator_timeout_ms;
     int reconnect_min_ms, reconnect_max_ms;
-    int max_frame_mb;
+    int max_frame_mb;               /* at most WORKER_TRANSPORT_MAX_MB */
     char curve_server_public[1024]; /* CurveZMQ: the coordinator's .pub ... */
     char curve_key[1024];           /* ... and this worker's own .key */
     char peer[256];                 /* peer endpoint to bind ("" default, "none" off): sharded reduction */
@@ -44,6 +44,10 @@ typedef struct {
 void worker_config_defaults(worker_config *c);
 /* Fills t (WORKER_CONF_ENTRIES entries, NULL-terminated) with the table
  * conf_load/conf_set use for c; the entries point into c. */
+/* the largest frame the work connection carries at all (worker.max_frame_mb
+ * is the one it takes: above that a frame is refused with an Error) */
+#define WORKER_TRANSPORT_MAX_MB 4096
+
 #define WORKER_CONF_ENTRIES 13
 void worker_config_table(worker_config *c, conf_entry *t);
 
