@@ -458,6 +458,19 @@ static size_t s_on_work(coord *c) {
                    err);
         proto_send_error(c->work, rid, len, 0, code, NULL, "%s", err);
         coord_raw_close(&raw);
+        /* a worker's result above the cap would be as big when computed
+         * again: the job fails with the key to raise, it does not wait for it */
+        if (w >= 0 && code == PROTO_E_TOO_BIG && c->active >= 0) {
+            coord_job *j = c->jobs[c->active];
+            if (j->state == JOB_TRAIN || j->state == JOB_EMBED || j->state == JOB_HEAD) {
+                char why[HB_ERR_LEN];
+                snprintf(why, sizeof why,
+                         "a frame from worker %.100s refused: %.300s (coordinator.max_frame_mb %d: raise it)",
+                         c->workers[w].id, err, c->cfg.max_frame_mb);
+                coord_train_abort(c, j);
+                coord_job_set_state(c, j, JOB_FAILED, why);
+            }
+        }
         return fsize;
     }
     /* a worker's heartbeat connection (its Heartbeats carry a token; the

@@ -77,6 +77,19 @@ why=$(status_json c "$js" | json_get 'd["jobs"][0]["error"]')
   || fail "job $js's reason: $why"
 stop small
 ok "a frame above the worker's max_frame_mb fails the job at once: $why"
+# ... and a worker's Update above the coordinator's (a second coordinator)
+printf '[coordinator]\ndataset_roots = /\nmax_frame_mb = 1\n' > "$T/c2.conf"
+start_coord c2 --heartbeat-ms 200 --expiry-ms 1500 --config "$T/c2.conf"
+start_worker u c2 --heartbeat-ms 200
+wait_for 10 '[[ $(workers_live c2) == 1 ]]' "a worker of c2"
+js=$(hb c2 submit --synthetic 40 --preset tiny --seq 16 --batch 4 --max-steps 4 --reduce coordinator 2>/dev/null)
+wait_for 20 '[[ $(job_state c2 $js) == FAILED ]]' "c2's job $js FAILED"
+why=$(status_json c2 "$js" | json_get 'd["jobs"][0]["error"]')
+[[ $why == "a frame from worker u refused: frame of "*" bytes exceeds the cap of 1048576 bytes (coordinator.max_frame_mb 1: raise it)" ]] \
+  || fail "c2's job $js's reason: $why"
+stop u
+stop c2
+ok "an Update above the coordinator's max_frame_mb fails the job at once: $why"
 
 # --- the coordinator keeps serving: a real job runs to DONE ------------------
 start_worker w1 c --heartbeat-ms 200
