@@ -1046,25 +1046,29 @@ static int s_plan_member(const coord_job *j, int w) {
 /* A worker's Error while a job is active. Its job id is the active job's,
  * or 0: the worker could not read a frame far enough to name its job (a
  * decode refusal - the coordinator built a frame its worker does not take).
- * A sharded member's failed exchange (a peer gone) rolls the round back; a
- * task under a plan the worker lacks (STATE) waits for the round's timeout.
- * Anything else - a refused frame, a task the model refused, training that
- * diverged - would be refused again if sent again: the job fails with the
- * worker's reason, it does not wait for a result that never comes (a
- * refused Assign only logged left the job waiting for good). */
+ * A refusal - of a frame, or of its task by the model (a bad request,
+ * training that diverged) - would come again if the same bytes were sent
+ * again: the job fails with the worker's reason; it does not wait for a
+ * result that never comes (a refused Assign only logged left the job
+ * waiting for good). The rest (SHAPE, STATE: a sharded exchange that
+ * failed, a task under a plan the worker lacks) rolls a sharded round its
+ * member was in back, or is logged only (it came after its round). */
 void coord_on_worker_error(coord *c, int w, const proto_msg *m) {
     coord_job *j = c->jobs[c->active];
     uint32_t code = m->error->code;
     if (m->job_id != j->id && m->job_id != 0) return; /* another job's (logged) */
     if (j->state != JOB_TRAIN && j->state != JOB_EMBED && j->state != JOB_HEAD) return;
+    int refusal = !m->job_id || code == PROTO_E_BAD_REQUEST || code == PROTO_E_MALFORMED || code == PROTO_E_TOO_BIG ||
+                  code == PROTO_E_VERSION || code == PROTO_E_UNEXPECTED;
     char why[HB_ERR_LEN];
-    if (m->job_id && code != PROTO_E_BAD_REQUEST && j->r.active && j->r.sharded && s_plan_member(j, w) >= 0) {
-        snprintf(why, sizeof why, "worker %.100s failed its sharded round: %.300s", c->workers[w].id,
-                 m->error->message);
-        s_rollback(c, j, why);
+    if (!refusal) {
+        if (j->r.active && j->r.sharded && s_plan_member(j, w) >= 0) {
+            snprintf(why, sizeof why, "worker %.100s failed its sharded round: %.300s", c->workers[w].id,
+                     m->error->message);
+            s_rollback(c, j, why);
+        }
         return;
     }
-    if (m->job_id && code == PROTO_E_STATE) return;
     snprintf(why, sizeof why, "worker %.100s%s: %.360s", c->workers[w].id, m->job_id ? "" : " refused a frame",
              m->error->message);
     coord_train_abort(c, j);

@@ -41,13 +41,13 @@ typedef struct {
     unsigned proto_version; /* 0: PROTO_VERSION; tests set another to see it refused */
 } worker_config;
 
-void worker_config_defaults(worker_config *c);
-/* Fills t (WORKER_CONF_ENTRIES entries, NULL-terminated) with the table
- * conf_load/conf_set use for c; the entries point into c. */
 /* the largest frame the work connection carries at all (worker.max_frame_mb
  * is the one it takes: above that a frame is refused with an Error) */
 #define WORKER_TRANSPORT_MAX_MB 4096
 
+void worker_config_defaults(worker_config *c);
+/* Fills t (WORKER_CONF_ENTRIES entries, NULL-terminated) with the table
+ * conf_load/conf_set use for c; the entries point into c. */
 #define WORKER_CONF_ENTRIES 13
 void worker_config_table(worker_config *c, conf_entry *t);
 
