@@ -11,19 +11,24 @@
 # per TRAIN second, from the job's status) and their ratio, the load's
 # answers, errors and latencies, and the coordinator's RSS (min/max, 1 s
 # samples) under load, and what the stalled subscribers were left holding.
+# --pairs P runs P such pairs, in the order unpolled-polled, polled-unpolled,
+# ... (drift on a shared machine cancels), and prints every pair's ratio,
+# their median, and the noise floor: the unpolled runs' own spread (max/min
+# of P runs that differ in nothing) - a ratio inside it is no difference.
 #   ops/load.sh [--status-clients N] [--http-clients M] [--rate R] [--slow K] [--event-clients E]
-#               [--event-stalled Z] [--control-clients C] [--docs D] [--epochs E] [--workers W]
-#   (defaults 16, 8, 10/s, 200, 8, 64, 2, 1200 documents, 3 epochs, 2 workers; build/ must be built)
+#               [--event-stalled Z] [--control-clients C] [--docs D] [--epochs E] [--workers W] [--pairs P]
+#   (defaults 16, 8, 10/s, 200, 8, 64, 2, 1200 documents, 3 epochs, 2 workers, 1 pair; build/ must be built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ns=16 nh=8 rate=10 nslow=200 ne=8 nz=64 nc=2 docs=1200 epochs=3 nw=2
+ns=16 nh=8 rate=10 nslow=200 ne=8 nz=64 nc=2 docs=1200 epochs=3 nw=2 pairs=1
 while (($#)); do
   case "$1" in
     --status-clients) ns=$2; shift ;; --http-clients) nh=$2; shift ;; --slow) nslow=$2; shift ;;
     --rate) rate=$2; shift ;; --event-clients) ne=$2; shift ;; --event-stalled) nz=$2; shift ;;
     --control-clients) nc=$2; shift ;;
     --docs) docs=$2; shift ;; --epochs) epochs=$2; shift ;; --workers) nw=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --pairs) pairs=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "load.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -41,7 +46,7 @@ run() {
   wait_for 20 '[[ $(workers_live '"$n"') == '"$nw"' ]]' "$nw workers"
   job=$(hb "$n" submit --synthetic "$docs" --seq 64 --batch 16 --epochs "$epochs" --lr 1e-3 --min-workers "$nw" \
         --seed 1 2>>"$T/$n.log") || fail "submit"
-  wait_for 60 '[[ $(job_state '"$n"' '"$job"') == TRAIN ]]' "job $job in TRAIN"
+  wait_for 60 '[[ $(job_state '"$n"' '"$job"') =~ TRAIN|EMBED|HEAD|DONE ]]' "job $job in TRAIN (or past it: a tiny job)"
   if ((loaded)); then
     /usr/bin/time -f "%U %S" -o "$T/$n.load.cpu" "$LOAD" --status "ipc://$T/$n-s" --status-clients "$ns" --http "127.0.0.1:$PORT" --http-clients "$nh" \
       --slow "$nslow" --rate "$rate" --events "ipc://$T/$n-e" --event-clients "$ne" --event-stalled "$nz" \
@@ -60,16 +65,42 @@ run() {
   for i in $(seq "$nw"); do stop "$n-w$i"; done
   stop "$n"
 }
+[[ $pairs =~ ^[1-9][0-9]*$ ]] || { echo "load.sh: --pairs $pairs: expected a count >= 1" >&2; exit 2; }
 LOAD_SECONDS=0
-run quiet 0
-read -r rate0 t0 < "$T/quiet.rate"
-echo "unpolled: $rate0 chunks per TRAIN second (TRAIN $t0 s)"
-LOAD_SECONDS=$(python3 -c "print(int($t0 * 1.5) + 10)")
-run polled 1
-read -r rate1 t1 < "$T/polled.rate"
-echo "polled:   $rate1 chunks per TRAIN second (TRAIN $t1 s) under $ns status pollers and $nh /metrics scrapers at ${rate}/s each, $nslow slow HTTP clients, $ne events subscribers and $nz stalled ones, $nc hostile control clients for $LOAD_SECONDS s"
-python3 - "$rate0" "$rate1" "$T/polled.load.json" "$T/polled.rss" "$T/quiet.cpu" "$T/polled.cpu" "$T/polled.load.cpu" \
-  "$T/quiet.rss" <<'EOF2'
+quiet() { # pair P: the unpolled run
+  run "quiet$1" 0
+  read -r rate0 t0 < "$T/quiet$1.rate"
+  echo "pair $1 unpolled: $rate0 chunks per TRAIN second (TRAIN $t0 s)"
+  # the load lasts the whole job (the first unpolled run's TRAIN sets it)
+  ((LOAD_SECONDS)) || LOAD_SECONDS=$(python3 -c "print(int($t0 * 1.5) + 10)")
+}
+polled() {
+  run "polled$1" 1
+  read -r rate1 t1 < "$T/polled$1.rate"
+  echo "pair $1 polled:   $rate1 chunks per TRAIN second (TRAIN $t1 s) under $ns status pollers and $nh /metrics scrapers at ${rate}/s each, $nslow slow HTTP clients, $ne events subscribers and $nz stalled ones, $nc hostile control clients for $LOAD_SECONDS s"
+}
+for p in $(seq "$pairs"); do
+  if ((p % 2)); then quiet "$p"; polled "$p"; else polled "$p"; quiet "$p"; fi
+done
+if ((pairs > 1)); then
+  python3 - "$T" "$pairs" <<'EOF2'
+import statistics, sys
+t, n = sys.argv[1], int(sys.argv[2])
+q = [float(open(f"{t}/quiet{p}.rate").read().split()[0]) for p in range(1, n + 1)]
+l = [float(open(f"{t}/polled{p}.rate").read().split()[0]) for p in range(1, n + 1)]
+r = [b / a for a, b in zip(q, l)]
+print("pairs polled/unpolled: " + " ".join(f"{x:.3f}" for x in r) + f"; median {statistics.median(r):.3f}")
+print(f"noise floor: the {n} unpolled runs span {min(q):.1f} .. {max(q):.1f} chunks/s (max/min {max(q) / min(q):.3f}); "
+      f"the polled ones {min(l):.1f} .. {max(l):.1f}; median polled / median unpolled "
+      f"{statistics.median(l) / statistics.median(q):.3f}")
+EOF2
+fi
+echo "the last pair in detail:"
+p=$pairs
+read -r rate0 t0 < "$T/quiet$p.rate"
+read -r rate1 t1 < "$T/polled$p.rate"
+python3 - "$rate0" "$rate1" "$T/polled$p.load.json" "$T/polled$p.rss" "$T/quiet$p.cpu" "$T/polled$p.cpu" \
+  "$T/polled$p.load.cpu" "$T/quiet$p.rss" <<'EOF2'
 import json, sys
 r0, r1 = float(sys.argv[1]), float(sys.argv[2])
 c0, c1 = float(open(sys.argv[5]).read()), float(open(sys.argv[6]).read())
