@@ -6,7 +6,7 @@
 #   ops/chaos.sh [--trials N] [--seed S] [--workers W] [--corpus small|synthetic|brown]
 #                [--phases P1,P2,..] [--faults kill,stop] [--victims V1,..]
 #                [--reduce coordinator|sharded] [--net] [--trial-seed X[,Y..]] [--build-dir DIR]
-#                [--cache DIR] [--out DIR] [--keep] [--help]
+#                [--cache DIR] [--out DIR] [--keep] [--keep-slow S] [--help]
 #
 # Each trial starts a coordinator (heartbeat 100 ms, expiry 600 ms,
 # checkpoint every 5 rounds), W workers (3) and the CLI on ipc:// endpoints
@@ -58,6 +58,8 @@
 # for stop) until the job's progress passed where it stood.
 # Prints one line a trial and a table per phase x fault: trials, passed,
 # median recovery. Exit 1 if any trial failed (its log in --out, kept).
+# --keep keeps every trial's log and directory, --keep-slow S those of a
+# passing trial that took S seconds or more (an outlier worth reading).
 # --each N instead of --trials: N trials in every phase x fault cell (seed
 # S*100000 + cell*1000 + j, the cell's phase and fault fixed; a trial of it
 # is run again with --phases P --faults F --trial-seed X). --table F...
@@ -65,7 +67,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
-TRIALS=10 SEED=1 WORKERS=3 CORPUS=small BUILD=build CACHE= OUT= KEEP= ONE= REDUCE=coordinator NET= EACH=
+TRIALS=10 SEED=1 WORKERS=3 CORPUS=small BUILD=build CACHE= OUT= KEEP= KEEP_SLOW= ONE= REDUCE=coordinator NET= EACH=
 PHASES=INGEST,TRAIN,EVAL,CHECKPOINT,EMBED,HEAD,DONE FAULTS= VICTIMS=worker,coordinator,both,cli
 # the table per phase x fault of trials.tsv files (one or more runs)
 table() {
@@ -105,6 +107,8 @@ while (($#)); do
     --cache) CACHE=$2; shift ;;
     --out) OUT=$2; shift ;;
     --keep) KEEP=1 ;;
+    --keep-slow) KEEP_SLOW=$2; shift
+      [[ $KEEP_SLOW =~ ^[0-9]+$ ]] || { echo "chaos.sh: --keep-slow $KEEP_SLOW: expected seconds" >&2; exit 2; } ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "chaos.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -553,7 +557,14 @@ EOF
   printf 'trial %-8s %-10s %-9s %-11s at %.2f: %-4s recover %6s ms  %3ss  %s; status %s%s\n' "$tseed" "$phase" \
     "$fault" "$victim" "$frac" "$verdict" "$rec" "$((SECONDS - t0))" "${note:--}; hit ${hit:-?}" "${lat:-?}" \
     "${why:+  ($why)}"
-  if [[ $verdict == pass && -z $KEEP ]]; then rm -rf "$dir"; rm -f "$log"; fi
+  if [[ $verdict == pass && -z $KEEP ]]; then
+    if [[ -n $KEEP_SLOW ]] && ((SECONDS - t0 >= KEEP_SLOW)); then
+      echo "  (a slow pass, kept: $log and $dir)"
+    else
+      rm -rf "$dir"
+      rm -f "$log"
+    fi
+  fi
   [[ $verdict == pass ]]
 }
 
