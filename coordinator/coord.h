@@ -339,6 +339,7 @@ typedef struct {
     shard_map map;                 /* the same, for lookups */
     int ready;                     /* ShardReady ok so far */
     long long sent_ms;
+    int failed; /* plans in a row that failed (since the last ready one) */
 } coord_plan;
 
 typedef struct {

@@ -819,6 +819,7 @@ static int s_grad_add(coord_job *j, const Hierbert__Update *u, double wt, char *
 
 #define S_PLAN_PING_MS 3000       /* a member must hear from every peer within this */
 #define S_PLAN_TIMEOUT_MS 30000   /* ShardReady from every member within this, or fall back */
+#define S_PLAN_TRIES 4            /* plans in a row that fail before the job falls back */
 #define S_ROUND_TIMEOUT_MS 120000 /* at least: a sharded round longer is abandoned (a peer link that died) */
 
 /* W shards of the flat buffer, even in what travels, each a piece of every
@@ -955,6 +956,26 @@ static int s_send_plan(coord *c, coord_job *j, int k) {
     return rc;
 }
 
+/* A plan its members could not set up: a peer not heard from within the
+ * ping, a confirmation missing. A link slow or down for a moment - a
+ * straggler, a partition, a stopped process - must not end the sharded
+ * reduction for the job: the coordinator's sums are in another order, and
+ * the run would no longer be its seed's (a chaos trial, seed 5104012: a
+ * worker's link throttled as the first plan went out). The plan is made
+ * again, a new generation, S_PLAN_TRIES in all (each waits S_PLAN_PING_MS
+ * for the peers: ~10 s); then the coordinator reduces (workers on subnets
+ * that do not route to each other, a firewall). */
+static void s_plan_failed(coord *c, coord_job *j, const char *why) {
+    coord_plan *p = &j->plan;
+    if (++p->failed >= S_PLAN_TRIES) {
+        s_fallback(c, j, why);
+        return;
+    }
+    hb_log(c->who, "info", "job %llu: shard plan %llu failed (%s): a new plan (%d of %d)", (unsigned long long)j->id,
+           (unsigned long long)p->gen, why, p->failed + 1, S_PLAN_TRIES);
+    p->state = 0; /* (the next tick makes it) */
+}
+
 /* 1 when the plan fits the round about to start; else it is being made (0) */
 static int s_plan_tick(coord *c, coord_job *j) {
     coord_plan *p = &j->plan;
@@ -964,7 +985,7 @@ static int s_plan_tick(coord *c, coord_job *j) {
             char why[128];
             snprintf(why, sizeof why, "%d of %d workers did not confirm the shard plan within %d ms", p->W - p->ready,
                      p->W, S_PLAN_TIMEOUT_MS);
-            s_fallback(c, j, why);
+            s_plan_failed(c, j, why);
         }
         return 0;
     }
@@ -1027,11 +1048,12 @@ void coord_on_shard_ready(coord *c, int w, const proto_msg *m) {
     if (!r->ok) {
         char why[HB_ERR_LEN];
         snprintf(why, sizeof why, "worker %.100s cannot reach its peers: %.300s", c->workers[w].id, r->error);
-        s_fallback(c, j, why);
+        s_plan_failed(c, j, why);
         return;
     }
     if (++p->ready == p->W) {
         p->state = 2;
+        p->failed = 0;
         hb_log(c->who, "info", "job %llu: shard plan %llu ready: every worker reaches every other",
                (unsigned long long)j->id, (unsigned long long)p->gen);
     }

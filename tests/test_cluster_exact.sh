@@ -28,7 +28,11 @@
 #     and the coordinator killed -9 and restarted: each identical to 2 (the
 #     round rolls back to the coordinator's last state, the job waits for
 #     its shard count - kept from the first plan, in the checkpoint - to be
-#     alive again, rejoin_wait_s, and runs the rounds again in the same bits).
+#     alive again, rejoin_wait_s, and runs the rounds again in the same bits);
+#     and a worker stopped across the first shard plan (its peers do not
+#     hear it within the plan's ping): the plan is made again, the job stays
+#     sharded - identical to 2 (it fell back to the coordinator's sums, in
+#     another order: chaos trial 5104012, a link throttled at the plan).
 # And a run with another seed differs (the comparison can tell).
 source "$(dirname "$0")/daemon_lib.sh" "$1"
 CHK="python3 $(dirname "$0")/chaos_check.py"
@@ -45,6 +49,10 @@ run() { # name seed fault(none|worker-kill|worker-stop|coord-kill) [submit args.
   start_coord "$n" "${coord_flags[@]}" ${COORD_EXTRA:-}
   for i in 1 2 3; do start_worker "$n-w$i" "$n" --heartbeat-ms 100 ${WORKER_EXTRA:-}; done
   local job
+  if [[ $fault == plan-stop ]]; then # worker 2 stopped before the job: it misses the first plan's ping
+    wait_for 30 '(( $(workers_live '"$n"') == 3 ))' "$n: 3 workers"
+    kill -STOP "${PID[$n-w2]}"
+  fi
   job=$(hb "$n" submit "${job_args[@]}" --seed "$seed" "$@" 2>>"$T/$n.log")
   case $fault in
     none) ;;
@@ -81,6 +89,10 @@ run() { # name seed fault(none|worker-kill|worker-stop|coord-kill) [submit args.
       sleep 0.5 # (its connection closed, ZeroMQ knows it is gone)
       kill -CONT "${others[@]}"
       ok "$n: worker $first (slot 0, no train slice) killed -9 at step $at, the others held meanwhile" ;;
+    plan-stop)
+      wait_for 30 'grep -q "shard plan .* failed\|sharded reduction off" '"$T/$n.log" "$n: the first plan failed"
+      kill -CONT "${PID[$n-w2]}"
+      ok "$n: worker 2 stopped across the first shard plan: $(grep -o 'shard plan .* failed (.*' "$T/$n.log" | head -1)" ;;
     coord-kill)
       wait_for 120 '(( $(job_step '"$n $job"') >= 17 ))' "$n: step 17"
       kill -KILL "${PID[$n]}"; unset "PID[$n]"
@@ -146,3 +158,10 @@ same "$sh1" "$DIGEST" "sharded: a worker stopped past expiry mid-TRAIN == fault-
 
 run shckill 7 coord-kill
 same "$sh1" "$DIGEST" "sharded: the coordinator killed -9 mid-TRAIN and restarted == fault-free"
+
+# (its heartbeats stop too: the expiry is set above the stop, so that the
+# plan's own ping is what fails - as for a link throttled or cut for a moment)
+COORD_EXTRA="--expiry-ms 30000" WORKER_EXTRA="--timeout-ms 60000" run shplan 7 plan-stop
+grep -q "sharded reduction off" "$T/shplan.log" && fail "shplan: fell back: $(grep -m1 'reduction off' "$T/shplan.log")"
+grep -q "shard plan .* ready" "$T/shplan.log" || fail "shplan: no plan got ready"
+same "$sh1" "$DIGEST" "sharded: a member unheard within the first plan's ping, the plan made again == fault-free"
