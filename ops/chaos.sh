@@ -54,10 +54,12 @@
 # for bit those of a fault-free run of the same job and worker count (run
 # once per configuration and cached in --cache, default
 # build/chaos-cache); the status endpoint answered every poll while the
-# coordinator was not down or stopped (within 5 s). Recovery: from the fault (SIGCONT
-# for stop) until the job's progress passed where it stood.
+# coordinator was not down or stopped (within 5 s). Recovery: from the fault's end
+# (SIGCONT for stop, the port up, the qdisc removed) until the job's progress passed
+# where it stood at the fault; stall: ... passed where it stood at the fault's end
+# (a throttled job crawls on, and may stand still after it: TCP's back-off).
 # Prints one line a trial and a table per phase x fault: trials, passed,
-# median recovery. Exit 1 if any trial failed (its log in --out, kept).
+# median recovery, longest stall. Exit 1 if any trial failed (its log in --out, kept).
 # --keep keeps every trial's log and directory, --keep-slow S those of a
 # passing trial that took S seconds or more (an outlier worth reading).
 # --each N instead of --trials: N trials in every phase x fault cell (seed
@@ -77,15 +79,18 @@ cells = collections.defaultdict(list)
 for line in (l for p in sys.argv[1:] for l in open(p)):
     f = line.rstrip("\n").split("\t")
     tseed, phase, fault, victim, frac, verdict, rec, secs = f[:8]
-    cells[(phase, fault)].append((verdict == "pass", int(rec), f[8] if len(f) > 8 else "?"))
+    stall = int(f[9]) if len(f) > 9 else -1  # (runs before session 17 have none)
+    cells[(phase, fault)].append((verdict == "pass", int(rec), f[8] if len(f) > 8 else "?", stall))
 order = ["INGEST", "TRAIN", "EVAL", "CHECKPOINT", "EMBED", "HEAD", "DONE"]
-print(f"{'phase':<11} {'fault':<9} {'trials':>6} {'passed':>6} {'median recovery':>16}  state hit")
+print(f"{'phase':<11} {'fault':<9} {'trials':>6} {'passed':>6} {'median recovery':>16} {'max stall':>10}  state hit")
 for (phase, fault) in sorted(cells, key=lambda k: (order.index(k[0]) if k[0] in order else 99, k[1])):
     v = cells[(phase, fault)]
-    recs = [r for ok, r, _ in v if r >= 0]
+    recs = [r for ok, r, _, _ in v if r >= 0]
+    stalls = [s for _, _, _, s in v if s >= 0]
     med = f"{statistics.median(recs) / 1000:.2f} s" if recs else "-"
-    hits = collections.Counter(h for _, _, h in v)
-    print(f"{phase:<11} {fault:<9} {len(v):>6} {sum(ok for ok, _, _ in v):>6} {med:>16}  "
+    mst = f"{max(stalls) / 1000:.2f} s" if stalls else "-"
+    hits = collections.Counter(h for _, _, h, _ in v)
+    print(f"{phase:<11} {fault:<9} {len(v):>6} {sum(ok for ok, _, _, _ in v):>6} {med:>16} {mst:>10}  "
           + ", ".join(f"{h} {k}" for h, k in sorted(hits.items())))
 EOF
 }
@@ -478,7 +483,8 @@ print(f"{polls} polls, steps {min(steps) if steps else '-'}..{max(steps) if step
       f"answers in {lat[len(lat) // 2] if lat else '-'} ms median, {lat[-1] if lat else '-'} ms max")
 sys.exit(1 if bad else 0)
 EOF
-  # recovery: the first poll after the fault's end where the job stood further than at the fault
+  # recovery: the first poll after the fault's end where the job stood further than at the fault;
+  # stall: ... further than at the fault's end
   local rec=-1
   if [[ $t_end != 0 ]]; then
     rec=$(python3 - "$T/status.txt" "$t_end" "$t_fault" "$t_done" "$phase" <<'EOF'
@@ -491,7 +497,7 @@ def where(d):
             return (names.index(x["state"]) if x["state"] in names else -1, x.get("step", 0),
                     x.get("embed", {}).get("docs_stored", 0), round(x.get("progress", 0), 4))
     return (-1, 0, 0, 0)
-b, after = (-1, 0, 0, 0), []
+b, e, after = (-1, 0, 0, 0), (-1, 0, 0, 0), []
 for line in open(log):
     parts = line.split(" ", 3)
     if len(parts) < 4 or parts[1] != "0":
@@ -500,21 +506,25 @@ for line in open(log):
     p = where(json.loads(parts[3]))
     if ans < t_fault:
         b = p  # the last answer before the fault
+    if ans < t_end:
+        e = p  # ... and before its end (a throttled job crawls on)
     elif t >= t_end:
         after.append((ans, p))
 hit = names[b[0]] if b[0] >= 0 else "before-submit"
 if sys.argv[5] == "DONE":  # the export's end
-    print(t_done - t_end, hit)
+    print(t_done - t_end, hit, t_done - t_end)
     sys.exit()
-for ans, p in after:
-    if p > b:
-        print(ans - t_end, hit)
-        sys.exit()
-print(t_done - t_end, hit)
+def first(past):
+    return next((ans - t_end for ans, p in after if p > past), t_done - t_end)
+# recovery: past where it stood at the fault; stall: past where it stood at
+# the fault's end (a job that moved on through a throttle and then stood
+# still after it - TCP's retransmission back-off - shows a short recovery
+# and a long stall)
+print(first(b), hit, first(max(b, e)))
 EOF
 )
   fi
-  echo "RECOVERY $rec" # (ms, and the state the job was in at the fault)
+  echo "RECOVERY $rec" # (ms, the state the job was in at the fault, the stall in ms)
   echo "NOTE ${note:--}"
   ok "trial done: job $job"
 }
@@ -550,13 +560,13 @@ EOF
   else
     verdict=FAIL why="no digest"
   fi
-  local rec hit; read -r _ rec hit <<<"$(grep -m1 '^RECOVERY' "$log")"; rec=${rec:--1}
+  local rec hit stall; read -r _ rec hit stall <<<"$(grep -m1 '^RECOVERY' "$log")"; rec=${rec:--1} stall=${stall:--1}
   local note; note=$(grep -m1 '^NOTE' "$log" | cut -d' ' -f2-)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tseed" "$phase" "$fault" "$victim" "$frac" "$verdict" "$rec" \
-    "$((SECONDS - t0))" "${hit:-?}" >> "$OUT/trials.tsv"
-  printf 'trial %-8s %-10s %-9s %-11s at %.2f: %-4s recover %6s ms  %3ss  %s; status %s%s\n' "$tseed" "$phase" \
-    "$fault" "$victim" "$frac" "$verdict" "$rec" "$((SECONDS - t0))" "${note:--}; hit ${hit:-?}" "${lat:-?}" \
-    "${why:+  ($why)}"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tseed" "$phase" "$fault" "$victim" "$frac" "$verdict" "$rec" \
+    "$((SECONDS - t0))" "${hit:-?}" "$stall" >> "$OUT/trials.tsv"
+  printf 'trial %-8s %-10s %-9s %-11s at %.2f: %-4s recover %6s ms stall %6s ms %3ss  %s; status %s%s\n' "$tseed" \
+    "$phase" "$fault" "$victim" "$frac" "$verdict" "$rec" "$stall" "$((SECONDS - t0))" "${note:--}; hit ${hit:-?}" \
+    "${lat:-?}" "${why:+  ($why)}"
   if [[ $verdict == pass && -z $KEEP ]]; then
     if [[ -n $KEEP_SLOW ]] && ((SECONDS - t0 >= KEEP_SLOW)); then
       echo "  (a slow pass, kept: $log and $dir)"
